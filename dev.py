@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Bootstrap for the README's two commands; needs only Python 3.11+.
+
+    python3 dev.py demo   record the demo rig (synthetic cameras) and verify the recording
+    python3 dev.py test   run ruff and the whole test suite
+
+Each creates `.venv` beside this file and installs the project into it when
+pyproject.toml changed since the last install, then runs inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_venv() -> None:
+    """Create .venv and (re)install the project with its test extras when needed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print(f"creating {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{digest}"
+    if stamp.exists():
+        return
+    print("installing the project and its dependencies into .venv ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    for old in VENV.glob(".installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def run(*command: str) -> int:
+    return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT).returncode
+
+
+def demo(extra: list[str]) -> int:
+    output = ROOT / "recordings"
+    code = run("recorder-engine", "record", "--demo", "4", "--seconds", "10",
+               "--output", str(output), "--name", "demo", *extra)
+    if code != 0:
+        return code
+    latest = max(output.glob("demo*"), key=lambda p: p.stat().st_mtime)
+    return run("recorder-engine", "verify", str(latest))
+
+
+def test(extra: list[str]) -> int:
+    code = run("ruff", "check", ".")
+    if code != 0:
+        return code
+    return run("pytest", *extra)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    ensure_venv()
+    command, extra = sys.argv[1], sys.argv[2:]
+    return demo(extra) if command == "demo" else test(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

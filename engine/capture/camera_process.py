@@ -1,0 +1,219 @@
+"""One camera's process: open the source, pass the start-up barrier, run the capture loop.
+
+The loop, per frame: pending commands -> hold gate (pause, updates, record
+boundaries) -> sync gate (every camera ready, own count <= every other count,
+ring room for the recording writer) -> grab -> retrieve straight into the ring
+slot -> read recording flags -> clear "grabbing" -> publish -> count + 1.
+
+Nothing in the loop allocates frame buffers, pickles, logs or touches pixels in
+Python; the pipe to the controller carries only rare commands and events.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from engine.capture.group_state import (
+    C_COMMAND_SEQ,
+    C_DROPPED,
+    C_ERROR,
+    C_GRABBING,
+    C_PID,
+    C_READY,
+    G_HOLD_AT,
+    G_STOP,
+    GRAB_HISTORY,
+    GroupState,
+)
+from engine.capture.ring import FrameRing
+from engine.capture.spec import CameraSpec
+from engine.sources import create_source
+from engine.sources.base import SettingRejected, Source
+
+# Gate waits: spin briefly (the group is usually a few microseconds from opening),
+# then sleep in short steps so four waiting cameras do not starve two cores.
+_SPIN_WAITS = 40
+_GATE_SLEEP_S = 0.0001
+_HELD_SLEEP_S = 0.001
+_PARENT_CHECK_S = 0.25
+_GEOMETRY_KEYS = ("width", "height", "fps")
+
+
+def camera_main(
+    spec: CameraSpec, index: int, state_name: str, n_cameras: int, conn: Connection
+) -> None:
+    """Process entry point (spawned by the controller)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
+    state = GroupState.attach(state_name, n_cameras)
+    camera = _Camera(spec, index, state, conn, parent_pid=os.getppid())
+    try:
+        camera.run()
+    except Exception as exc:  # report every failure: the controller finalizes the recording
+        state.cameras[index, C_ERROR] = 1
+        _send(conn, ("error", f"{spec.camera_id}: {exc}"))
+    finally:
+        state.cameras[index, C_READY] = 0
+        state.cameras[index, C_GRABBING] = 0
+        camera.close()
+        state.close()
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    try:
+        conn.send(message)
+    except (BrokenPipeError, OSError):
+        pass  # the controller is gone; the parent check ends the process
+
+
+class _Camera:
+    def __init__(
+        self, spec: CameraSpec, index: int, state: GroupState, conn: Connection, parent_pid: int
+    ) -> None:
+        self.spec = spec
+        self.index = index
+        self.state = state
+        self.conn = conn
+        self.parent_pid = parent_pid
+        self.ring: FrameRing | None = None
+        self.source: Source | None = None
+        self.commands_seen = 0
+        self.period_ns = int(1e9 / spec.fps)
+        self._next_parent_check = 0.0
+
+    # --- set-up and commands ---------------------------------------------------
+
+    def run(self) -> None:
+        state, index = self.state, self.index
+        state.cameras[index, C_PID] = os.getpid()
+        self.source = create_source(
+            self.spec.source, index, self.spec.width, self.spec.height, self.spec.fps,
+            dict(self.spec.settings),
+        )
+        self.source.open()
+        self._report("opened")
+        self._capture_loop()
+
+    def _report(self, kind: str, **extra: Any) -> None:
+        assert self.source is not None
+        properties = [p.to_dict() for p in self.source.properties()]
+        _send(self.conn, (kind, self.source.settings(), properties, extra))
+
+    def _handle_commands(self) -> None:
+        self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
+        while self.conn.poll():
+            command, argument = self.conn.recv()
+            if command == "ring":
+                self._attach_ring(argument)
+            elif command == "apply":
+                self._apply(argument)
+
+    def _attach_ring(self, name: str) -> None:
+        """Start-up barrier step and ring swap: attach, drain stale frames, report ready."""
+        assert self.source is not None
+        if self.ring is not None:
+            self.ring.close()
+        self.ring = FrameRing.attach(name)
+        self.source.flush()
+        self.state.cameras[self.index, C_READY] = 1
+        _send(self.conn, ("attached", name))
+
+    def _apply(self, changes: dict[str, Any]) -> None:
+        """Apply settings while the group is held; a geometry change waits for a new ring."""
+        assert self.source is not None
+        before = self.source.settings()
+        try:
+            after = self.source.apply(changes)
+        except SettingRejected as exc:
+            _send(self.conn, ("rejected", str(exc)))
+            return
+        reshape = any(before.get(key) != after.get(key) for key in _GEOMETRY_KEYS)
+        if reshape:
+            self.period_ns = int(1e9 / float(after["fps"]))
+            self.state.cameras[self.index, C_READY] = 0
+            if self.ring is not None:
+                self.ring.close()
+                self.ring = None
+        self.source.flush()
+        self._report("applied", reshape=reshape)
+
+    def _parent_alive(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next_parent_check:
+            self._next_parent_check = now + _PARENT_CHECK_S
+            return os.getppid() == self.parent_pid
+        return True
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+
+    # --- the hot loop ------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        state, index = self.state, self.index
+        source = self.source
+        assert source is not None
+        cells = state.cameras[index]
+        counts, ready, group = state.counts, state.ready, state.globals
+        grab_history = state.grab_ns[index]
+        monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
+        frame_number = int(counts[index])
+        waits = 0
+        held_since = 0
+
+        while not group[G_STOP]:
+            if cells[C_COMMAND_SEQ] != self.commands_seen:
+                self._handle_commands()
+                continue
+            ring = self.ring
+            # Hold gate: paused, updating, gathering at a record boundary, or not all ready.
+            if ring is None or frame_number >= group[G_HOLD_AT] or not ready.all():
+                if not held_since:
+                    held_since = monotonic_ns()
+                if not self._parent_alive():
+                    return
+                time.sleep(_HELD_SLEEP_S)
+                continue
+            if held_since:
+                if monotonic_ns() - held_since > 2 * self.period_ns:
+                    source.flush()  # frames that piled up while held are stale
+                held_since = 0
+            # Sync gate: never ahead of the slowest camera, never over an unwritten frame.
+            if frame_number > counts.min() or not ring.has_room(frame_number):
+                waits += 1
+                if waits < _SPIN_WAITS:
+                    os.sched_yield()
+                else:
+                    if not self._parent_alive():
+                        return
+                    time.sleep(_GATE_SLEEP_S)
+                continue
+            waits = 0
+            cells[C_GRABBING] = 1
+            if frame_number >= group[G_HOLD_AT]:  # the controller raised the hold meanwhile
+                cells[C_GRABBING] = 0
+                continue
+
+            before_grab = monotonic_ns()
+            if not source.grab():
+                raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
+            after_grab = monotonic_ns()
+            utc = time_ns()
+            source.retrieve(ring.begin_write(frame_number), frame_number)
+            after_retrieve = monotonic_ns()
+            flags = state.recording_flags(frame_number)  # before "grabbing" is cleared
+            cells[C_GRABBING] = 0
+            ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags)
+            grab_history[frame_number % GRAB_HISTORY] = after_grab
+            cells[C_DROPPED] = source.dropped
+            frame_number += 1
+            counts[index] = frame_number
+            if not frame_number & 63 and not self._parent_alive():
+                return

@@ -1,0 +1,560 @@
+"""The controller of one capture group: spawns the camera and writer processes and steers them.
+
+Everything that must happen "between frames" (record start / stop, pause, a
+settings change) is done by gathering the group: raising the shared hold point
+until every camera has published the same frame count and none is grabbing.
+Recording boundaries are then plain frame numbers, so every file of a recording
+holds exactly the same frames.
+
+A monitor thread receives the processes' events and notices process deaths; a
+failed camera ends the active recording at the last complete frame set.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.capture.camera_process import camera_main
+from engine.capture.group_state import (
+    C_COMMAND_SEQ,
+    C_DROPPED,
+    C_ERROR,
+    C_PID,
+    G_FIRST_RECORDING,
+    G_HOLD_AT,
+    G_LAST_RECORDING,
+    G_STOP,
+    GRAB_HISTORY,
+    NO_HOLD,
+    GroupState,
+)
+from engine.capture.ring import FrameRing
+from engine.capture.spec import CameraSpec
+from engine.recording.session import Recording
+from engine.recording.writer_process import RecordJob, writer_main
+from engine.sources import mask_credentials, parse_source, validate_size_fps
+from engine.sources.base import SettingRejected, SourceError
+
+_GATHER_POLL_S = 0.0005
+_FENCE_S = 0.001
+_MONITOR_POLL_S = 0.1
+_JOIN_TIMEOUT_S = 5.0
+_MAX_RING_BYTES = 512 * 1024 * 1024
+_MIN_RING_SLOTS = 4
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+class GroupError(RuntimeError):
+    """The group cannot do what was asked; the message names the camera and the reason."""
+
+
+@dataclass
+class _Camera:
+    """The controller's handle on one camera and its writer."""
+
+    spec: CameraSpec
+    index: int
+    process: Any
+    conn: Connection
+    writer: Any
+    writer_conn: Connection
+    replies: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    ring: FrameRing | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    properties: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def ring_slots(settings: dict[str, Any], ring_seconds: float) -> int:
+    """About ring_seconds of frames, at least a few, at most _MAX_RING_BYTES."""
+    frame_bytes = int(settings["width"]) * int(settings["height"]) * 3
+    wanted = max(_MIN_RING_SLOTS, math.ceil(float(settings["fps"]) * ring_seconds))
+    return max(2, min(wanted, _MAX_RING_BYTES // frame_bytes))
+
+
+def validate_specs(cameras: list[CameraSpec]) -> None:
+    """Reject a rig before any process starts: the message names the camera and problem."""
+    if not cameras:
+        raise GroupError("no cameras given")
+    seen: set[str] = set()
+    for spec in cameras:
+        if not spec.camera_id or "/" in spec.camera_id or spec.camera_id in seen:
+            raise GroupError(f"camera id {spec.camera_id!r} is empty, has a '/' or is repeated")
+        seen.add(spec.camera_id)
+        try:
+            parse_source(spec.source)
+            validate_size_fps(spec.width, spec.height, spec.fps)
+        except (SourceError, ValueError) as exc:
+            raise GroupError(f"{spec.camera_id}: {exc}") from exc
+
+
+class CaptureGroup:
+    """N cameras in lock-step with one writer each. Use as a context manager."""
+
+    def __init__(
+        self,
+        cameras: list[CameraSpec],
+        *,
+        ring_seconds: float = 1.0,
+        start_timeout_s: float = 30.0,
+        on_event: EventHandler | None = None,
+    ) -> None:
+        validate_specs(cameras)
+        self.specs = list(cameras)
+        self.ring_seconds = ring_seconds
+        self.start_timeout_s = start_timeout_s
+        self._on_event = on_event
+        self._ctx = mp.get_context("spawn")
+        self._cameras: list[_Camera] = []
+        self._state: GroupState | None = None
+        self._control = threading.RLock()
+        self._monitor: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._paused = False
+        self.recording: Recording | None = None
+        self.last_recording: Recording | None = None
+        self._rate_marks: dict[int, tuple[float, int]] = {}
+        self._spread_from = 0
+
+    # --- life cycle ----------------------------------------------------------------
+
+    def __enter__(self) -> CaptureGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def state(self) -> GroupState:
+        if self._state is None:
+            raise GroupError("the capture group is not running")
+        return self._state
+
+    def start(self) -> None:
+        """Spawn every process and pass the start-up barrier; on failure clean up and raise."""
+        try:
+            self._spawn()
+            self._barrier()
+        except BaseException:
+            self.close()
+            raise
+
+    def _spawn(self) -> None:
+        n = len(self.specs)
+        self._state = GroupState.create(n)
+        for index, spec in enumerate(self.specs):
+            conn, child_conn = self._ctx.Pipe()
+            process = self._ctx.Process(
+                target=camera_main, args=(spec, index, self._state.name, n, child_conn),
+                name=f"camera-{spec.camera_id}", daemon=True,
+            )
+            writer_conn, writer_child_conn = self._ctx.Pipe()
+            writer = self._ctx.Process(
+                target=writer_main, args=(index, self._state.name, n, writer_child_conn),
+                name=f"writer-{spec.camera_id}", daemon=True,
+            )
+            process.start()
+            writer.start()
+            child_conn.close()
+            writer_child_conn.close()
+            self._cameras.append(_Camera(spec, index, process, conn, writer, writer_conn))
+        self._monitor = threading.Thread(target=self._monitor_loop, name="group-monitor", daemon=True)
+        self._monitor.start()
+
+    def _barrier(self) -> None:
+        """Each camera opens, reports its actual settings, gets a ring sized for them, drains."""
+        deadline = time.monotonic() + self.start_timeout_s
+        failures = []
+        for camera in self._cameras:
+            reply = self._await(camera, ("opened",), deadline)
+            if reply[0] != "opened":
+                failures.append(f"{camera.spec.camera_id}: {reply[1]}")
+                continue
+            camera.settings, camera.properties = reply[1], reply[2]
+        if failures:
+            raise GroupError("cameras failed to start:\n  " + "\n  ".join(failures))
+        for camera in self._cameras:
+            self._give_ring(camera, deadline)
+        self._emit("group_started", cameras=[c.spec.camera_id for c in self._cameras])
+
+    def _give_ring(self, camera: _Camera, deadline: float) -> None:
+        shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
+        old_ring = camera.ring
+        camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape)
+        self._command(camera, ("ring", camera.ring.name))
+        reply = self._await(camera, ("attached",), deadline)
+        if old_ring is not None:
+            old_ring.close()
+        if reply[0] != "attached":
+            raise GroupError(f"{camera.spec.camera_id}: {reply[1]}")
+
+    def close(self) -> None:
+        """Finalize any recording, stop every process, free every segment. Safe to repeat."""
+        if self.recording is not None and not self._closing.is_set():
+            try:
+                self.stop_recording()
+            except GroupError as exc:
+                self._emit("error", message=str(exc))
+        self._closing.set()
+        if self._state is not None:
+            self._state.globals[G_STOP] = 1
+        for camera in self._cameras:
+            try:
+                camera.writer_conn.send(("exit", None))
+            except OSError:
+                pass  # the writer is already gone
+        deadline = time.monotonic() + _JOIN_TIMEOUT_S
+        for camera in self._cameras:
+            for process in (camera.process, camera.writer):
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.kill()
+                    process.join(1.0)
+        if self._monitor is not None:
+            self._monitor.join(1.0)
+            self._monitor = None
+        for camera in self._cameras:
+            camera.conn.close()
+            camera.writer_conn.close()
+            if camera.ring is not None:
+                camera.ring.close()
+                camera.ring = None
+        self._cameras = []
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    # --- messaging -------------------------------------------------------------------
+
+    def _command(self, camera: _Camera, message: tuple[Any, ...]) -> None:
+        """Send a command and bump the camera's command counter so its loop reads it."""
+        with camera.send_lock:
+            camera.conn.send(message)
+            self.state.cameras[camera.index, C_COMMAND_SEQ] += 1
+
+    def _await(self, camera: _Camera, kinds: tuple[str, ...], deadline: float) -> tuple[Any, ...]:
+        """Next reply of one of kinds, or ("failed", reason) on error, death or timeout."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return ("failed", f"no answer within {self.start_timeout_s:.0f} s")
+            try:
+                reply = camera.replies.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if reply[0] in kinds or reply[0] in ("failed", "rejected"):
+                return reply
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self._on_event is not None:
+            self._on_event({"event": kind, "time": time.time(), **data})
+
+    def _monitor_loop(self) -> None:
+        """Dispatch events from every process; notice deaths through process sentinels."""
+        while not self._closing.is_set():
+            sources: dict[Any, tuple[_Camera, str]] = {}
+            for camera in self._cameras:
+                if camera.error is None:
+                    sources[camera.conn] = (camera, "camera")
+                    sources[camera.process.sentinel] = (camera, "death")
+                sources[camera.writer_conn] = (camera, "writer")
+            try:
+                ready = wait(list(sources), timeout=_MONITOR_POLL_S)
+            except OSError:
+                continue
+            for handle in ready:
+                camera, kind = sources[handle]
+                if kind == "death":
+                    self._camera_failed(camera, f"camera process exited (code {camera.process.exitcode})")
+                    continue
+                conn = camera.conn if kind == "camera" else camera.writer_conn
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    if kind == "camera":
+                        self._camera_failed(camera, "camera process closed its pipe")
+                    continue
+                if kind == "writer":
+                    self._writer_finished(camera, message[1])
+                elif message[0] == "error":
+                    self._camera_failed(camera, message[1])
+                else:
+                    camera.replies.put(message)
+
+    def _camera_failed(self, camera: _Camera, reason: str) -> None:
+        """A camera is gone: end the recording at the last frame set all cameras published."""
+        if camera.error is not None or self._closing.is_set():
+            return
+        camera.error = reason
+        if self._state is not None:
+            self._state.cameras[camera.index, C_ERROR] = 1
+        camera.replies.put(("failed", reason))
+        self._emit("camera_failed", camera=camera.spec.camera_id, message=reason)
+        recording = self.recording
+        if recording is not None and self._state is not None:
+            last = max(int(self._state.counts.min()), recording.first_frame)
+            if recording.last_frame is not None:
+                last = min(last, recording.last_frame)
+            recording.fail(f"{camera.spec.camera_id} failed: {reason}", last)
+            self._state.globals[G_LAST_RECORDING] = last
+
+    def _writer_finished(self, camera: _Camera, outcome: dict[str, Any]) -> None:
+        recording = self.recording
+        if recording is None:
+            return
+        if recording.add_outcome(camera.spec.camera_id, outcome):
+            self._finish_recording(recording)
+
+    # --- gathering the group at a frame boundary --------------------------------------
+
+    def _gather(self, timeout_s: float = 5.0) -> int:
+        """Raise the hold point until every camera has published the same count; return it."""
+        state = self.state
+        group, counts, grabbing = state.globals, state.counts, state.grabbing
+        hold = int((counts + grabbing).max())
+        group[G_HOLD_AT] = hold
+        deadline = time.monotonic() + timeout_s
+        settled_checks = 0
+        while settled_checks < 2:
+            time.sleep(_FENCE_S if settled_checks else _GATHER_POLL_S)
+            ahead = int((counts + grabbing).max())
+            if ahead > hold:  # a camera passed the gate before it saw the hold
+                hold = ahead
+                group[G_HOLD_AT] = hold
+            settled = bool((counts == hold).all() and not grabbing.any())
+            settled_checks = settled_checks + 1 if settled else 0
+            if time.monotonic() > deadline:
+                failed = [c.spec.camera_id for c in self._cameras if c.error is not None]
+                self._release()
+                raise GroupError(
+                    "cameras did not reach a common frame within "
+                    f"{timeout_s:.0f} s" + (f" (failed: {', '.join(failed)})" if failed else "")
+                )
+        return hold
+
+    def _release(self) -> None:
+        if not self._paused:
+            self.state.globals[G_HOLD_AT] = NO_HOLD
+
+    # --- commands ------------------------------------------------------------------------
+
+    def _require_healthy(self) -> None:
+        failed = [f"{c.spec.camera_id} ({c.error})" for c in self._cameras if c.error is not None]
+        if failed:
+            raise GroupError("cameras have failed: " + "; ".join(failed))
+
+    def start_recording(
+        self, output_dir: Path, codec: str = "h264", name: str | None = None
+    ) -> Recording:
+        """Start recording every camera at the same frame number; return the recording."""
+        with self._control:
+            if self.recording is not None:
+                raise GroupError("a recording is already running")
+            self._require_healthy()
+            recording = Recording.create(
+                Path(output_dir), name, codec, self._recording_cameras(), self._common_fps()
+            )
+            first = self._gather()
+            try:
+                state = self.state
+                for camera in self._cameras:
+                    assert camera.ring is not None
+                    camera.ring.cursor = first
+                state.globals[G_LAST_RECORDING] = -1
+                state.globals[G_FIRST_RECORDING] = first
+                recording.begin(first, self._dropped())
+                self.recording = recording
+                for camera in self._cameras:
+                    assert camera.ring is not None
+                    height, width, _ = camera.ring.shape
+                    job = RecordJob(
+                        camera.ring.name, recording.video_path(camera.spec.camera_id),
+                        recording.timestamps_path(camera.spec.camera_id), codec, width, height,
+                        recording.fps, first,
+                    )
+                    camera.writer_conn.send(("record", job))
+            finally:
+                self._release()
+            self._emit("recording_started", folder=str(recording.folder), first_frame=first)
+            return recording
+
+    def stop_recording(self, timeout_s: float = 60.0) -> Recording:
+        """End the recording at a common frame; wait until every file is finalized."""
+        with self._control:
+            recording = self.recording
+            if recording is None:
+                raise GroupError("no recording is running")
+            if recording.last_frame is None:
+                last = self._gather()
+                self.state.globals[G_LAST_RECORDING] = last
+                recording.last_frame = last
+                self._release()
+        if not recording.done.wait(timeout_s):
+            raise GroupError(f"recording {recording.folder} did not finalize within {timeout_s} s")
+        return recording
+
+    def _finish_recording(self, recording: Recording) -> None:
+        """All writers reported: reset the boundaries and write the final manifest."""
+        state = self.state
+        state.globals[G_FIRST_RECORDING] = -1
+        state.globals[G_LAST_RECORDING] = -1
+        recording.finalize(self._dropped())
+        self.recording = None
+        self.last_recording = recording
+        self._emit(
+            "recording_finalized", folder=str(recording.folder), status=recording.status,
+            errors=list(recording.errors),
+        )
+
+    def pause(self) -> None:
+        """Hold every camera at one frame boundary; a recording resumes intact."""
+        with self._control:
+            if not self._paused:
+                self._gather()
+                self._paused = True
+                self._emit("paused")
+
+    def resume(self) -> None:
+        with self._control:
+            if self._paused:
+                self._paused = False
+                self._release()
+                self._emit("resumed")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def update_settings(self, camera_id: str | None, changes: dict[str, Any]) -> dict[str, dict]:
+        """Apply changes to one camera (or all, camera_id None) while the group is held.
+
+        Returns the settings actually in effect per camera. A rejected change raises
+        SettingRejected with the reason; cameras changed before it keep their change.
+        Size and fps cannot change during a recording (every file keeps one geometry).
+        """
+        targets = [c for c in self._cameras if camera_id is None or c.spec.camera_id == camera_id]
+        if not targets:
+            raise GroupError(f"unknown camera {camera_id!r}")
+        with self._control:
+            self._require_healthy()
+            if self.recording is not None and {"width", "height", "fps"} & set(changes):
+                raise SettingRejected("size and fps cannot change during a recording")
+            self._gather()
+            try:
+                applied = {}
+                for camera in targets:
+                    deadline = time.monotonic() + self.start_timeout_s
+                    self._command(camera, ("apply", dict(changes)))
+                    reply = self._await(camera, ("applied",), deadline)
+                    if reply[0] == "rejected":
+                        raise SettingRejected(f"{camera.spec.camera_id}: {reply[1]}")
+                    if reply[0] != "applied":
+                        raise GroupError(f"{camera.spec.camera_id}: {reply[1]}")
+                    camera.settings, camera.properties = reply[1], reply[2]
+                    if reply[3].get("reshape"):
+                        self._give_ring(camera, deadline)
+                        self._emit("ring_recreated", camera=camera.spec.camera_id)
+                    applied[camera.spec.camera_id] = camera.settings
+                return applied
+            finally:
+                self._release()
+
+    # --- observation ---------------------------------------------------------------------
+
+    def _recording_cameras(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": c.spec.camera_id,
+                "source": mask_credentials(c.spec.source),
+                "synthetic": parse_source(c.spec.source).kind == "synthetic",
+                "index": c.index,
+                "settings": dict(c.settings),
+            }
+            for c in self._cameras
+        ]
+
+    def _common_fps(self) -> float:
+        """The nominal rate every file of a recording shares: the group runs at its slowest."""
+        return min(float(c.settings["fps"]) for c in self._cameras)
+
+    def _dropped(self) -> dict[str, int]:
+        return {c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._cameras}
+
+    def ring_name(self, camera_id: str) -> str:
+        for camera in self._cameras:
+            if camera.spec.camera_id == camera_id and camera.ring is not None:
+                return camera.ring.name
+        raise GroupError(f"unknown camera {camera_id!r}")
+
+    def camera_ids(self) -> list[str]:
+        return [c.spec.camera_id for c in self._cameras]
+
+    def settings(self, camera_id: str) -> dict[str, Any]:
+        return next(dict(c.settings) for c in self._cameras if c.spec.camera_id == camera_id)
+
+    def properties(self, camera_id: str) -> list[dict[str, Any]]:
+        return next(list(c.properties) for c in self._cameras if c.spec.camera_id == camera_id)
+
+    def counts(self) -> list[int]:
+        return [int(v) for v in self.state.counts]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Per-camera status, frames, dropped and measured fps; recording state; live spread."""
+        state = self.state
+        now = time.monotonic()
+        cameras = []
+        for camera in self._cameras:
+            count = int(state.counts[camera.index])
+            mark_time, mark_count = self._rate_marks.get(camera.index, (now, count))
+            elapsed = now - mark_time
+            fps = (count - mark_count) / elapsed if elapsed > 0 else 0.0
+            if elapsed >= 1.0 or camera.index not in self._rate_marks:
+                self._rate_marks[camera.index] = (now, count)
+            cameras.append({
+                "id": camera.spec.camera_id,
+                "source": mask_credentials(camera.spec.source),
+                "status": "failed" if camera.error else ("paused" if self._paused else "running"),
+                "pid": int(state.cameras[camera.index, C_PID]),
+                "frames": count,
+                "dropped": int(state.cameras[camera.index, C_DROPPED]),
+                "fps": round(fps, 2),
+                "error": camera.error,
+            })
+        recording = self.recording
+        return {
+            "cameras": cameras,
+            "paused": self._paused,
+            "recording": None if recording is None else str(recording.folder),
+            "spread": self.recent_spread(),
+        }
+
+    def recent_spread(self) -> dict[str, float]:
+        """Grab spread (ms) of the frame sets completed since the previous call."""
+        state = self.state
+        end = int(state.counts.min())
+        start = max(self._spread_from, end - GRAB_HISTORY // 2)
+        self._spread_from = end
+        if end <= start:
+            return {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+        stamps = state.grab_ns[:, np.arange(start, end) % GRAB_HISTORY]
+        spread_ms = (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
+        return {
+            "frame_sets": int(end - start),
+            "p50_ms": round(float(np.percentile(spread_ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(spread_ms, 99)), 3),
+            "max_ms": round(float(spread_ms.max()), 3),
+        }

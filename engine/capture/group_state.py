@@ -1,0 +1,95 @@
+"""The shared control block of one capture group: the state the sync gate reads.
+
+Plain int64 cells in one shared-memory segment, so every camera process can read
+the whole group's state per frame without locks, pickling or syscalls.
+
+Group cells:
+- hold_at: no camera grabs frame n >= hold_at. The controller raises it to gather
+  the group at one frame boundary (pause, config update, record start / stop).
+- first_recording / last_recording: recording boundaries as frame numbers
+  (-1 = unset). Files hold exactly the frames [first, last).
+- stop: the processes exit their loops.
+
+Per-camera cells: count (frames published = next frame number), ready, grabbing,
+error, command sequence (commands waiting on the pipe), dropped, pid.
+A history of after-grab stamps per frame (grab_ns) gives the live sync spread.
+"""
+
+from __future__ import annotations
+
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from engine.capture.ring import FLAG_FINISH, FLAG_RECORD, attach_segment
+
+NO_HOLD = np.iinfo(np.int64).max
+GRAB_HISTORY = 1024
+
+_GLOBAL_FIELDS = 8
+G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP = range(4)
+
+_CAMERA_FIELDS = 8
+C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_PID = range(7)
+
+
+class GroupState:
+    """Named numpy views onto the control segment."""
+
+    def __init__(self, segment: shared_memory.SharedMemory, n_cameras: int, owner: bool) -> None:
+        self._segment = segment
+        self._owner = owner
+        self.n_cameras = n_cameras
+        buf = segment.buf
+        offset = 0
+        self.globals = np.ndarray((_GLOBAL_FIELDS,), np.int64, buffer=buf, offset=offset)
+        offset += _GLOBAL_FIELDS * 8
+        self.cameras = np.ndarray(
+            (n_cameras, _CAMERA_FIELDS), np.int64, buffer=buf, offset=offset
+        )
+        offset += n_cameras * _CAMERA_FIELDS * 8
+        self.grab_ns = np.ndarray((n_cameras, GRAB_HISTORY), np.int64, buffer=buf, offset=offset)
+        # Column views used by the gate on every frame.
+        self.counts = self.cameras[:, C_COUNT]
+        self.ready = self.cameras[:, C_READY]
+        self.grabbing = self.cameras[:, C_GRABBING]
+
+    @staticmethod
+    def _size(n_cameras: int) -> int:
+        return 8 * (_GLOBAL_FIELDS + n_cameras * (_CAMERA_FIELDS + GRAB_HISTORY))
+
+    @classmethod
+    def create(cls, n_cameras: int) -> GroupState:
+        segment = shared_memory.SharedMemory(create=True, size=cls._size(n_cameras))
+        state = cls(segment, n_cameras, owner=True)
+        state.globals[:] = 0
+        state.cameras[:] = 0
+        state.grab_ns[:] = 0
+        state.globals[G_HOLD_AT] = NO_HOLD
+        state.globals[G_FIRST_RECORDING] = -1
+        state.globals[G_LAST_RECORDING] = -1
+        return state
+
+    @classmethod
+    def attach(cls, name: str, n_cameras: int) -> GroupState:
+        return cls(attach_segment(name, untrack=False), n_cameras, owner=False)
+
+    @property
+    def name(self) -> str:
+        return self._segment.name
+
+    def recording_flags(self, frame_number: int) -> int:
+        """FLAG_RECORD / FLAG_FINISH for frame_number from the shared boundaries."""
+        first = self.globals[G_FIRST_RECORDING]
+        if first < 0 or frame_number < first:
+            return 0
+        last = self.globals[G_LAST_RECORDING]
+        if last < 0 or frame_number < last:
+            return FLAG_RECORD
+        return FLAG_FINISH
+
+    def close(self) -> None:
+        del self.counts, self.ready, self.grabbing, self.globals, self.cameras, self.grab_ns
+        self._segment.close()
+        if self._owner:
+            self._segment.unlink()

@@ -1,0 +1,203 @@
+"""A shared-memory ring of frame slots, one ring per camera.
+
+Layout of the segment: a small int64 header, an int64 metadata row per slot,
+then the slot images (each 64-byte aligned). Frame n lives in slot n % n_slots.
+
+Three parties use a ring:
+- the camera process writes frames straight into slots (`begin_write` hands out
+  the slot's image view, `end_write` publishes it);
+- the recording writer consumes every frame in order and owns `cursor`, the next
+  frame it still needs; the camera never writes frame n while n - cursor >= n_slots
+  (backpressure, not loss);
+- a display peeks at the newest frame with `read_latest`, guarded by a per-slot
+  sequence counter (odd while a write is under way) so it detects torn reads.
+"""
+
+from __future__ import annotations
+
+import time
+from multiprocessing import resource_tracker, shared_memory
+
+import numpy as np
+
+_MAGIC = 0x52494E47  # "RING"
+_HEADER_FIELDS = 8
+_H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR = range(7)
+
+META_FIELDS = 8
+(
+    M_SEQ,
+    M_FRAME,
+    M_BEFORE_GRAB,
+    M_AFTER_GRAB,
+    M_AFTER_RETRIEVE,
+    M_AFTER_PUBLISH,
+    M_UTC,
+    M_FLAGS,
+) = range(META_FIELDS)
+
+FLAG_RECORD = 1
+FLAG_FINISH = 2
+
+_ALIGN = 64
+
+
+def _aligned(nbytes: int) -> int:
+    return (nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _layout(n_slots: int, shape: tuple[int, int, int]) -> tuple[int, int, int, int]:
+    """Offsets of (metadata, first image), the slot stride and the total size."""
+    meta_offset = _aligned(_HEADER_FIELDS * 8)
+    image_offset = meta_offset + _aligned(n_slots * META_FIELDS * 8)
+    stride = _aligned(int(np.prod(shape)))
+    return meta_offset, image_offset, stride, image_offset + n_slots * stride
+
+
+def attach_segment(name: str, *, untrack: bool) -> shared_memory.SharedMemory:
+    """Open an existing segment.
+
+    Python < 3.13 registers every opened segment with the resource tracker, which
+    unlinks it when that tracker's processes exit. Processes spawned by the owner
+    share the owner's tracker (harmless), but an unrelated process (a GUI client)
+    must untrack the segment or it would delete a ring the engine still uses.
+    """
+    segment = shared_memory.SharedMemory(name=name)
+    if untrack:
+        resource_tracker.unregister(segment._name, "shared_memory")  # type: ignore[attr-defined]
+    return segment
+
+
+class FrameRing:
+    """Views onto one ring segment; see the module docstring for the protocol."""
+
+    def __init__(self, segment: shared_memory.SharedMemory, owner: bool) -> None:
+        self._segment = segment
+        self._owner = owner
+        buf = segment.buf
+        self._header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=buf)
+        if int(self._header[_H_MAGIC]) != _MAGIC:
+            raise ValueError(f"shared memory segment {segment.name} is not a frame ring")
+        self.n_slots = int(self._header[_H_SLOTS])
+        self.shape = (
+            int(self._header[_H_HEIGHT]),
+            int(self._header[_H_WIDTH]),
+            int(self._header[_H_CHANNELS]),
+        )
+        meta_offset, image_offset, stride, _ = _layout(self.n_slots, self.shape)
+        self.meta = np.ndarray((self.n_slots, META_FIELDS), np.int64, buffer=buf, offset=meta_offset)
+        self._images = [
+            np.ndarray(self.shape, np.uint8, buffer=buf, offset=image_offset + i * stride)
+            for i in range(self.n_slots)
+        ]
+
+    @classmethod
+    def create(cls, n_slots: int, shape: tuple[int, int, int]) -> FrameRing:
+        if n_slots < 2:
+            raise ValueError("a frame ring needs at least 2 slots")
+        *_, size = _layout(n_slots, shape)
+        segment = shared_memory.SharedMemory(create=True, size=size)
+        header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment.buf)
+        header[:] = 0
+        header[: _H_CURSOR + 1] = (_MAGIC, n_slots, *shape, -1, -1)
+        del header
+        return cls(segment, owner=True)
+
+    @classmethod
+    def attach(cls, name: str, *, untrack: bool = False) -> FrameRing:
+        return cls(attach_segment(name, untrack=untrack), owner=False)
+
+    @property
+    def name(self) -> str:
+        return self._segment.name
+
+    @property
+    def nbytes(self) -> int:
+        return self._segment.size
+
+    # --- camera side -------------------------------------------------------
+
+    def begin_write(self, frame_number: int) -> np.ndarray:
+        """Mark the slot of frame_number as being written and return its image view."""
+        slot = frame_number % self.n_slots
+        self.meta[slot, M_SEQ] += 1  # odd: write in progress
+        return self._images[slot]
+
+    def end_write(
+        self,
+        frame_number: int,
+        before_grab_ns: int,
+        after_grab_ns: int,
+        after_retrieve_ns: int,
+        utc_ns: int,
+        flags: int,
+    ) -> None:
+        """Stamp the slot's metadata and publish it as the newest frame."""
+        row = self.meta[frame_number % self.n_slots]
+        row[M_FRAME] = frame_number
+        row[M_BEFORE_GRAB] = before_grab_ns
+        row[M_AFTER_GRAB] = after_grab_ns
+        row[M_AFTER_RETRIEVE] = after_retrieve_ns
+        row[M_UTC] = utc_ns
+        row[M_FLAGS] = flags
+        row[M_AFTER_PUBLISH] = time.monotonic_ns()
+        row[M_SEQ] += 1  # even: complete
+        self._header[_H_LATEST] = frame_number
+
+    def has_room(self, frame_number: int) -> bool:
+        """False while writing frame_number would overwrite a frame the writer still needs."""
+        cursor = self._header[_H_CURSOR]
+        return cursor < 0 or frame_number - cursor < self.n_slots
+
+    # --- recording reader side ---------------------------------------------
+
+    @property
+    def latest(self) -> int:
+        """Number of the newest published frame, -1 before the first."""
+        return int(self._header[_H_LATEST])
+
+    @property
+    def cursor(self) -> int:
+        """Next frame the recording writer needs; -1 when no writer holds the ring."""
+        return int(self._header[_H_CURSOR])
+
+    @cursor.setter
+    def cursor(self, frame_number: int) -> None:
+        self._header[_H_CURSOR] = frame_number
+
+    def image(self, frame_number: int) -> np.ndarray:
+        """The slot image of frame_number (valid while the caller holds it via cursor)."""
+        return self._images[frame_number % self.n_slots]
+
+    def metadata(self, frame_number: int) -> np.ndarray:
+        return self.meta[frame_number % self.n_slots]
+
+    # --- display side --------------------------------------------------------
+
+    def read_latest(self, out: np.ndarray, retries: int = 8) -> np.ndarray | None:
+        """Copy the newest frame into out; return a copy of its metadata row.
+
+        None when no frame was published yet or every attempt raced a writer.
+        Never blocks the camera: it only reads.
+        """
+        for _ in range(retries):
+            frame_number = int(self._header[_H_LATEST])
+            if frame_number < 0:
+                return None
+            slot = frame_number % self.n_slots
+            seq_before = int(self.meta[slot, M_SEQ])
+            if seq_before & 1:
+                continue
+            np.copyto(out, self._images[slot])
+            meta = self.meta[slot].copy()
+            if int(self.meta[slot, M_SEQ]) == seq_before and meta[M_FRAME] == frame_number:
+                return meta
+        return None
+
+    def close(self) -> None:
+        """Drop the views and the mapping; the owner also unlinks the segment."""
+        self._images = []
+        del self.meta, self._header
+        self._segment.close()
+        if self._owner:
+            self._segment.unlink()

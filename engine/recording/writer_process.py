@@ -1,0 +1,137 @@
+"""One camera's recording writer: consumes every frame of its ring in order and encodes it.
+
+The writer owns the ring's cursor while recording, which is what makes capture
+wait instead of overwriting a frame not yet written. It records the frames the
+camera flagged, once every camera of the group has published that frame
+number, and finishes at the first frame flagged "finish" or at the
+group's last recording frame, whichever it meets first (the latter is how a
+recording ends when a camera died and will never publish that frame).
+
+It runs at a lower CPU priority than the cameras: a busy encoder slows the group
+through backpressure rather than disturbing grab timing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from engine.capture.group_state import G_LAST_RECORDING, G_STOP, GroupState
+from engine.capture.ring import (
+    FLAG_FINISH,
+    FLAG_RECORD,
+    M_AFTER_GRAB,
+    M_AFTER_PUBLISH,
+    M_AFTER_RETRIEVE,
+    M_BEFORE_GRAB,
+    M_FLAGS,
+    M_FRAME,
+    M_SEQ,
+    M_UTC,
+    FrameRing,
+)
+from engine.recording.encoder import VideoEncoder
+from engine.recording.timestamps import TimestampWriter
+
+_IDLE_POLL_S = 0.2
+_FRAME_WAIT_S = 0.0005
+_WRITER_NICENESS = 5
+
+
+@dataclass(frozen=True)
+class RecordJob:
+    """Everything a writer needs for one recording of one camera."""
+
+    ring_name: str
+    video_path: Path
+    timestamps_path: Path
+    codec: str
+    width: int
+    height: int
+    fps: float
+    first_frame: int
+
+
+def writer_main(index: int, state_name: str, n_cameras: int, conn: Connection) -> None:
+    """Process entry point: wait for jobs, record each, report the outcome."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(_WRITER_NICENESS)
+    except OSError:
+        pass  # priority is a nicety, not a requirement
+    parent_pid = os.getppid()
+    state = GroupState.attach(state_name, n_cameras)
+    try:
+        while not state.globals[G_STOP] and os.getppid() == parent_pid:
+            if not conn.poll(_IDLE_POLL_S):
+                continue
+            command, job = conn.recv()
+            if command == "exit":
+                break
+            if command == "record":
+                conn.send(_record(job, state, parent_pid))
+    except (EOFError, BrokenPipeError):
+        pass  # the controller went away
+    finally:
+        state.close()
+
+
+def _record(job: RecordJob, state: GroupState, parent_pid: int) -> tuple[str, dict[str, Any]]:
+    """Record one job; always release the ring cursor so capture can never be stuck on us."""
+    ring = FrameRing.attach(job.ring_name)
+    encoder = timestamps = None
+    frame_number = job.first_frame
+    outcome: dict[str, Any] = {"frames": 0, "first_frame": job.first_frame, "error": None}
+    try:
+        encoder = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps)
+        timestamps = TimestampWriter(job.timestamps_path)
+        group = state.globals
+        while True:
+            last = group[G_LAST_RECORDING]
+            if 0 <= last <= frame_number:
+                break
+            # Only complete frame sets: a frame every camera has published. If a camera
+            # dies, its count caps every writer, so all files end on the same frame.
+            if ring.latest < frame_number or state.counts.min() <= frame_number:
+                if group[G_STOP] or os.getppid() != parent_pid:
+                    outcome["error"] = "capture stopped before the recording's last frame"
+                    break
+                time.sleep(_FRAME_WAIT_S)
+                continue
+            meta = ring.metadata(frame_number)
+            if meta[M_FRAME] != frame_number or meta[M_SEQ] & 1:
+                raise RuntimeError(f"frame {frame_number} was overwritten before it was written")
+            flags = int(meta[M_FLAGS])
+            if flags & FLAG_FINISH:
+                break
+            if flags & FLAG_RECORD:
+                encoder.write(ring.image(frame_number))
+                timestamps.write(
+                    frame_number,
+                    int(meta[M_BEFORE_GRAB]),
+                    int(meta[M_AFTER_GRAB]),
+                    int(meta[M_AFTER_RETRIEVE]),
+                    int(meta[M_AFTER_PUBLISH]),
+                    int(meta[M_UTC]),
+                )
+                outcome["frames"] += 1
+            frame_number += 1
+            ring.cursor = frame_number
+    except Exception as exc:  # encoder or disk failure: report it, keep what was written
+        outcome["error"] = f"{job.video_path.name}: {exc}"
+    finally:
+        ring.cursor = -1
+        for closer in (encoder, timestamps):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception as exc:
+                    outcome["error"] = outcome["error"] or f"{job.video_path.name}: {exc}"
+        ring.close()
+    outcome["end_frame"] = frame_number
+    return ("finished", outcome)

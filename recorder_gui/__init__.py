@@ -1,0 +1,1 @@
+"""Qt front end of the recording workstation (arrives with the GUI issue)."""
