@@ -29,18 +29,20 @@ def _checksum(frame_number: int, camera_index: int) -> int:
     return (value ^ (value >> 8) ^ (value >> 16) ^ (value >> 24) ^ 0xA5) & 0xFF
 
 
-def _bits(value: int) -> np.ndarray:
-    return ((value >> np.arange(BITS_PER_ROW - 1, -1, -1)) & 1).astype(np.uint8)
+_SHIFTS = np.arange(BITS_PER_ROW - 1, -1, -1)
 
 
 def burn(image: np.ndarray, frame_number: int, camera_index: int) -> None:
     """Stamp frame_number (0 .. 2**32-1) and camera_index (0..255) into image in place."""
     block = block_size(image.shape[1])
     high = ((frame_number >> 24) & 0xFF) << 16 | (camera_index & 0xFF) << 8
-    rows = (_bits(frame_number & 0xFFFFFF), _bits(high | _checksum(frame_number, camera_index)))
-    for row_index, bits in enumerate(rows):
-        band = image[row_index * block:(row_index + 1) * block, : BITS_PER_ROW * block]
-        band.reshape(block, BITS_PER_ROW, block, -1)[:] = (bits * 255)[None, :, None, None]
+    codes = np.array((frame_number & 0xFFFFFF, high | _checksum(frame_number, camera_index)))
+    cells = ((codes[:, None] >> _SHIFTS) & 1).astype(np.uint8) * np.uint8(255)
+    row_pixels = np.repeat(cells, block * image.shape[2], axis=1)
+    band = image[: 2 * block, : BITS_PER_ROW * block]
+    band.reshape(2, block, BITS_PER_ROW * block, -1)[:] = row_pixels.reshape(
+        2, 1, BITS_PER_ROW * block, -1
+    )
 
 
 def read(image: np.ndarray) -> tuple[int, int] | None:
@@ -53,7 +55,7 @@ def read(image: np.ndarray) -> tuple[int, int] | None:
     gray = band.mean(axis=2) if band.ndim == 3 else band
     cells = gray.reshape(2, block, BITS_PER_ROW, block)[:, margin:-margin, :, margin:-margin]
     bits = (cells.mean(axis=(1, 3)) > 127).astype(np.int64)
-    weights = 1 << np.arange(BITS_PER_ROW - 1, -1, -1, dtype=np.int64)
+    weights = 1 << _SHIFTS.astype(np.int64)
     low, high = (int(v) for v in bits @ weights)
     frame_number = (high >> 16) << 24 | low
     camera_index = (high >> 8) & 0xFF

@@ -1,0 +1,210 @@
+"""Frame sources chosen by a URI-like string, and the checks shared by all of them.
+
+`parse_source` runs in the parent before any camera process is spawned, so it only
+inspects the string (and whether a file exists); it never opens a device. The source
+classes are imported lazily by `create_source`, so parsing never pays for importing cv2.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from engine.sources.base import PropertySpec, SettingRejected, Source, SourceError
+
+__all__ = [
+    "Kind",
+    "PropertySpec",
+    "SettingRejected",
+    "Source",
+    "SourceError",
+    "SourceKind",
+    "coerce_setting",
+    "create_source",
+    "mask_credentials",
+    "parse_source",
+    "validate_changes",
+    "validate_size_fps",
+]
+
+ACCEPTED = (
+    "expected 'synthetic', a device index or /dev/videoN, a video file path, "
+    "or an http(s):// / rtsp:// URL"
+)
+NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps")
+
+_DEVICE_PATH = re.compile(r"/dev/video\d+")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_FILE_SUFFIX = re.compile(r"\.[A-Za-z]\w*")  # ".mp4" marks a path; "1.5" is no file name
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class Kind(StrEnum):
+    SYNTHETIC = "synthetic"
+    DEVICE = "device"
+    FILE = "file"
+    NETWORK = "network"
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """What a source string denotes. `target` is what OpenCV is given to open:
+    a device index (int) or path, a file path, or a URL ("synthetic" for the pattern)."""
+
+    kind: Kind
+    target: int | str
+
+    @property
+    def display(self) -> str:
+        """The source as it may be logged or shown: credentials masked."""
+        return mask_credentials(str(self.target))
+
+    def __str__(self) -> str:
+        return self.display
+
+
+def parse_source(uri: str) -> SourceKind:
+    """Classify a source string without opening it; raise SourceError if it is not usable."""
+    text = uri.strip() if isinstance(uri, str) else ""
+    if text.lower() == "synthetic":
+        return SourceKind(Kind.SYNTHETIC, "synthetic")
+    if text.isdecimal() and text.isascii():
+        return SourceKind(Kind.DEVICE, int(text))
+    if _DEVICE_PATH.fullmatch(text):
+        return SourceKind(Kind.DEVICE, text)
+    scheme = _SCHEME.match(text)
+    if scheme:
+        if scheme.group(1).lower() in NETWORK_SCHEMES and len(text) > scheme.end():
+            return SourceKind(Kind.NETWORK, text)
+        raise SourceError(f"unknown camera source {mask_credentials(text)!r}: {ACCEPTED}")
+    if text:
+        path = Path(text).expanduser()
+        if path.is_file():
+            return SourceKind(Kind.FILE, str(path.absolute()))
+        if path.is_dir():
+            raise SourceError(f"not a video file: {text} is a directory")
+        if "/" in text or "\\" in text or _FILE_SUFFIX.fullmatch(path.suffix):
+            raise SourceError(f"video file not found: {text}")
+    raise SourceError(f"unknown camera source {uri!r}: {ACCEPTED}")
+
+
+def create_source(
+    uri: str,
+    camera_index: int,
+    width: int,
+    height: int,
+    fps: float,
+    settings: dict[str, Any] | None = None,
+) -> Source:
+    """Build the (unopened) source for `uri`; open() is called later in the camera process.
+
+    width/height/fps are the requested values: a file reports its own size (and uses
+    fps only when it has none); devices and network cameras report what they got.
+    Unknown or invalid `settings` keys raise SettingRejected here, before any spawn.
+    """
+    parsed = parse_source(uri)
+    validate_size_fps(width, height, fps)
+    if parsed.kind is Kind.SYNTHETIC:
+        from engine.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(camera_index, width, height, fps, settings)
+    from engine.sources.opencv_source import open_cv_source
+
+    return open_cv_source(parsed, width, height, fps, settings)
+
+
+def mask_credentials(uri: str) -> str:
+    """Hide the password of a URL: rtsp://user:pass@host/x -> rtsp://user:***@host/x."""
+    scheme = _SCHEME.match(uri)
+    if not scheme:
+        return uri
+    rest = uri[scheme.end():]
+    authority_end = len(rest)
+    for delimiter in "/?#":
+        found = rest.find(delimiter)
+        if found != -1:
+            authority_end = min(authority_end, found)
+    userinfo, at, _host = rest[:authority_end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    user = userinfo.split(":", 1)[0]
+    return f"{uri[:scheme.end()]}{user}:***@{rest[len(userinfo) + 1:]}"
+
+
+def validate_size_fps(width: int, height: int, fps: float) -> None:
+    """Reject a frame size or rate the recording path cannot take (yuv420p needs even sizes)."""
+    for name, value, limit in (("width", width, 7680), ("height", height, 4320)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingRejected(f"{name} must be an integer, got {value!r}")
+        if not 16 <= value <= limit or value % 2:
+            raise SettingRejected(f"{name} must be an even number in 16..{limit}, got {value}")
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 1000:
+        raise SettingRejected(f"fps must be a number in (0, 1000], got {fps!r}")
+
+
+def validate_changes(specs: list[PropertySpec], changes: dict[str, Any]) -> dict[str, Any]:
+    """Coerce every change against its spec; raise SettingRejected before anything is applied.
+
+    A read-only property given its current value is accepted (and dropped), so a caller
+    may send back a full settings dict it received.
+    """
+    by_name = {spec.name: spec for spec in specs}
+    accepted = {}
+    for key, value in changes.items():
+        spec = by_name.get(key)
+        if spec is None:
+            raise SettingRejected(f"unknown setting {key!r}; accepted: {', '.join(by_name)}")
+        if spec.read_only and value == spec.value:
+            continue
+        accepted[key] = coerce_setting(spec, value)
+    return accepted
+
+
+def coerce_setting(spec: PropertySpec, value: Any) -> Any:
+    """Convert `value` to the type of `spec` and check its limits, or raise SettingRejected.
+
+    Strings are accepted too ("30", "true"), since settings also come from the CLI.
+    """
+    name = spec.name
+    if spec.read_only:
+        raise SettingRejected(f"{name} is read-only")
+    if spec.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise SettingRejected(f"{name} must be true or false, got {value!r}")
+    if spec.kind == "choice":
+        if value in spec.choices:
+            return value
+        raise SettingRejected(f"{name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    number = _number(name, value, spec.kind)
+    if spec.minimum is not None and number < spec.minimum:
+        raise SettingRejected(f"{name} must be >= {spec.minimum:g}, got {number:g}")
+    if spec.maximum is not None and number > spec.maximum:
+        raise SettingRejected(f"{name} must be <= {spec.maximum:g}, got {number:g}")
+    if spec.kind == "int" and spec.step and (number - (spec.minimum or 0)) % spec.step:
+        raise SettingRejected(f"{name} must be a multiple of {spec.step:g}, got {number}")
+    return number
+
+
+def _number(name: str, value: Any, kind: str) -> int | float:
+    if isinstance(value, bool):
+        raise SettingRejected(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingRejected(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise SettingRejected(f"{name} must be a finite number, got {value!r}")
+    if kind == "int":
+        if not number.is_integer():
+            raise SettingRejected(f"{name} must be an integer, got {value!r}")
+        return int(number)
+    return number

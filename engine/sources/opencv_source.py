@@ -1,0 +1,430 @@
+"""Cameras, video files and network streams read through cv2.VideoCapture.
+
+One base class holds what all three share (retrieve straight into the caller's
+buffer, settings bookkeeping); the subclasses differ in how they open, pace, flush
+and recover:
+- DeviceSource: a USB/V4L2 camera; requests size/fps and reports what it got.
+- FileSource: replays a video at its native rate, looping by default.
+- NetworkSource: an http(s)/rtsp(s) stream via FFmpeg, with bounded timeouts and
+  reconnect.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.sources import Kind, SourceKind, validate_changes
+from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.pacing import DeadlinePacer
+
+GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
+GAP_WARMUP = 5  # intervals needed before gaps are judged at all
+FLUSH_MAX_GRABS = 5  # V4L2 queues 4 buffers by default
+FLUSH_MAX_S = 0.25
+
+# Image controls of local cameras: (cv2 property, generic lower and upper limit). The
+# true limits depend on the driver; the device's read-back shows what it accepted.
+CONTROLS = {
+    "exposure": (cv2.CAP_PROP_EXPOSURE, -13, 10_000),
+    "gain": (cv2.CAP_PROP_GAIN, 0, 1024),
+    "brightness": (cv2.CAP_PROP_BRIGHTNESS, -255, 255),
+    "contrast": (cv2.CAP_PROP_CONTRAST, 0, 255),
+    "auto_exposure": (cv2.CAP_PROP_AUTO_EXPOSURE, 0, 3),
+}
+FOURCCS = ("auto", "MJPG", "YUYV", "H264")
+
+
+class OpenCVSource:
+    """What every VideoCapture-backed source shares; subclasses implement _open_capture()."""
+
+    kind_label = "camera"
+
+    def __init__(
+        self,
+        parsed: SourceKind,
+        width: int,
+        height: int,
+        fps: float,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = parsed.display
+        self._target = parsed.target
+        self._requested = {"width": width, "height": height, "fps": float(fps)}
+        self._options: dict[str, Any] = self._default_options()
+        self._cap: cv2.VideoCapture | None = None
+        self._actual: dict[str, Any] = {}
+        self._dropped = 0
+        self._last_grab: float | None = None
+        self._gaps: deque[float] = deque(maxlen=GAP_WINDOW)
+        self._store(validate_changes(self._specs(), settings or {}))
+
+    # -- protocol --------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._cap is not None:
+            return
+        self._cap = self._open_capture()
+        self._actual = {
+            "width": int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            "height": int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            "fps": self._reported_fps(),
+        }
+        self._dropped = 0
+        self._last_grab = None
+        self._gaps.clear()
+
+    def settings(self) -> dict[str, Any]:
+        geometry = self._actual if self._cap is not None else self._requested
+        return {**geometry, **self._options}
+
+    def properties(self) -> list[PropertySpec]:
+        return self._specs()
+
+    def grab(self) -> bool:
+        if self._cap is None:
+            raise SourceError(f"{self.kind_label} {self.name} is not open")
+        if not self._cap.grab():
+            return False
+        self._count_gap()
+        return True
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        ok, image = self._cap.retrieve(image=out)
+        if not ok or image is None:
+            raise SourceError(f"cannot decode a frame from {self.kind_label} {self.name}")
+        if image is not out:
+            _fit_into(image, out)
+
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self._store(validate_changes(self._specs(), changes))
+        return self.settings()
+
+    def flush(self) -> None:
+        """Drain frames queued by the driver while held, time-boxed; no gap counts after it."""
+        if self._cap is None:
+            return
+        period = 1.0 / self._actual["fps"]
+        deadline = time.monotonic() + min(2 * period, FLUSH_MAX_S)
+        for _ in range(FLUSH_MAX_GRABS):
+            started = time.monotonic()
+            if started >= deadline or not self._cap.grab():
+                break
+            if time.monotonic() - started > period / 2:
+                break  # this grab waited for a fresh frame: the queue is empty
+        self._last_grab = None
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    # -- for subclasses --------------------------------------------------------
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        raise NotImplementedError
+
+    def _default_options(self) -> dict[str, Any]:
+        return {}
+
+    def _option_specs(self) -> list[PropertySpec]:
+        return []
+
+    def _specs(self) -> list[PropertySpec]:
+        values = self.settings()
+        return [
+            PropertySpec("width", "int", values["width"], 16, 7680, 2, read_only=True),
+            PropertySpec("height", "int", values["height"], 16, 4320, 2, read_only=True),
+            PropertySpec("fps", "float", values["fps"], 0.001, 1000, read_only=True),
+            *self._option_specs(),
+        ]
+
+    def _store(self, values: dict[str, Any]) -> None:
+        """Take validated changes into effect."""
+        self._options.update(values)
+
+    def _reported_fps(self) -> float:
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        return float(fps) if 0 < fps <= 1000 else self._requested["fps"]
+
+    def _count_gap(self) -> None:
+        """Estimate drops from grab intervals against their running median.
+
+        The median, not the nominal fps, sets the period: streams such as MJPEG over
+        HTTP carry no rate and report a default one.
+        """
+        now = time.monotonic()
+        if self._last_grab is not None:
+            gap = now - self._last_grab
+            if len(self._gaps) >= GAP_WARMUP:
+                period = statistics.median(self._gaps)
+                if gap > 1.5 * period > 0:
+                    self._dropped += round(gap / period) - 1
+            self._gaps.append(gap)
+        self._last_grab = now
+
+
+class DeviceSource(OpenCVSource):
+    """A local camera (index or /dev/videoN); V4L2 on Linux.
+
+    Options: fourcc ("auto" or a pixel format such as MJPG, which many USB cameras need
+    for high resolutions at full rate) and the image controls the backend reports
+    (exposure, gain, brightness, contrast, auto_exposure), in the driver's own units.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._controls: dict[str, float] = {}
+        self._supported: tuple[str, ...] = tuple(CONTROLS)
+        super().__init__(*args, **kwargs)
+
+    def settings(self) -> dict[str, Any]:
+        values = super().settings()
+        for name in self._supported:
+            if self._cap is not None:
+                values[name] = self._cap.get(CONTROLS[name][0])
+            elif name in self._controls:
+                values[name] = self._controls[name]
+        return values
+
+    def _default_options(self) -> dict[str, Any]:
+        return {"fourcc": "auto"}
+
+    def _specs(self) -> list[PropertySpec]:
+        values = self.settings()
+        specs = [
+            PropertySpec("width", "int", values["width"], 16, 7680, 2, reopen=True),
+            PropertySpec("height", "int", values["height"], 16, 4320, 2, reopen=True),
+            PropertySpec("fps", "float", values["fps"], 1, 1000, reopen=True),
+            PropertySpec("fourcc", "choice", values["fourcc"], choices=FOURCCS, reopen=True),
+        ]
+        for name in self._supported:
+            _prop, low, high = CONTROLS[name]
+            specs.append(PropertySpec(name, "float", values.get(name), low, high))
+        return specs
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        cap = cv2.VideoCapture(self._target, api)
+        if not cap.isOpened():
+            raise SourceError(f"cannot open camera {self.name}: device not found or busy")
+        if self._options["fourcc"] != "auto":
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*self._options["fourcc"]))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._requested["width"])
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._requested["height"])
+        cap.set(cv2.CAP_PROP_FPS, self._requested["fps"])
+        self._supported = tuple(
+            name for name, (prop, _low, _high) in CONTROLS.items() if cap.get(prop) != -1
+        )
+        for name, value in self._controls.items():
+            if name in self._supported:
+                cap.set(CONTROLS[name][0], value)
+        if not cap.grab():  # some nodes open but stream nothing (e.g. UVC metadata nodes)
+            cap.release()
+            raise SourceError(
+                f"cannot open camera {self.name}: it opened but sent no frame (busy, or not "
+                "a capture device)"
+            )
+        return cap
+
+    def _store(self, values: dict[str, Any]) -> None:
+        controls = {k: values.pop(k) for k in list(values) if k in CONTROLS}
+        geometry = {k: values.pop(k) for k in ("width", "height", "fps") if k in values}
+        if self._cap is not None and (geometry or values):
+            self._reopen(geometry, values, controls)
+            return
+        if self._cap is not None:
+            self._set_controls(controls)
+        self._controls.update(controls)
+        self._requested.update(geometry)
+        self._options.update(values)
+
+    def _set_controls(self, controls: dict[str, float]) -> None:
+        """Set controls; if the device refuses one, restore the earlier ones and reject."""
+        done: dict[str, float] = {}
+        for name, value in controls.items():
+            prop = CONTROLS[name][0]
+            previous = self._cap.get(prop)
+            if not self._cap.set(prop, value):
+                for undo_name, undo_value in done.items():
+                    self._cap.set(CONTROLS[undo_name][0], undo_value)
+                raise SettingRejected(f"camera {self.name} refused {name}={value:g}")
+            done[name] = previous
+
+    def _reopen(
+        self, geometry: dict[str, Any], options: dict[str, Any], controls: dict[str, float]
+    ) -> None:
+        """Width, height, fps and pixel format only take effect on a fresh open."""
+        before = (dict(self._requested), dict(self._options), dict(self._controls))
+        self._requested.update(geometry)
+        self._options.update(options)
+        self._controls.update(controls)
+        self.close()
+        try:
+            self.open()
+        except SourceError as error:
+            self._requested, self._options, self._controls = before
+            self.open()
+            raise SettingRejected(f"camera {self.name} cannot use {geometry | options}: "
+                                  f"{error}") from error
+
+
+class FileSource(OpenCVSource):
+    """A video file replayed at its native rate; every frame is delivered (none dropped).
+
+    A late caller slows the replay instead of skipping frames, so tests with real
+    footage see every frame in order. Option: loop (default True; False makes grab()
+    return False at the end of the file).
+    """
+
+    kind_label = "video file"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pacer = DeadlinePacer(self._requested["fps"])
+
+    def open(self) -> None:
+        super().open()
+        self._pacer = DeadlinePacer(self._actual["fps"])
+
+    def grab(self) -> bool:
+        if self._cap is None:
+            raise SourceError(f"video file {self.name} is not open")
+        if not self._cap.grab() and not (self._options["loop"] and self._rewind()):
+            return False
+        self._pacer.wait()
+        return True
+
+    def flush(self) -> None:
+        self._pacer.reset()
+
+    def _default_options(self) -> dict[str, Any]:
+        return {"loop": True}
+
+    def _option_specs(self) -> list[PropertySpec]:
+        return [PropertySpec("loop", "bool", self._options["loop"])]
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            raise SourceError(f"cannot open video file {self.name}: not a readable video")
+        return cap
+
+    def _rewind(self) -> bool:
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        return self._cap.grab()
+
+
+class NetworkSource(OpenCVSource):
+    """An http(s)/rtsp(s) stream through OpenCV's FFmpeg backend.
+
+    Open and read timeouts bound every blocking call, so an unreachable host fails
+    in bounded time. A failed grab reconnects with a growing backoff for up to
+    reconnect_timeout_s before grab() returns False; `reconnecting` is True meanwhile.
+    The frames the camera sent during the outage count as dropped.
+    """
+
+    kind_label = "network camera"
+    BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._reconnecting = False
+        super().__init__(*args, **kwargs)
+
+    @property
+    def reconnecting(self) -> bool:
+        """True while grab() is re-establishing a lost stream."""
+        return self._reconnecting
+
+    def grab(self) -> bool:
+        if self._cap is None:
+            raise SourceError(f"network camera {self.name} is not open")
+        if not self._cap.grab() and not self._reconnect():
+            return False
+        self._count_gap()
+        return True
+
+    def _default_options(self) -> dict[str, Any]:
+        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 10.0}
+
+    def _option_specs(self) -> list[PropertySpec]:
+        return [
+            PropertySpec("open_timeout_ms", "int", self._options["open_timeout_ms"], 100, 60_000),
+            PropertySpec("read_timeout_ms", "int", self._options["read_timeout_ms"], 100, 60_000),
+            PropertySpec("reconnect_timeout_s", "float", self._options["reconnect_timeout_s"],
+                         0, 3600),
+        ]
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        timeout_ms = self._options["open_timeout_ms"]
+        started = time.monotonic()
+        cap = self._connect(timeout_ms)
+        if cap.isOpened() and cap.grab():
+            return cap
+        cap.release()
+        if time.monotonic() - started >= timeout_ms / 1000 * 0.9:
+            reason = f"no stream within {timeout_ms / 1000:.1f} s"
+        else:
+            reason = "connection refused or not a video stream"
+        raise SourceError(f"cannot open network camera {self.name}: {reason}")
+
+    def _connect(self, open_timeout_ms: int) -> cv2.VideoCapture:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms,
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._options["read_timeout_ms"]]
+        return cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG, params)
+
+    def _reconnect(self) -> bool:
+        """Release and reopen until a frame arrives or reconnect_timeout_s has passed."""
+        self._reconnecting = True
+        self._cap.release()
+        deadline = time.monotonic() + self._options["reconnect_timeout_s"]
+        attempt = 0
+        try:
+            while (remaining_s := deadline - time.monotonic()) > 0:
+                timeout_ms = min(self._options["open_timeout_ms"], max(1, int(remaining_s * 1000)))
+                self._cap = self._connect(timeout_ms)
+                if self._cap.isOpened() and self._cap.grab():
+                    return True
+                self._cap.release()
+                backoff = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S) - 1)]
+                time.sleep(max(0.0, min(backoff, deadline - time.monotonic())))
+                attempt += 1
+            return False
+        finally:
+            self._reconnecting = False
+
+
+def open_cv_source(
+    parsed: SourceKind,
+    width: int,
+    height: int,
+    fps: float,
+    settings: dict[str, Any] | None = None,
+) -> OpenCVSource:
+    """The VideoCapture-backed source class for a parsed device, file or network string."""
+    classes = {Kind.DEVICE: DeviceSource, Kind.FILE: FileSource, Kind.NETWORK: NetworkSource}
+    return classes[parsed.kind](parsed, width, height, fps, settings)
+
+
+def _fit_into(image: np.ndarray, out: np.ndarray) -> None:
+    """Bring a decoded frame that OpenCV could not write in place into `out` (BGR)."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    convert = {1: cv2.COLOR_GRAY2BGR, 4: cv2.COLOR_BGRA2BGR}.get(channels)
+    if image.shape[:2] == out.shape[:2]:
+        if convert is None:
+            np.copyto(out, image)
+        else:
+            cv2.cvtColor(image, convert, dst=out)
+        return
+    if convert is not None:
+        image = cv2.cvtColor(image, convert)
+    cv2.resize(image, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_AREA)

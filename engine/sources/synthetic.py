@@ -1,0 +1,190 @@
+"""The embedded test-pattern camera.
+
+SyntheticSource behaves like a free-running sensor: frames are due on a fixed
+schedule, a caller that comes back late has missed (dropped) the frames due meanwhile,
+and every frame carries a machine-readable stamp (framecode) of its frame number and
+camera index, so tests and the CLI can prove which frame landed where.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.sources import framecode, validate_changes
+from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.pacing import DeadlinePacer
+
+PATTERNS = ("gradient", "bars", "noise")
+TEST_HOOKS = ("fail_after_frames", "grab_delay_ms")
+
+# BGR tints cycled by camera index, so tiles of different cameras look different.
+_TINTS = np.array(
+    [(1.0, 0.55, 0.25), (0.3, 0.9, 0.4), (0.3, 0.45, 1.0), (0.95, 0.35, 0.95),
+     (0.2, 0.9, 0.95), (0.9, 0.9, 0.3), (0.7, 0.7, 0.7), (0.45, 0.3, 0.9)],
+    dtype=np.float32,
+)
+_BARS = np.array(
+    [(255, 255, 255), (0, 255, 255), (255, 255, 0), (0, 255, 0),
+     (255, 0, 255), (0, 0, 255), (255, 0, 0), (16, 16, 16)],
+    dtype=np.float32,
+)
+class SyntheticSource:
+    """A paced test pattern at the requested size and rate, stamped with framecode.
+
+    Settings (all also accepted by apply()): width, height, fps, paced (False: grab
+    returns at once, for benchmarks), brightness, exposure, pattern.
+
+    Failure injection for tests (accepted by apply() and the constructor, not listed
+    by properties()):
+    - fail_after_frames (int or None): grab() returns False once that many frames
+      were grabbed since open(), like a camera that died.
+    - grab_delay_ms (float): extra latency per grab, like a slow camera; a delay
+      longer than the frame period lowers the rate and is not counted as dropped.
+    """
+
+    def __init__(
+        self,
+        camera_index: int = 0,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 30.0,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self._camera_index = camera_index
+        self._values: dict[str, Any] = {
+            "width": 640, "height": 480, "fps": 30.0, "paced": True, "brightness": 0,
+            "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
+            "grab_delay_ms": 0.0,
+        }
+        self._values = self._validated({"width": width, "height": height, "fps": fps,
+                                        **(settings or {})})
+        self._pacer = DeadlinePacer(self._values["fps"])
+        self._background: np.ndarray | None = None
+        self._grabs = 0
+        self._dropped = 0
+
+    # -- protocol --------------------------------------------------------------
+
+    def open(self) -> None:
+        self._build_background()
+        self._pacer.reset()
+        self._grabs = 0
+        self._dropped = 0
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def properties(self) -> list[PropertySpec]:
+        return [spec for spec in _specs(self._values) if spec.name not in TEST_HOOKS]
+
+    def grab(self) -> bool:
+        if self._background is None:
+            raise SourceError("synthetic camera is not open")
+        values = self._values
+        if values["fail_after_frames"] is not None and self._grabs >= values["fail_after_frames"]:
+            return False
+        self._grabs += 1
+        if values["paced"]:
+            self._dropped += self._pacer.wait()
+        if values["grab_delay_ms"]:
+            self._pacer.stall(values["grab_delay_ms"] / 1000.0)
+        return True
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        if out.shape != self._background.shape:
+            raise SourceError(f"buffer shape {out.shape} != frame {self._background.shape}")
+        np.copyto(out, self._background)
+        size, x_span, y_top, y_span = self._square
+        x = frame_number * 7 % x_span
+        y = frame_number * 5 % (2 * y_span)
+        y = y_top + (y if y < y_span else 2 * y_span - y)
+        out[y:y + size, x:x + size] = 255
+        framecode.burn(out, frame_number, self._camera_index)
+
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        values = self._validated(changes)
+        if values["fps"] != self._values["fps"]:
+            self._pacer = DeadlinePacer(values["fps"])
+        self._values = values
+        if self._background is not None:
+            self._build_background()
+        return self.settings()
+
+    def flush(self) -> None:
+        self._pacer.reset()
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def close(self) -> None:
+        self._background = None
+
+    # -- internals -------------------------------------------------------------
+
+    def _validated(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The settings after `changes`, fully checked; self is not modified."""
+        changes = dict(changes)
+        clear_failure = "fail_after_frames" in changes and changes["fail_after_frames"] is None
+        if clear_failure:
+            del changes["fail_after_frames"]
+        values = {**self._values, **validate_changes(_specs(self._values), changes)}
+        if clear_failure:
+            values["fail_after_frames"] = None
+        stamp_rows = framecode.band_height(values["width"])
+        if values["height"] < stamp_rows + 32:
+            raise SettingRejected(
+                f"height {values['height']} is too small for width {values['width']}: the "
+                f"frame stamp needs {stamp_rows} rows plus 32 for the pattern"
+            )
+        return values
+
+    def _build_background(self) -> None:
+        """Render everything that does not change per frame, once per settings change."""
+        width, height = self._values["width"], self._values["height"]
+        tint = _TINTS[self._camera_index % len(_TINTS)]
+        pattern = self._values["pattern"]
+        if pattern == "bars":
+            columns = _BARS[np.arange(width) * len(_BARS) // width]
+            image = np.broadcast_to(columns * (0.5 + 0.5 * tint), (height, width, 3))
+        elif pattern == "noise":
+            rng = np.random.default_rng(self._camera_index)
+            image = rng.integers(0, 256, (height, width, 1)).astype(np.float32) * tint
+        else:
+            ramp = (0.65 * np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+                    + 0.35 * np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None])
+            image = 30.0 + 200.0 * ramp[:, :, None] * tint
+        gain = 0.9 + 0.02 * self._values["exposure"]
+        background = np.clip(image * gain + self._values["brightness"], 0, 255).astype(np.uint8)
+
+        stamp_rows = framecode.band_height(width)
+        label = (f"cam {self._camera_index} synthetic {width}x{height}"
+                 f"@{self._values['fps']:g}")
+        scale = max(0.4, width / 1000.0)
+        origin = (max(4, width // 80), stamp_rows + int(32 * scale) + 4)
+        for colour, thickness in (((0, 0, 0), 4), ((255, 255, 255), 1)):
+            cv2.putText(background, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+                        max(1, int(thickness * scale)), cv2.LINE_AA)
+
+        size = max(8, min(height // 12, (height - stamp_rows) // 2))
+        y_top = stamp_rows + size // 2  # a margin keeps codec blur off the stamp
+        self._square = (size, width - size, y_top, max(1, height - y_top - size))
+        self._background = background
+
+
+def _specs(values: dict[str, Any]) -> list[PropertySpec]:
+    """Property metadata, test hooks included (properties() leaves those out)."""
+    return [
+        PropertySpec("width", "int", values["width"], framecode.MIN_WIDTH, 3840, 2, reopen=True),
+        PropertySpec("height", "int", values["height"], 120, 2160, 2, reopen=True),
+        PropertySpec("fps", "float", values["fps"], 1, 1000, reopen=True),
+        PropertySpec("paced", "bool", values["paced"]),
+        PropertySpec("brightness", "int", values["brightness"], -100, 100, 1),
+        PropertySpec("exposure", "float", values["exposure"], 0.1, 10.0),
+        PropertySpec("pattern", "choice", values["pattern"], choices=PATTERNS),
+        PropertySpec("fail_after_frames", "int", values["fail_after_frames"], 0),
+        PropertySpec("grab_delay_ms", "float", values["grab_delay_ms"], 0, 10_000),
+    ]

@@ -1,0 +1,587 @@
+"""Frame sources: source strings, the synthetic camera, file replay, network streams, devices.
+
+Everything here runs for real: files are encoded with PyAV, the network camera is an
+MJPEG-over-HTTP server run by Debian's ffmpeg, unreachable hosts are real closed ports.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import psutil
+import pytest
+
+from engine.sources import (
+    Kind,
+    SettingRejected,
+    SourceError,
+    create_source,
+    framecode,
+    mask_credentials,
+    parse_source,
+    validate_size_fps,
+)
+from engine.sources.discovery import list_cameras
+from engine.sources.opencv_source import DeviceSource, FileSource, NetworkSource, _fit_into
+from engine.sources.synthetic import SyntheticSource
+from tests.conftest import tool_or_skip
+
+ACCEPTED = (
+    "expected 'synthetic', a device index or /dev/videoN, a video file path, "
+    "or an http(s):// / rtsp:// URL"
+)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (bound and released at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def grab_frame(source, frame_number: int = 0) -> np.ndarray:
+    settings = source.settings()
+    out = np.zeros((settings["height"], settings["width"], 3), np.uint8)
+    assert source.grab()
+    source.retrieve(out, frame_number)
+    return out
+
+
+# -- source strings --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "target"),
+    [
+        ("synthetic", Kind.SYNTHETIC, "synthetic"),
+        (" SYNTHETIC ", Kind.SYNTHETIC, "synthetic"),
+        ("0", Kind.DEVICE, 0),
+        ("12", Kind.DEVICE, 12),
+        ("/dev/video3", Kind.DEVICE, "/dev/video3"),
+        ("http://cam.local/video.mjpg", Kind.NETWORK, "http://cam.local/video.mjpg"),
+        ("https://cam.local/x", Kind.NETWORK, "https://cam.local/x"),
+        ("rtsp://u:p@10.0.0.2:554/s1", Kind.NETWORK, "rtsp://u:p@10.0.0.2:554/s1"),
+        ("RTSPS://10.0.0.2/s1", Kind.NETWORK, "RTSPS://10.0.0.2/s1"),
+    ],
+)
+def test_parse_source_accepts(text, kind, target):
+    parsed = parse_source(text)
+    assert (parsed.kind, parsed.target) == (kind, target)
+
+
+def test_parse_source_accepts_an_existing_file(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not opened by parse_source")
+    parsed = parse_source(str(clip))
+    assert (parsed.kind, parsed.target) == (Kind.FILE, str(clip))
+
+
+@pytest.mark.parametrize("text", ["foo", "", "-1", "1.5", "ftp://host/x", "http://", "cam0"])
+def test_parse_source_rejects_unknown_strings(text):
+    with pytest.raises(SourceError) as error:
+        parse_source(text)
+    assert str(error.value) == f"unknown camera source {text!r}: {ACCEPTED}"
+
+
+def test_parse_source_rejects_missing_file_and_directory(tmp_path):
+    with pytest.raises(SourceError, match=r"^video file not found: /x/y\.mp4$"):
+        parse_source("/x/y.mp4")
+    with pytest.raises(SourceError, match=r"^video file not found: missing\.mkv$"):
+        parse_source("missing.mkv")
+    with pytest.raises(SourceError, match="is a directory"):
+        parse_source(str(tmp_path))
+
+
+def test_parse_source_never_shows_a_password():
+    with pytest.raises(SourceError) as error:
+        parse_source("ftp://admin:hunter2@cam/x")
+    assert "hunter2" not in str(error.value)
+    assert "admin:***@cam" in str(error.value)
+    assert str(parse_source("rtsp://admin:hunter2@cam/x")) == "rtsp://admin:***@cam/x"
+
+
+@pytest.mark.parametrize(
+    ("uri", "masked"),
+    [
+        ("rtsp://user:pass@host/x", "rtsp://user:***@host/x"),
+        ("http://user:p%40ss@10.0.0.1:8080/a?b=c", "http://user:***@10.0.0.1:8080/a?b=c"),
+        ("rtsp://user:p@ss@host", "rtsp://user:***@host"),
+        ("rtsp://user@host/x", "rtsp://user@host/x"),
+        ("rtsp://host/x@y", "rtsp://host/x@y"),
+        ("http://host:8080/x", "http://host:8080/x"),
+        ("/dev/video0", "/dev/video0"),
+        ("synthetic", "synthetic"),
+    ],
+)
+def test_mask_credentials(uri, masked):
+    assert mask_credentials(uri) == masked
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "message"),
+    [
+        (641, 480, 30, "width must be an even number in 16..7680, got 641"),
+        (8, 480, 30, "width must be an even number in 16..7680"),
+        (7682, 480, 30, "width must be an even number in 16..7680"),
+        (640, 4322, 30, "height must be an even number in 16..4320"),
+        (640.0, 480, 30, "width must be an integer"),
+        (640, 480, 0, r"fps must be a number in \(0, 1000\], got 0"),
+        (640, 480, 1000.5, r"fps must be a number in \(0, 1000\]"),
+        (640, 480, True, r"fps must be a number in \(0, 1000\]"),
+    ],
+)
+def test_validate_size_fps_rejects(width, height, fps, message):
+    with pytest.raises(SettingRejected, match=message):
+        validate_size_fps(width, height, fps)
+
+
+def test_validate_size_fps_accepts_limits():
+    validate_size_fps(16, 16, 0.5)
+    validate_size_fps(7680, 4320, 1000)
+
+
+def test_create_source_picks_the_class_and_does_not_open(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    assert isinstance(create_source("synthetic", 0, 640, 480, 30), SyntheticSource)
+    assert isinstance(create_source("/dev/video99", 0, 640, 480, 30), DeviceSource)
+    assert isinstance(create_source(str(clip), 0, 640, 480, 30), FileSource)
+    assert isinstance(create_source("http://127.0.0.1:9/x", 0, 640, 480, 30), NetworkSource)
+
+
+def test_create_source_rejects_bad_settings_before_opening():
+    with pytest.raises(SettingRejected, match="unknown setting 'zoom'"):
+        create_source("synthetic", 0, 640, 480, 30, {"zoom": 2})
+    with pytest.raises(SettingRejected, match="open_timeout_ms must be >= 100"):
+        create_source("rtsp://127.0.0.1:9/x", 0, 640, 480, 30, {"open_timeout_ms": 5})
+    with pytest.raises(SettingRejected, match="width must be an even number"):
+        create_source("synthetic", 0, 641, 480, 30)
+
+
+# -- synthetic camera ------------------------------------------------------------------
+
+
+@pytest.fixture
+def synthetic() -> Iterator[Callable[..., SyntheticSource]]:
+    """Factory for opened synthetic sources, all closed at teardown."""
+    opened: list[SyntheticSource] = []
+
+    def make(camera_index=0, width=320, height=240, fps=100.0, **settings) -> SyntheticSource:
+        source = create_source("synthetic", camera_index, width, height, fps, settings)
+        source.open()
+        opened.append(source)
+        return source
+
+    yield make
+    for source in opened:
+        source.close()
+
+
+def test_synthetic_reports_settings_and_properties(synthetic):
+    source = synthetic(width=640, height=360, fps=25)
+    settings = source.settings()
+    assert settings["width"] == 640 and settings["height"] == 360 and settings["fps"] == 25.0
+    assert settings["paced"] is True and settings["pattern"] == "gradient"
+    specs = {spec.name: spec for spec in source.properties()}
+    assert set(specs) == {"width", "height", "fps", "paced", "brightness", "exposure", "pattern"}
+    assert specs["width"].minimum == framecode.MIN_WIDTH and specs["width"].reopen
+    assert specs["pattern"].choices == ("gradient", "bars", "noise")
+    assert specs["brightness"].value == 0 and not specs["brightness"].reopen
+
+
+@pytest.mark.parametrize("camera_index", [0, 1, 7, 255])
+@pytest.mark.parametrize("pattern", ["gradient", "bars", "noise"])
+def test_synthetic_stamps_frame_number_and_camera(synthetic, camera_index, pattern):
+    source = synthetic(camera_index, paced=False, pattern=pattern)
+    out = np.empty((240, 320, 3), np.uint8)
+    for frame_number in (0, 1, 2, 99, 65_535, 2**24 + 3, 2**32 - 1):
+        assert source.grab()
+        source.retrieve(out, frame_number)
+        assert framecode.read(out) == (frame_number, camera_index)
+
+
+def test_synthetic_frames_differ_between_frames_and_cameras(synthetic):
+    first, second = synthetic(0, paced=False), synthetic(1, paced=False)
+    frame_a, frame_b = grab_frame(first, 10), grab_frame(first, 11)
+    band = framecode.band_height(320)
+    assert not np.array_equal(frame_a[band:], frame_b[band:])  # the moving square
+    assert not np.array_equal(frame_a[band:], grab_frame(second, 10)[band:])
+
+
+def test_synthetic_is_paced_to_the_requested_fps(synthetic):
+    source = synthetic(fps=100)
+    started = time.monotonic()
+    for _ in range(30):
+        assert source.grab()
+    assert 0.25 <= time.monotonic() - started <= 0.9  # loose: machines may be busy
+
+
+def test_synthetic_unpaced_grabs_return_at_once(synthetic):
+    source = synthetic(fps=1, paced=False)
+    started = time.monotonic()
+    for _ in range(100):
+        assert source.grab()
+    assert time.monotonic() - started < 0.5
+
+
+def test_synthetic_counts_frames_missed_by_a_late_caller_but_not_after_flush(synthetic):
+    source = synthetic(fps=100)
+    source.grab()
+    source.grab()
+    time.sleep(0.055)  # about 4 frames are due and pass unseen
+    source.grab()
+    assert 3 <= source.dropped <= 6
+    dropped = source.dropped
+    time.sleep(0.055)
+    source.flush()
+    source.grab()
+    source.grab()
+    assert source.dropped == dropped
+
+
+def test_synthetic_apply_changes_settings(synthetic):
+    source = synthetic(paced=False)
+    settings = source.apply({"width": 480, "height": 270, "brightness": "-20", "paced": "true"})
+    assert (settings["width"], settings["height"], settings["brightness"]) == (480, 270, -20)
+    assert settings["paced"] is True
+    out = np.empty((270, 480, 3), np.uint8)
+    assert source.grab()
+    source.retrieve(out, 42)
+    assert framecode.read(out) == (42, 0)
+    with pytest.raises(SourceError, match="buffer shape"):
+        source.retrieve(np.empty((240, 320, 3), np.uint8), 43)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"width": 190}, "width must be >= 192"),
+        ({"width": 3842}, "width must be <= 3840"),
+        ({"width": 321}, "width must be a multiple of 2"),
+        ({"height": "tall"}, "height must be a number"),
+        ({"fps": 0}, "fps must be >= 1"),
+        ({"fps": 1001}, "fps must be <= 1000"),
+        ({"brightness": 101}, "brightness must be <= 100"),
+        ({"exposure": 0.05}, "exposure must be >= 0.1"),
+        ({"pattern": "checkers"}, "pattern must be one of gradient, bars, noise"),
+        ({"paced": "maybe"}, "paced must be true or false"),
+        ({"zoom": 2}, "unknown setting 'zoom'"),
+        ({"brightness": 10, "width": 3840, "height": 240}, "height 240 is too small"),
+    ],
+)
+def test_synthetic_apply_rejects_and_changes_nothing(synthetic, changes, message):
+    source = synthetic()
+    before = source.settings()
+    with pytest.raises(SettingRejected, match=message):
+        source.apply(changes)
+    assert source.settings() == before
+    assert framecode.read(grab_frame(source, 5)) == (5, 0)
+
+
+def test_synthetic_fail_after_frames(synthetic):
+    source = synthetic(paced=False, fail_after_frames=3)
+    assert [source.grab() for _ in range(5)] == [True, True, True, False, False]
+    source.apply({"fail_after_frames": None})
+    assert source.grab()
+
+
+def test_synthetic_grab_delay_slows_without_counting_drops(synthetic):
+    source = synthetic(fps=200)
+    source.apply({"grab_delay_ms": 20})
+    started = time.monotonic()
+    for _ in range(5):
+        assert source.grab()
+    assert time.monotonic() - started >= 0.09
+    assert source.dropped == 0
+
+
+def test_synthetic_grab_before_open_fails():
+    with pytest.raises(SourceError, match="not open"):
+        create_source("synthetic", 0, 320, 240, 30).grab()
+
+
+# -- video file ------------------------------------------------------------------------
+
+FILE_FRAMES = 20
+FILE_FPS = 50
+FILE_CAMERA = 5
+
+
+@pytest.fixture
+def stamped_video(tmp_path) -> Path:
+    """A 320x240 H.264 clip whose frame i carries the stamp (i, FILE_CAMERA)."""
+    path = tmp_path / "stamped.mp4"
+    ramp = np.linspace(40, 200, 320, dtype=np.uint8)
+    image = np.empty((240, 320, 3), np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FILE_FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = {"crf": "18"}
+        for index in range(FILE_FRAMES):
+            image[:] = ramp[None, :, None]
+            framecode.burn(image, index, FILE_CAMERA)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode())
+    return path
+
+
+def read_stamps(source, count: int) -> list[int]:
+    out = np.empty((240, 320, 3), np.uint8)
+    stamps = []
+    for _ in range(count):
+        assert source.grab()
+        source.retrieve(out, 0)
+        stamp = framecode.read(out)
+        assert stamp is not None and stamp[1] == FILE_CAMERA
+        stamps.append(stamp[0])
+    return stamps
+
+
+@pytest.mark.timeout(30)
+def test_file_source_reports_the_file_size_and_rate(stamped_video):
+    source = create_source(str(stamped_video), 0, 640, 480, 30)
+    source.open()
+    try:
+        settings = source.settings()
+        assert (settings["width"], settings["height"], settings["fps"]) == (320, 240, FILE_FPS)
+        assert settings["loop"] is True
+        names = {spec.name: spec for spec in source.properties()}
+        assert names["width"].read_only and not names["loop"].read_only
+    finally:
+        source.close()
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_file_source_replays_every_frame_in_order_at_its_rate_and_loops(stamped_video):
+    source = create_source(str(stamped_video), 0, 640, 480, 30)
+    source.open()
+    try:
+        started = time.monotonic()
+        assert read_stamps(source, FILE_FRAMES) == list(range(FILE_FRAMES))
+        assert 0.3 <= time.monotonic() - started <= 2.5  # 20 frames at 50 fps, loosely
+        assert read_stamps(source, 3) == [0, 1, 2]
+        assert source.dropped == 0
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_file_source_without_loop_ends(stamped_video):
+    source = create_source(str(stamped_video), 0, 320, 240, 30, {"loop": False})
+    source.open()
+    try:
+        source.flush()
+        assert read_stamps(source, FILE_FRAMES) == list(range(FILE_FRAMES))
+        assert not source.grab()
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_file_source_fits_frames_into_a_buffer_of_another_size(stamped_video):
+    source = create_source(str(stamped_video), 0, 320, 240, 30)
+    source.open()
+    try:
+        out = np.zeros((120, 160, 3), np.uint8)
+        assert source.grab()
+        source.retrieve(out, 0)
+        assert out.mean() > 20
+    finally:
+        source.close()
+
+
+def test_fit_into_converts_gray_and_bgra():
+    out = np.zeros((4, 6, 3), np.uint8)
+    _fit_into(np.full((4, 6), 9, np.uint8), out)
+    assert (out == 9).all()
+    _fit_into(np.full((4, 6, 4), 7, np.uint8), out)
+    assert (out == 7).all()
+    _fit_into(np.full((8, 12), 5, np.uint8), out)
+    assert (out == 5).all()
+
+
+def test_file_source_rejects_a_file_that_is_not_video(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\0" * 1000)
+    source = create_source(str(junk), 0, 320, 240, 30)
+    with pytest.raises(SourceError, match=f"cannot open video file {junk}"):
+        source.open()
+
+
+# -- network camera --------------------------------------------------------------------
+
+
+class MjpegServers:
+    """ffmpeg MJPEG-over-HTTP servers on 127.0.0.1; each serves a single client."""
+
+    def __init__(self, ffmpeg: str) -> None:
+        self.ffmpeg = ffmpeg
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, port: int) -> str:
+        url = f"http://127.0.0.1:{port}/cam.mjpg"
+        command = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+                   "-i", "testsrc=size=320x240:rate=15", "-f", "mpjpeg", "-listen", "1", url]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        # Connecting would use up the single client, so watch for the listening socket.
+        deadline = time.monotonic() + 10
+        while not any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                      for conn in psutil.Process(process.pid).net_connections("tcp")):
+            assert process.poll() is None, "ffmpeg exited before listening"
+            assert time.monotonic() < deadline, "ffmpeg did not listen within 10 s"
+            time.sleep(0.05)
+        return url
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=5)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+@pytest.fixture
+def mjpeg_server() -> Iterator[MjpegServers]:
+    servers = MjpegServers(tool_or_skip("ffmpeg"))
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.mark.timeout(30)
+def test_network_source_reads_an_mjpeg_stream(mjpeg_server):
+    url = mjpeg_server.start(free_port())
+    source = create_source(url, 0, 640, 480, 30, {"open_timeout_ms": 3000})
+    source.open()
+    try:
+        settings = source.settings()
+        assert (settings["width"], settings["height"]) == (320, 240)
+        assert source.apply(settings) == settings  # read-only values may be echoed back
+        out = np.zeros((240, 320, 3), np.uint8)
+        for frame_number in range(5):
+            assert source.grab()
+            source.retrieve(out, frame_number)
+        assert out.mean() > 20 and not source.reconnecting
+        source.flush()
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(60)
+def test_network_source_reconnects_after_the_server_restarts(mjpeg_server):
+    port = free_port()
+    source = create_source(mjpeg_server.start(port), 0, 320, 240, 15,
+                           {"open_timeout_ms": 1000, "read_timeout_ms": 1000,
+                            "reconnect_timeout_s": 15})
+    source.open()
+    try:
+        assert source.grab()
+        seen_reconnecting = threading.Event()
+
+        def restart_server() -> None:
+            time.sleep(0.3)
+            mjpeg_server.kill()
+            while not source.reconnecting:
+                time.sleep(0.01)
+            seen_reconnecting.set()
+            mjpeg_server.start(port)
+
+        helper = threading.Thread(target=restart_server, daemon=True)
+        helper.start()
+        started = time.monotonic()
+        while not seen_reconnecting.is_set() and time.monotonic() - started < 20:
+            assert source.grab()  # frames, or a successful reconnect
+        helper.join(timeout=15)
+        assert seen_reconnecting.is_set()
+        assert grab_frame(source).shape == (240, 320, 3)
+        assert not source.reconnecting
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(60)
+def test_network_source_gives_up_after_the_reconnect_timeout(mjpeg_server):
+    port = free_port()
+    source = create_source(mjpeg_server.start(port), 0, 320, 240, 15,
+                           {"open_timeout_ms": 1000, "read_timeout_ms": 1000,
+                            "reconnect_timeout_s": 1.5})
+    source.open()
+    try:
+        assert source.grab()
+        mjpeg_server.kill()
+        started = time.monotonic()
+        while source.grab():  # frames still buffered in the socket
+            assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 1.5 + 1.0 + 1.0 + 2.0  # read + reconnect + slack
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_network_source_fails_fast_on_a_closed_port(scheme):
+    url = f"{scheme}://user:secret@127.0.0.1:{free_port()}/x"
+    source = create_source(url, 0, 320, 240, 30, {"open_timeout_ms": 1500})
+    started = time.monotonic()
+    with pytest.raises(SourceError) as error:
+        source.open()
+    assert time.monotonic() - started < 3
+    message = str(error.value)
+    assert message.startswith(f"cannot open network camera {scheme}://user:***@127.0.0.1:")
+    assert "secret" not in message
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_network_source_times_out_on_a_silent_server(scheme):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"{scheme}://127.0.0.1:{silent.getsockname()[1]}/x"
+        source = create_source(url, 0, 320, 240, 30, {"open_timeout_ms": 1500})
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=f"^cannot open network camera {url}: no stream "
+                                              r"within 1\.5 s$"):
+            source.open()
+        assert 1.0 <= time.monotonic() - started < 5
+
+
+# -- local devices and discovery -------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", ["/dev/video99", "57"])
+def test_device_source_that_is_absent_raises_naming_it(text):
+    source = create_source(text, 0, 640, 480, 30)
+    with pytest.raises(SourceError, match=f"^cannot open camera {text}: device not found"):
+        source.open()
+    source.close()
+
+
+@pytest.mark.timeout(30)
+def test_list_cameras_always_offers_the_synthetic_source():
+    started = time.monotonic()
+    cameras = list_cameras()
+    assert time.monotonic() - started < 5
+    assert cameras[0] == {"source": "synthetic", "kind": "synthetic",
+                          "description": "built-in test pattern"}
+    assert all(camera["kind"] == "device" for camera in cameras[1:])
