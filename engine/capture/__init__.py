@@ -1,1 +1,1 @@
-"""Lock-step capture: the shared control block, frame rings, camera processes and their controller."""
+"""Lock-step capture: control block, frame rings, camera processes and their controller."""

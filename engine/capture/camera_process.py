@@ -11,6 +11,7 @@ Python; the pipe to the controller carries only rare commands and events.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -63,10 +64,8 @@ def camera_main(
 
 
 def _send(conn: Connection, message: tuple[Any, ...]) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the controller is gone; the parent check ends us
         conn.send(message)
-    except (BrokenPipeError, OSError):
-        pass  # the controller is gone; the parent check ends the process
 
 
 class _Camera:

@@ -12,6 +12,7 @@ failed camera ends the active recording at the last complete frame set.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import queue
@@ -159,20 +160,26 @@ class CaptureGroup:
         for index, spec in enumerate(self.specs):
             conn, child_conn = self._ctx.Pipe()
             process = self._ctx.Process(
-                target=camera_main, args=(spec, index, self._state.name, n, child_conn),
-                name=f"camera-{spec.camera_id}", daemon=True,
+                target=camera_main,
+                args=(spec, index, self._state.name, n, child_conn),
+                name=f"camera-{spec.camera_id}",
+                daemon=True,
             )
             writer_conn, writer_child_conn = self._ctx.Pipe()
             writer = self._ctx.Process(
-                target=writer_main, args=(index, self._state.name, n, writer_child_conn),
-                name=f"writer-{spec.camera_id}", daemon=True,
+                target=writer_main,
+                args=(index, self._state.name, n, writer_child_conn),
+                name=f"writer-{spec.camera_id}",
+                daemon=True,
             )
             process.start()
             writer.start()
             child_conn.close()
             writer_child_conn.close()
             self._cameras.append(_Camera(spec, index, process, conn, writer, writer_conn))
-        self._monitor = threading.Thread(target=self._monitor_loop, name="group-monitor", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._monitor_loop, name="group-monitor", daemon=True
+        )
         self._monitor.start()
 
     def _barrier(self) -> None:
@@ -213,10 +220,8 @@ class CaptureGroup:
         if self._state is not None:
             self._state.globals[G_STOP] = 1
         for camera in self._cameras:
-            try:
+            with contextlib.suppress(OSError):  # the writer is already gone
                 camera.writer_conn.send(("exit", None))
-            except OSError:
-                pass  # the writer is already gone
         deadline = time.monotonic() + _JOIN_TIMEOUT_S
         for camera in self._cameras:
             for process in (camera.process, camera.writer):
@@ -279,7 +284,9 @@ class CaptureGroup:
             for handle in ready:
                 camera, kind = sources[handle]
                 if kind == "death":
-                    self._camera_failed(camera, f"camera process exited (code {camera.process.exitcode})")
+                    self._camera_failed(
+                        camera, f"camera process exited (code {camera.process.exitcode})"
+                    )
                     continue
                 conn = camera.conn if kind == "camera" else camera.writer_conn
                 try:
@@ -382,9 +389,14 @@ class CaptureGroup:
                     assert camera.ring is not None
                     height, width, _ = camera.ring.shape
                     job = RecordJob(
-                        camera.ring.name, recording.video_path(camera.spec.camera_id),
-                        recording.timestamps_path(camera.spec.camera_id), codec, width, height,
-                        recording.fps, first,
+                        camera.ring.name,
+                        recording.video_path(camera.spec.camera_id),
+                        recording.timestamps_path(camera.spec.camera_id),
+                        codec,
+                        width,
+                        height,
+                        recording.fps,
+                        first,
                     )
                     camera.writer_conn.send(("record", job))
             finally:
@@ -400,6 +412,11 @@ class CaptureGroup:
                 raise GroupError("no recording is running")
             if recording.last_frame is None:
                 last = self._gather()
+                if last <= recording.first_frame:
+                    # Every recording holds at least one frame set; the hold point lets
+                    # the group take exactly that one even while paused.
+                    last = recording.first_frame + 1
+                    self.state.globals[G_HOLD_AT] = last
                 self.state.globals[G_LAST_RECORDING] = last
                 recording.last_frame = last
                 self._release()
@@ -416,7 +433,9 @@ class CaptureGroup:
         self.recording = None
         self.last_recording = recording
         self._emit(
-            "recording_finalized", folder=str(recording.folder), status=recording.status,
+            "recording_finalized",
+            folder=str(recording.folder),
+            status=recording.status,
             errors=list(recording.errors),
         )
 
@@ -492,7 +511,9 @@ class CaptureGroup:
         return min(float(c.settings["fps"]) for c in self._cameras)
 
     def _dropped(self) -> dict[str, int]:
-        return {c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._cameras}
+        return {
+            c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._cameras
+        }
 
     def ring_name(self, camera_id: str) -> str:
         for camera in self._cameras:
@@ -510,7 +531,8 @@ class CaptureGroup:
         return next(list(c.properties) for c in self._cameras if c.spec.camera_id == camera_id)
 
     def counts(self) -> list[int]:
-        return [int(v) for v in self.state.counts]
+        """Frames published per camera, read in one copy so the values belong together."""
+        return self.state.counts.copy().tolist()
 
     def snapshot(self) -> dict[str, Any]:
         """Per-camera status, frames, dropped and measured fps; recording state; live spread."""
@@ -524,16 +546,20 @@ class CaptureGroup:
             fps = (count - mark_count) / elapsed if elapsed > 0 else 0.0
             if elapsed >= 1.0 or camera.index not in self._rate_marks:
                 self._rate_marks[camera.index] = (now, count)
-            cameras.append({
-                "id": camera.spec.camera_id,
-                "source": mask_credentials(camera.spec.source),
-                "status": "failed" if camera.error else ("paused" if self._paused else "running"),
-                "pid": int(state.cameras[camera.index, C_PID]),
-                "frames": count,
-                "dropped": int(state.cameras[camera.index, C_DROPPED]),
-                "fps": round(fps, 2),
-                "error": camera.error,
-            })
+            cameras.append(
+                {
+                    "id": camera.spec.camera_id,
+                    "source": mask_credentials(camera.spec.source),
+                    "status": "failed"
+                    if camera.error
+                    else ("paused" if self._paused else "running"),
+                    "pid": int(state.cameras[camera.index, C_PID]),
+                    "frames": count,
+                    "dropped": int(state.cameras[camera.index, C_DROPPED]),
+                    "fps": round(fps, 2),
+                    "error": camera.error,
+                }
+            )
         recording = self.recording
         return {
             "cameras": cameras,
@@ -542,19 +568,36 @@ class CaptureGroup:
             "spread": self.recent_spread(),
         }
 
-    def recent_spread(self) -> dict[str, float]:
-        """Grab spread (ms) of the frame sets completed since the previous call."""
+    def new_spreads_ms(self) -> np.ndarray:
+        """Grab spread (ms) of each frame set completed since the previous call."""
         state = self.state
         end = int(state.counts.min())
         start = max(self._spread_from, end - GRAB_HISTORY // 2)
         self._spread_from = end
         if end <= start:
-            return {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+            return np.zeros(0)
         stamps = state.grab_ns[:, np.arange(start, end) % GRAB_HISTORY]
-        spread_ms = (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
-        return {
-            "frame_sets": int(end - start),
-            "p50_ms": round(float(np.percentile(spread_ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(spread_ms, 99)), 3),
-            "max_ms": round(float(spread_ms.max()), 3),
-        }
+        return (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
+
+    def recent_spread(self) -> dict[str, float]:
+        """Summary of the grab spread of the frame sets completed since the previous call."""
+        return spread_summary(self.new_spreads_ms())
+
+    def process_ids(self) -> dict[str, int]:
+        """pid of every camera and writer process, e.g. for CPU accounting."""
+        pids = {}
+        for camera in self._cameras:
+            pids[camera.spec.camera_id] = camera.process.pid
+            pids[f"{camera.spec.camera_id}-writer"] = camera.writer.pid
+        return pids
+
+
+def spread_summary(spreads_ms: np.ndarray) -> dict[str, float]:
+    if not len(spreads_ms):
+        return {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {
+        "frame_sets": len(spreads_ms),
+        "p50_ms": round(float(np.percentile(spreads_ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(spreads_ms, 99)), 3),
+        "max_ms": round(float(spreads_ms.max()), 3),
+    }

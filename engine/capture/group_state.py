@@ -21,7 +21,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from engine.capture.ring import FLAG_FINISH, FLAG_RECORD, attach_segment
+from engine.capture.ring import FLAG_FINISH, FLAG_RECORD, attach_segment, create_segment
 
 NO_HOLD = np.iinfo(np.int64).max
 GRAB_HISTORY = 1024
@@ -60,7 +60,7 @@ class GroupState:
 
     @classmethod
     def create(cls, n_cameras: int) -> GroupState:
-        segment = shared_memory.SharedMemory(create=True, size=cls._size(n_cameras))
+        segment = create_segment(cls._size(n_cameras))
         state = cls(segment, n_cameras, owner=True)
         state.globals[:] = 0
         state.cameras[:] = 0

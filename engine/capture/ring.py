@@ -15,6 +15,8 @@ Three parties use a ring:
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from multiprocessing import resource_tracker, shared_memory
 
@@ -54,6 +56,21 @@ def _layout(n_slots: int, shape: tuple[int, int, int]) -> tuple[int, int, int, i
     return meta_offset, image_offset, stride, image_offset + n_slots * stride
 
 
+SEGMENT_PREFIX = "rw"
+
+
+def segment_prefix(pid: int | None = None) -> str:
+    """Names of segments created by process pid start with this (short: macOS allows 31)."""
+    return f"{SEGMENT_PREFIX}{os.getpid() if pid is None else pid}_"
+
+
+def create_segment(size: int) -> shared_memory.SharedMemory:
+    """A new segment named after its creator, so leftovers can be traced to a process."""
+    return shared_memory.SharedMemory(
+        name=segment_prefix() + secrets.token_hex(4), create=True, size=size
+    )
+
+
 def attach_segment(name: str, *, untrack: bool) -> shared_memory.SharedMemory:
     """Open an existing segment.
 
@@ -85,7 +102,9 @@ class FrameRing:
             int(self._header[_H_CHANNELS]),
         )
         meta_offset, image_offset, stride, _ = _layout(self.n_slots, self.shape)
-        self.meta = np.ndarray((self.n_slots, META_FIELDS), np.int64, buffer=buf, offset=meta_offset)
+        self.meta = np.ndarray(
+            (self.n_slots, META_FIELDS), np.int64, buffer=buf, offset=meta_offset
+        )
         self._images = [
             np.ndarray(self.shape, np.uint8, buffer=buf, offset=image_offset + i * stride)
             for i in range(self.n_slots)
@@ -96,7 +115,7 @@ class FrameRing:
         if n_slots < 2:
             raise ValueError("a frame ring needs at least 2 slots")
         *_, size = _layout(n_slots, shape)
-        segment = shared_memory.SharedMemory(create=True, size=size)
+        segment = create_segment(size)
         header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment.buf)
         header[:] = 0
         header[: _H_CURSOR + 1] = (_MAGIC, n_slots, *shape, -1, -1)

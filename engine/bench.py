@@ -1,0 +1,275 @@
+"""`recorder-engine bench`: the engine's speed figures, measured in one run.
+
+Figures are reported against references measured in the same run on the same
+machine (a plain numpy copy of the same frame), because shared machines are
+too noisy for absolute targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from engine.capture.group import CaptureGroup, spread_summary
+from engine.capture.ring import FLAG_RECORD, FrameRing
+from engine.capture.spec import CameraSpec
+from engine.recording.encoder import CODECS, encode_throughput
+from engine.sources.synthetic import SyntheticSource
+
+SIZES = ((640, 480), (1280, 720), (1920, 1080))
+CAMERA_COUNTS = (1, 2, 4)
+WARM_UP_S = 0.5
+
+PUBLISH_TARGET_RATIO = 1.5
+UNPACED_TARGET_SETS = 500.0
+RECORD_TARGET_P99_MS = 2.0
+
+
+def _median_ns(action, repeats: int) -> float:
+    samples = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter_ns()
+        action(i)
+        samples[i] = time.perf_counter_ns() - start
+    return float(np.median(samples))
+
+
+def bench_publish(width: int, height: int, repeats: int) -> dict[str, Any]:
+    """Cost of publishing a frame into the ring and of the synthetic retrieve, vs np.copyto."""
+    shape = (height, width, 3)
+    frame = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
+    plain = np.empty_like(frame)
+    ring = FrameRing.create(4, shape)
+    source = SyntheticSource(0, width, height, 30.0, {"paced": False})
+    source.open()
+
+    def copy(_: int) -> None:
+        np.copyto(plain, frame)
+
+    def publish(n: int) -> None:
+        np.copyto(ring.begin_write(n), frame)
+        ring.end_write(n, 0, 0, 0, 0, FLAG_RECORD)
+
+    def synthetic(n: int) -> None:
+        source.retrieve(ring.begin_write(n), n)
+        ring.end_write(n, 0, 0, 0, 0, FLAG_RECORD)
+
+    try:
+        for action in (copy, publish, synthetic):  # touch every page first
+            _median_ns(action, 8)
+        rounds = [
+            (
+                _median_ns(copy, repeats),
+                _median_ns(publish, repeats),
+                _median_ns(synthetic, repeats),
+            )
+            for _ in range(3)
+        ]
+    finally:
+        source.close()
+        ring.close()
+    copy_ns, publish_ns, synthetic_ns = (float(np.median(col)) for col in zip(*rounds, strict=True))
+    return {
+        "size": f"{width}x{height}",
+        "copy_us": round(copy_ns / 1e3, 1),
+        "publish_us": round(publish_ns / 1e3, 1),
+        "publish_ratio": round(publish_ns / copy_ns, 3),
+        "synthetic_publish_us": round(synthetic_ns / 1e3, 1),
+        "synthetic_publish_ratio": round(synthetic_ns / copy_ns, 3),
+    }
+
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    seconds = {}
+    for name, pid in pids.items():
+        try:
+            times = psutil.Process(pid).cpu_times()
+            seconds[name] = times.user + times.system
+        except psutil.NoSuchProcess:
+            seconds[name] = 0.0
+    return seconds
+
+
+def bench_capture(
+    n_cameras: int, width: int, height: int, paced: bool, seconds: float
+) -> dict[str, Any]:
+    """Run the group without recording; achieved rates, drops, spread, CPU per process."""
+    specs = [
+        CameraSpec(f"cam{i}", "synthetic", width, height, 30.0, {"paced": paced})
+        for i in range(n_cameras)
+    ]
+    with CaptureGroup(specs) as group:
+        time.sleep(WARM_UP_S)
+        pids = group.process_ids()
+        group.new_spreads_ms()
+        counts_before, dropped_before = group.counts(), group.snapshot()["cameras"]
+        cpu_before, start = _cpu_seconds(pids), time.monotonic()
+        spreads = []
+        while time.monotonic() - start < seconds:
+            time.sleep(0.1)
+            spreads.append(group.new_spreads_ms())
+        elapsed = time.monotonic() - start
+        counts_after, dropped_after = group.counts(), group.snapshot()["cameras"]
+        cpu_after = _cpu_seconds(pids)
+    frames = [b - a for a, b in zip(counts_before, counts_after, strict=True)]
+    return {
+        "cameras": n_cameras,
+        "size": f"{width}x{height}",
+        "paced": paced,
+        "fps_per_camera": [round(f / elapsed, 1) for f in frames],
+        "frame_sets_per_s": round(min(frames) / elapsed, 1),
+        "dropped": sum(
+            b["dropped"] - a["dropped"] for a, b in zip(dropped_before, dropped_after, strict=True)
+        ),
+        "spread": spread_summary(np.concatenate(spreads)),
+        "cpu_percent": {
+            name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1)
+            for name in pids
+            if not name.endswith("-writer")
+        },
+    }
+
+
+def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (1280, 720)) -> dict:
+    """The headline case: record n synthetic cameras to H.264, then verify the files."""
+    from engine.recording.verify import verify_recording
+
+    width, height = size
+    specs = [CameraSpec(f"cam{i}", "synthetic", width, height, 30.0) for i in range(n_cameras)]
+    with tempfile.TemporaryDirectory() as output:
+        with CaptureGroup(specs) as group:
+            pids = group.process_ids()
+            cpu_before, start = _cpu_seconds(pids), time.monotonic()
+            recording = group.start_recording(Path(output), "h264")
+            time.sleep(seconds)
+            group.stop_recording()
+            elapsed = time.monotonic() - start
+            cpu_after = _cpu_seconds(pids)
+        report = verify_recording(recording.folder)
+        manifest = recording.manifest
+    frames = [camera["frames"] for camera in manifest["cameras"]]
+    return {
+        "case": f"{n_cameras} x {width}x{height} @ 30 fps, h264, {seconds:.0f} s",
+        "frames": frames,
+        "identical_counts": len(set(frames)) == 1,
+        "dropped": sum(camera["dropped"] for camera in manifest["cameras"]),
+        "sync": manifest["sync"],
+        "verified": report.ok,
+        "problems": report.problems[:5],
+        "cpu_percent": {
+            name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1) for name in pids
+        },
+    }
+
+
+def _print_tables(results: dict[str, Any]) -> None:
+    print("\npublish cost (median of 3 rounds)")
+    print(
+        f"{'size':<11}{'copy us':>9}{'publish us':>12}{'ratio':>7}{'synthetic us':>14}{'ratio':>7}"
+    )
+    for row in results["publish"]:
+        print(
+            f"{row['size']:<11}{row['copy_us']:>9}{row['publish_us']:>12}{row['publish_ratio']:>7}"
+            f"{row['synthetic_publish_us']:>14}{row['synthetic_publish_ratio']:>7}"
+        )
+    print("\ncapture without recording (synthetic, requested 30 fps when paced)")
+    print(
+        f"{'cams':<5}{'size':<11}{'paced':<7}{'sets/s':>8}{'dropped':>9}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}  cpu % per camera"
+    )
+    for row in results["capture"]:
+        spread = row["spread"]
+        cpu = " ".join(f"{v:.0f}" for v in row["cpu_percent"].values())
+        print(
+            f"{row['cameras']:<5}{row['size']:<11}{row['paced']!s:<7}{row['frame_sets_per_s']:>8}"
+            f"{row['dropped']:>9}{spread['p50_ms']:>8}{spread['p99_ms']:>8}{spread['max_ms']:>8}"
+            f"  {cpu}"
+        )
+    print("\nencode throughput (frames/s, one encoder)")
+    print(f"{'size':<11}" + "".join(f"{codec:>8}" for codec in CODECS))
+    for row in results["encode"]:
+        print(f"{row['size']:<11}" + "".join(f"{row[codec]:>8}" for codec in CODECS))
+    if results.get("record"):
+        record = results["record"]
+        print(f"\nrecording: {record['case']}")
+        print(f"  frames {record['frames']}  dropped {record['dropped']}  sync {record['sync']}")
+        print(f"  verified {record['verified']}  cpu % {record['cpu_percent']}")
+
+
+def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
+    checks = [
+        (
+            f"publish <= {PUBLISH_TARGET_RATIO}x a plain copy "
+            f"({row['size']}: {row['publish_ratio']}x)",
+            row["publish_ratio"] <= PUBLISH_TARGET_RATIO,
+        )
+        for row in results["publish"]
+    ]
+    for row in results["capture"]:
+        if row["cameras"] == 4 and not row["paced"] and row["size"] == "640x480":
+            checks.append(
+                (
+                    f"4 unpaced 640x480 cameras >= {UNPACED_TARGET_SETS:.0f} frame sets/s "
+                    f"({row['frame_sets_per_s']})",
+                    row["frame_sets_per_s"] >= UNPACED_TARGET_SETS,
+                )
+            )
+    record = results.get("record")
+    if record:
+        p99 = record["sync"]["p99_ms"]
+        checks.append(
+            (
+                f"{record['case']}: zero dropped ({record['dropped']}), identical counts, "
+                f"spread p99 <= {RECORD_TARGET_P99_MS} ms ({p99})",
+                record["dropped"] == 0
+                and record["identical_counts"]
+                and record["verified"]
+                and p99 <= RECORD_TARGET_P99_MS,
+            )
+        )
+    return checks
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    quick = args.quick
+    sizes = SIZES[:1] if quick else SIZES
+    seconds = 1.0 if quick else args.seconds
+    record_seconds = min(args.record_seconds, 5.0) if quick else args.record_seconds
+    results: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count()}}
+    print("measuring publish cost ...", flush=True)
+    results["publish"] = [bench_publish(w, h, 30 if quick else 200) for w, h in sizes]
+    results["capture"] = []
+    for n in CAMERA_COUNTS:
+        for width, height in sizes:
+            for paced in (True, False):
+                print(
+                    f"capture: {n} x {width}x{height} {'paced' if paced else 'unpaced'} ...",
+                    flush=True,
+                )
+                results["capture"].append(bench_capture(n, width, height, paced, seconds))
+    print("measuring encoders ...", flush=True)
+    results["encode"] = [
+        {
+            "size": f"{w}x{h}",
+            **{c: round(encode_throughput(c, w, h, 30 if quick else 90), 1) for c in CODECS},
+        }
+        for w, h in sizes
+    ]
+    if record_seconds > 0:
+        print(f"recording 4 x 1280x720 for {record_seconds:.0f} s ...", flush=True)
+        results["record"] = bench_record(record_seconds)
+    results["targets"] = [{"check": text, "met": met} for text, met in _targets(results)]
+    _print_tables(results)
+    print("\ntargets")
+    for target in results["targets"]:
+        print(f"  [{'met' if target['met'] else 'MISSED'}] {target['check']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0

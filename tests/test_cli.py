@@ -1,0 +1,162 @@
+"""`recorder-engine` as a user runs it: real subprocesses, real signals, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.recording.manifest import read_manifest
+from engine.recording.verify import verify_recording
+
+pytestmark = pytest.mark.timeout(120)
+
+ENGINE = [sys.executable, "-m", "engine"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_engine(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ENGINE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def only_recording(output: Path) -> Path:
+    (folder,) = [p for p in output.iterdir() if p.is_dir()]
+    return folder
+
+
+def test_record_prints_a_summary_and_the_recording_verifies(tmp_path):
+    result = run_engine(
+        "record", "--demo", "2", "--size", "320x240", "--fps", "30", "--codec", "mjpeg",
+        "--seconds", "1.5", "--output", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "status: finalized" in result.stdout
+    assert "grab spread ms" in result.stdout
+    folder = only_recording(tmp_path)
+    assert str(folder) in result.stdout
+    verified = run_engine("verify", str(folder))
+    assert verified.returncode == 0, verified.stdout
+    manifest = read_manifest(folder)
+    assert [c["frames"] for c in manifest["cameras"]] == [manifest["cameras"][0]["frames"]] * 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_recording_stops_cleanly_and_finalizes(tmp_path, signum):
+    process = subprocess.Popen(
+        [*ENGINE, "record", "--demo", "3", "--size", "256x192", "--seconds", "60",
+         "--output", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        assert "recording 3 camera(s)" in first_line, process.stderr.read()
+        time.sleep(1.0)
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "status: finalized" in out
+    assert signal.Signals(signum).name in err
+    report = verify_recording(only_recording(tmp_path))
+    assert report.ok, report.summary()
+    assert report.cameras["cam0"]["frames_decoded"] >= 20
+    psutil.wait_procs(children, timeout=5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera", "bogus-camera"], "unknown camera source 'bogus-camera'"),
+        (["--camera", "/dev/video97"], "/dev/video97"),
+        (["--camera", "/no/such/file.mp4"], "video file not found: /no/such/file.mp4"),
+        (["--demo", "1", "--size", "641x480"], "width"),
+        (["--demo", "1", "--fps", "0"], "fps"),
+        (["--demo", "1", "--size", "big"], "size must look like 1280x720"),
+    ],
+)
+def test_bad_input_names_the_problem_and_exits_non_zero(tmp_path, args, message):
+    result = run_engine("record", *args, "--seconds", "1", "--output", str(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_folder_is_named(tmp_path):
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("x")
+    result = run_engine("record", "--demo", "1", "--seconds", "1", "--output", str(blocker / "sub"))
+    assert result.returncode == 2
+    assert f"output folder {blocker / 'sub'} is not writable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_verify_fails_with_a_report_on_a_damaged_recording(tmp_path):
+    assert run_engine(
+        "record", "--demo", "2", "--size", "256x192", "--seconds", "1", "--output", str(tmp_path)
+    ).returncode == 0
+    folder = only_recording(tmp_path)
+    video = folder / "cam1.mkv"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    result = run_engine("verify", str(folder))
+    assert result.returncode == 1
+    assert "cam1" in result.stdout
+
+
+def test_cameras_lists_the_synthetic_source():
+    result = run_engine("cameras", "--json", timeout=30)
+    assert result.returncode == 0
+    assert any(c["source"] == "synthetic" for c in json.loads(result.stdout))
+
+
+def test_engine_never_imports_qt():
+    code = (
+        "import sys, engine.cli, engine.capture.group, engine.bench, engine.recording.verify\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'recorder_gui')]\n"
+        "print(bad)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr
+    for path in (ROOT / "engine").rglob("*.py"):
+        text = path.read_text()
+        for banned in ("PySide6", "PyQt", "pyqtgraph", "recorder_gui"):
+            assert f"import {banned}" not in text and f"from {banned}" not in text, path
+
+
+def test_engine_child_processes_ignore_a_terminal_ctrl_c_sent_to_the_whole_group(tmp_path):
+    """Ctrl-C in a terminal signals every process of the foreground group, not just ours."""
+    process = subprocess.Popen(
+        [*ENGINE, "record", "--demo", "2", "--size", "256x192", "--seconds", "60",
+         "--output", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, err
+    assert "status: finalized" in out
+    assert verify_recording(only_recording(tmp_path)).ok
