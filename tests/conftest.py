@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import pytest
 
+from engine.capture.ring import segment_prefix
+
 SHM = Path("/dev/shm")
 
 
 def _segments() -> set[str]:
-    return {p.name for p in SHM.glob("psm_*")} if SHM.exists() else set()
+    """Segments this test process created (other test runs on the machine are not ours)."""
+    return {p.name for p in SHM.glob(f"{segment_prefix()}*")} if SHM.exists() else set()
 
 
 def _children() -> list[psutil.Process]:
@@ -75,3 +81,58 @@ def tool_or_skip(name: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is required in CI (.ci/run installs Debian's ffmpeg)")
     pytest.skip(f"{name} is not installed")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (bound and released at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class MjpegServers:
+    """ffmpeg MJPEG-over-HTTP servers on 127.0.0.1; each serves a single client."""
+
+    def __init__(self, ffmpeg: str) -> None:
+        self.ffmpeg = ffmpeg
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, port: int) -> str:
+        url = f"http://127.0.0.1:{port}/cam.mjpg"
+        command = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+                   "-i", "testsrc=size=320x240:rate=15", "-f", "mpjpeg", "-listen", "1", url]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        # Connecting would use up the single client, so watch for the listening socket.
+        deadline = time.monotonic() + 10
+        while not any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                      for conn in psutil.Process(process.pid).net_connections("tcp")):
+            assert process.poll() is None, "ffmpeg exited before listening"
+            assert time.monotonic() < deadline, "ffmpeg did not listen within 10 s"
+            time.sleep(0.05)
+        return url
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=5)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+@pytest.fixture
+def mjpeg_server() -> Iterator[MjpegServers]:
+    servers = MjpegServers(tool_or_skip("ffmpeg"))
+    try:
+        yield servers
+    finally:
+        servers.stop()

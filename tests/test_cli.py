@@ -160,3 +160,29 @@ def test_engine_child_processes_ignore_a_terminal_ctrl_c_sent_to_the_whole_group
     assert process.returncode == 0, err
     assert "status: finalized" in out
     assert verify_recording(only_recording(tmp_path)).ok
+
+
+def test_killing_the_engine_leaves_no_process_or_shared_memory_behind(tmp_path):
+    """SIGKILL of the controller: children notice within a second and exit; the
+    multiprocessing resource tracker then unlinks the rings. The manifest keeps
+    status "recording" so recovery can find the recording."""
+    process = subprocess.Popen(
+        [*ENGINE, "record", "--demo", "3", "--size", "256x192", "--seconds", "60",
+         "--output", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+    )
+    assert process.stdout is not None
+    assert "recording" in process.stdout.readline()
+    time.sleep(0.5)
+    children = psutil.Process(process.pid).children(recursive=True)
+    segments = list(Path("/dev/shm").glob(f"rw{process.pid}_*"))
+    assert len(segments) == 4  # the control block and three rings
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    deadline = time.monotonic() + 10
+    while any(s.exists() for s in segments) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, [c.name() for c in alive]
+    assert not [s for s in segments if s.exists()]
+    assert read_manifest(only_recording(tmp_path))["status"] == "recording"

@@ -75,7 +75,10 @@ def test_reader_never_sees_a_torn_frame():
     out = np.zeros(ring.shape, np.uint8)
     good = 0
     try:
-        for _ in range(3000):
+        while ring.latest < 0:  # the writer thread may take a while to get the GIL
+            time.sleep(0.001)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
             meta = ring.read_latest(out)
             if meta is None:
                 continue

@@ -7,7 +7,6 @@ MJPEG-over-HTTP server run by Debian's ffmpeg, unreachable hosts are real closed
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import psutil
 import pytest
 
 from engine.sources import (
@@ -31,19 +29,12 @@ from engine.sources import (
 from engine.sources.discovery import list_cameras
 from engine.sources.opencv_source import DeviceSource, FileSource, NetworkSource, _fit_into
 from engine.sources.synthetic import SyntheticSource
-from tests.conftest import tool_or_skip
+from tests.conftest import free_port
 
 ACCEPTED = (
     "expected 'synthetic', a device index or /dev/videoN, a video file path, "
     "or an http(s):// / rtsp:// URL"
 )
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (bound and released at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def grab_frame(source, frame_number: int = 0) -> np.ndarray:
@@ -417,54 +408,6 @@ def test_file_source_rejects_a_file_that_is_not_video(tmp_path):
 
 
 # -- network camera --------------------------------------------------------------------
-
-
-class MjpegServers:
-    """ffmpeg MJPEG-over-HTTP servers on 127.0.0.1; each serves a single client."""
-
-    def __init__(self, ffmpeg: str) -> None:
-        self.ffmpeg = ffmpeg
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, port: int) -> str:
-        url = f"http://127.0.0.1:{port}/cam.mjpg"
-        command = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-                   "-i", "testsrc=size=320x240:rate=15", "-f", "mpjpeg", "-listen", "1", url]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.processes.append(process)
-        # Connecting would use up the single client, so watch for the listening socket.
-        deadline = time.monotonic() + 10
-        while not any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
-                      for conn in psutil.Process(process.pid).net_connections("tcp")):
-            assert process.poll() is None, "ffmpeg exited before listening"
-            assert time.monotonic() < deadline, "ffmpeg did not listen within 10 s"
-            time.sleep(0.05)
-        return url
-
-    def kill(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=5)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-@pytest.fixture
-def mjpeg_server() -> Iterator[MjpegServers]:
-    servers = MjpegServers(tool_or_skip("ffmpeg"))
-    try:
-        yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.mark.timeout(30)

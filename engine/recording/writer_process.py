@@ -13,6 +13,7 @@ through backpressure rather than disturbing grab timing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -60,10 +61,8 @@ class RecordJob:
 def writer_main(index: int, state_name: str, n_cameras: int, conn: Connection) -> None:
     """Process entry point: wait for jobs, record each, report the outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with contextlib.suppress(OSError):  # priority is a nicety, not a requirement
         os.nice(_WRITER_NICENESS)
-    except OSError:
-        pass  # priority is a nicety, not a requirement
     parent_pid = os.getppid()
     state = GroupState.attach(state_name, n_cameras)
     try:

@@ -1,0 +1,68 @@
+"""recording.json: what a recording folder holds, written so it is never half a file.
+
+The manifest is rewritten at start, stop and recovery; a crash in the middle of a
+rewrite must leave either the old or the new version, hence write-temp-then-rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.recording.errors import RecordingError
+from engine.recording.timestamps import utc_iso
+
+MANIFEST_NAME = "recording.json"
+MANIFEST_FORMAT = 1
+STATUSES = ("recording", "finalized", "interrupted", "recovered")
+
+
+def utc_now_iso() -> str:
+    """Now as ISO 8601 UTC with microseconds and a trailing Z."""
+    return utc_iso(time.time_ns())
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write data as JSON to path via path.tmp + fsync + rename + fsync of the folder."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_manifest(recording_dir: Path, manifest: dict[str, Any]) -> None:
+    """Atomically replace recording_dir/recording.json."""
+    write_json_atomic(Path(recording_dir) / MANIFEST_NAME, manifest)
+
+
+def read_manifest(recording_dir: Path) -> dict[str, Any]:
+    """Load recording_dir/recording.json; RecordingError naming the file if absent or broken."""
+    path = Path(recording_dir) / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise RecordingError(f"manifest {path} is missing") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"cannot read manifest {path}: {exc}") from exc
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordingError(f"manifest {path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise RecordingError(f"manifest {path} is not a JSON object")
+    return manifest

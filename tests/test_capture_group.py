@@ -1,0 +1,278 @@
+"""The capture group with real processes and synthetic cameras: the invariants of ARCHITECTURE.md.
+
+Every recording made here is checked by decoding its files: identical frame
+counts, and frame k of every file carries the same burned-in frame number.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.capture.group import CaptureGroup, GroupError
+from engine.capture.spec import CameraSpec
+from engine.recording.manifest import read_manifest
+from engine.recording.verify import verify_recording
+from engine.sources.base import SettingRejected
+from tests.conftest import free_port, leak_guard, tool_or_skip
+
+pytestmark = pytest.mark.timeout(90)
+
+SMALL = {"width": 256, "height": 192}
+
+
+def rig(n: int, fps: float = 60.0, **settings) -> list[CameraSpec]:
+    return [CameraSpec(f"cam{i}", "synthetic", fps=fps, settings=dict(settings), **SMALL)
+            for i in range(n)]
+
+
+def assert_verified(folder: Path) -> dict:
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+    manifest = read_manifest(folder)
+    counts = {camera["frames"] for camera in manifest["cameras"]}
+    assert len(counts) == 1, manifest["cameras"]
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def group():
+    """One running group shared by several tests (start-up costs seconds), leak-checked whole."""
+    with leak_guard(), CaptureGroup(rig(3)) as running:
+        yield running
+
+
+def test_recording_holds_identical_frames_in_every_file(group, tmp_path):
+    recording = group.start_recording(tmp_path, "h264")
+    time.sleep(1.0)
+    group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    assert manifest["status"] == "finalized"
+    frames = manifest["cameras"][0]["frames"]
+    assert 40 <= frames <= 75  # ~1 s at 60 fps
+    assert manifest["last_frame"] - manifest["first_frame"] == frames
+    assert manifest["sync"]["frame_sets"] == frames
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["run", "pause"]), st.floats(0.0, 0.3)), min_size=1, max_size=4
+    ),
+    lead_in=st.floats(0.0, 0.2),
+    codec=st.sampled_from(["h264", "mjpeg", "ffv1"]),
+)
+def test_random_start_pause_stop_points_keep_files_identical(
+    group, tmp_path_factory, steps, lead_in, codec
+):
+    time.sleep(lead_in)
+    recording = group.start_recording(tmp_path_factory.mktemp("rec"), codec)
+    for action, seconds in steps:
+        if action == "pause":
+            group.pause()
+            paused_counts = group.counts()
+            time.sleep(seconds)
+            assert group.counts() == paused_counts  # nobody grabs while paused
+            assert len(set(paused_counts)) == 1  # paused at one common frame
+            group.resume()
+        else:
+            time.sleep(seconds)
+    group.stop_recording()
+    assert_verified(recording.folder)
+
+
+def test_counts_never_differ_by_more_than_one(group):
+    spread = 0
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        counts = group.counts()
+        spread = max(spread, max(counts) - min(counts))
+    assert spread <= 1
+
+
+def test_pause_shows_as_a_gap_in_the_timestamps_not_in_the_frames(group, tmp_path):
+    from engine.recording.timestamps import read_timestamps
+
+    recording = group.start_recording(tmp_path, "mjpeg")
+    time.sleep(0.3)
+    group.pause()
+    time.sleep(0.5)
+    group.resume()
+    time.sleep(0.3)
+    group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    stamps = read_timestamps(recording.folder / manifest["cameras"][0]["timestamps"])
+    gaps_ms = (stamps["after_grab_ns"][1:] - stamps["after_grab_ns"][:-1]) / 1e6
+    assert gaps_ms.max() >= 450
+    assert (stamps["frame"][1:] - stamps["frame"][:-1] == 1).all()
+
+
+def test_one_slow_camera_paces_the_group_without_drift(tmp_path):
+    cameras = rig(2, fps=100.0)
+    cameras.append(CameraSpec("slow", "synthetic", fps=100.0, settings={"grab_delay_ms": 4.0},
+                              **SMALL))
+    with CaptureGroup(cameras) as group:
+        recording = group.start_recording(tmp_path, "mjpeg")
+        widest = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            counts = group.counts()
+            widest = max(widest, max(counts) - min(counts))
+        group.stop_recording()
+    assert widest <= 1
+    assert_verified(recording.folder)
+
+
+def test_writer_lag_slows_capture_instead_of_losing_frames(tmp_path):
+    """Unpaced cameras with tiny rings outrun the encoder: capture must wait, not overwrite."""
+    cameras = [CameraSpec(f"cam{i}", "synthetic", 640, 480, 30.0, {"paced": False})
+               for i in range(2)]
+    with CaptureGroup(cameras, ring_seconds=0.01) as group:
+        recording = group.start_recording(tmp_path, "ffv1")
+        time.sleep(1.5)
+        group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    assert manifest["cameras"][0]["frames"] > 10
+
+
+def test_killed_camera_finalizes_every_file_at_the_last_complete_frame_set(tmp_path):
+    ffprobe = tool_or_skip("ffprobe")
+    with CaptureGroup(rig(3)) as group:
+        recording = group.start_recording(tmp_path, "h264")
+        time.sleep(0.8)
+        victim = group.snapshot()["cameras"][1]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        assert recording.done.wait(15), "recording was not finalized after a camera died"
+        with pytest.raises(GroupError):
+            group.start_recording(tmp_path, "h264")  # refuses while a camera is down
+    manifest = assert_verified(recording.folder)
+    assert manifest["status"] == "interrupted"
+    assert any("cam1" in error for error in manifest["errors"])
+    frames = manifest["cameras"][0]["frames"]
+    assert frames > 20
+    for camera in manifest["cameras"]:
+        assert probe_frame_count(ffprobe, recording.folder / camera["file"]) == frames
+
+
+def probe_frame_count(ffprobe: str, path: Path) -> int:
+    import subprocess
+
+    result = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return int(result.stdout.strip())
+
+
+def test_size_and_fps_change_mid_session_recreates_rings_and_keeps_sync(tmp_path):
+    with CaptureGroup(rig(2)) as group:
+        old_ring = group.ring_name("cam0")
+        applied = group.update_settings(None, {"width": 320, "height": 240, "fps": 50.0})
+        assert applied["cam0"]["width"] == 320 and applied["cam1"]["fps"] == 50.0
+        assert group.ring_name("cam0") != old_ring
+        counts = group.counts()
+        assert len(set(counts)) == 1
+        recording = group.start_recording(tmp_path, "mjpeg")
+        time.sleep(0.6)
+        with pytest.raises(SettingRejected):
+            group.update_settings("cam0", {"width": 256})  # geometry is fixed while recording
+        group.update_settings("cam1", {"brightness": 40})  # other settings are fine
+        time.sleep(0.3)
+        group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    assert manifest["fps"] == 50.0
+    assert manifest["cameras"][0]["settings"]["width"] == 320
+
+
+def test_rejected_setting_names_the_reason_and_changes_nothing():
+    with CaptureGroup(rig(1)) as group:
+        before = group.settings("cam0")
+        with pytest.raises(SettingRejected, match="brightness"):
+            group.update_settings("cam0", {"brightness": 1000})
+        with pytest.raises(SettingRejected, match="nonsense"):
+            group.update_settings("cam0", {"nonsense": 1})
+        assert group.settings("cam0") == before
+        time.sleep(0.2)
+        counts = group.counts()
+        time.sleep(0.2)
+        assert group.counts()[0] > counts[0]  # still capturing
+
+
+def test_a_camera_that_will_not_open_fails_start_with_its_name():
+    cameras = [*rig(1), CameraSpec("broken", "/dev/video99")]
+    with pytest.raises(GroupError, match=r"broken.*video99"):
+        CaptureGroup(cameras).start()
+
+
+def test_bad_rig_is_refused_before_anything_starts():
+    with pytest.raises(GroupError, match="nope"):
+        CaptureGroup([CameraSpec("cam0", "nope")])
+    with pytest.raises(GroupError, match="repeated"):
+        CaptureGroup([CameraSpec("a"), CameraSpec("a")])
+    with pytest.raises(GroupError, match="cam0"):
+        CaptureGroup([CameraSpec("cam0", width=-4)])
+
+
+def test_unwritable_output_folder_is_refused_and_capture_goes_on(group, tmp_path):
+    from engine.recording.errors import RecordingError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RecordingError, match="a-file"):
+        group.start_recording(blocker / "out", "h264")
+    assert group.recording is None
+    recording = group.start_recording(tmp_path / "ok", "h264")
+    time.sleep(0.2)
+    group.stop_recording()
+    assert_verified(recording.folder)
+
+
+def make_stamped_video(path: Path, frames: int = 90, fps: int = 15) -> Path:
+    """A small real video file whose frames carry stamps 0..frames-1 (camera index 9)."""
+    import av
+    import numpy as np
+
+    from engine.sources import framecode
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 256, 192, "yuvj420p"
+        image = np.full((192, 256, 3), 80, np.uint8)
+        for n in range(frames):
+            framecode.burn(image, n, 9)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_network_camera_and_video_file_record_in_lock_step_with_synthetic(
+    tmp_path, mjpeg_server
+):
+    """A real MJPEG camera (ffmpeg on 127.0.0.1) and a file replay join a synthetic camera."""
+    url = mjpeg_server.start(free_port())
+    video = make_stamped_video(tmp_path / "clip.mkv")
+    cameras = [
+        CameraSpec("net", url, 320, 240, 15.0),
+        CameraSpec("file", str(video), 256, 192, 15.0),
+        CameraSpec("synth", "synthetic", 256, 192, 15.0),
+    ]
+    with CaptureGroup(cameras) as group:
+        assert group.settings("net")["width"] == 320
+        recording = group.start_recording(tmp_path / "out", "mjpeg")
+        time.sleep(2.0)
+        group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    assert manifest["cameras"][0]["frames"] >= 15
+    assert not manifest["cameras"][0]["synthetic"]

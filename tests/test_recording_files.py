@@ -1,0 +1,510 @@
+"""Recording folder files, on real files: videos, timestamps, manifest, sync report, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from fractions import Fraction
+from multiprocessing import shared_memory
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine.recording.encoder import CODECS, VideoEncoder, encode_throughput, synthetic_frame
+from engine.recording.errors import RecordingError
+from engine.recording.manifest import read_manifest, utc_now_iso, write_manifest
+from engine.recording.sync_report import compute_spread, write_sync_report
+from engine.recording.timestamps import TIMESTAMP_COLUMNS, TimestampWriter, read_timestamps
+from engine.recording.verify import verify_recording
+from engine.sources import framecode
+from tests.conftest import tool_or_skip
+
+WIDTH, HEIGHT = 320, 240
+FFPROBE_CODEC = {"h264": "h264", "mjpeg": "mjpeg", "ffv1": "ffv1"}
+
+
+def stamped_image(frame_number: int, camera_index: int) -> np.ndarray:
+    image = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+    synthetic_frame(image, frame_number)
+    framecode.burn(image, frame_number, camera_index)
+    return image
+
+
+def encode(path: Path, codec: str, stamps: list[tuple[int, int]], fps: float = 30.0) -> list:
+    images = [stamped_image(frame, camera) for frame, camera in stamps]
+    encoder = VideoEncoder(path, codec, WIDTH, HEIGHT, fps)
+    for image in images:
+        encoder.write(image)
+    assert encoder.close() == len(images)
+    return images
+
+
+def decode_bgr(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def ffprobe(path: Path) -> dict:
+    command = [
+        tool_or_skip("ffprobe"),
+        "-v",
+        "error",
+        "-count_frames",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=nb_read_frames,codec_name,r_frame_rate",
+        "-of",
+        "json",
+        str(path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)["streams"][0]
+
+
+# --- encoder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_encoded_file_has_every_frame_with_its_stamp(tmp_path, codec):
+    path = tmp_path / f"cam.{codec}.mkv"
+    stamps = [(1000 + k, 3) for k in range(40)]
+    images = encode(path, codec, stamps)
+
+    probe = ffprobe(path)
+    assert probe == {
+        "codec_name": FFPROBE_CODEC[codec],
+        "r_frame_rate": "30/1",
+        "nb_read_frames": "40",
+    }
+    decoded = decode_bgr(path)
+    assert [framecode.read(image) for image in decoded] == stamps
+    if codec == "ffv1":  # lossless: bit-exact BGR
+        assert all(np.array_equal(a, b) for a, b in zip(decoded, images, strict=True))
+
+
+@pytest.mark.parametrize(("fps", "rate"), [(29.97, "2997/100"), (30000 / 1001, "30000/1001")])
+def test_non_integer_frame_rate(tmp_path, fps, rate):
+    path = tmp_path / "cam.mkv"
+    encode(path, "h264", [(k, 0) for k in range(10)], fps=fps)
+    probe = ffprobe(path)
+    assert probe["r_frame_rate"] == rate
+    assert probe["nb_read_frames"] == "10"
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].average_rate == Fraction(rate)
+
+
+def test_encoder_reads_a_padded_shared_memory_view_without_keeping_it(tmp_path):
+    """A ring slot is a view into shared memory; the encoder must not hold on to it."""
+    memory = shared_memory.SharedMemory(create=True, size=HEIGHT * (WIDTH + 16) * 3)
+    try:
+        padded = np.ndarray((HEIGHT, WIDTH + 16, 3), np.uint8, buffer=memory.buf)
+        view = padded[:, :WIDTH]  # rows are not adjacent: linesize > width * 3
+        encoder = VideoEncoder(tmp_path / "cam.mkv", "ffv1", WIDTH, HEIGHT, 30.0)
+        for k in range(5):
+            view[:] = stamped_image(k, 1)
+            encoder.write(view)
+        encoder.close()
+        del padded, view
+    finally:
+        memory.close()  # BufferError here would mean a frame still refers to the slot
+        memory.unlink()
+    assert [framecode.read(image) for image in decode_bgr(tmp_path / "cam.mkv")] == [
+        (k, 1) for k in range(5)
+    ]
+
+
+def test_encoder_close_is_idempotent(tmp_path):
+    encoder = VideoEncoder(tmp_path / "cam.mkv", "mjpeg", WIDTH, HEIGHT, 30.0)
+    encoder.write(stamped_image(0, 0))
+    assert encoder.close() == 1
+    assert encoder.close() == 1
+    assert encoder.frames_written == 1
+
+
+def test_encoder_missing_folder(tmp_path):
+    path = tmp_path / "missing" / "cam.mkv"
+    with pytest.raises(RecordingError, match="No such file or directory") as error:
+        VideoEncoder(path, "h264", WIDTH, HEIGHT, 30.0)
+    assert str(path) in str(error.value)
+
+
+def test_encoder_folder_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    path = tmp_path / "afile" / "cam.mkv"
+    with pytest.raises(RecordingError, match="Not a directory") as error:
+        VideoEncoder(path, "h264", WIDTH, HEIGHT, 30.0)
+    assert str(path) in str(error.value)
+
+
+def test_encoder_unknown_codec_lists_valid_ones(tmp_path):
+    with pytest.raises(RecordingError, match=r"'vp9'.*h264, mjpeg, ffv1"):
+        VideoEncoder(tmp_path / "cam.mkv", "vp9", WIDTH, HEIGHT, 30.0)
+
+
+def test_encoder_unknown_option_is_an_error(tmp_path):
+    path = tmp_path / "cam.mkv"
+    with pytest.raises(RecordingError, match=r"libx264 has no option.*cfr"):
+        VideoEncoder(path, "h264", WIDTH, HEIGHT, 30.0, options={"cfr": "20"})
+    assert not path.exists()
+
+
+def test_encoder_rejects_a_wrong_image_size(tmp_path):
+    encoder = VideoEncoder(tmp_path / "cam.mkv", "h264", WIDTH, HEIGHT, 30.0)
+    with encoder, pytest.raises(ValueError, match="expected uint8"):
+        encoder.write(np.zeros((HEIGHT, WIDTH + 2, 3), np.uint8))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_encoder_disk_full_names_the_file():
+    encoder = VideoEncoder(Path("/dev/full"), "ffv1", WIDTH, HEIGHT, 30.0)
+    with pytest.raises(RecordingError, match="/dev/full: No space left on device"):
+        for k in range(100):
+            encoder.write(stamped_image(k, 0))
+    with pytest.raises(RecordingError, match="No space left on device"):
+        encoder.close()
+    encoder.close()  # a second close after a failure is a no-op
+
+
+def test_encode_throughput_reports_frames_per_second():
+    assert encode_throughput("mjpeg", WIDTH, HEIGHT, frames=10) > 0
+
+
+# --- timestamps ------------------------------------------------------------------------
+
+
+def test_timestamps_round_trip(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    path = tmp_path / "timestamps" / "cam0.csv"  # the folder is created on demand
+    utc = 1_795_320_675_123_456_789  # 2026-11-22T04:11:15.123456789Z
+    with TimestampWriter(path) as writer:
+        for k in range(3):
+            base = 10_000 + 1000 * k
+            writer.write(50 + k, base, base + 1, base + 2, base + 3, utc + k * 1_000_000_000)
+    writer.close()
+    assert len(synced) == 1
+
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(TIMESTAMP_COLUMNS)
+    assert lines[1] == "50,10000,10001,10002,10003,2026-11-22T04:11:15.123456Z"
+    columns = read_timestamps(path)
+    assert list(columns) == list(TIMESTAMP_COLUMNS)
+    assert columns["frame"].tolist() == [50, 51, 52]
+    assert columns["frame"].dtype == np.int64
+    assert columns["after_publish_ns"].tolist() == [10003, 11003, 12003]
+    assert columns["utc"] == [
+        "2026-11-22T04:11:15.123456Z",
+        "2026-11-22T04:11:16.123456Z",
+        "2026-11-22T04:11:17.123456Z",
+    ]
+
+
+def test_timestamps_header_only(tmp_path):
+    path = tmp_path / "cam0.csv"
+    TimestampWriter(path).close()
+    columns = read_timestamps(path)
+    assert len(columns["frame"]) == 0
+    assert columns["utc"] == []
+
+
+def test_timestamps_broken_file_names_it(tmp_path):
+    path = tmp_path / "cam0.csv"
+    with TimestampWriter(path) as writer:
+        writer.write(0, 1, 2, 3, 4, 0)
+    with path.open("a") as file:
+        file.write("1,5,6\n")  # a row cut short by a crash
+    with pytest.raises(RecordingError, match=str(path)):
+        read_timestamps(path)
+    path.write_text("frame,when\n")
+    with pytest.raises(RecordingError, match="header"):
+        read_timestamps(path)
+
+
+def test_timestamps_writer_missing_recording_folder(tmp_path):
+    path = tmp_path / "missing" / "timestamps" / "cam0.csv"
+    with pytest.raises(RecordingError, match="No such file or directory"):
+        TimestampWriter(path)
+
+
+# --- manifest --------------------------------------------------------------------------
+
+
+def test_manifest_round_trip_leaves_no_temporary(tmp_path):
+    manifest = {"format": 1, "name": "take", "status": "recording", "started_utc": utc_now_iso()}
+    write_manifest(tmp_path, manifest)
+    manifest["status"] = "finalized"
+    write_manifest(tmp_path, manifest)
+    assert read_manifest(tmp_path) == manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recording.json"]
+    assert manifest["started_utc"].endswith("Z") and len(manifest["started_utc"]) == 27
+
+
+def test_manifest_failed_rewrite_keeps_the_old_version(tmp_path):
+    write_manifest(tmp_path, {"status": "recording"})
+    with pytest.raises(TypeError):
+        write_manifest(tmp_path, {"status": "finalized", "oops": object()})
+    assert read_manifest(tmp_path) == {"status": "recording"}
+
+
+def test_manifest_broken_or_missing_names_the_file(tmp_path):
+    path = tmp_path / "recording.json"
+    with pytest.raises(RecordingError, match=f"{path} is missing"):
+        read_manifest(tmp_path)
+    path.write_text('{"status": "recor')
+    with pytest.raises(RecordingError, match=f"{path} is not valid JSON"):
+        read_manifest(tmp_path)
+
+
+# --- sync report -----------------------------------------------------------------------
+
+
+def cam(frames: list[int], grabs_ms: list[float]) -> dict[str, np.ndarray]:
+    return {
+        "frame": np.array(frames, np.int64),
+        "after_grab_ns": (np.array(grabs_ms) * 1e6).astype(np.int64),
+    }
+
+
+def test_spread_uses_frames_present_in_all_cameras():
+    spread = compute_spread(
+        {
+            "a": cam([0, 1, 2, 3], [0.0, 10.0, 20.0, 30.0]),
+            "b": cam([0, 1, 3], [1.0, 10.5, 33.0]),  # frame 2 missing
+            "c": cam([3, 1, 0, 7], [31.0, 9.5, 0.5, 70.0]),  # any order; 7 only here
+        }
+    )
+    # frame 0: 1.0 ms, frame 1: 1.0 ms, frame 3: 3.0 ms
+    assert spread == {"frame_sets": 3, "p50_ms": 1.0, "p99_ms": 2.96, "max_ms": 3.0}
+
+
+def test_spread_single_camera_and_empty():
+    assert compute_spread({"a": cam([0, 1], [0.0, 33.0])}) == {
+        "frame_sets": 2,
+        "p50_ms": 0.0,
+        "p99_ms": 0.0,
+        "max_ms": 0.0,
+    }
+    empty = {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    assert compute_spread({}) == empty
+    assert compute_spread({"a": cam([0], [0.0]), "b": cam([1], [0.0])}) == empty
+
+
+# --- a whole recording and verify ------------------------------------------------------
+
+FIRST_FRAME = 100
+FRAMES = 12
+
+
+def make_recording(
+    folder: Path,
+    frames: tuple[int, ...] = (FRAMES, FRAMES),
+    stamp=lambda frame, camera: (frame, camera),
+    codec: str = "h264",
+) -> dict:
+    """A complete 2-camera recording written with the real writers; stamp() decides what is
+    burned into each frame, so a test can plant a wrong one."""
+    folder.mkdir()
+    cameras = []
+    for index, count in enumerate(frames):
+        camera_id = f"cam{index}"
+        encoder = VideoEncoder(folder / f"{camera_id}.mkv", codec, WIDTH, HEIGHT, 30.0)
+        with TimestampWriter(folder / "timestamps" / f"{camera_id}.csv") as timestamps:
+            for frame in range(FIRST_FRAME, FIRST_FRAME + count):
+                encoder.write(stamped_image(*stamp(frame, index)))
+                grab = frame * 33_333_333 + index * 250_000
+                timestamps.write(
+                    frame,
+                    grab - 5_000_000,
+                    grab,
+                    grab + 1_000_000,
+                    grab + 1_200_000,
+                    1_795_320_675_000_000_000 + grab,
+                )
+        encoder.close()
+        cameras.append(
+            {
+                "id": camera_id,
+                "source": "synthetic://",
+                "synthetic": True,
+                "index": index,
+                "file": f"{camera_id}.mkv",
+                "timestamps": f"timestamps/{camera_id}.csv",
+                "settings": {"width": WIDTH, "height": HEIGHT, "fps": 30.0},
+                "frames": count,
+                "dropped": 0,
+            }
+        )
+    manifest = {
+        "format": 1,
+        "name": "take 1",
+        "status": "finalized",
+        "started_utc": utc_now_iso(),
+        "stopped_utc": utc_now_iso(),
+        "codec": codec,
+        "fps": 30.0,
+        "first_frame": FIRST_FRAME,
+        "last_frame": FIRST_FRAME + min(frames),
+        "cameras": cameras,
+        "sync": None,
+        "errors": [],
+    }
+    manifest["sync"] = write_sync_report(folder, manifest)
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def problems_of(folder: Path) -> str:
+    report = verify_recording(folder)
+    assert not report.ok
+    return "\n".join(report.problems)
+
+
+def edit_row(path: Path, row: int, edit) -> None:
+    """Apply edit(list of fields) to data row `row` of a timestamps file."""
+    lines = path.read_text().splitlines()
+    fields = lines[row + 1].split(",")
+    edit(fields)
+    lines[row + 1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_valid_recording_verifies(tmp_path, codec):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder, codec=codec)
+    assert manifest["sync"] == {
+        "frame_sets": FRAMES,
+        "p50_ms": 0.25,
+        "p99_ms": 0.25,
+        "max_ms": 0.25,
+    }
+    sync_file = json.loads((folder / "sync_report.json").read_text())
+    assert sync_file["cameras"] == {"cam0": {"frames": FRAMES}, "cam1": {"frames": FRAMES}}
+
+    report = verify_recording(folder)
+    assert report.problems == []
+    assert report.ok
+    assert report.cameras["cam1"]["frames_decoded"] == FRAMES
+    assert report.cameras["cam1"]["stamps_checked"] == FRAMES
+    assert "OK" in report.summary()
+    assert f"cam1: 12 frames decoded ({codec} 320x240)" in report.summary()
+
+
+def test_verify_decodes_but_does_not_read_stamps_of_real_cameras(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder, stamp=lambda frame, camera: (0, 9))  # no valid stamps
+    for camera in manifest["cameras"]:
+        camera["synthetic"] = False
+    write_manifest(folder, manifest)
+    report = verify_recording(folder)
+    assert report.ok, report.problems
+    assert report.cameras["cam0"]["frames_decoded"] == FRAMES
+    assert "stamps_checked" not in report.cameras["cam0"]
+
+
+def test_verify_one_camera_a_frame_short(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder, frames=(FRAMES, FRAMES - 1))
+    manifest["cameras"][1]["frames"] = FRAMES  # as if the writer had claimed all of them
+    write_manifest(folder, manifest)
+    problems = problems_of(folder)
+    assert "decoded frame counts differ between cameras: cam0 12, cam1 11" in problems
+    assert "cam1: decoded 11 frames, manifest says 12" in problems
+
+
+def test_verify_duplicated_frame(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder, stamp=lambda f, c: (f - 1, c) if (f, c) == (105, 1) else (f, c))
+    problems = problems_of(folder)
+    assert problems == (
+        "cam1: video frame 5 of cam1.mkv carries frame 104 camera 1, expected frame 105 camera 1"
+    )
+
+
+def test_verify_swapped_camera_index(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder)
+    manifest["cameras"][0]["index"], manifest["cameras"][1]["index"] = 1, 0
+    write_manifest(folder, manifest)
+    problems = problems_of(folder)
+    assert (
+        "cam0: video frame 0 of cam0.mkv carries frame 100 camera 0, expected frame 100 "
+        "camera 1" in problems
+    )
+    assert f"... and {2 * FRAMES - 10} more frame stamp problems" in problems  # capped per kind
+
+
+def test_verify_missing_timestamps_row(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    path = folder / "timestamps" / "cam0.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:4] + lines[5:]) + "\n")  # drop the row of frame 103
+    problems = problems_of(folder)
+    assert "cam0: timestamps/cam0.csv row 3: frame 104 follows 102" in problems
+    assert "cam0: timestamps/cam0.csv has 11 rows for 12 decoded frames" in problems
+
+
+def test_verify_non_monotonic_stamps(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    path = folder / "timestamps" / "cam1.csv"
+    edit_row(path, 6, lambda fields: fields.__setitem__(2, str(int(fields[2]) - 40_000_000)))
+    problems = problems_of(folder)
+    assert "cam1: timestamps/cam1.csv row 6 (frame 106): after_grab_ns goes back" in problems
+    assert (
+        "cam1: timestamps/cam1.csv row 6 (frame 106): before_grab_ns after after_grab_ns"
+        in problems
+    )
+
+
+def test_verify_truncated_video(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    path = folder / "cam1.mkv"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    report = verify_recording(folder)
+    assert not report.ok
+    decoded = report.cameras["cam1"]["frames_decoded"]
+    assert decoded < FRAMES
+    problems = "\n".join(report.problems)
+    assert (
+        f"cam1: cam1.mkv is truncated or damaged: its header says {FRAMES} frames, "
+        f"{decoded} decode" in problems
+    )
+    assert f"cam1: decoded {decoded} frames, manifest says {FRAMES}" in problems
+    assert f"cam1: timestamps/cam1.csv has {FRAMES} rows for {decoded} decoded frames" in problems
+
+
+def test_verify_missing_video(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    (folder / "cam0.mkv").unlink()
+    assert problems_of(folder) == "cam0: video file cam0.mkv is missing"
+
+
+def test_verify_missing_manifest(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    (folder / "recording.json").unlink()
+    report = verify_recording(folder)
+    assert not report.ok
+    assert report.problems == [f"manifest {folder / 'recording.json'} is missing"]
+    assert "recording.json is missing" in report.summary()
+
+
+def test_verify_malformed_manifest_entries(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder)
+    del manifest["cameras"][1]["file"]
+    manifest["first_frame"] = None
+    write_manifest(folder, manifest)
+    problems = problems_of(folder)
+    assert "manifest camera #1 has no file" in problems
+    assert "manifest first_frame is None, not a frame number" in problems
