@@ -276,3 +276,20 @@ def test_network_camera_and_video_file_record_in_lock_step_with_synthetic(
     manifest = assert_verified(recording.folder)
     assert manifest["cameras"][0]["frames"] >= 15
     assert not manifest["cameras"][0]["synthetic"]
+
+
+def test_a_dead_writer_never_blocks_capture_and_ends_the_recording(tmp_path):
+    with CaptureGroup(rig(2), ring_seconds=0.1) as group:
+        recording = group.start_recording(tmp_path, "mjpeg")
+        time.sleep(0.5)
+        os.kill(group.process_ids()["cam0-writer"], signal.SIGKILL)
+        assert recording.done.wait(15), "recording was not finalized after its writer died"
+        counts = group.counts()
+        time.sleep(0.5)  # far longer than the 0.1 s ring: capture must not be stuck on it
+        assert min(group.counts()) > min(counts)
+        with pytest.raises(GroupError, match="writer"):
+            group.start_recording(tmp_path, "mjpeg")
+    manifest = read_manifest(recording.folder)
+    assert manifest["status"] == "interrupted"
+    assert any("writer" in error for error in manifest["errors"])
+    assert manifest["cameras"][1]["frames"] > 10

@@ -205,6 +205,9 @@ class _Camera:
                 raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
             after_grab = monotonic_ns()
             utc = time_ns()
+            # Latch first, decode second: let cameras that woke with us take their
+            # frames before this one spends a core on retrieving (sync on few cores).
+            os.sched_yield()
             source.retrieve(ring.begin_write(frame_number), frame_number)
             after_retrieve = monotonic_ns()
             flags = state.recording_flags(frame_number)  # before "grabbing" is cleared

@@ -42,6 +42,7 @@ from engine.capture.group_state import (
 )
 from engine.capture.ring import FrameRing
 from engine.capture.spec import CameraSpec
+from engine.recording.errors import RecordingError
 from engine.recording.session import Recording
 from engine.recording.writer_process import RecordJob, writer_main
 from engine.sources import mask_credentials, parse_source, validate_size_fps
@@ -72,11 +73,13 @@ class _Camera:
     writer: Any
     writer_conn: Connection
     replies: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
+    writer_replies: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     ring: FrameRing | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     properties: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    writer_alive: bool = True
 
 
 def ring_slots(settings: dict[str, Any], ring_seconds: float) -> int:
@@ -187,7 +190,7 @@ class CaptureGroup:
         deadline = time.monotonic() + self.start_timeout_s
         failures = []
         for camera in self._cameras:
-            reply = self._await(camera, ("opened",), deadline)
+            reply = self._await(camera.replies, ("opened",), deadline)
             if reply[0] != "opened":
                 failures.append(f"{camera.spec.camera_id}: {reply[1]}")
                 continue
@@ -203,7 +206,7 @@ class CaptureGroup:
         old_ring = camera.ring
         camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape)
         self._command(camera, ("ring", camera.ring.name))
-        reply = self._await(camera, ("attached",), deadline)
+        reply = self._await(camera.replies, ("attached",), deadline)
         if old_ring is not None:
             old_ring.close()
         if reply[0] != "attached":
@@ -251,17 +254,19 @@ class CaptureGroup:
             camera.conn.send(message)
             self.state.cameras[camera.index, C_COMMAND_SEQ] += 1
 
-    def _await(self, camera: _Camera, kinds: tuple[str, ...], deadline: float) -> tuple[Any, ...]:
+    def _await(
+        self, replies: queue.Queue[tuple[Any, ...]], kinds: tuple[str, ...], deadline: float
+    ) -> tuple[Any, ...]:
         """Next reply of one of kinds, or ("failed", reason) on error, death or timeout."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return ("failed", f"no answer within {self.start_timeout_s:.0f} s")
             try:
-                reply = camera.replies.get(timeout=min(remaining, 0.5))
+                reply = replies.get(timeout=min(remaining, 0.5))
             except queue.Empty:
                 continue
-            if reply[0] in kinds or reply[0] in ("failed", "rejected"):
+            if reply[0] in kinds or reply[0] in ("failed", "rejected", "prepare_failed"):
                 return reply
 
     def _emit(self, kind: str, **data: Any) -> None:
@@ -275,32 +280,58 @@ class CaptureGroup:
             for camera in self._cameras:
                 if camera.error is None:
                     sources[camera.conn] = (camera, "camera")
-                    sources[camera.process.sentinel] = (camera, "death")
-                sources[camera.writer_conn] = (camera, "writer")
+                    sources[camera.process.sentinel] = (camera, "camera_death")
+                if camera.writer_alive:
+                    sources[camera.writer_conn] = (camera, "writer")
+                    sources[camera.writer.sentinel] = (camera, "writer_death")
             try:
                 ready = wait(list(sources), timeout=_MONITOR_POLL_S)
             except OSError:
                 continue
             for handle in ready:
                 camera, kind = sources[handle]
-                if kind == "death":
-                    self._camera_failed(
-                        camera, f"camera process exited (code {camera.process.exitcode})"
-                    )
-                    continue
-                conn = camera.conn if kind == "camera" else camera.writer_conn
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):
-                    if kind == "camera":
-                        self._camera_failed(camera, "camera process closed its pipe")
-                    continue
-                if kind == "writer":
-                    self._writer_finished(camera, message[1])
-                elif message[0] == "error":
-                    self._camera_failed(camera, message[1])
+                if kind == "camera_death":
+                    code = camera.process.exitcode
+                    self._camera_failed(camera, f"camera process exited (code {code})")
+                elif kind == "writer_death":
+                    self._writer_died(camera)
+                elif kind == "camera":
+                    self._camera_message(camera)
                 else:
-                    camera.replies.put(message)
+                    self._writer_message(camera)
+
+    def _camera_message(self, camera: _Camera) -> None:
+        try:
+            message = camera.conn.recv()
+        except (EOFError, OSError):
+            self._camera_failed(camera, "camera process closed its pipe")
+            return
+        if message[0] == "error":
+            self._camera_failed(camera, message[1])
+        else:
+            camera.replies.put(message)
+
+    def _writer_message(self, camera: _Camera) -> None:
+        try:
+            message = camera.writer_conn.recv()
+        except (EOFError, OSError):
+            return  # its sentinel reports the death
+        if message[0] == "finished":
+            self._writer_finished(camera, message[1])
+        else:
+            camera.writer_replies.put(message)
+
+    def _writer_died(self, camera: _Camera) -> None:
+        """A dead writer must never hold its ring: release it, then fail like a camera."""
+        camera.writer_alive = False
+        reason = f"recording writer exited (code {camera.writer.exitcode})"
+        if camera.ring is not None:
+            camera.ring.cursor = -1
+        camera.writer_replies.put(("failed", reason))
+        self._camera_failed(camera, reason)
+        recording = self.recording
+        if recording is not None and not recording.has_outcome(camera.spec.camera_id):
+            self._writer_finished(camera, {"frames": None, "error": reason})
 
     def _camera_failed(self, camera: _Camera, reason: str) -> None:
         """A camera is gone: end the recording at the last frame set all cameras published."""
@@ -367,7 +398,11 @@ class CaptureGroup:
     def start_recording(
         self, output_dir: Path, codec: str = "h264", name: str | None = None
     ) -> Recording:
-        """Start recording every camera at the same frame number; return the recording."""
+        """Start recording every camera at the same frame number; return the recording.
+
+        Every writer opens its files first; only when all are ready is the group
+        gathered and the first frame chosen, so nothing is recorded by half the rig.
+        """
         with self._control:
             if self.recording is not None:
                 raise GroupError("a recording is already running")
@@ -375,6 +410,7 @@ class CaptureGroup:
             recording = Recording.create(
                 Path(output_dir), name, codec, self._recording_cameras(), self._common_fps()
             )
+            self._prepare_writers(recording)
             first = self._gather()
             try:
                 state = self.state
@@ -386,23 +422,36 @@ class CaptureGroup:
                 recording.begin(first, self._dropped())
                 self.recording = recording
                 for camera in self._cameras:
-                    assert camera.ring is not None
-                    height, width, _ = camera.ring.shape
-                    job = RecordJob(
-                        camera.ring.name,
-                        recording.video_path(camera.spec.camera_id),
-                        recording.timestamps_path(camera.spec.camera_id),
-                        codec,
-                        width,
-                        height,
-                        recording.fps,
-                        first,
-                    )
-                    camera.writer_conn.send(("record", job))
+                    camera.writer_conn.send(("start", first))
             finally:
                 self._release()
             self._emit("recording_started", folder=str(recording.folder), first_frame=first)
             return recording
+
+    def _prepare_writers(self, recording: Recording) -> None:
+        """Have every writer open its files; on any failure abort all and remove the folder."""
+        for camera in self._cameras:
+            while not camera.writer_replies.empty():  # answers that came after a time-out
+                camera.writer_replies.get_nowait()
+            assert camera.ring is not None
+            height, width, _ = camera.ring.shape
+            camera.writer_conn.send((
+                "prepare",
+                RecordJob(
+                    camera.ring.name, recording.video_path(camera.spec.camera_id),
+                    recording.timestamps_path(camera.spec.camera_id), recording.codec,
+                    width, height, recording.fps,
+                ),
+            ))
+        deadline = time.monotonic() + self.start_timeout_s
+        replies = [self._await(c.writer_replies, ("prepared",), deadline) for c in self._cameras]
+        failures = [str(reply[1]) for reply in replies if reply[0] != "prepared"]
+        if failures:
+            for camera in self._cameras:
+                with contextlib.suppress(OSError):
+                    camera.writer_conn.send(("abort", None))
+            recording.discard()
+            raise RecordingError("cannot start recording: " + "; ".join(failures))
 
     def stop_recording(self, timeout_s: float = 60.0) -> Recording:
         """End the recording at a common frame; wait until every file is finalized."""
@@ -478,7 +527,7 @@ class CaptureGroup:
                 for camera in targets:
                     deadline = time.monotonic() + self.start_timeout_s
                     self._command(camera, ("apply", dict(changes)))
-                    reply = self._await(camera, ("applied",), deadline)
+                    reply = self._await(camera.replies, ("applied",), deadline)
                     if reply[0] == "rejected":
                         raise SettingRejected(f"{camera.spec.camera_id}: {reply[1]}")
                     if reply[0] != "applied":

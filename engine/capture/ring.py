@@ -65,10 +65,32 @@ def segment_prefix(pid: int | None = None) -> str:
 
 
 def create_segment(size: int) -> shared_memory.SharedMemory:
-    """A new segment named after its creator, so leftovers can be traced to a process."""
-    return shared_memory.SharedMemory(
+    """A new segment named after its creator, so leftovers can be traced to a process.
+
+    Its memory is allocated now: a full /dev/shm is a clear error here instead of a
+    SIGBUS in a camera process halfway through a recording.
+    """
+    segment = shared_memory.SharedMemory(
         name=segment_prefix() + secrets.token_hex(4), create=True, size=size
     )
+    try:
+        os.posix_fallocate(segment._fd, 0, size)  # type: ignore[attr-defined]
+    except OSError as exc:
+        segment.close()
+        segment.unlink()
+        raise MemoryError(
+            f"cannot allocate {size / 2**20:.0f} MiB of shared memory: {exc.strerror}"
+        ) from exc
+    return segment
+
+
+def prefault(segment: shared_memory.SharedMemory) -> None:
+    """Map every page of the segment into this process now, by reading one byte a page.
+
+    Otherwise the first pass through a ring costs a page fault every 4 KiB in the
+    camera, the writer and the display, and that lands on the first recorded second.
+    """
+    np.frombuffer(segment.buf, np.uint8)[::4096].max()
 
 
 def attach_segment(name: str, *, untrack: bool) -> shared_memory.SharedMemory:
@@ -91,6 +113,7 @@ class FrameRing:
     def __init__(self, segment: shared_memory.SharedMemory, owner: bool) -> None:
         self._segment = segment
         self._owner = owner
+        prefault(segment)
         buf = segment.buf
         self._header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=buf)
         if int(self._header[_H_MAGIC]) != _MAGIC:

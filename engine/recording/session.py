@@ -8,6 +8,7 @@ reader never sees a half-written one and a crash leaves status "recording".
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from datetime import datetime
@@ -91,6 +92,10 @@ class Recording:
     def timestamps_path(self, camera_id: str) -> Path:
         return self.folder / "timestamps" / f"{camera_id}.csv"
 
+    def discard(self) -> None:
+        """Remove the folder of a recording that never started (no frame was written)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def begin(self, first_frame: int, dropped: dict[str, int]) -> None:
         self.first_frame = first_frame
         self._dropped_at_start = dict(dropped)
@@ -124,6 +129,10 @@ class Recording:
         with self._lock:
             self.errors.append(message)
             self.last_frame = last_frame
+
+    def has_outcome(self, camera_id: str) -> bool:
+        with self._lock:
+            return camera_id in self._outcomes
 
     def add_outcome(self, camera_id: str, outcome: dict[str, Any]) -> bool:
         """Record one writer's result; True once every camera has reported."""

@@ -41,7 +41,7 @@ from engine.recording.timestamps import TimestampWriter
 
 _IDLE_POLL_S = 0.2
 _FRAME_WAIT_S = 0.0005
-_WRITER_NICENESS = 5
+_WRITER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -55,40 +55,78 @@ class RecordJob:
     width: int
     height: int
     fps: float
-    first_frame: int
 
 
 def writer_main(index: int, state_name: str, n_cameras: int, conn: Connection) -> None:
-    """Process entry point: wait for jobs, record each, report the outcome."""
+    """Process entry point: serve one recording job after another."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # priority is a nicety, not a requirement
         os.nice(_WRITER_NICENESS)
     parent_pid = os.getppid()
     state = GroupState.attach(state_name, n_cameras)
     try:
-        while not state.globals[G_STOP] and os.getppid() == parent_pid:
-            if not conn.poll(_IDLE_POLL_S):
-                continue
-            command, job = conn.recv()
-            if command == "exit":
+        while True:
+            message = _next_command(conn, state, parent_pid)
+            if message is None or message[0] == "exit":
                 break
-            if command == "record":
-                conn.send(_record(job, state, parent_pid))
-    except (EOFError, BrokenPipeError):
+            if message[0] == "prepare":
+                _serve(message[1], conn, state, parent_pid)
+    except (EOFError, OSError):
         pass  # the controller went away
     finally:
         state.close()
 
 
-def _record(job: RecordJob, state: GroupState, parent_pid: int) -> tuple[str, dict[str, Any]]:
-    """Record one job; always release the ring cursor so capture can never be stuck on us."""
+def _next_command(
+    conn: Connection, state: GroupState, parent_pid: int
+) -> tuple[str, Any] | None:
+    """The next command, or None once the group stops or the controller is gone."""
+    while not state.globals[G_STOP] and os.getppid() == parent_pid:
+        if conn.poll(_IDLE_POLL_S):
+            return conn.recv()
+    return None
+
+
+def _serve(job: RecordJob, conn: Connection, state: GroupState, parent_pid: int) -> None:
+    """Open everything before the first frame is chosen, so the start-up cost of an
+    encoder never lands on recorded frames and a file that cannot be opened fails the
+    start instead of the recording; then record from the frame the controller names."""
     ring = FrameRing.attach(job.ring_name)
     encoder = timestamps = None
-    frame_number = job.first_frame
-    outcome: dict[str, Any] = {"frames": 0, "first_frame": job.first_frame, "error": None}
     try:
         encoder = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps)
         timestamps = TimestampWriter(job.timestamps_path)
+    except Exception as exc:
+        for opened in (encoder, ring):
+            if opened is not None:
+                with contextlib.suppress(Exception):
+                    opened.close()
+        conn.send(("prepare_failed", f"{job.video_path.name}: {exc}"))
+        return
+    conn.send(("prepared", None))
+    message = _next_command(conn, state, parent_pid)
+    if message is None or message[0] != "start":  # aborted before the first frame
+        ring.cursor = -1
+        for closer in (encoder, timestamps, ring):
+            with contextlib.suppress(Exception):
+                closer.close()
+        return
+    conn.send(_record(job, message[1], ring, encoder, timestamps, state, parent_pid))
+
+
+def _record(
+    job: RecordJob,
+    first_frame: int,
+    ring: FrameRing,
+    encoder: VideoEncoder,
+    timestamps: TimestampWriter,
+    state: GroupState,
+    parent_pid: int,
+) -> tuple[str, dict[str, Any]]:
+    """Record from first_frame; always release the ring cursor so capture never waits on us."""
+    frame_number = first_frame
+    outcome: dict[str, Any] = {"frames": 0, "first_frame": first_frame, "error": None}
+    try:
         group = state.globals
         while True:
             last = group[G_LAST_RECORDING]
@@ -126,11 +164,10 @@ def _record(job: RecordJob, state: GroupState, parent_pid: int) -> tuple[str, di
     finally:
         ring.cursor = -1
         for closer in (encoder, timestamps):
-            if closer is not None:
-                try:
-                    closer.close()
-                except Exception as exc:
-                    outcome["error"] = outcome["error"] or f"{job.video_path.name}: {exc}"
+            try:
+                closer.close()
+            except Exception as exc:
+                outcome["error"] = outcome["error"] or f"{job.video_path.name}: {exc}"
         ring.close()
     outcome["end_frame"] = frame_number
     return ("finished", outcome)

@@ -7,12 +7,7 @@ never drifts with the caller's own processing time.
 from __future__ import annotations
 
 import math
-import os
 import time
-
-SPIN_S = 0.0003  # the last stretch before a deadline is spun, since sleep() may overshoot
-
-_yield_cpu = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 class DeadlinePacer:
@@ -59,7 +54,5 @@ class DeadlinePacer:
 
 def _sleep_until(deadline: float) -> None:
     remaining = deadline - time.monotonic()
-    if remaining > SPIN_S:
-        time.sleep(remaining - SPIN_S)
-    while time.monotonic() < deadline:
-        _yield_cpu()
+    if remaining > 0:
+        time.sleep(remaining)
