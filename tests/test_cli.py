@@ -186,3 +186,16 @@ def test_killing_the_engine_leaves_no_process_or_shared_memory_behind(tmp_path):
     assert not alive, [c.name() for c in alive]
     assert not [s for s in segments if s.exists()]
     assert read_manifest(only_recording(tmp_path))["status"] == "recording"
+
+
+def test_bench_quick_reports_every_figure(tmp_path):
+    """The benchmark itself keeps working (figures are for the closing note, not asserted)."""
+    out = tmp_path / "bench.json"
+    result = run_engine("bench", "--quick", "--record-seconds", "2", "--json", str(out),
+                        timeout=180)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert {"publish", "capture", "encode", "record", "targets"} <= set(figures)
+    assert len(figures["capture"]) == 6  # 1, 2, 4 cameras x paced, unpaced at 640x480
+    assert figures["record"]["identical_counts"] and figures["record"]["verified"]
+    assert "targets" in result.stdout
