@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing as mp
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +92,42 @@ def bench_publish(width: int, height: int, repeats: int) -> dict[str, Any]:
         "synthetic_publish_us": round(synthetic_ns / 1e3, 1),
         "synthetic_publish_ratio": round(synthetic_ns / copy_ns, 3),
     }
+
+
+def _sleep_to_ticks(fps: float, ticks: int, results: Any) -> None:
+    """One bare process of the wake-up floor: sleep to each tick of the shared grid."""
+    period = 1.0 / fps
+    stamps = []
+    for _ in range(ticks):
+        tick = (math.floor(time.monotonic() / period) + 1) * period
+        time.sleep(max(0.0, tick - time.monotonic()))
+        stamps.append((round(tick / period), time.monotonic_ns()))
+    results.put(stamps)
+
+
+def bench_wake_floor(n_processes: int = 4, fps: float = 30.0, seconds: float = 5.0) -> dict:
+    """Spread of n bare processes waking at the same ticks: what this machine allows.
+
+    No frames, no gate: the spread any capture engine would see on top of its own.
+    """
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    ticks = int(seconds * fps)
+    workers = [
+        ctx.Process(target=_sleep_to_ticks, args=(fps, ticks, results)) for _ in range(n_processes)
+    ]
+    for worker in workers:
+        worker.start()
+    by_tick: dict[int, list[int]] = {}
+    for _ in workers:
+        for tick, stamp in results.get(timeout=seconds + 30):
+            by_tick.setdefault(tick, []).append(stamp)
+    for worker in workers:
+        worker.join()
+    spreads = np.array(
+        [(max(s) - min(s)) / 1e6 for s in by_tick.values() if len(s) == n_processes]
+    )
+    return {"processes": n_processes, **spread_summary(spreads)}
 
 
 def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -204,6 +242,11 @@ def _print_tables(results: dict[str, Any]) -> None:
     print(f"{'size':<11}" + "".join(f"{codec:>8}" for codec in CODECS))
     for row in results["encode"]:
         print(f"{row['size']:<11}" + "".join(f"{row[codec]:>8}" for codec in CODECS))
+    floor = results["wake_floor"]
+    print(
+        f"\nwake-up floor: {floor['processes']} bare processes sleeping to the same 30 Hz ticks: "
+        f"spread p50 {floor['p50_ms']}  p99 {floor['p99_ms']}  max {floor['max_ms']} ms"
+    )
     if results.get("record"):
         record = results["record"]
         print(f"\nrecording: {record['case']}")
@@ -270,6 +313,8 @@ def run_bench(args: argparse.Namespace) -> int:
         }
         for w, h in sizes
     ]
+    print("measuring the wake-up floor of this machine ...", flush=True)
+    results["wake_floor"] = bench_wake_floor(seconds=seconds * 2)
     if record_seconds > 0:
         print(f"recording 4 x 1280x720 for {record_seconds:.0f} s ...", flush=True)
         results["record"] = bench_record(record_seconds)
