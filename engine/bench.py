@@ -213,6 +213,69 @@ def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (12
     }
 
 
+def bench_service(seconds: float) -> dict[str, Any]:
+    """Command round trip through the control socket, and whether an event subscriber costs
+    the cameras anything: camera CPU over `seconds` without, then with, a subscriber."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from engine.client import EngineClient
+    from engine.service.paths import RUNTIME_DIR_ENV
+
+    folder = Path(tempfile.mkdtemp(prefix="rw-bench-", dir="/tmp"))
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--demo", "4"],
+        env={**os.environ, RUNTIME_DIR_ENV: str(folder)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = None
+        deadline = time.monotonic() + 60
+        while client is None:
+            try:
+                client = EngineClient.connect(folder)
+            except ConnectionError:
+                if time.monotonic() > deadline or engine.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        with client:
+            round_trips = np.array([_timed(client.ping) for _ in range(500)]) * 1e3
+            cameras = {c["id"]: c["pid"] for c in client.status()["cameras"]}
+            cpu_idle = _camera_cpu(cameras, seconds)
+            with EngineClient.connect(folder) as listener:
+                listener.subscribe(lambda event: None)
+                cpu_subscribed = _camera_cpu(cameras, seconds)
+            client.shutdown()
+        engine.wait(30)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "round_trip_p50_ms": round(float(np.percentile(round_trips, 50)), 3),
+        "round_trip_p99_ms": round(float(np.percentile(round_trips, 99)), 3),
+        "camera_cpu_percent_without_client": round(cpu_idle, 2),
+        "camera_cpu_percent_with_subscriber": round(cpu_subscribed, 2),
+    }
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _camera_cpu(pids: dict[str, int], seconds: float) -> float:
+    """Summed CPU % of the camera processes over `seconds`."""
+    before, start = _cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = _cpu_seconds(pids), time.monotonic() - start
+    return 100 * sum(after[name] - before[name] for name in pids) / elapsed
+
+
 def _print_tables(results: dict[str, Any]) -> None:
     print("\npublish cost (median of 3 rounds; copy = np.copyto into 4 rotating buffers)")
     print(
@@ -242,6 +305,14 @@ def _print_tables(results: dict[str, Any]) -> None:
     print(f"{'size':<11}" + "".join(f"{codec:>8}" for codec in CODECS))
     for row in results["encode"]:
         print(f"{row['size']:<11}" + "".join(f"{row[codec]:>8}" for codec in CODECS))
+    service = results.get("service")
+    if service:
+        print(
+            f"\ncontrol socket: round trip p50 {service['round_trip_p50_ms']} ms, "
+            f"p99 {service['round_trip_p99_ms']} ms; camera CPU "
+            f"{service['camera_cpu_percent_without_client']} % without a client, "
+            f"{service['camera_cpu_percent_with_subscriber']} % with an event subscriber"
+        )
     floor = results["wake_floor"]
     print(
         f"\nwake-up floor: {floor['processes']} bare processes sleeping to the same 30 Hz ticks: "
@@ -313,6 +384,8 @@ def run_bench(args: argparse.Namespace) -> int:
         }
         for w, h in sizes
     ]
+    print("measuring the control socket ...", flush=True)
+    results["service"] = bench_service(seconds)
     print("measuring the wake-up floor of this machine ...", flush=True)
     results["wake_floor"] = bench_wake_floor(seconds=seconds * 2)
     if record_seconds > 0:

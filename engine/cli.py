@@ -14,8 +14,11 @@ from typing import Any
 
 from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.spec import DEFAULT_FPS, CameraSpec
+from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
+from engine.rig import RigError
+from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -109,6 +112,89 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the engine in the foreground until a client or a signal shuts it down."""
+    import logging
+
+    from engine.rig import demo_rig, load_rig
+    from engine.service.paths import runtime_dir
+    from engine.service.rig_service import RigService
+    from engine.service.server import EngineServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    rig = load_rig(Path(args.rig)) if args.rig else demo_rig(args.demo)
+    server = EngineServer(lambda emit: RigService(rig, emit), runtime_dir())
+
+    def request_shutdown(signum: int, _frame: object) -> None:
+        print(f"{signal.Signals(signum).name}: finalizing and shutting down", file=sys.stderr)
+        server.shutdown_requested.set()
+
+    signal.signal(signal.SIGINT, request_shutdown)
+    signal.signal(signal.SIGTERM, request_shutdown)
+    print(f"engine serving rig {rig.name!r} ({len(rig.cameras)} cameras)", flush=True)
+    server.serve()
+    return EXIT_OK
+
+
+def _client():
+    from engine.client import EngineClient
+
+    return EngineClient.connect()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client() as client:
+        status = client.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    engine = status["engine"]
+    print(f"engine {engine['version']}  state: {engine['state']}  up {engine['uptime_s']:.0f} s")
+    print(f"{'camera':<10}{'status':<10}{'pid':>8}{'fps':>8}{'frames':>9}{'dropped':>9}  source")
+    for camera in status["cameras"]:
+        print(f"{camera['id']:<10}{camera['status']:<10}{camera['pid'] or '-':>8}"
+              f"{camera['fps']:>8.1f}{camera['frames']:>9}{camera['dropped']:>9}  "
+              f"{camera['source']}")
+        if camera.get("error"):
+            print(f"{'':<10}error: {camera['error']}")
+    recording = status["recording"]
+    if recording:
+        state = " (PAUSED)" if recording["paused"] else ""
+        print(f"recording {recording['folder']}  {recording['elapsed_s']:.0f} s{state}")
+    return EXIT_OK
+
+
+def _parse_assignments(pairs: list[str]) -> dict[str, str]:
+    changes = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise argparse.ArgumentTypeError(f"settings look like KEY=VALUE, not {pair!r}")
+        changes[key] = value
+    return changes
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    with _client() as client:
+        action = args.action
+        if action == "record":
+            result = client.record(args.output, args.codec, args.name)
+        elif action in ("pause", "resume", "stop"):
+            result = getattr(client, action)()
+        elif action == "add-camera":
+            options = {"id": args.id} if args.id else {}
+            result = client.add_camera(args.target, **options)
+        elif action in ("remove-camera", "start-camera", "stop-camera"):
+            result = getattr(client, action.replace("-", "_"))(args.target)
+        elif action == "set":
+            result = client.set(args.target, **_parse_assignments(args.assignments))
+        else:
+            client.shutdown()
+            result = {"shutting_down": True}
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from engine.bench import run_bench
 
@@ -140,6 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
     cameras.add_argument("--json", action="store_true")
     cameras.set_defaults(handler=cmd_cameras)
 
+    serve = commands.add_parser("serve", help="run the engine service in the foreground")
+    rig_choice = serve.add_mutually_exclusive_group()
+    rig_choice.add_argument("--rig", metavar="FILE", help="a rig file (TOML)")
+    rig_choice.add_argument("--demo", type=int, default=4, metavar="N",
+                            help="N synthetic cameras (the default rig, N=4)")
+    serve.set_defaults(handler=cmd_serve)
+
+    status = commands.add_parser("status", help="state of the running engine")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    ctl = commands.add_parser("ctl", help="send a command to the running engine")
+    ctl.add_argument("action", choices=[
+        "record", "pause", "resume", "stop", "add-camera", "remove-camera", "start-camera",
+        "stop-camera", "set", "shutdown"])
+    ctl.add_argument("target", nargs="?", help="SOURCE for add-camera, camera ID otherwise")
+    ctl.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="settings for set")
+    ctl.add_argument("--output", help="record: output folder (default: the rig's)")
+    ctl.add_argument("--codec", choices=CODECS, help="record: codec (default: the rig's)")
+    ctl.add_argument("--name", help="record: recording folder name")
+    ctl.add_argument("--id", help="add-camera: the new camera's id")
+    ctl.set_defaults(handler=cmd_ctl)
+
     bench = commands.add_parser("bench", help="measure capture, gating, publishing and encoding")
     bench.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     bench.add_argument("--seconds", type=float, default=4.0, help="seconds per capture case")
@@ -155,9 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (GroupError, RecordingError, SourceError, SettingRejected) as exc:
+    except (GroupError, RecordingError, SourceError, SettingRejected, RigError,
+            EngineAlreadyRunning, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (EngineNotRunning, EngineCommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -59,7 +59,14 @@ EventHandler = Callable[[dict[str, Any]], None]
 
 
 class GroupError(RuntimeError):
-    """The group cannot do what was asked; the message names the camera and the reason."""
+    """The group cannot do what was asked; the message names the camera and the reason.
+
+    `failed` maps the ids of cameras that could not start to their reasons.
+    """
+
+    def __init__(self, message: str, failed: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failed = failed or {}
 
 
 @dataclass
@@ -188,15 +195,16 @@ class CaptureGroup:
     def _barrier(self) -> None:
         """Each camera opens, reports its actual settings, gets a ring sized for them, drains."""
         deadline = time.monotonic() + self.start_timeout_s
-        failures = []
+        failed = {}
         for camera in self._cameras:
             reply = self._await(camera.replies, ("opened",), deadline)
             if reply[0] != "opened":
-                failures.append(f"{camera.spec.camera_id}: {reply[1]}")
+                failed[camera.spec.camera_id] = str(reply[1])
                 continue
             camera.settings, camera.properties = reply[1], reply[2]
-        if failures:
-            raise GroupError("cameras failed to start:\n  " + "\n  ".join(failures))
+        if failed:
+            lines = [f"{camera_id}: {reason}" for camera_id, reason in failed.items()]
+            raise GroupError("cameras failed to start:\n  " + "\n  ".join(lines), failed)
         for camera in self._cameras:
             self._give_ring(camera, deadline)
         self._emit("group_started", cameras=[c.spec.camera_id for c in self._cameras])

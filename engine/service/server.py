@@ -1,0 +1,192 @@
+"""The control socket: accepts clients, runs their commands, fans events out to them.
+
+Each client gets a reader thread (authenticate, then one command at a time) and a
+bounded outbox drained by a writer thread. A client that stops reading is dropped
+when its outbox fills, so no client can slow the engine, let alone a recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import queue
+import socket
+import threading
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection
+from pathlib import Path
+from typing import Any
+
+from engine.service import protocol
+from engine.service.paths import key_path, socket_path
+from engine.service.rig_service import COMMANDS, EXPECTED_ERRORS, RigService
+
+log = logging.getLogger("engine.server")
+
+OUTBOX_SIZE = 256
+
+
+class EngineAlreadyRunning(RuntimeError):
+    """Another engine answers on this runtime folder's socket."""
+
+
+class _Client:
+    def __init__(self, conn: Connection, number: int) -> None:
+        self.conn = conn
+        self.number = number
+        self.outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_SIZE)
+        self.subscribed = False
+        self.closed = threading.Event()
+
+    def post(self, message: dict[str, Any]) -> bool:
+        """Queue a message; False when the client is not keeping up (it gets dropped)."""
+        try:
+            self.outbox.put_nowait(protocol.encode(message))
+            return True
+        except queue.Full:
+            return False
+
+    def close(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            with contextlib.suppress(queue.Full):
+                self.outbox.put_nowait(None)
+            with contextlib.suppress(OSError):
+                self.conn.close()
+
+
+class EngineServer:
+    """Serves one RigService on the runtime folder's Unix socket."""
+
+    def __init__(self, service_factory, folder: Path) -> None:
+        self.folder = folder
+        self._socket_path = socket_path(folder)
+        self._clients: set[_Client] = set()
+        self._clients_lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._numbers = iter(range(1, 1 << 62))
+        self.shutdown_requested = threading.Event()
+        self._claim_socket()
+        self._key = protocol.create_key(key_path(folder))
+        self.service: RigService = service_factory(self.broadcast)
+
+    def _claim_socket(self) -> None:
+        """Refuse to start beside a live engine; remove the socket a dead one left."""
+        if self._socket_path.exists():
+            try:
+                Client(str(self._socket_path), family="AF_UNIX",
+                       authkey=protocol.read_key(key_path(self.folder))).close()
+            except (ConnectionRefusedError, FileNotFoundError, AuthenticationError, OSError,
+                    EOFError):
+                self._socket_path.unlink(missing_ok=True)
+            else:
+                raise EngineAlreadyRunning(f"an engine is already running at {self._socket_path}")
+
+    def serve(self) -> None:
+        """Listen until shutdown is requested (by a client or by the caller)."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket file is created 0600
+        try:
+            listener.bind(str(self._socket_path))
+        finally:
+            os.umask(old_umask)
+        listener.listen(16)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self.service.start()
+        log.info("engine listening on %s", self._socket_path)
+        try:
+            while not self.shutdown_requested.is_set():
+                try:
+                    peer, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                peer.settimeout(None)
+                threading.Thread(target=self._serve_client, args=(peer,), daemon=True).start()
+        finally:
+            listener.close()
+            self._socket_path.unlink(missing_ok=True)
+            with self._clients_lock:
+                clients = list(self._clients)
+            for client in clients:
+                client.close()
+            self.service.close()
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        """Send an event to every subscribed client; drop the ones that lag."""
+        with self._clients_lock:
+            clients = [c for c in self._clients if c.subscribed]
+        for client in clients:
+            if not client.post(event):
+                log.warning("client %d is not reading its events; disconnecting it", client.number)
+                client.close()
+
+    # --- one client -------------------------------------------------------------------
+
+    def _serve_client(self, peer: socket.socket) -> None:
+        try:
+            conn = protocol.accept_authenticated(peer, self._key)
+            protocol.clear_receive_timeout(conn)
+        except (AuthenticationError, OSError, EOFError, ValueError) as exc:
+            log.warning("refused a connection: %s", exc or type(exc).__name__)
+            with contextlib.suppress(OSError):
+                peer.close()
+            return
+        client = _Client(conn, next(self._numbers))
+        with self._clients_lock:
+            self._clients.add(client)
+        writer = threading.Thread(target=self._write_to, args=(client,), daemon=True)
+        writer.start()
+        try:
+            while not client.closed.is_set():
+                try:
+                    data = conn.recv_bytes(protocol.MAX_MESSAGE)
+                except (EOFError, OSError):
+                    break  # gone, or sent a message over the size limit
+                answer = self._answer(client, data)
+                if not client.post(answer):
+                    break
+        finally:
+            with self._clients_lock:
+                self._clients.discard(client)
+            client.close()
+
+    def _write_to(self, client: _Client) -> None:
+        while True:
+            data = client.outbox.get()
+            if data is None:
+                return
+            try:
+                client.conn.send_bytes(data)
+            except OSError:
+                client.close()
+                return
+
+    def _answer(self, client: _Client, data: bytes) -> dict[str, Any]:
+        request_id = None
+        try:
+            request_id, command, args = protocol.decode_request(data)
+            if command == "subscribe":
+                client.subscribed = True
+                return {"id": request_id, "ok": True, "result": {"subscribed": True}}
+            if command == "shutdown":
+                self.shutdown_requested.set()
+                return {"id": request_id, "ok": True, "result": {"shutting_down": True}}
+            if command not in COMMANDS:
+                raise protocol.ProtocolError(f"unknown command {command!r}")
+            method = getattr(self.service, command)
+            try:
+                inspect.signature(method).bind(**args)
+            except TypeError as exc:
+                raise protocol.ProtocolError(f"bad arguments for {command!r}: {exc}") from None
+            return {"id": request_id, "ok": True, "result": method(**args)}
+        except protocol.ProtocolError as exc:
+            return {"id": request_id, "ok": False, "error": str(exc)}
+        except EXPECTED_ERRORS as exc:
+            return {"id": request_id, "ok": False, "error": self.service.scrub(str(exc))}
+        except Exception as exc:  # a bug must not take the engine down with it
+            log.exception("command failed")
+            return {"id": request_id, "ok": False,
+                    "error": self.service.scrub(f"internal error: {type(exc).__name__}: {exc}")}
