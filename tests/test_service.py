@@ -392,3 +392,11 @@ def test_the_client_launches_an_engine_when_none_runs(tmp_path):
         psutil.Process(pid).wait(timeout=20)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_socket_and_key_are_private_to_the_user(engine):
+    assert socket_path(engine.folder).stat().st_mode & 0o777 == 0o600
+    assert key_path(engine.folder).stat().st_mode & 0o777 == 0o600
+    listening = [c for c in psutil.Process(engine.process.pid).net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert not listening  # no TCP listener
