@@ -18,6 +18,7 @@ from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.rig import RigError
+from engine.sensors.link import SensorSpec
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
 
@@ -43,6 +44,19 @@ def camera_specs(args: argparse.Namespace) -> list[CameraSpec]:
     ]
 
 
+def sensor_specs(sources: list[str]) -> list[SensorSpec]:
+    """Name sensors after their kind: imu, serial, imu2, ..."""
+    specs, seen = [], set()
+    for source in sources:
+        base = source.partition(":")[0] or "sensor"
+        name, number = base, 2
+        while name in seen:
+            name, number = f"{base}{number}", number + 1
+        seen.add(name)
+        specs.append(SensorSpec(name, source))
+    return specs
+
+
 def _stop_on_signals() -> threading.Event:
     """Ctrl-C and SIGTERM end the wait; the recording is then stopped and finalized."""
     stop = threading.Event()
@@ -63,9 +77,13 @@ def _print_event(event: dict[str, Any]) -> None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
-    group = CaptureGroup(camera_specs(args), on_event=_print_event)
+    group = CaptureGroup(
+        camera_specs(args), sensors=sensor_specs(args.sensor or []), on_event=_print_event
+    )
     with group:
-        recording = group.start_recording(Path(args.output), args.codec, args.name)
+        recording = group.start_recording(
+            Path(args.output), args.codec, args.name, chunk_length_s=args.chunk_seconds
+        )
         print(f"recording {len(group.camera_ids())} camera(s) to {recording.folder}", flush=True)
         deadline = time.monotonic() + args.seconds
         while not stop.is_set() and not recording.done.is_set():
@@ -90,6 +108,23 @@ def format_summary(manifest: dict[str, Any]) -> str:
         )
     lines.extend(f"error: {error}" for error in manifest.get("errors", []))
     return "\n".join(lines)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Salvage every recording a crash left unfinished under DIR (or DIR itself)."""
+    from engine.recording.assemble import recover
+
+    results = recover(Path(args.folder))
+    if not results:
+        print(f"nothing to recover in {args.folder}")
+    for result in results:
+        if result.get("error"):
+            print(f"{result['folder']}: NOT recovered: {result['error']}")
+        else:
+            dropped = sum(result.get("frames_dropped", {}).values())
+            print(f"{result['folder']}: {result['status']}, {result['frames']} frames per camera"
+                  f" ({dropped} frames cut to keep counts identical)")
+    return EXIT_FAILED if any(r.get("error") for r in results) else EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -216,11 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--seconds", type=float, required=True)
     record.add_argument("--output", required=True, metavar="DIR")
     record.add_argument("--name", help="recording folder name (default: the local time)")
+    record.add_argument("--sensor", action="append", metavar="URI",
+                        help="a sensor stream: imu:synthetic, serial:/dev/ttyUSB0?fields=a,b")
+    record.add_argument("--chunk-seconds", type=float, default=10.0, metavar="S",
+                        help="length of the crash-safe chunks written while recording")
     record.set_defaults(handler=cmd_record)
 
     verify = commands.add_parser("verify", help="check that every file holds the same frames")
     verify.add_argument("recording", metavar="RECORDING_DIR")
     verify.set_defaults(handler=cmd_verify)
+
+    recover = commands.add_parser("recover", help="salvage recordings a crash left unfinished")
+    recover.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                         help="a recording, or a folder of recordings (default: .)")
+    recover.set_defaults(handler=cmd_recover)
 
     cameras = commands.add_parser("cameras", help="list the sources that can be found")
     cameras.add_argument("--json", action="store_true")

@@ -210,9 +210,9 @@ class EngineClient:
     def resume(self) -> dict[str, Any]:
         return self.call("resume")
 
-    def stop(self) -> dict[str, Any]:
-        """Stop recording; returns once every file is finalized."""
-        return self.call("stop")
+    def stop(self, wait: bool = True) -> dict[str, Any]:
+        """Stop recording; with wait, return once the final files are assembled."""
+        return self.call("stop", wait=wait)
 
     def add_camera(self, source: str, **options: Any) -> dict[str, Any]:
         return self.call("add_camera", source=source, **options)

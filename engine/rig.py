@@ -43,7 +43,7 @@ DEMO_RIG_FILE = Path(__file__).resolve().parent.parent / "resources" / "demo-rig
 RIG_KEYS = ("name", "recording", "cameras")
 RECORDING_KEYS = (
     "output", "codec", "chunk_length_s", "device_ready_timeout_s", "health_check_interval_s",
-    "session_join_timeout_s", "max_queue_size",
+    "session_join_timeout_s", "max_queue_size", "multitrack",
 )
 CAMERA_KEYS = ("id", "source", "width", "height", "fps", "settings")
 SIZE_KEYS = ("width", "height", "fps")
@@ -72,6 +72,7 @@ class RecordingOptions:
     health_check_interval_s: float = 1.0
     session_join_timeout_s: float = 10.0
     max_queue_size: int = 400
+    multitrack: bool = False  # also assemble one MKV holding every camera's track
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,10 @@ def _recording(value: Any, base_dir: Path | None) -> RecordingOptions:
             if item not in RIG_CODECS:
                 raise _Problem(path, f"must be one of {', '.join(RIG_CODECS)}, got {_show(item)}")
             options["codec"] = item
+        elif key == "multitrack":
+            if not isinstance(item, bool):
+                raise _Problem(path, f"must be true or false, got {_show(item)}")
+            options[key] = item
         elif key == "max_queue_size":
             if isinstance(item, bool) or not isinstance(item, int) or item < 1:
                 raise _Problem(path, f"must be an integer >= 1, got {_show(item)}")

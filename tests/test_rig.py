@@ -194,7 +194,8 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
     ("[recording]\noutput = 5\n", "2: recording.output: must be a folder path, got 5"),
     ("[recording]\nouptut = 'x'\n",
      "2: recording.ouptut: unknown key (expected output, codec, chunk_length_s, "
-     "device_ready_timeout_s, health_check_interval_s, session_join_timeout_s, max_queue_size)"),
+     "device_ready_timeout_s, health_check_interval_s, session_join_timeout_s, max_queue_size, "
+     "multitrack)"),
     ("recording = 3\n", "1: recording: must be a table, got 3"),
     ('name = ""\n', '1: name: must be a non-empty string, got ""'),
     ('nmae = "x"\ncolour = 1\n',

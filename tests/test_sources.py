@@ -528,3 +528,18 @@ def test_list_cameras_always_offers_the_synthetic_source():
     assert cameras[0] == {"source": "synthetic", "kind": "synthetic",
                           "description": "built-in test pattern"}
     assert all(camera["kind"] == "device" for camera in cameras[1:])
+
+
+def test_resync_skips_a_frame_that_fell_due_while_waiting_for_a_slower_camera(synthetic):
+    """Two cameras whose schedules started either side of a tick would stay a frame apart
+    forever; after waiting at the gate, resync drops the overdue tick and realigns."""
+    camera = synthetic(fps=50.0)
+    camera.grab()  # schedule running: the next tick is due within 20 ms
+    time.sleep(0.025)  # waited at the gate past that tick
+    camera.resync()
+    assert camera.dropped == 1
+    before = time.monotonic()
+    camera.grab()
+    assert time.monotonic() - before > 0.005  # slept to the next tick, not an overdue one
+    camera.resync()  # nothing overdue now: nothing skipped
+    assert camera.dropped == 1

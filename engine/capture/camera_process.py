@@ -194,7 +194,9 @@ class _Camera:
                         return
                     time.sleep(_GATE_SLEEP_S)
                 continue
-            waits = 0
+            if waits:
+                source.resync()  # waited for a slower camera: take a frame as fresh as its
+                waits = 0
             cells[C_GRABBING] = 1
             if frame_number >= group[G_HOLD_AT]:  # the controller raised the hold meanwhile
                 cells[C_GRABBING] = 0

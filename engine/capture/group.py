@@ -43,8 +43,10 @@ from engine.capture.group_state import (
 from engine.capture.ring import FrameRing
 from engine.capture.spec import CameraSpec
 from engine.recording.errors import RecordingError
-from engine.recording.session import Recording
+from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
 from engine.recording.writer_process import RecordJob, writer_main
+from engine.sensors.base import SensorError
+from engine.sensors.link import SensorLink, SensorSpec
 from engine.sources import mask_credentials, parse_source, validate_size_fps
 from engine.sources.base import SettingRejected, SourceError
 
@@ -119,12 +121,20 @@ class CaptureGroup:
         self,
         cameras: list[CameraSpec],
         *,
+        sensors: list[SensorSpec] | None = None,
         ring_seconds: float = 1.0,
         start_timeout_s: float = 30.0,
         on_event: EventHandler | None = None,
     ) -> None:
         validate_specs(cameras)
+        for sensor in sensors or []:
+            try:
+                sensor.validate()
+            except (SensorError, ValueError) as exc:
+                raise GroupError(f"sensor {sensor.name!r}: {exc}") from exc
         self.specs = list(cameras)
+        self.sensor_specs = list(sensors or [])
+        self._sensors: list[SensorLink] = []
         self.ring_seconds = ring_seconds
         self.start_timeout_s = start_timeout_s
         self._on_event = on_event
@@ -137,6 +147,7 @@ class CaptureGroup:
         self._paused = False
         self.recording: Recording | None = None
         self.last_recording: Recording | None = None
+        self._assemblers: list[threading.Thread] = []
         self._rate_marks: dict[int, tuple[float, int]] = {}
         self._spread_from = 0
 
@@ -187,6 +198,10 @@ class CaptureGroup:
             child_conn.close()
             writer_child_conn.close()
             self._cameras.append(_Camera(spec, index, process, conn, writer, writer_conn))
+        self._sensors = [
+            SensorLink(spec, self._ctx, self._state.name, n, self._emit)
+            for spec in self.sensor_specs
+        ]
         self._monitor = threading.Thread(
             target=self._monitor_loop, name="group-monitor", daemon=True
         )
@@ -233,6 +248,9 @@ class CaptureGroup:
         for camera in self._cameras:
             with contextlib.suppress(OSError):  # the writer is already gone
                 camera.writer_conn.send(("exit", None))
+        for sensor in self._sensors:
+            sensor.close()
+        self._sensors = []
         deadline = time.monotonic() + _JOIN_TIMEOUT_S
         for camera in self._cameras:
             for process in (camera.process, camera.writer):
@@ -253,6 +271,9 @@ class CaptureGroup:
         if self._state is not None:
             self._state.close()
             self._state = None
+        for assembler in self._assemblers:  # final files are written even when closing
+            assembler.join()
+        self._assemblers = []
 
     # --- messaging -------------------------------------------------------------------
 
@@ -359,9 +380,16 @@ class CaptureGroup:
             self._state.globals[G_LAST_RECORDING] = last
 
     def _writer_finished(self, camera: _Camera, outcome: dict[str, Any]) -> None:
+        """A writer is done. One that failed (encoder crash, disk full) ends the recording
+        for every camera; assembly then trims all files to the frames they all hold."""
         recording = self.recording
         if recording is None:
             return
+        if outcome.get("error") and recording.last_frame is None and self._state is not None:
+            last = max(int(self._state.counts.min()), recording.first_frame)
+            recording.last_frame = last
+            self._state.globals[G_LAST_RECORDING] = last
+            self._emit("recording_error", camera=camera.spec.camera_id, message=outcome["error"])
         if recording.add_outcome(camera.spec.camera_id, outcome):
             self._finish_recording(recording)
 
@@ -404,20 +432,29 @@ class CaptureGroup:
             raise GroupError("cameras have failed: " + "; ".join(failed))
 
     def start_recording(
-        self, output_dir: Path, codec: str = "h264", name: str | None = None
+        self,
+        output_dir: Path,
+        codec: str = "h264",
+        name: str | None = None,
+        *,
+        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
+        multitrack: bool = False,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
 
         Every writer opens its files first; only when all are ready is the group
         gathered and the first frame chosen, so nothing is recorded by half the rig.
+        A new recording may start while the previous one is still being assembled.
         """
         with self._control:
             if self.recording is not None:
                 raise GroupError("a recording is already running")
             self._require_healthy()
             recording = Recording.create(
-                Path(output_dir), name, codec, self._recording_cameras(), self._common_fps()
+                Path(output_dir), name, codec, self._recording_cameras(), self._common_fps(),
+                chunk_length_s,
             )
+            recording.multitrack = multitrack
             self._prepare_writers(recording)
             first = self._gather()
             try:
@@ -431,6 +468,8 @@ class CaptureGroup:
                 self.recording = recording
                 for camera in self._cameras:
                     camera.writer_conn.send(("start", first))
+                for sensor in self._sensors:
+                    sensor.record(recording.folder)
             finally:
                 self._release()
             self._emit("recording_started", folder=str(recording.folder), first_frame=first)
@@ -446,9 +485,9 @@ class CaptureGroup:
             camera.writer_conn.send((
                 "prepare",
                 RecordJob(
-                    camera.ring.name, recording.video_path(camera.spec.camera_id),
+                    camera.ring.name, recording.chunk_folder(camera.spec.camera_id),
                     recording.timestamps_path(camera.spec.camera_id), recording.codec,
-                    width, height, recording.fps,
+                    width, height, recording.fps, recording.chunk_frames,
                 ),
             ))
         deadline = time.monotonic() + self.start_timeout_s
@@ -461,8 +500,9 @@ class CaptureGroup:
             recording.discard()
             raise RecordingError("cannot start recording: " + "; ".join(failures))
 
-    def stop_recording(self, timeout_s: float = 60.0) -> Recording:
-        """End the recording at a common frame; wait until every file is finalized."""
+    def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
+        """End the recording at a common frame; wait until the writers are done, and with
+        `assembled` (the default) until the final files are written too."""
         with self._control:
             recording = self.recording
             if recording is None:
@@ -477,23 +517,46 @@ class CaptureGroup:
                 self.state.globals[G_LAST_RECORDING] = last
                 recording.last_frame = last
                 self._release()
-        if not recording.done.wait(timeout_s):
+        finished = recording.done if assembled else recording.writers_done
+        if not finished.wait(timeout_s):
             raise GroupError(f"recording {recording.folder} did not finalize within {timeout_s} s")
         return recording
 
     def _finish_recording(self, recording: Recording) -> None:
-        """All writers reported: reset the boundaries and write the final manifest."""
+        """All writers reported: free the group for the next recording, assemble off-thread."""
         state = self.state
         state.globals[G_FIRST_RECORDING] = -1
         state.globals[G_LAST_RECORDING] = -1
-        recording.finalize(self._dropped())
+        dropped = self._dropped()
         self.recording = None
         self.last_recording = recording
+        for sensor in self._sensors:
+            sensor.request_stop()
+        recording.writers_done.set()
+        self._emit("recording_stopped", folder=str(recording.folder))
+        assembler = threading.Thread(
+            target=self._assemble, args=(recording, dropped, list(self._sensors)),
+            name="assemble", daemon=False,
+        )
+        self._assemblers.append(assembler)
+        assembler.start()
+
+    def _assemble(
+        self, recording: Recording, dropped: dict[str, int], sensors: list[SensorLink]
+    ) -> None:
+        folder = str(recording.folder)
+        last_reported = [-1.0]
+
+        def progress(fraction: float) -> None:
+            if fraction - last_reported[0] >= 0.1 or fraction >= 1.0:
+                last_reported[0] = fraction
+                self._emit("assembly_progress", folder=folder, fraction=round(fraction, 3))
+
+        outcomes = {s.spec.name: {**s.outcome(), "source": s.spec.source} for s in sensors}
+        recording.assemble(dropped, progress, outcomes)
         self._emit(
-            "recording_finalized",
-            folder=str(recording.folder),
-            status=recording.status,
-            errors=list(recording.errors),
+            "recording_finalized", folder=folder, status=recording.status,
+            frames=recording.frame_counts(), errors=list(recording.errors),
         )
 
     def pause(self) -> None:
@@ -614,6 +677,7 @@ class CaptureGroup:
                     "frames": count,
                     "dropped": int(state.cameras[camera.index, C_DROPPED]),
                     "fps": round(fps, 2),
+                    "writer_lag": self._writer_lag(camera, count),
                     "error": camera.error,
                 }
             )
@@ -635,6 +699,14 @@ class CaptureGroup:
             return np.zeros(0)
         stamps = state.grab_ns[:, np.arange(start, end) % GRAB_HISTORY]
         return (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
+
+    @staticmethod
+    def _writer_lag(camera: _Camera, count: int) -> int:
+        """Frames captured but not yet taken by the recording writer (0 when not recording).
+
+        Bounded by the ring: at a full ring capture waits, so memory never grows."""
+        cursor = camera.ring.cursor if camera.ring is not None else -1
+        return max(0, count - cursor) if cursor >= 0 else 0
 
     def recent_spread(self) -> dict[str, float]:
         """Summary of the grab spread of the frame sets completed since the previous call."""

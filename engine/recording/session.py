@@ -1,26 +1,32 @@
 """One recording: its folder, its manifest, and the writers' outcomes gathered into it.
 
 The controller creates it (checking the output folder before any frame is
-spent), begins it at the first frame number, and finalizes it once every
-writer has reported. The manifest is written atomically at each step, so a
-reader never sees a half-written one and a crash leaves status "recording".
+spent), begins it at the first frame number, and once every writer has
+reported, assembles the chunks into the final files (off the capture path).
+The manifest is written atomically at each step, so a reader never sees a
+half-written one and a crash leaves status "recording" for recovery to find.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.recording.assemble import assemble_recording, recording_lock
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
-from engine.recording.manifest import utc_now_iso, write_manifest
-from engine.recording.sync_report import write_sync_report
+from engine.recording.manifest import read_manifest, utc_now_iso, write_manifest
+from engine.sensors.track import write_sensor_track
 
 MANIFEST_FORMAT = 1
+DEFAULT_CHUNK_LENGTH_S = 10.0
 
 
 def _unique_folder(output_dir: Path, name: str | None) -> Path:
@@ -44,24 +50,33 @@ def prepare_output_folder(output_dir: Path) -> None:
 
 
 class Recording:
-    """State of one recording, shared by the controller's threads."""
+    """State of one recording, shared by the controller's threads.
+
+    `writers_done` is set when every camera's writer has finished (capture is free
+    for the next recording); `done` once the final files and manifest are written.
+    """
 
     def __init__(
-        self, folder: Path, codec: str, cameras: list[dict[str, Any]], fps: float
+        self, folder: Path, codec: str, cameras: list[dict[str, Any]], fps: float,
+        chunk_frames: int,
     ) -> None:
         self.folder = folder
         self.codec = codec
         self.fps = fps
         self.cameras = cameras
+        self.chunk_frames = chunk_frames
         self.first_frame = -1
         self.last_frame: int | None = None
         self.status = "recording"
         self.errors: list[str] = []
+        self.writers_done = threading.Event()
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._outcomes: dict[str, dict[str, Any]] = {}
         self._dropped_at_start: dict[str, int] = {}
         self._manifest: dict[str, Any] = {}
+        self.multitrack = False
+        self._lock_descriptor = recording_lock(folder)  # held until the files are final
 
     @classmethod
     def create(
@@ -71,30 +86,39 @@ class Recording:
         codec: str,
         cameras: list[dict[str, Any]],
         fps: float,
+        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
     ) -> Recording:
         if codec not in CODECS:
             raise RecordingError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
+        if not chunk_length_s > 0:
+            raise RecordingError(f"chunk length must be positive, got {chunk_length_s}")
         prepare_output_folder(output_dir)
         folder = _unique_folder(output_dir, name)
         try:
             (folder / "timestamps").mkdir(parents=True)
         except OSError as exc:
             raise RecordingError(f"cannot create recording folder {folder}: {exc}") from exc
-        return cls(folder, codec, cameras, fps)
+        return cls(folder, codec, cameras, fps, max(1, math.ceil(chunk_length_s * fps)))
 
     @property
     def name(self) -> str:
         return self.folder.name
 
-    def video_path(self, camera_id: str) -> Path:
-        return self.folder / f"{camera_id}.mkv"
+    def chunk_folder(self, camera_id: str) -> Path:
+        return self.folder / "chunks" / camera_id
 
     def timestamps_path(self, camera_id: str) -> Path:
         return self.folder / "timestamps" / f"{camera_id}.csv"
 
     def discard(self) -> None:
         """Remove the folder of a recording that never started (no frame was written)."""
+        self._release_lock()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _release_lock(self) -> None:
+        if self._lock_descriptor is not None:
+            os.close(self._lock_descriptor)
+            self._lock_descriptor = None
 
     def begin(self, first_frame: int, dropped: dict[str, int]) -> None:
         self.first_frame = first_frame
@@ -103,16 +127,19 @@ class Recording:
             "format": MANIFEST_FORMAT,
             "name": self.name,
             "status": "recording",
+            "layout": "chunks",
             "started_utc": utc_now_iso(),
             "stopped_utc": None,
             "codec": self.codec,
             "fps": self.fps,
+            "chunk_frames": self.chunk_frames,
+            "multitrack": self.multitrack,
             "first_frame": first_frame,
             "last_frame": None,
             "cameras": [
                 {
                     **camera,
-                    "file": self.video_path(camera["id"]).name,
+                    "file": f"{camera['id']}.mkv",
                     "timestamps": f"timestamps/{camera['id']}.csv",
                     "frames": None,
                     "dropped": None,
@@ -142,31 +169,58 @@ class Recording:
                 self.errors.append(f"{camera_id}: {outcome['error']}")
             return len(self._outcomes) == len(self.cameras)
 
-    def finalize(self, dropped: dict[str, int]) -> None:
-        """Write the sync report and the final manifest, then wake whoever waits on `done`."""
+    def assemble(
+        self, dropped: dict[str, int],
+        progress: Callable[[float], None] | None = None,
+        sensors: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Turn the chunks into the final files (trimmed to a common frame count) and
+        write the final manifest, then wake whoever waits on `done`.
+
+        If assembly fails (say the disk filled up), the chunks and the "recording"
+        manifest stay as they are for `recover` to try again.
+        """
         manifest = self._manifest
         try:
             for entry in manifest["cameras"]:
-                outcome = self._outcomes.get(entry["id"], {})
-                entry["frames"] = outcome.get("frames")
                 entry["dropped"] = dropped.get(entry["id"], 0) - self._dropped_at_start.get(
                     entry["id"], 0
                 )
-            manifest["last_frame"] = max(
-                (o.get("end_frame", self.first_frame) for o in self._outcomes.values()),
-                default=self.first_frame,
-            ) if self.last_frame is None else self.last_frame
             manifest["stopped_utc"] = utc_now_iso()
-            try:
-                manifest["sync"] = write_sync_report(self.folder, manifest)
-            except Exception as exc:  # a report problem must not cost the recording
-                self.errors.append(f"sync report: {exc}")
-            self.status = "interrupted" if self.errors else "finalized"
-            manifest["status"] = self.status
             manifest["errors"] = list(self.errors)
             write_manifest(self.folder, manifest)
+            status = "interrupted" if self.errors else "finalized"
+            assemble_recording(self.folder, status=status, multitrack=self.multitrack,
+                               progress=progress)
+            self._manifest = read_manifest(self.folder)
+            if sensors:
+                self._manifest["sensors"] = self._sensor_tracks(sensors)
+                write_manifest(self.folder, self._manifest)
+            self.status = status
+        except (RecordingError, OSError) as exc:
+            self.errors.append(f"assembling the files failed (chunks kept for recovery): {exc}")
+            self.status = "interrupted"
         finally:
+            self._release_lock()
             self.done.set()
+
+    def _sensor_tracks(self, sensors: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each sensor's CSV sidecar, also written as a data track on the video time line."""
+        entries = []
+        for name, outcome in sensors.items():
+            entry = {"name": name, "source": outcome["source"], "samples": outcome.get("samples"),
+                     "file": None, "track": None, "error": outcome.get("error")}
+            csv_path = Path(outcome["path"]) if outcome.get("path") else None
+            if csv_path is not None and csv_path.is_file():
+                entry["file"] = str(csv_path.relative_to(self.folder))
+                track = csv_path.with_suffix(".mkv")
+                try:
+                    write_sensor_track(csv_path, track, self.fps, self.first_frame)
+                    entry["track"] = str(track.relative_to(self.folder))
+                except (OSError, ValueError) as exc:
+                    entry["error"] = entry["error"] or f"data track: {exc}"
+            entries.append(entry)
+        return entries
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -69,6 +69,15 @@ class TimestampWriter:
             raise self._error("cannot write to", exc) from exc
         self.rows += 1
 
+    def sync(self) -> None:
+        """Flush and fsync: the rows so far survive a power cut too."""
+        self.flush()
+        if self._file is not None:
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                raise self._error("cannot write to", exc) from exc
+
     def flush(self) -> None:
         """Hand buffered rows to the OS (survives a process crash, not a power cut)."""
         if self._file is not None:

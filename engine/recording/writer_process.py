@@ -14,6 +14,7 @@ through backpressure rather than disturbing grab timing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -36,7 +37,7 @@ from engine.capture.ring import (
     M_UTC,
     FrameRing,
 )
-from engine.recording.encoder import VideoEncoder
+from engine.recording.chunks import ChunkedVideoWriter
 from engine.recording.timestamps import TimestampWriter
 
 _IDLE_POLL_S = 0.2
@@ -49,12 +50,13 @@ class RecordJob:
     """Everything a writer needs for one recording of one camera."""
 
     ring_name: str
-    video_path: Path
+    chunk_folder: Path
     timestamps_path: Path
     codec: str
     width: int
     height: int
     fps: float
+    chunk_frames: int
 
 
 def writer_main(index: int, state_name: str, n_cameras: int, conn: Connection) -> None:
@@ -92,33 +94,35 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent_pid: int)
     encoder never lands on recorded frames and a file that cannot be opened fails the
     start instead of the recording; then record from the frame the controller names."""
     ring = FrameRing.attach(job.ring_name)
-    encoder = timestamps = None
+    video = timestamps = None
     try:
-        encoder = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps)
+        video = ChunkedVideoWriter(
+            job.chunk_folder, job.codec, job.width, job.height, job.fps, job.chunk_frames
+        )
         timestamps = TimestampWriter(job.timestamps_path)
     except Exception as exc:
-        for opened in (encoder, ring):
+        for opened in (video, ring):
             if opened is not None:
                 with contextlib.suppress(Exception):
                     opened.close()
-        conn.send(("prepare_failed", f"{job.video_path.name}: {exc}"))
+        conn.send(("prepare_failed", f"{job.chunk_folder.name}: {exc}"))
         return
     conn.send(("prepared", None))
     message = _next_command(conn, state, parent_pid)
     if message is None or message[0] != "start":  # aborted before the first frame
         ring.cursor = -1
-        for closer in (encoder, timestamps, ring):
+        for closer in (video, timestamps, ring):
             with contextlib.suppress(Exception):
                 closer.close()
         return
-    conn.send(_record(job, message[1], ring, encoder, timestamps, state, parent_pid))
+    conn.send(_record(job, message[1], ring, video, timestamps, state, parent_pid))
 
 
 def _record(
     job: RecordJob,
     first_frame: int,
     ring: FrameRing,
-    encoder: VideoEncoder,
+    video: ChunkedVideoWriter,
     timestamps: TimestampWriter,
     state: GroupState,
     parent_pid: int,
@@ -147,7 +151,7 @@ def _record(
             if flags & FLAG_FINISH:
                 break
             if flags & FLAG_RECORD:
-                encoder.write(ring.image(frame_number))
+                video.write(ring.image(frame_number))
                 timestamps.write(
                     frame_number,
                     int(meta[M_BEFORE_GRAB]),
@@ -159,15 +163,25 @@ def _record(
                 outcome["frames"] += 1
             frame_number += 1
             ring.cursor = frame_number
+            if video.sync_due():
+                timestamps.sync()
+                video.sync()
     except Exception as exc:  # encoder or disk failure: report it, keep what was written
-        outcome["error"] = f"{job.video_path.name}: {exc}"
+        outcome["error"] = _describe(exc)
     finally:
         ring.cursor = -1
-        for closer in (encoder, timestamps):
+        for closer in (video, timestamps):
             try:
                 closer.close()
             except Exception as exc:
-                outcome["error"] = outcome["error"] or f"{job.video_path.name}: {exc}"
+                outcome["error"] = outcome["error"] or _describe(exc)
         ring.close()
     outcome["end_frame"] = frame_number
     return ("finished", outcome)
+
+
+def _describe(exc: Exception) -> str:
+    """The user-facing reason, with the one cause that matters most spelled out."""
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in str(exc):
+        return f"the disk is full: {exc}"
+    return str(exc)

@@ -23,6 +23,7 @@ from typing import Any
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.spec import CameraSpec
+from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.sources import mask_credentials, parse_source
@@ -61,6 +62,19 @@ class RigService:
         with self._structure:
             self._rebuild()
         self._ticker.start()
+        threading.Thread(target=self._recover, name="recover", daemon=True).start()
+
+    def _recover(self) -> None:
+        """Salvage what a crash left unfinished in the rig's output folder."""
+        folder = self._rig.recording.output_dir
+        if not folder.is_dir():
+            return
+        for result in recover(folder):
+            if result.get("error"):
+                self._emit("error", message=f"could not recover {result['folder']}: "
+                                            f"{result['error']}")
+            else:
+                self._emit("recording_recovered", **result)
 
     def close(self) -> None:
         """Finalize any recording and stop every camera process."""
@@ -224,6 +238,7 @@ class RigService:
         recording = group.start_recording(
             Path(output).expanduser() if output else options.output_dir,
             codec or options.codec, name,
+            chunk_length_s=options.chunk_length_s, multitrack=options.multitrack,
         )
         self._recording_started, self._paused_since, self._paused_total = time.monotonic(), None, 0
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
@@ -241,9 +256,10 @@ class RigService:
             self._paused_since = None
         return {"state": self._state()}
 
-    def stop(self) -> dict[str, Any]:
-        """Stop recording; answers once every file is finalized."""
-        recording = self._running_group().stop_recording()
+    def stop(self, wait: bool = True) -> dict[str, Any]:
+        """Stop recording. With wait, answer once the final files are assembled; without,
+        as soon as capture is free again (a `recording_finalized` event follows)."""
+        recording = self._running_group().stop_recording(assembled=wait)
         self._recording_started = None
         return {"folder": str(recording.folder), "status": recording.status,
                 "frames": recording.frame_counts(), "errors": list(recording.errors)}

@@ -116,6 +116,12 @@ class SyntheticSource:
     def flush(self) -> None:
         self._pacer.reset()
 
+    def resync(self) -> None:
+        # Without this, a camera whose schedule started one tick earlier than a peer's
+        # (they reset either side of a tick) would grab every frame a period early.
+        if self._values["paced"]:
+            self._dropped += self._pacer.skip_overdue()
+
     @property
     def dropped(self) -> int:
         return self._dropped

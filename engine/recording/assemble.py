@@ -1,0 +1,386 @@
+"""Chunks to final files: one MKV per camera holding the same N frames, trimmed timestamps.
+
+Runs when a recording stops and, for a recording a crash left in "recording", at
+start-up (`recover`). Packets are copied, not re-encoded, so it runs at disk speed.
+Every camera is cut to N frames, the most that every camera has both decodable
+frames and timestamp rows for, so frame k of every file is still one frame set.
+The chunks are deleted only once every final file was written to a temporary name,
+fsynced, verified to decode N frames and renamed, and the manifest says so: a
+failure at any step leaves a recording that can be assembled again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from engine.recording.chunk_scan import (
+    CHUNKS_FOLDER,
+    READ_ERRORS,
+    TIMESTAMPS_HEADER,
+    CameraScan,
+    scan_camera,
+)
+from engine.recording.encoder import frame_rate
+from engine.recording.errors import RecordingError
+from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from engine.recording.sync_report import write_sync_report
+
+MULTITRACK_NAME = "all_cameras.mkv"
+FINAL_STATUSES = ("finalized", "interrupted", "recovered")
+_SALVAGE_STATUSES = ("interrupted", "recovered")
+_MANIFEST_KEYS = ("fps", "chunk_frames", "first_frame", "cameras")
+
+Progress = Callable[[float], None]
+
+
+class _NothingRecordedError(RecordingError):
+    """No camera has a single decodable frame or timestamp row: the recording died
+    before its first frame, so nothing was lost either."""
+
+
+class _Tracker:
+    """Reports done/total to the progress callback about once per chunk's worth of work."""
+
+    def __init__(self, callback: Progress | None, total: int, step: int) -> None:
+        self._callback = callback
+        self._total = max(1, total)
+        self._step = max(1, step)
+        self._done = self._reported = 0
+
+    def advance(self) -> None:
+        self._done += 1
+        if self._callback is not None and self._done - self._reported >= self._step:
+            self._reported = self._done
+            self._callback(min(1.0, self._done / self._total))
+
+    def finish(self) -> None:
+        if self._callback is not None:
+            self._callback(1.0)
+
+
+def assemble_recording(
+    folder: Path,
+    *,
+    status: str,
+    multitrack: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Turn a chunked recording into its final files and give it `status`; return a summary
+    {"folder", "status", "frames", "frames_dropped", "bytes", "seconds"}.
+
+    A recording already assembled (layout "files") is left as it is. RecordingError,
+    naming the file, when the chunks cannot be assembled; they are then left intact.
+    """
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
+    started = time.monotonic()
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest.get("layout") == "files":
+        _remove_chunks(folder)  # a crash may have come between the manifest and the removal
+        return _summary(folder, manifest, started)
+    _check_manifest(folder, manifest)
+    entries, chunk_frames = manifest["cameras"], manifest["chunk_frames"]
+    cameras = [
+        scan_camera(folder, entry, manifest["first_frame"], chunk_frames) for entry in entries
+    ]
+    frames = min(camera.usable for camera in cameras)
+    if frames == 0:
+        found = "; ".join(
+            f"{c.id}: {c.frames} decodable frames, {len(c.rows)} timestamp rows" for c in cameras
+        )
+        error = RecordingError if any(c.available for c in cameras) else _NothingRecordedError
+        raise error(f"recording {folder}: nothing recoverable ({found})")
+
+    outputs = [(folder / e["file"], [c]) for e, c in zip(entries, cameras, strict=True)]
+    if multitrack:
+        outputs.append((folder / MULTITRACK_NAME, cameras))
+    copies = sum(len(tracks) for _, tracks in outputs) * frames
+    tracker = _Tracker(progress, 2 * copies, chunk_frames)  # copy, then decode to verify
+    rate = frame_rate(manifest["fps"])
+    for path, tracks in outputs:
+        _write_video(path, tracks, frames, rate, tracker)
+    timestamp_files = [folder / entry["timestamps"] for entry in entries]
+    for path, camera in zip(timestamp_files, cameras, strict=True):
+        _write_rows(path, camera.rows[:frames])
+    for renamed_in in {folder, *(path.parent for path in timestamp_files)}:
+        _fsync_path(renamed_in)  # the renames themselves survive a power cut
+
+    dropped = {camera.id: camera.available - frames for camera in cameras}
+    _update_manifest(folder, manifest, status, frames, dropped, cameras[0].rows[frames - 1])
+    _remove_chunks(folder)
+    tracker.finish()
+    return _summary(folder, manifest, started, dropped)
+
+
+LOCK_NAME = ".recording.lock"
+
+
+def recording_lock(folder: Path) -> int:
+    """Take the recording's lock for as long as its files are being written; returns the
+    descriptor to close when done. The kernel drops it when the process dies, however it
+    dies, so a crashed recording is never mistaken for one in progress."""
+    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return descriptor
+
+
+def is_locked(folder: Path) -> bool:
+    """True while another process holds the recording's lock."""
+    try:
+        descriptor = os.open(folder / LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # closing releases a lock we took
+    return False
+
+
+def find_interrupted(root: Path) -> list[Path]:
+    """Recordings a crash left in status "recording": root itself if it is a recording,
+    else its direct subfolders. Folders whose manifest cannot be read are skipped."""
+    root = Path(root)
+    if (root / MANIFEST_NAME).is_file():
+        candidates = [root]
+    elif root.is_dir():
+        candidates = sorted(path for path in root.iterdir() if path.is_dir())
+    else:
+        return []
+    found = []
+    for folder in candidates:
+        with contextlib.suppress(RecordingError):
+            if read_manifest(folder).get("status") == "recording":
+                found.append(folder)
+    return found
+
+
+def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Assemble every interrupted recording under root with status "recovered"; return
+    their summaries. Must not run while a recording under root is still being written.
+
+    Never raises for one recording: one that cannot be recovered is listed as
+    {"folder", "error"}. progress reports 0..1 for each recording in turn. A recording
+    whose writer still holds its lock (see recording_lock) is being written: skipped.
+    """
+    results: list[dict[str, Any]] = []
+    for folder in find_interrupted(root):
+        if is_locked(folder):
+            continue
+        try:
+            try:
+                multitrack = bool(read_manifest(folder).get("multitrack", False))
+                results.append(assemble_recording(
+                    folder, status="recovered", multitrack=multitrack, progress=progress
+                ))
+            except _NothingRecordedError:
+                results.append(_mark_nothing_recorded(folder))
+        except (RecordingError, OSError) as exc:
+            results.append({"folder": str(folder), "error": str(exc)})
+    return results
+
+
+def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    path = folder / MANIFEST_NAME
+    if manifest.get("layout") != "chunks":
+        raise RecordingError(f"manifest {path}: layout is {manifest.get('layout')!r}, not chunks")
+    missing = [key for key in _MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise RecordingError(f"manifest {path} has no {', '.join(missing)}")
+    if not manifest["cameras"]:
+        raise RecordingError(f"manifest {path} lists no cameras")
+
+
+def _write_video(
+    path: Path, cameras: list[CameraScan], frames: int, rate: Fraction, tracker: _Tracker
+) -> None:
+    """Copy the first `frames` frames of each camera into path (one track each) through
+    path.tmp, check that it decodes exactly that many, then rename it into place."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with av.open(str(temporary), "w", format="matroska") as output, \
+                contextlib.ExitStack() as sources:
+            tracks = []
+            for camera in cameras:
+                with av.open(str(camera.chunks[0].path)) as first:
+                    stream = output.add_stream_from_template(first.streams.video[0])
+                stream.time_base = 1 / rate
+                stream.metadata["title"] = camera.id
+                packets = sources.enter_context(contextlib.closing(_packets(camera, rate)))
+                tracks.append((stream, packets))
+            for _ in range(frames):  # frame k of every track in turn: interleaved
+                for stream, packets in tracks:
+                    packet = next(packets)
+                    packet.stream = stream
+                    output.mux(packet)
+                    tracker.advance()
+        _fsync_path(temporary)
+        _check_decodes(temporary, len(cameras), frames, tracker)
+        os.replace(temporary, path)
+    except (RecordingError, av.FFmpegError, OSError) as exc:
+        with contextlib.suppress(OSError):
+            if temporary.is_file():  # a failed copy must not keep its disk space
+                temporary.unlink()
+        if isinstance(exc, RecordingError):
+            raise
+        raise RecordingError(f"cannot write video file {path}: {exc}") from exc
+
+
+def _packets(camera: CameraScan, rate: Fraction) -> Iterator[av.Packet]:
+    """The camera's packets in frame order, stamped with their frame index in the final file."""
+    index = 0
+    for chunk in camera.chunks:
+        taken = 0
+        with av.open(str(chunk.path)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if taken == chunk.frames:
+                    break
+                if packet.size == 0:
+                    continue
+                if packet.pts is None or round(packet.pts * packet.time_base * rate) != taken:
+                    raise RecordingError(
+                        f"chunk {chunk.path}: packet {taken} has pts {packet.pts}; only frames "
+                        "stored in display order (no B-frames) can be joined"
+                    )
+                packet.pts = packet.dts = index
+                packet.duration = 1
+                packet.time_base = 1 / rate
+                yield packet
+                index += 1
+                taken += 1
+        if taken < chunk.frames:
+            raise RecordingError(f"chunk {chunk.path} ended after {taken} of {chunk.frames} frames")
+
+
+def _check_decodes(path: Path, tracks: int, frames: int, tracker: _Tracker) -> None:
+    """Decode every track of a written file: each must give exactly `frames` sound frames."""
+    counts = [0] * tracks
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video
+            for stream in streams:  # only counting, so frame threading's latency is harmless
+                stream.codec_context.thread_type = "AUTO"
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if frame.is_corrupt:
+                        raise RecordingError(
+                            f"{path}: frame {frame.pts} of track {packet.stream.index} is damaged"
+                        )
+                    counts[packet.stream.index] += 1
+                    tracker.advance()
+    except READ_ERRORS as exc:
+        raise RecordingError(f"{path} does not decode: {exc}") from exc
+    if counts != [frames] * tracks:
+        raise RecordingError(f"{path} decodes {counts} frames per track, expected {frames}")
+
+
+def _write_rows(path: Path, rows: list[str]) -> None:
+    """Replace a timestamps file with exactly these rows (temp, fsync, rename)."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with open(temporary, "w", encoding="ascii", newline="") as file:
+            file.write("\n".join([TIMESTAMPS_HEADER, *rows]) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise RecordingError(f"cannot write timestamps file {path}: {exc.strerror or exc}") from exc
+
+
+def _update_manifest(
+    folder: Path,
+    manifest: dict[str, Any],
+    status: str,
+    frames: int,
+    dropped: dict[str, int],
+    last_row: str,
+) -> None:
+    manifest |= {
+        "status": status, "layout": "files", "last_frame": manifest["first_frame"] + frames
+    }
+    if manifest.get("stopped_utc") is None:  # a crash left none: the last kept frame's time
+        manifest["stopped_utc"] = last_row.rpartition(",")[2]
+    for entry in manifest["cameras"]:
+        entry["frames"] = frames
+    if status in _SALVAGE_STATUSES:
+        manifest["salvage"] = {"frames_kept": frames, "frames_dropped": dropped}
+    errors = manifest.setdefault("errors", [])
+    if any(dropped.values()):
+        cut = ", ".join(f"{camera} {count}" for camera, count in dropped.items() if count)
+        errors.append(f"kept {frames} frames per camera; dropped (cut or undecodable): {cut}")
+    try:
+        manifest["sync"] = write_sync_report(folder, manifest)
+    except RecordingError as exc:  # a report problem must not cost the recording
+        errors.append(f"sync report: {exc}")
+    write_manifest(folder, manifest)
+
+
+def _mark_nothing_recorded(folder: Path) -> dict[str, Any]:
+    """A recording that died before its first frame: say so, and create no video files."""
+    started = time.monotonic()
+    manifest = read_manifest(folder)
+    manifest |= {
+        "status": "interrupted",
+        "layout": "files",
+        "last_frame": manifest["first_frame"],
+        "salvage": {
+            "frames_kept": 0,
+            "frames_dropped": {entry["id"]: 0 for entry in manifest["cameras"]},
+        },
+    }
+    for entry in manifest["cameras"]:
+        entry["frames"] = 0
+    manifest.setdefault("errors", []).append("nothing was recorded")
+    write_manifest(folder, manifest)
+    _remove_chunks(folder)
+    return _summary(folder, manifest, started)
+
+
+def _remove_chunks(folder: Path) -> None:
+    try:
+        shutil.rmtree(folder / CHUNKS_FOLDER)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RecordingError(f"cannot remove {folder / CHUNKS_FOLDER}: {exc}") from exc
+
+
+def _summary(
+    folder: Path, manifest: dict[str, Any], started: float, dropped: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """What assemble_recording returns; dropped defaults to what the manifest recorded."""
+    entries = manifest["cameras"]
+    if dropped is None:
+        salvage = manifest.get("salvage") or {}
+        dropped = salvage.get("frames_dropped") or {entry["id"]: 0 for entry in entries}
+    files = [folder / entry["file"] for entry in entries] + [folder / MULTITRACK_NAME]
+    return {
+        "folder": str(folder),
+        "status": manifest["status"],
+        "frames": entries[0]["frames"] if entries else 0,
+        "frames_dropped": dropped,
+        "bytes": sum(path.stat().st_size for path in files if path.is_file()),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder by path (a read-only descriptor is enough on Linux)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,95 @@
+"""The controller's handle on one sensor process (see recorder.py for its protocol).
+
+A small reader thread turns the process's messages into events and hands the
+"finished" answer of a recording to whoever waits for it, so the capture
+controller only says record / stop / close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.sensors.base import create_sensor
+from engine.sensors.recorder import check_sensor_name, sensor_main
+
+STOP_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """A non-video stream of the rig, e.g. ("imu", "imu:synthetic")."""
+
+    name: str
+    source: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise SensorError / ValueError naming the problem; opens nothing."""
+        check_sensor_name(self.name)
+        create_sensor(self.source, **self.settings)
+
+
+class SensorLink:
+    def __init__(
+        self, spec: SensorSpec, context: Any, state_name: str, n_cameras: int,
+        emit: Callable[..., None],
+    ) -> None:
+        self.spec = spec
+        self._emit = emit
+        self._finished: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._conn, child_conn = context.Pipe()
+        self.process = context.Process(
+            target=sensor_main,
+            args=(spec.name, spec.source, dict(spec.settings), state_name, n_cameras, child_conn),
+            name=f"sensor-{spec.name}", daemon=True,
+        )
+        self.process.start()
+        child_conn.close()
+        self._reader = threading.Thread(target=self._read, name=f"sensor-{spec.name}",
+                                         daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                kind, argument = self._conn.recv()
+                if kind == "finished":
+                    self._finished.put(argument)
+                elif kind == "error":
+                    self._emit("sensor_error", sensor=self.spec.name, message=argument)
+        self._finished.put({"samples": 0, "error": "sensor process ended", "path": None})
+
+    def _send(self, message: tuple[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(message)
+
+    def record(self, folder: Path) -> None:
+        self._send(("record", str(folder)))
+
+    def request_stop(self) -> None:
+        """End the recording now; `outcome` collects the answer (one per stop, in order)."""
+        self._send(("stop", None))
+
+    def outcome(self) -> dict[str, Any]:
+        """The stopped recording's samples, error and path."""
+        try:
+            return self._finished.get(timeout=STOP_TIMEOUT_S)
+        except queue.Empty:
+            return {"samples": None, "error": "the sensor process did not answer", "path": None}
+
+    def close(self) -> None:
+        self._send(("exit", None))
+        self.process.join(JOIN_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        self._reader.join(1.0)

@@ -1,0 +1,330 @@
+"""The sensor process: read one sensor, stamp every sample, write it to a sidecar CSV.
+
+One process per sensor (a slow or hung device never stalls a camera); it shares only
+the capture group's control block, from which it reads the group's frame number.
+
+Every sample is stamped right after it arrives with `time.monotonic_ns()` (the clock of
+the cameras' timestamps files), `time.time_ns()` and `frame = int(state.counts.min())`:
+the group's frame count, i.e. every camera had published the frames < frame. While a
+recording is active each sample is one row of `<rec>/sensors/<name>.csv`:
+
+    sample,monotonic_ns,utc,frame,<fields...>
+
+`sample` counts from 0 per recording; values are written with repr(), so they read back
+exactly. Rows are handed to the OS about every 0.5 s (a crash loses at most that) and the
+file is fsynced on stop.
+
+Message protocol on the Connection (tuples (kind, argument)):
+
+controller -> sensor process (polled between samples, so handled within ~0.1 s or one
+sample period, whichever is longer):
+- ("record", folder): start writing `<folder>/sensors/<name>.csv` (folder created if needed).
+- ("stop", None): close (fsync) the file; always answered by "finished".
+- ("exit", None): stop any recording the same way, then end the process.
+
+sensor process -> controller:
+- ("opened", {"fields": [...], "rate_hz": float}): the sensor is open; after an outage, sent
+  again with the first sample it delivers.
+- ("recording", path): the sidecar file exists and samples are being written to it.
+- ("finished", {"samples": n, "error": None | str, "path": str | None}): after stop, or at
+  exit while recording (path None: there was no recording). error is the first sensor or file
+  failure during that recording (an outage under way at "record" included); the file keeps
+  every sample written before it.
+- ("error", message): reported once per cause: the sensor would not open or stopped reading
+  (it is re-opened every second and the recording continues in the same file once it
+  delivers again), the file could not be written (given up; its rows so far are kept), or
+  a malformed / unexpected message (which does not mark the recording as failed).
+
+The process also ends when its parent dies or the group's stop flag (G_STOP) is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.capture.group_state import G_STOP, GroupState
+from engine.recording.timestamps import utc_iso
+from engine.sensors.base import STAMP_COLUMNS, SensorError, SensorSource, create_sensor
+
+SIDECAR_FOLDER = "sensors"
+FLUSH_INTERVAL_S = 0.5
+
+_READ_TIMEOUT_S = 0.1
+_REOPEN_S = 1.0
+_PARENT_CHECK_S = 0.25
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_sensor_name(name: str) -> None:
+    """Raise SensorError unless name is safe as a file name (it names the sidecar file)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SensorError(
+            f"sensor name {name!r} must be 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def sidecar_path(folder: Path, name: str) -> Path:
+    """Where sensor `name` writes its samples in recording folder `folder`."""
+    check_sensor_name(name)
+    return Path(folder) / SIDECAR_FOLDER / f"{name}.csv"
+
+
+class SidecarWriter:
+    """Buffered CSV rows, flushed every FLUSH_INTERVAL_S and fsynced on close."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Open for the recording's lifetime, closed by close().
+        self._file: TextIO | None = open(self.path, "w", encoding="ascii", newline="")  # noqa: SIM115
+        self._file.write(",".join(STAMP_COLUMNS + fields) + "\n")
+        self._flushed_at = time.monotonic()
+
+    def write(
+        self, sample: int, monotonic_ns: int, utc_ns: int, frame: int, values: tuple[float, ...]
+    ) -> None:
+        assert self._file is not None
+        text = ",".join(map(repr, values))
+        self._file.write(f"{sample},{monotonic_ns},{utc_iso(utc_ns)},{frame},{text}\n")
+
+    def flush_if_due(self) -> None:
+        """Hand rows to the OS if the last flush was FLUSH_INTERVAL_S ago."""
+        now = time.monotonic()
+        if self._file is not None and now - self._flushed_at >= FLUSH_INTERVAL_S:
+            self._file.flush()
+            self._flushed_at = now
+
+    def close(self) -> None:
+        """Flush, fsync and close (idempotent)."""
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        with file:
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def read_sidecar(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header columns and complete rows (as strings) of a sidecar CSV.
+
+    A last row cut short by a crash (no newline, or too few columns) is left out.
+    """
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SensorError(f"cannot read sensor file {path}: {exc}") from exc
+    lines = text.split("\n")
+    header = lines[0].split(",")
+    if tuple(header[: len(STAMP_COLUMNS)]) != STAMP_COLUMNS or len(lines) < 2:
+        raise SensorError(f"sensor file {path}: header {lines[0]!r} does not start with "
+                          f"{','.join(STAMP_COLUMNS)}")
+    rows = [line.split(",") for line in lines[1:-1]]  # lines[-1]: after the last newline
+    return header, [row for row in rows if len(row) == len(header)]
+
+
+def sensor_main(
+    name: str,
+    uri: str,
+    settings: dict[str, Any],
+    state_name: str,
+    n_cameras: int,
+    conn: Connection,
+) -> None:
+    """Process entry point (spawned by the controller); see the module docstring."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
+    state = GroupState.attach(state_name, n_cameras)
+    process: _SensorProcess | None = None
+    try:
+        check_sensor_name(name)
+        process = _SensorProcess(name, create_sensor(uri, **settings), state, conn)
+        process.run()
+    except Exception as exc:  # report every failure; the file is closed below
+        _send(conn, ("error", f"sensor {name}: {exc}"))
+    finally:
+        if process is not None:
+            process.close()
+        state.close()
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    with contextlib.suppress(OSError):  # the controller is gone; the parent check ends us
+        conn.send(message)
+
+
+class _Recording:
+    """One record .. stop span: its file (None once it failed) and what happened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: SidecarWriter | None = None
+        self.samples = 0
+        self.error: str | None = None
+
+
+class _SensorProcess:
+    def __init__(
+        self, name: str, sensor: SensorSource, state: GroupState, conn: Connection
+    ) -> None:
+        self.name = name
+        self.sensor = sensor
+        self.state = state
+        self.conn = conn
+        self.parent_pid = os.getppid()
+        self.is_open = False
+        self.outage: str | None = None  # why the sensor failed, until it delivers again
+        self.reopen_at = 0.0
+        self.recording: _Recording | None = None
+        self.exit_requested = False
+        self._next_parent_check = 0.0
+
+    def run(self) -> None:
+        group = self.state.globals
+        while not group[G_STOP] and self._parent_alive():
+            self._handle_messages()
+            if self.exit_requested:
+                return
+            if self.is_open:
+                self._sample()
+            elif time.monotonic() >= self.reopen_at:
+                self._open()
+            else:
+                self.conn.poll(_READ_TIMEOUT_S)  # idle until a message or the next attempt
+            if self.recording is not None and self.recording.writer is not None:
+                try:
+                    self.recording.writer.flush_if_due()
+                except OSError as exc:
+                    self._file_failed(self.recording, exc)
+
+    # --- the sensor ---------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            self.sensor.open()
+        except SensorError as exc:
+            self._down(str(exc))
+            return
+        self.is_open = True
+        if self.outage is None:  # after an outage, the first sample says it is back
+            self._announce()
+
+    def _announce(self) -> None:
+        fields = list(self.sensor.fields())
+        _send(self.conn, ("opened", {"fields": fields, "rate_hz": self.sensor.rate_hz}))
+
+    def _down(self, message: str) -> None:
+        """The sensor failed: close it, report once per outage, retry in _REOPEN_S."""
+        self.sensor.close()
+        self.is_open = False
+        self.reopen_at = time.monotonic() + _REOPEN_S
+        if self.outage is None:
+            self.outage = message
+            self._error(message)
+
+    def _sample(self) -> None:
+        try:
+            values = self.sensor.read(_READ_TIMEOUT_S)
+        except SensorError as exc:
+            self._down(str(exc))
+            return
+        if values is None:
+            return
+        monotonic_ns, utc_ns = time.monotonic_ns(), time.time_ns()
+        frame = int(self.state.counts.min())
+        if self.outage is not None:
+            self.outage = None
+            self._announce()
+        recording = self.recording
+        if recording is None or recording.writer is None:
+            return
+        try:
+            recording.writer.write(recording.samples, monotonic_ns, utc_ns, frame, values)
+        except OSError as exc:
+            self._file_failed(recording, exc)
+            return
+        recording.samples += 1
+
+    # --- messages and the sidecar file ----------------------------------------------
+
+    def _handle_messages(self) -> None:
+        while not self.exit_requested and self.conn.poll():
+            try:
+                message = self.conn.recv()
+            except EOFError:  # the controller closed its end: nobody to record for
+                self.exit_requested = True
+                return
+            pair = isinstance(message, tuple) and len(message) == 2
+            kind, argument = message if pair else (None, None)
+            if kind == "record" and isinstance(argument, str | os.PathLike):
+                self._start(Path(argument))
+            elif kind == "stop":
+                self._stop()
+            elif kind == "exit":
+                self.exit_requested = True
+            else:
+                _send(self.conn, ("error", f"sensor {self.name}: unknown message {message!r}"))
+
+    def _start(self, folder: Path) -> None:
+        if self.recording is not None:
+            _send(self.conn, ("error", f"sensor {self.name}: already recording to "
+                                       f"{self.recording.path}"))
+            return
+        recording = self.recording = _Recording(sidecar_path(folder, self.name))
+        recording.error = self.outage
+        try:
+            recording.writer = SidecarWriter(recording.path, self.sensor.fields())
+        except OSError as exc:
+            self._error(f"sensor {self.name}: cannot create {recording.path}: "
+                        f"{exc.strerror or exc}")
+            return
+        _send(self.conn, ("recording", str(recording.path)))
+
+    def _stop(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is None:
+            _send(self.conn, ("finished", {"samples": 0, "error": None, "path": None}))
+            return
+        if recording.writer is not None:
+            try:
+                recording.writer.close()
+            except OSError as exc:
+                self._file_failed(recording, exc)
+        _send(self.conn, ("finished", {
+            "samples": recording.samples, "error": recording.error, "path": str(recording.path),
+        }))
+
+    def _file_failed(self, recording: _Recording, exc: OSError) -> None:
+        """Writing failed (disk full, unplugged): give the file up, keeping what it holds."""
+        writer, recording.writer = recording.writer, None
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
+        self._error(f"sensor {self.name}: cannot write {recording.path}: "
+                    f"{exc.strerror or exc}", recording)
+
+    def _error(self, message: str, recording: _Recording | None = None) -> None:
+        """Report a failure; the active recording remembers its first one."""
+        recording = recording or self.recording
+        if recording is not None and recording.error is None:
+            recording.error = message
+        _send(self.conn, ("error", message))
+
+    def _parent_alive(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next_parent_check:
+            self._next_parent_check = now + _PARENT_CHECK_S
+            return os.getppid() == self.parent_pid
+        return True
+
+    def close(self) -> None:
+        """Finish an active recording (fsync, "finished") and release the sensor."""
+        if self.recording is not None:
+            self._stop()
+        self.sensor.close()
