@@ -23,6 +23,8 @@ import platformdirs
 import tomli_w
 
 from engine.capture.spec import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec
+from engine.sensors.base import SensorError
+from engine.sensors.link import SensorSpec
 from engine.sources import (
     ACCEPTED,
     SettingRejected,
@@ -40,7 +42,8 @@ MAX_CHUNK_LENGTH_S = 3600.0
 DEFAULT_RIG_NAME = "rig"
 DEMO_RIG_FILE = Path(__file__).resolve().parent.parent / "resources" / "demo-rig.toml"
 
-RIG_KEYS = ("name", "recording", "cameras")
+RIG_KEYS = ("name", "recording", "cameras", "sensors")
+SENSOR_KEYS = ("name", "source", "settings")
 RECORDING_KEYS = (
     "output", "codec", "chunk_length_s", "device_ready_timeout_s", "health_check_interval_s",
     "session_join_timeout_s", "max_queue_size", "multitrack",
@@ -82,6 +85,7 @@ class Rig:
     name: str
     cameras: list[CameraSpec]
     recording: RecordingOptions = field(default_factory=RecordingOptions)
+    sensors: list[SensorSpec] = field(default_factory=list)
 
     def camera(self, camera_id: str) -> CameraSpec:
         """The camera with that id; KeyError names the id if there is none."""
@@ -196,7 +200,33 @@ def _rig(data: Any, base_dir: Path | None) -> Rig:
         raise _Problem(("cameras",), "a rig needs at least one camera (a [[cameras]] table)")
     specs = [_camera(index, camera, base_dir) for index, camera in enumerate(cameras)]
     _check_unique(specs)
-    return Rig(name, specs, recording)
+    sensors = table.get("sensors", [])
+    if not isinstance(sensors, list):
+        raise _Problem(("sensors",), f"must be [[sensors]] tables, got {_show(sensors)}")
+    return Rig(name, specs, recording, _sensors(sensors))
+
+
+def _sensors(tables: list[Any]) -> list[SensorSpec]:
+    """[[sensors]] tables: name, source (imu:synthetic, serial:PATH?fields=...), settings."""
+    specs: list[SensorSpec] = []
+    for index, value in enumerate(tables):
+        path = ("sensors", index)
+        table = _table(path, value, SENSOR_KEYS)
+        for key in ("name", "source"):
+            if not isinstance(table.get(key), str):
+                raise _Problem((*path, key), f"must be a string, got {_show(table.get(key))}")
+        settings = table.get("settings", {})
+        if not isinstance(settings, dict):
+            raise _Problem((*path, "settings"), f"must be a table, got {_show(settings)}")
+        spec = SensorSpec(table["name"], table["source"], dict(settings))
+        if any(other.name == spec.name for other in specs):
+            raise _Problem((*path, "name"), f"sensor name {_show(spec.name)} is used twice")
+        try:
+            spec.validate()
+        except (SensorError, ValueError) as exc:
+            raise _Problem((*path, "source"), str(exc)) from None
+        specs.append(spec)
+    return specs
 
 
 def _recording(value: Any, base_dir: Path | None) -> RecordingOptions:
@@ -450,7 +480,12 @@ def _rig_table(rig: Rig, folder: Path) -> dict[str, Any]:
         camera = _camera_table(spec)
         camera["source"] = _path_in(folder, spec.source)
         cameras.append(camera)
-    return {"name": rig.name, "recording": recording, "cameras": cameras}
+    sensors = [
+        {"name": spec.name, "source": spec.source}
+        | ({"settings": dict(spec.settings)} if spec.settings else {})
+        for spec in rig.sensors
+    ]
+    return {"name": rig.name, "recording": recording, "cameras": cameras, "sensors": sensors}
 
 
 def _camera_table(spec: CameraSpec) -> dict[str, Any]:
@@ -461,12 +496,14 @@ def _camera_table(spec: CameraSpec) -> dict[str, Any]:
 
 def _toml_text(table: dict[str, Any]) -> str:
     """tomli_w's text, but cameras as [[cameras]] tables (tomli_w inlines short ones)."""
-    chunks = [tomli_w.dumps({key: value for key, value in table.items() if key != "cameras"})]
-    for camera in table["cameras"]:
-        scalars = {key: value for key, value in camera.items() if key != "settings"}
-        chunks.append("[[cameras]]\n" + tomli_w.dumps(scalars))
-        if camera.get("settings"):
-            chunks.append(tomli_w.dumps({"cameras": {"settings": camera["settings"]}}))
+    arrays = ("cameras", "sensors")
+    chunks = [tomli_w.dumps({key: value for key, value in table.items() if key not in arrays})]
+    for array in arrays:
+        for entry in table[array]:
+            scalars = {key: value for key, value in entry.items() if key != "settings"}
+            chunks.append(f"[[{array}]]\n" + tomli_w.dumps(scalars))
+            if entry.get("settings"):
+                chunks.append(tomli_w.dumps({array: {"settings": entry["settings"]}}))
     return "\n".join(chunks)
 
 
@@ -505,7 +542,8 @@ def rig_summary(rig: Rig) -> dict[str, Any]:
         }
         for spec in rig.cameras
     ]
-    return {"name": rig.name, "recording": recording, "cameras": cameras}
+    sensors = [{"name": s.name, "source": mask_credentials(s.source)} for s in rig.sensors]
+    return {"name": rig.name, "recording": recording, "cameras": cameras, "sensors": sensors}
 
 
 def demo_rig(

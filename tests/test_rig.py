@@ -199,7 +199,7 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
     ("recording = 3\n", "1: recording: must be a table, got 3"),
     ('name = ""\n', '1: name: must be a non-empty string, got ""'),
     ('nmae = "x"\ncolour = 1\n',
-     "1: nmae: unknown key (expected name, recording, cameras; also unknown: colour)"),
+     "1: nmae: unknown key (expected name, recording, cameras, sensors; also unknown: colour)"),
 ])
 def test_a_rig_error_names_the_line_and_key(tmp_path, text, expected):
     path, message = load_error(tmp_path, text + '\n[[cameras]]\nsource = "synthetic"\n')
@@ -336,3 +336,23 @@ def test_a_rig_that_would_not_load_back_is_not_saved(tmp_path):
     with pytest.raises(RigError, match=r"cameras\[0\]\.fps"):
         save_rig(broken, tmp_path / "rig.toml")
     assert os.listdir(tmp_path) == []
+
+
+def test_sensors_load_save_and_are_checked(tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text(
+        'name = "lab"\n\n[[cameras]]\nsource = "synthetic"\n\n'
+        '[[sensors]]\nname = "imu"\nsource = "imu:synthetic"\n\n[sensors.settings]\nrate = 200\n'
+    )
+    rig = load_rig(path)
+    assert [(s.name, s.source, s.settings) for s in rig.sensors] == [
+        ("imu", "imu:synthetic", {"rate": 200})
+    ]
+    save_rig(rig, tmp_path / "again.toml")
+    assert load_rig(tmp_path / "again.toml") == rig
+    path.write_text(
+        'name = "lab"\n\n[[cameras]]\nsource = "synthetic"\n\n'
+        '[[sensors]]\nname = "imu"\nsource = "gyro:nope"\n'
+    )
+    with pytest.raises(RigError, match=r"rig.toml:8: sensors\[0\].source"):
+        load_rig(path)

@@ -92,7 +92,9 @@ class RigService:
         self._failed.clear()
         wanted = [c for c in self._rig.cameras if c.camera_id not in self._stopped]
         while wanted:
-            group = CaptureGroup(wanted, on_event=self._on_group_event)
+            group = CaptureGroup(
+                wanted, sensors=self._rig.sensors, on_event=self._on_group_event
+            )
             try:
                 group.start()
             except GroupError as exc:
