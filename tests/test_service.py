@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client
@@ -26,97 +24,10 @@ from engine.rig import load_rig
 from engine.service import protocol
 from engine.service.paths import RUNTIME_DIR_ENV, key_path, socket_path
 from engine.sources import framecode
+from tests.engines import RIG, short_folder
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parent.parent
-
-RIG = """
-name = "test rig"
-
-[recording]
-output = "{output}"
-codec = "mjpeg"
-
-[[cameras]]
-id = "left"
-source = "synthetic"
-width = 256
-height = 192
-fps = 30.0
-
-[[cameras]]
-id = "right"
-source = "synthetic"
-width = 256
-height = 192
-fps = 30.0
-"""
-
-
-def short_folder() -> Path:
-    """A runtime folder with a short path (Unix socket paths are limited to ~100 bytes)."""
-    return Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))
-
-
-class Engine:
-    """A `recorder-engine serve` process on a private runtime folder."""
-
-    def __init__(self, tmp_path: Path, rig_text: str = RIG) -> None:
-        self.folder = short_folder()
-        self.output = tmp_path / "recordings"
-        self.rig_file = tmp_path / "rig.toml"
-        self.rig_file.write_text(rig_text.format(output=self.output))
-        self.env = {**os.environ, RUNTIME_DIR_ENV: str(self.folder)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--rig", str(self.rig_file)],
-            env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.client().close()
-                break
-            except EngineNotRunning:
-                assert self.process.poll() is None, self.process.communicate()[0]
-                assert time.monotonic() < deadline, "engine did not answer within 30 s"
-                time.sleep(0.1)
-
-    def client(self) -> EngineClient:
-        return EngineClient.connect(self.folder, timeout_s=30)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "engine", *args], env=self.env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
-
-    def stop(self) -> None:
-        pid = self.process.pid
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
-        deadline = time.monotonic() + 5
-        while list(Path("/dev/shm").glob(f"rw{pid}_*")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        leftovers = list(Path("/dev/shm").glob(f"rw{pid}_*"))
-        for segment in leftovers:
-            segment.unlink(missing_ok=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        assert not leftovers, f"the engine left shared memory behind: {leftovers}"
-
-
-@pytest.fixture
-def engine(tmp_path):
-    running = Engine(tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
-
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
