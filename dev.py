@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Bootstrap for the README's two commands; needs only Python 3.11+.
 
-    python3 dev.py demo   record the demo rig (synthetic cameras) and verify the recording
-    python3 dev.py test   run ruff and the whole test suite
+    python3 dev.py demo     open the workstation on the demo rig (4 synthetic cameras)
+    python3 dev.py test     run ruff and the whole test suite
+    python3 dev.py record   no display? record the demo rig headless and verify it
 
 Each creates `.venv` beside this file and installs the project into it when
 pyproject.toml changed since the last install, then runs inside it.
@@ -48,6 +49,10 @@ def run(*command: str) -> int:
 
 
 def demo(extra: list[str]) -> int:
+    return run("recorder-gui", "--demo", "4", *extra)
+
+
+def record(extra: list[str]) -> int:
     output = ROOT / "recordings"
     code = run("recorder-engine", "record", "--demo", "4", "--seconds", "10",
                "--output", str(output), "--name", "demo", *extra)
@@ -65,12 +70,12 @@ def test(extra: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
+    commands = {"demo": demo, "test": test, "record": record}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
     ensure_venv()
-    command, extra = sys.argv[1], sys.argv[2:]
-    return demo(extra) if command == "demo" else test(extra)
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class EngineClient:
     def __init__(self, conn: Connection, folder: Path, timeout_s: float = 60.0) -> None:
         self.folder = folder
         self.timeout_s = timeout_s
+        self.launched = False  # True when connect() started this engine
         self._conn = conn
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -100,7 +101,9 @@ class EngineClient:
         deadline = time.monotonic() + LAUNCH_TIMEOUT_S
         while True:
             try:
-                return cls(_connect(folder), folder, timeout_s)
+                client = cls(_connect(folder), folder, timeout_s)
+                client.launched = True
+                return client
             except EngineNotRunning:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise EngineNotRunning(

@@ -18,6 +18,7 @@ from engine.capture.ring import segment_prefix
 from tests.engines import engine  # noqa: F401  (the `engine` fixture, for every module)
 
 SHM = Path("/dev/shm")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests need no display
 
 
 def _segments() -> set[str]:

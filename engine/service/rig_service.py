@@ -222,6 +222,12 @@ class RigService:
             })
         return rings
 
+    def discover(self) -> list[dict[str, Any]]:
+        """Sources that can be added: the synthetic pattern and every camera found."""
+        from engine.sources.discovery import list_cameras
+
+        return list_cameras()
+
     def properties(self, camera: str) -> list[dict[str, Any]]:
         return self._running_group().properties(self._known(camera))
 
@@ -334,7 +340,7 @@ class RigService:
 
 
 COMMANDS = {
-    "ping", "status", "rings", "properties", "record", "pause", "resume", "stop",
+    "ping", "status", "rings", "properties", "discover", "record", "pause", "resume", "stop",
     "add_camera", "remove_camera", "start_camera", "stop_camera", "set", "load_rig", "save_rig",
 }
 # Failures that are the request's or the rig's, answered as errors (anything else is a bug).

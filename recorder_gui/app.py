@@ -1,0 +1,86 @@
+"""`recorder-gui`: open the workstation window on a running engine, or start one."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recorder-gui", description=__doc__)
+    rig = parser.add_mutually_exclusive_group()
+    rig.add_argument("--demo", type=int, default=4, metavar="N",
+                     help="start the engine with N synthetic cameras (default 4)")
+    rig.add_argument("--rig", metavar="FILE", help="start the engine with this rig file")
+    parser.add_argument("--record", action="store_true", help="start recording at once")
+    parser.add_argument("--quit-after", type=float, metavar="S",
+                        help="quit after S seconds (smoke tests), printing display figures")
+    parser.add_argument("--screenshot", metavar="PATH",
+                        help="save the main window to PATH just before quitting")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    launched_at = time.monotonic()
+    args = build_parser().parse_args(argv)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from engine.client import EngineClient, EngineNotRunning
+    from recorder_gui.engine_link import EngineLink
+    from recorder_gui.main_window import APP_NAME, MainWindow
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    engine_args = (
+        ["--rig", str(Path(args.rig).resolve())] if args.rig else ["--demo", str(args.demo)]
+    )
+    try:
+        client = EngineClient.connect(launch=engine_args)
+    except EngineNotRunning as exc:
+        QMessageBox.critical(None, APP_NAME, f"The recording engine could not start:\n{exc}")
+        return 1
+    link = EngineLink(client)
+    window = MainWindow(link, owns_engine=client.launched)
+    first_frame: list[float] = []
+    window.tiles.firstFrameShown.connect(lambda: first_frame.append(time.monotonic() - launched_at))
+    window.show()
+    if args.record:
+        QTimer.singleShot(1000, window.start_recording)
+    if args.quit_after is not None:
+        process = psutil.Process()
+        process.cpu_percent()  # start the CPU measurement window
+
+        def finish() -> None:
+            cpu = process.cpu_percent()
+            if args.screenshot:
+                window.grab().save(args.screenshot)
+            latencies = sorted(window.tiles.latencies_ms())
+            if latencies:
+                p95 = latencies[int(0.95 * (len(latencies) - 1))]
+                print(f"display latency publish->paint: p50 {statistics.median(latencies):.1f} ms,"
+                      f" p95 {p95:.1f} ms over {len(latencies)} frames")
+            if first_frame:
+                print(f"first frame on screen {first_frame[0]:.2f} s after launch")
+            print(f"GUI process CPU {cpu:.1f} % of one core")
+            if window.recording:
+                link.command("stop", wait=True)
+            window.recording = False  # nothing left to ask about
+            window.close()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    code = app.exec()
+    client.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""EngineLink: the engine client as Qt signals, for the widgets that are handed it.
+
+Events arrive on the client's reader thread; re-emitting them through a Qt signal
+delivers them on the GUI thread (a queued connection). No frame ever travels this
+way: tiles read the shared-memory rings themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.client import EngineClient, EngineCommandError, EngineNotRunning
+
+
+class EngineLink(QObject):
+    """Signals for engine events, and commands that report failures instead of raising."""
+
+    event = Signal(dict)  # every engine event
+    stats = Signal(dict)  # about once a second: per-camera fps / frames / dropped, spread
+    recordingStarted = Signal(dict)  # {"folder", "first_frame"}
+    recordingStopped = Signal(dict)  # capture is free again; assembly follows
+    recordingFinalized = Signal(dict)  # {"folder", "status", "frames", "errors"}
+    assemblyProgress = Signal(str, float)  # folder, 0..1
+    pausedChanged = Signal(bool)
+    ringsChanged = Signal(list)  # [{"camera", "ring", "width", "height", "fps"}]
+    cameraFailed = Signal(str, str)  # camera id, reason
+    errorRaised = Signal(str)  # engine errors and refused commands, for the user to see
+    disconnected = Signal(str)
+
+    _incoming = Signal(dict)  # reader thread -> GUI thread
+
+    def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self._incoming.connect(self._dispatch)
+        client.subscribe(self._incoming.emit)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        self.event.emit(event)
+        kind = event.get("event")
+        if kind == "stats":
+            self.stats.emit(event)
+        elif kind == "recording_started":
+            self.recordingStarted.emit(event)
+        elif kind == "recording_stopped":
+            self.recordingStopped.emit(event)
+        elif kind == "recording_finalized":
+            self.recordingFinalized.emit(event)
+        elif kind == "assembly_progress":
+            self.assemblyProgress.emit(event["folder"], float(event["fraction"]))
+        elif kind in ("paused", "resumed"):
+            self.pausedChanged.emit(kind == "paused")
+        elif kind == "rings_changed":
+            self.ringsChanged.emit(list(event.get("rings", [])))
+        elif kind == "camera_failed":
+            self.cameraFailed.emit(event.get("camera", "?"), event.get("message", ""))
+        elif kind in ("error", "recording_error", "sensor_error"):
+            self.errorRaised.emit(event.get("message", str(event)))
+
+    def command(self, name: str, **args: Any) -> Any | None:
+        """Run an engine command; on refusal emit errorRaised with the reason, return None."""
+        try:
+            return self.client.call(name, **args)
+        except EngineCommandError as exc:
+            self.errorRaised.emit(f"{name}: {exc}")
+        except EngineNotRunning as exc:
+            self.disconnected.emit(str(exc))
+            self.errorRaised.emit(str(exc))
+        return None

@@ -1,0 +1,258 @@
+"""The main window: live tiles, Record / Pause / Stop, and the panels around them.
+
+Everything goes through the EngineLink handed to the constructor. The window never
+owns a recording: closing it can leave the engine recording in the background.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+from engine import __version__
+from recorder_gui.cameras_panel import CamerasPanel
+from recorder_gui.engine_link import EngineLink
+from recorder_gui.health_panel import HealthPanel
+from recorder_gui.recording_panel import RecordingPanel
+from recorder_gui.tiles import TileGrid
+from recorder_gui.zoom import ZoomDialog
+
+APP_NAME = "Recorder Workstation"
+SHORTCUTS = {"record": "Ctrl+R", "pause": "Ctrl+P", "stop": "Ctrl+S"}
+
+
+def format_elapsed(seconds: float) -> str:
+    whole = int(max(0.0, seconds))
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self, link: EngineLink, settings: QSettings | None = None, *, owns_engine: bool = False
+    ) -> None:
+        super().__init__()
+        self.link = link
+        self.owns_engine = owns_engine
+        self._settings = settings or QSettings("recorder-workstation", "recorder-gui")
+        self.setWindowTitle(f"{APP_NAME} {__version__}")
+        self.recording = False
+        self.paused = False
+        self._elapsed_base = 0.0
+        self._elapsed_since: float | None = None
+        self._zooms: list[ZoomDialog] = []
+
+        self.tiles = TileGrid()
+        self.tiles.tileDoubleClicked.connect(self.open_zoom)
+        self.setCentralWidget(self.tiles)
+        self.recording_panel = RecordingPanel(link)
+        self.cameras_panel = CamerasPanel(link)
+        self.health_panel = HealthPanel(link)
+        self._dock("Recording", self.recording_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Cameras", self.cameras_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Health and events", self.health_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._build_toolbar()
+        self._state_label = QLabel()
+        self.statusBar().addPermanentWidget(self._state_label)
+
+        link.ringsChanged.connect(self.tiles.set_rings)
+        link.stats.connect(self._on_stats)
+        link.recordingStarted.connect(self._on_recording_started)
+        link.recordingStopped.connect(self._on_recording_stopped)
+        link.pausedChanged.connect(self._on_paused)
+        link.errorRaised.connect(self.show_error)
+        link.cameraFailed.connect(lambda camera, why: self.show_error(f"{camera} failed: {why}"))
+        link.disconnected.connect(self._on_disconnected)
+
+        self._clock = QTimer(self)
+        self._clock.setInterval(250)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start()
+        self._restore_geometry()
+        self.sync_from_engine()
+
+    # --- layout ------------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Recording", self)
+        bar.setObjectName("recording-toolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.record_action = self._action(bar, "● Record", "record", self.start_recording)
+        self.pause_action = self._action(bar, "❚❚ Pause", "pause", self.toggle_pause)
+        self.stop_action = self._action(bar, "■ Stop", "stop", self.stop_recording)
+        bar.addSeparator()
+        self.elapsed_label = QLabel("00:00:00")
+        self.elapsed_label.setObjectName("elapsed")
+        self.elapsed_label.setStyleSheet("font: bold 16pt monospace; padding: 0 12px;")
+        bar.addWidget(self.elapsed_label)
+        self.addToolBar(bar)
+        self._update_actions()
+
+    def _action(self, bar: QToolBar, text: str, name: str, slot: Any) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(SHORTCUTS[name]))
+        action.setToolTip(f"{text.split(' ', 1)[1]} ({SHORTCUTS[name]})")
+        action.triggered.connect(slot)
+        bar.addAction(action)
+        return action
+
+    # --- engine state -----------------------------------------------------------------------
+
+    def sync_from_engine(self) -> None:
+        """Take the engine's state as it is (it may have been recording before we opened)."""
+        status = self.link.command("status")
+        rings = self.link.command("rings")
+        if status is None or rings is None:
+            return
+        self.tiles.set_rings(rings)
+        self.tiles.set_stats(status["cameras"])
+        recording = status.get("recording")
+        self.recording = recording is not None
+        self.paused = bool(recording and recording["paused"])
+        self._elapsed_base = float(recording["elapsed_s"]) if recording else 0.0
+        self._elapsed_since = time.monotonic() if self.recording and not self.paused else None
+        self._state_label.setText(f"engine {status['engine']['state']}")
+        self._apply_recording_state()
+
+    def _on_stats(self, event: dict[str, Any]) -> None:
+        self.tiles.set_stats(event.get("cameras", []))
+
+    def _on_recording_started(self, event: dict[str, Any]) -> None:
+        self.recording, self.paused = True, False
+        self._elapsed_base, self._elapsed_since = 0.0, time.monotonic()
+        self.statusBar().showMessage(f"recording to {event.get('folder')}", 5000)
+        self._apply_recording_state()
+
+    def _on_recording_stopped(self, event: dict[str, Any]) -> None:
+        self._freeze_elapsed()
+        self.recording = self.paused = False
+        self.statusBar().showMessage(f"stopped; assembling {event.get('folder')}", 5000)
+        self._apply_recording_state()
+
+    def _on_paused(self, paused: bool) -> None:
+        if paused:
+            self._freeze_elapsed()
+        elif self.recording:
+            self._elapsed_since = time.monotonic()
+        self.paused = paused
+        self._apply_recording_state()
+
+    def _freeze_elapsed(self) -> None:
+        if self._elapsed_since is not None:
+            self._elapsed_base += time.monotonic() - self._elapsed_since
+            self._elapsed_since = None
+
+    def _apply_recording_state(self) -> None:
+        self.tiles.set_recording(self.recording, self.paused)
+        self._update_actions()
+        self._tick()
+
+    def _update_actions(self) -> None:
+        self.record_action.setEnabled(not self.recording)
+        self.pause_action.setEnabled(self.recording)
+        self.pause_action.setText("▶ Resume" if self.paused else "❚❚ Pause")
+        self.stop_action.setEnabled(self.recording)
+
+    def elapsed_text(self) -> str:
+        elapsed = self._elapsed_base
+        if self._elapsed_since is not None:
+            elapsed += time.monotonic() - self._elapsed_since
+        return format_elapsed(elapsed) + (" (PAUSED)" if self.paused else "")
+
+    def _tick(self) -> None:
+        self.elapsed_label.setText(self.elapsed_text())
+        colour = "#d22" if self.recording and not self.paused else "#c90" if self.paused else ""
+        self.elapsed_label.setStyleSheet(
+            f"font: bold 16pt monospace; padding: 0 12px; color: {colour or 'palette(text)'};"
+        )
+
+    # --- commands -----------------------------------------------------------------------
+
+    def start_recording(self) -> None:
+        if not self.recording:
+            self.link.command("record", **self.recording_panel.record_options())
+
+    def toggle_pause(self) -> None:
+        if self.recording:
+            self.link.command("resume" if self.paused else "pause")
+
+    def stop_recording(self) -> None:
+        if self.recording:
+            self.link.command("stop", wait=False)  # files are assembled in the background
+
+    def show_error(self, message: str) -> None:
+        """Errors are shown, never swallowed: status bar now, event log for good."""
+        self.statusBar().setStyleSheet("color: #d22;")
+        self.statusBar().showMessage(message, 15000)
+        QTimer.singleShot(15000, lambda: self.statusBar().setStyleSheet(""))
+
+    def _on_disconnected(self, reason: str) -> None:
+        self._state_label.setText("engine not running")
+        self.show_error(f"lost the engine: {reason}")
+
+    def open_zoom(self, camera_id: str) -> None:
+        tile = self.tiles.tiles.get(camera_id)
+        if tile is None:
+            return
+        dialog = ZoomDialog(tile, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: self._zooms.remove(dialog))
+        self._zooms.append(dialog)
+        dialog.show()
+
+    # --- closing and persistence -----------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        geometry = self._settings.value("geometry")
+        state = self._settings.value("windowState")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state)
+
+    def ask_on_close(self) -> str:
+        """"stop", "keep" or "cancel": what to do with a recording when the window closes."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Recording in progress")
+        box.setText("A recording is running. Stop it, or keep it recording in the background?")
+        stop = box.addButton("Stop recording", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep recording", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return "stop" if clicked is stop else "keep" if clicked is keep else "cancel"
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        choice = self.ask_on_close() if self.recording else "none"
+        if choice == "cancel":
+            event.ignore()
+            return
+        if choice == "stop":
+            self.link.command("stop", wait=True)
+        if self.owns_engine and choice != "keep":
+            self.link.command("shutdown")
+        self._settings.setValue("geometry", self.saveGeometry())
+        self._settings.setValue("windowState", self.saveState())
+        self._clock.stop()
+        self.tiles.detach_all()
+        for zoom in list(self._zooms):
+            zoom.close()
+        event.accept()

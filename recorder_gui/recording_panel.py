@@ -1,0 +1,386 @@
+"""The recording panel: where and how to record, live per-camera figures, recent recordings.
+
+Everything comes through the EngineLink handed in: the rig's defaults and any running
+recording from one `status` call at start, then engine events. Recent recordings are
+read from the recording folders' manifests, which the engine writes atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.recording.errors import RecordingError
+from engine.recording.manifest import read_manifest
+from recorder_gui.engine_link import EngineLink
+
+CODECS = ("h264", "mjpeg", "ffv1")
+RECENT_LIMIT = 50
+
+WARNING = QColor("#e67e00")
+ALARM = QColor("#d32f2f")
+FPS_WARNING_BELOW = 0.95  # of the target frame rate
+FPS_ALARM_BELOW = 0.80
+DROPPED_WARNING_ABOVE = 0.01  # of the frames captured
+DROPPED_ALARM_ABOVE = 0.05
+
+COLUMNS = ("Camera", "Status", "FPS", "Frames", "Dropped", "Writer lag")
+FPS_COLUMN, FRAMES_COLUMN, DROPPED_COLUMN, LAG_COLUMN = 2, 3, 4, 5
+
+
+def open_in_file_manager(folder: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def fps_colour(fps: float, target: float | None) -> QColor | None:
+    """Warning colour for a camera that falls behind its target rate; None when fine."""
+    if not target:
+        return None
+    if fps < FPS_ALARM_BELOW * target:
+        return ALARM
+    if fps < FPS_WARNING_BELOW * target:
+        return WARNING
+    return None
+
+
+def dropped_colour(dropped: int, frames: int) -> QColor | None:
+    """Warning colour for the share of frames lost; None when fine."""
+    share = dropped / max(frames, 1)
+    if share > DROPPED_ALARM_ABOVE:
+        return ALARM
+    if share > DROPPED_WARNING_ABOVE:
+        return WARNING
+    return None
+
+
+@dataclass(frozen=True)
+class RecentRecording:
+    """One recording folder as the recent list shows it."""
+
+    folder: Path
+    status: str
+    frames: dict[str, int | None] = field(default_factory=dict)
+    started: str = ""  # ISO 8601 UTC, sorts chronologically
+
+    @classmethod
+    def from_manifest(cls, folder: Path, manifest: dict[str, Any]) -> RecentRecording:
+        cameras = manifest.get("cameras") or []
+        frames = {c["id"]: c.get("frames") for c in cameras if isinstance(c, dict) and "id" in c}
+        return cls(folder, str(manifest.get("status", "?")), frames,
+                   str(manifest.get("started_utc") or ""))
+
+    @property
+    def frames_text(self) -> str:
+        return ", ".join(f"{camera} {'—' if count is None else count}"
+                         for camera, count in self.frames.items())
+
+
+def scan_recordings(output_dir: Path, limit: int = RECENT_LIMIT) -> list[RecentRecording]:
+    """The newest recordings directly under output_dir; folders without a readable
+    manifest are not recordings and are skipped."""
+    try:
+        folders = [child for child in output_dir.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+    found = []
+    for folder in folders:
+        try:
+            found.append(RecentRecording.from_manifest(folder, read_manifest(folder)))
+        except RecordingError:
+            continue
+    found.sort(key=lambda recording: recording.started, reverse=True)
+    return found[:limit]
+
+
+class RecordingPanel(QWidget):
+    """Output options for the next recording, the current one's state and figures, and
+    the recordings made so far."""
+
+    def __init__(
+        self, link: EngineLink, parent: QWidget | None = None, *,
+        open_folder: Callable[[Path], None] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.link = link
+        self._open_folder = open_folder or open_in_file_manager
+        self._current: str | None = None  # folder of the recording in progress
+        self._paused = False
+        self._assembling: dict[str, float] = {}  # folder -> fraction done
+
+        self.output_edit = QLineEdit()
+        self.output_edit.editingFinished.connect(self.refresh_recent)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("date and time")
+        self.codec_combo = QComboBox()
+        self.codec_combo.addItems(CODECS)
+
+        self.state_label = QLabel()
+        self.folder_label = QLabel("—")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.spread_label = QLabel()
+
+        self.recent = QTreeWidget()
+        self.recent.setHeaderLabels(("Recording", "Status", "Frames"))
+        self.recent.setRootIsDecorated(False)
+        self.recent.itemDoubleClicked.connect(self._open_selected)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self._open_selected)
+        self.recent.itemSelectionChanged.connect(
+            lambda: self.open_button.setEnabled(bool(self.recent.selectedItems()))
+        )
+
+        self._lay_out(browse)
+        link.stats.connect(self.update_stats)
+        link.recordingStarted.connect(self._on_started)
+        link.pausedChanged.connect(self._on_paused)
+        link.recordingStopped.connect(self._on_stopped)
+        link.assemblyProgress.connect(self._on_progress)
+        link.recordingFinalized.connect(self._on_finalized)
+        link.event.connect(self._on_event)
+        self._load_status()
+
+    def _lay_out(self, browse: QPushButton) -> None:
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.output_edit)
+        folder_row.addWidget(browse)
+        options = QGroupBox("Next recording")
+        form = QFormLayout(options)
+        form.addRow("Output folder", folder_row)
+        form.addRow("Name", self.name_edit)
+        form.addRow("Codec", self.codec_combo)
+
+        current = QGroupBox("Current recording")
+        current_form = QFormLayout(current)
+        current_form.addRow("State", self.state_label)
+        current_form.addRow("Folder", self.folder_label)
+        current_form.addRow(self.progress)
+
+        cameras = QGroupBox("Cameras")
+        cameras_layout = QVBoxLayout(cameras)
+        cameras_layout.addWidget(self.table)
+        cameras_layout.addWidget(self.spread_label)
+
+        recent = QGroupBox("Recent recordings")
+        recent_layout = QVBoxLayout(recent)
+        recent_layout.addWidget(self.recent)
+        recent_layout.addWidget(self.open_button, alignment=Qt.AlignmentFlag.AlignRight)
+
+        layout = QVBoxLayout(self)
+        for box in (options, current, cameras, recent):
+            layout.addWidget(box)
+
+    def _load_status(self) -> None:
+        """Defaults from the rig and, when re-attaching, the recording already running."""
+        status = self.link.command("status")
+        if status is not None:
+            rig_options = status["rig"]["recording"]
+            self.output_edit.setText(str(rig_options.get("output_dir", "")))
+            codec = rig_options.get("codec")
+            if codec and self.codec_combo.findText(codec) < 0:
+                self.codec_combo.addItem(codec)
+            if codec:
+                self.codec_combo.setCurrentText(codec)
+            recording = status.get("recording")
+            self._current = recording["folder"] if recording else None
+            self._paused = status["engine"]["state"] == "paused"
+            self.update_stats(status)
+        self._show_state()
+        self.refresh_recent()
+
+    # --- options ---------------------------------------------------------------------
+
+    def record_options(self) -> dict[str, str]:
+        """Arguments for the engine's `record` command; empty fields are left to the rig."""
+        options = {
+            "output": self.output_edit.text().strip(),
+            "name": self.name_edit.text().strip(),
+            "codec": self.codec_combo.currentText(),
+        }
+        return {key: value for key, value in options.items() if value}
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        if folder:
+            self.output_edit.setText(folder)
+            self.refresh_recent()
+
+    # --- live figures ------------------------------------------------------------------
+
+    def update_stats(self, stats: dict[str, Any]) -> None:
+        """Show one stats event (or the matching part of a status answer)."""
+        cameras = stats.get("cameras") or []
+        ids = [camera["id"] for camera in cameras]
+        if ids != [self.table.item(row, 0).text() for row in range(self.table.rowCount())]:
+            self._reset_rows(ids)
+        for row, camera in enumerate(cameras):
+            self._show_camera(row, camera)
+        spread = stats.get("spread")
+        if spread and spread.get("frame_sets"):
+            self.spread_label.setText(
+                f"Sync spread: p50 {spread['p50_ms']:.2f} ms · p99 {spread['p99_ms']:.2f} ms"
+                f" · max {spread['max_ms']:.2f} ms ({spread['frame_sets']} frame sets)"
+            )
+        else:
+            self.spread_label.setText("Sync spread: —")
+
+    def _reset_rows(self, ids: list[str]) -> None:
+        self.table.setRowCount(len(ids))
+        for row, camera_id in enumerate(ids):
+            self.table.setItem(row, 0, QTableWidgetItem(camera_id))
+            for column in range(1, len(COLUMNS)):
+                item = QTableWidgetItem()
+                if column >= FPS_COLUMN:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(row, column, item)
+
+    def _show_camera(self, row: int, camera: dict[str, Any]) -> None:
+        fps, target = float(camera.get("fps") or 0.0), camera.get("target_fps")
+        frames, dropped = int(camera.get("frames") or 0), int(camera.get("dropped") or 0)
+        status = str(camera.get("status", ""))
+        self.table.item(row, 1).setText(status)
+        self.table.item(row, 1).setToolTip(camera.get("error") or "")
+        fps_item = self.table.item(row, FPS_COLUMN)
+        fps_item.setText(f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}")
+        # A paused or stopped camera is slow on purpose: no warning for it.
+        _colour(fps_item, fps_colour(fps, target) if status == "running" else None)
+        self.table.item(row, FRAMES_COLUMN).setText(str(frames))
+        dropped_item = self.table.item(row, DROPPED_COLUMN)
+        dropped_item.setText(str(dropped))
+        dropped_item.setToolTip(f"{100 * dropped / max(frames, 1):.2f} % of the frames")
+        _colour(dropped_item, dropped_colour(dropped, frames))
+        self.table.item(row, LAG_COLUMN).setText(str(camera.get("writer_lag") or 0))
+
+    # --- the current recording -----------------------------------------------------------
+
+    def _show_state(self) -> None:
+        if self._current is not None:
+            state = "Paused" if self._paused else "Recording"
+        else:
+            state = "Paused (not recording)" if self._paused else "Not recording"
+        self.state_label.setText(state)
+        self.folder_label.setText(self._current or "—")
+
+    def _on_started(self, event: dict[str, Any]) -> None:
+        self._current = event["folder"]
+        self._show_state()
+        self._show_recording(RecentRecording(Path(event["folder"]), "recording"))
+
+    def _on_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self._show_state()
+
+    def _on_stopped(self, event: dict[str, Any]) -> None:
+        if event.get("folder") == self._current:
+            self._current = None
+        self._show_state()
+        self._on_progress(event["folder"], 0.0)
+
+    def _on_progress(self, folder: str, fraction: float) -> None:
+        self._assembling[folder] = fraction
+        self.progress.setFormat(f"Assembling {Path(folder).name}: %p%")
+        self.progress.setValue(round(100 * fraction))
+        self.progress.show()
+
+    def _on_finalized(self, event: dict[str, Any]) -> None:
+        self._assembling.pop(event["folder"], None)
+        if self._assembling:
+            folder, fraction = next(reversed(self._assembling.items()))
+            self._on_progress(folder, fraction)
+        else:
+            self.progress.hide()
+        self._show_recording(RecentRecording(
+            Path(event["folder"]), str(event.get("status", "?")), dict(event.get("frames") or {})
+        ))
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """Recordings the engine salvaged after a crash join the list too."""
+        if event.get("event") == "recording_recovered" and event.get("folder"):
+            folder = Path(event["folder"])
+            with contextlib.suppress(RecordingError):
+                self._show_recording(RecentRecording.from_manifest(folder, read_manifest(folder)))
+
+    # --- recent recordings -----------------------------------------------------------------
+
+    def refresh_recent(self) -> None:
+        """Re-read the recordings of the output folder."""
+        self.recent.clear()
+        output = self.output_edit.text().strip()
+        for recording in scan_recordings(Path(output).expanduser()) if output else []:
+            self.recent.addTopLevelItem(self._item(recording))
+
+    def recent_recordings(self) -> list[RecentRecording]:
+        """The list as shown, newest first."""
+        return [self.recent.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole)
+                for row in range(self.recent.topLevelItemCount())]
+
+    def _show_recording(self, recording: RecentRecording) -> None:
+        """Update the recording's row, or put a new one on top."""
+        for row in range(self.recent.topLevelItemCount()):
+            item = self.recent.topLevelItem(row)
+            if item.data(0, Qt.ItemDataRole.UserRole).folder == recording.folder:
+                self._fill(item, recording)
+                return
+        self.recent.insertTopLevelItem(0, self._item(recording))
+        while self.recent.topLevelItemCount() > RECENT_LIMIT:
+            self.recent.takeTopLevelItem(RECENT_LIMIT)
+
+    def _item(self, recording: RecentRecording) -> QTreeWidgetItem:
+        item = QTreeWidgetItem()
+        self._fill(item, recording)
+        return item
+
+    @staticmethod
+    def _fill(item: QTreeWidgetItem, recording: RecentRecording) -> None:
+        item.setData(0, Qt.ItemDataRole.UserRole, recording)
+        item.setText(0, recording.folder.name)
+        item.setToolTip(0, str(recording.folder))
+        item.setText(1, recording.status)
+        item.setText(2, recording.frames_text)
+
+    def _open_selected(self) -> None:
+        items = self.recent.selectedItems()
+        if items:
+            self._open_folder(items[0].data(0, Qt.ItemDataRole.UserRole).folder)
+
+
+def _colour(item: QTableWidgetItem, colour: QColor | None) -> None:
+    """Colour the item's text, or give it back the table's normal text colour."""
+    item.setData(Qt.ItemDataRole.ForegroundRole, colour)

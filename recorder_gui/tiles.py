@@ -1,0 +1,218 @@
+"""Live camera tiles: one timer pulls the newest frame of every ring and repaints.
+
+Frames never come through signals: each tile attaches to its camera's shared-memory
+ring and copies the newest published frame (seqlock-checked) into its own buffer,
+which a QImage wraps with explicit bytes-per-line. Reading never blocks capture.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from engine.capture.ring import M_AFTER_PUBLISH, M_FRAME, FrameRing
+
+DISPLAY_HZ = 30
+LATENCY_SAMPLES = 600
+BORDER_PX = 4
+RECORDING_COLOUR = QColor(220, 30, 30)
+PAUSED_COLOUR = QColor(235, 190, 20)
+STATUS_COLOURS = {"running": QColor(60, 170, 80), "paused": PAUSED_COLOUR,
+                  "failed": RECORDING_COLOUR, "stopped": QColor(140, 140, 140)}
+
+
+class CameraTile(QWidget):
+    """One camera: its newest frame, name, live fps, dropped frames and status."""
+
+    doubleClicked = Signal(str)
+
+    def __init__(self, camera_id: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.camera_id = camera_id
+        self.setMinimumSize(160, 120)
+        self._ring: FrameRing | None = None
+        self._ring_name = ""
+        self._buffer: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._last_frame = -1
+        self._published_ns = 0
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.frames_shown = 0
+        self.fps = 0.0
+        self.dropped = 0
+        self.status = "stopped"
+        self.recording = False
+        self.paused = False
+
+    # --- the ring ----------------------------------------------------------------
+
+    def attach(self, ring: dict[str, Any]) -> None:
+        """(Re-)attach to a camera's ring; a no-op if it is the ring already shown."""
+        if ring["ring"] == self._ring_name:
+            return
+        self.detach()
+        self._ring = FrameRing.attach(ring["ring"], untrack=True)
+        height, width, channels = self._ring.shape
+        self._buffer = np.zeros((height, width, channels), np.uint8)
+        self._image = QImage(self._buffer.data, width, height, width * channels,
+                             QImage.Format.Format_BGR888)
+        self._ring_name = ring["ring"]
+        self._last_frame = -1
+
+    def detach(self) -> None:
+        self._image = None
+        self._buffer = None
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        self._ring_name = ""
+
+    def pull(self) -> bool:
+        """Copy the newest frame if there is a new one; True when the tile needs a repaint."""
+        if self._ring is None or self._buffer is None:
+            return False
+        if self._ring.latest == self._last_frame:
+            return False
+        meta = self._ring.read_latest(self._buffer)
+        if meta is None:
+            return False
+        self._last_frame = int(meta[M_FRAME])
+        self._published_ns = int(meta[M_AFTER_PUBLISH])
+        self.update()
+        return True
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    @property
+    def frame_number(self) -> int:
+        return self._last_frame
+
+    # --- painting ----------------------------------------------------------------
+
+    def paintEvent(self, _event: Any) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(18, 18, 20))
+        inner = self.rect().adjusted(BORDER_PX, BORDER_PX, -BORDER_PX, -BORDER_PX)
+        if self._image is not None and self._last_frame >= 0:
+            target = _fit(self._image.width(), self._image.height(), inner)
+            painter.drawImage(target, self._image)
+            if self._published_ns:
+                self.latencies_ms.append((time.monotonic_ns() - self._published_ns) / 1e6)
+                self._published_ns = 0
+                self.frames_shown += 1
+        else:
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "waiting for frames…")
+        self._paint_overlay(painter, inner)
+        if self.recording or self.paused:
+            pen = QPen(PAUSED_COLOUR if self.paused else RECORDING_COLOUR, BORDER_PX)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            half = BORDER_PX // 2
+            painter.drawRect(self.rect().adjusted(half, half, -half - 1, -half - 1))
+        painter.end()
+
+    def _paint_overlay(self, painter: QPainter, inner: QRect) -> None:
+        font = QFont(self.font())
+        font.setPointSize(max(8, font.pointSize()))
+        painter.setFont(font)
+        line = f"{self.camera_id}   {self.fps:5.1f} fps   dropped {self.dropped}"
+        metrics = painter.fontMetrics()
+        bar = QRect(inner.left(), inner.top(), inner.width(), metrics.height() + 8)
+        painter.fillRect(bar, QColor(0, 0, 0, 150))
+        painter.setPen(QColor(240, 240, 240))
+        painter.drawText(bar.adjusted(8, 0, -8, 0),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, line)
+        badge = self.status.upper()
+        painter.setPen(STATUS_COLOURS.get(self.status, QColor(140, 140, 140)))
+        painter.drawText(bar.adjusted(8, 0, -8, 0),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, badge)
+
+    def mouseDoubleClickEvent(self, _event: Any) -> None:
+        self.doubleClicked.emit(self.camera_id)
+
+
+def _fit(width: int, height: int, area: QRect) -> QRect:
+    """The largest rectangle of the image's aspect ratio centred in area."""
+    scale = min(area.width() / width, area.height() / height)
+    w, h = int(width * scale), int(height * scale)
+    return QRect(area.left() + (area.width() - w) // 2, area.top() + (area.height() - h) // 2,
+                 w, h)
+
+
+class TileGrid(QWidget):
+    """Every camera's tile in a grid, repainted by one timer at DISPLAY_HZ."""
+
+    tileDoubleClicked = Signal(str)
+    firstFrameShown = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tiles: dict[str, CameraTile] = {}
+        self._layout = QGridLayout(self)
+        self._layout.setContentsMargins(4, 4, 4, 4)
+        self._layout.setSpacing(4)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / DISPLAY_HZ))
+        self._timer.timeout.connect(self.pull)
+        self._timer.start()
+        self._first_shown = False
+
+    def set_rings(self, rings: list[dict[str, Any]]) -> None:
+        """Show exactly these cameras, re-attaching tiles whose ring was re-created."""
+        wanted = {ring["camera"]: ring for ring in rings}
+        for camera_id in [c for c in self.tiles if c not in wanted]:
+            tile = self.tiles.pop(camera_id)
+            tile.detach()
+            self._layout.removeWidget(tile)
+            tile.deleteLater()
+        for camera_id, ring in wanted.items():
+            tile = self.tiles.get(camera_id)
+            if tile is None:
+                tile = CameraTile(camera_id, self)
+                tile.doubleClicked.connect(self.tileDoubleClicked)
+                self.tiles[camera_id] = tile
+            tile.attach(ring)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        columns = max(1, int(np.ceil(np.sqrt(len(self.tiles)))))
+        for position, camera_id in enumerate(sorted(self.tiles)):
+            self._layout.addWidget(self.tiles[camera_id], position // columns,
+                                   position % columns)
+
+    def pull(self) -> None:
+        shown = False
+        for tile in self.tiles.values():
+            shown |= tile.pull()
+        if shown and not self._first_shown:
+            self._first_shown = True
+            self.firstFrameShown.emit()
+
+    def set_recording(self, recording: bool, paused: bool) -> None:
+        for tile in self.tiles.values():
+            tile.recording, tile.paused = recording, paused
+            tile.update()
+
+    def set_stats(self, cameras: list[dict[str, Any]]) -> None:
+        for camera in cameras:
+            tile = self.tiles.get(camera["id"])
+            if tile is not None:
+                tile.fps = float(camera.get("fps") or 0.0)
+                tile.dropped = int(camera.get("dropped") or 0)
+                tile.status = str(camera.get("status", "stopped"))
+
+    def latencies_ms(self) -> list[float]:
+        return [value for tile in self.tiles.values() for value in tile.latencies_ms]
+
+    def detach_all(self) -> None:
+        self._timer.stop()
+        for tile in self.tiles.values():
+            tile.detach()
