@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import statistics
 import sys
@@ -56,30 +57,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         QTimer.singleShot(1000, window.start_recording)
     if args.quit_after is not None:
-        process = psutil.Process()
-        process.cpu_percent()  # start the CPU measurement window
-
-        def finish() -> None:
-            cpu = process.cpu_percent()
-            if args.screenshot:
-                window.grab().save(args.screenshot)
-            latencies = sorted(window.tiles.latencies_ms())
-            if latencies:
-                p95 = latencies[int(0.95 * (len(latencies) - 1))]
-                print(f"display latency publish->paint: p50 {statistics.median(latencies):.1f} ms,"
-                      f" p95 {p95:.1f} ms over {len(latencies)} frames")
-            if first_frame:
-                print(f"first frame on screen {first_frame[0]:.2f} s after launch")
-            print(f"GUI process CPU {cpu:.1f} % of one core")
-            if window.recording:
-                link.command("stop", wait=True)
-            window.recording = False  # nothing left to ask about
-            window.close()
-
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
+        _quit_after(args.quit_after, args.screenshot, window, first_frame)
     code = app.exec()
+    # Tear down in a fixed order while Qt is alive: left to the interpreter's exit,
+    # widgets and their Python wrappers die in any order, which crashed the process
+    # (Fatal Python error: none_dealloc) after recordings under a real display.
+    window.deleteLater()
+    app.processEvents()
     client.close()
+    del window, link
+    gc.collect()
     return code
+
+
+def _quit_after(seconds: float, screenshot: str | None, window, first_frame: list[float]) -> None:
+    """For smoke tests: after `seconds`, save a screenshot, print the display figures
+    (publish-to-paint latency, time to first frame, GUI CPU) and close."""
+    from PySide6.QtCore import QTimer
+
+    process = psutil.Process()
+    process.cpu_percent()  # start the CPU measurement window
+
+    def finish() -> None:
+        cpu = process.cpu_percent()
+        if screenshot:
+            window.grab().save(screenshot)
+        latencies = sorted(window.tiles.latencies_ms())
+        if latencies:
+            p95 = latencies[int(0.95 * (len(latencies) - 1))]
+            print(f"display latency publish->paint: p50 {statistics.median(latencies):.1f} ms,"
+                  f" p95 {p95:.1f} ms over {len(latencies)} frames")
+        if first_frame:
+            print(f"first frame on screen {first_frame[0]:.2f} s after launch")
+        print(f"GUI process CPU {cpu:.1f} % of one core")
+        if window.recording:
+            window.link.command("stop", wait=True)
+        window.recording = False  # nothing left to ask about
+        window.close()
+
+    QTimer.singleShot(int(seconds * 1000), finish)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
 """EngineLink: the engine client as Qt signals, for the widgets that are handed it.
 
-Events arrive on the client's reader thread; re-emitting them through a Qt signal
-delivers them on the GUI thread (a queued connection). No frame ever travels this
-way: tiles read the shared-memory rings themselves.
+Events arrive on the client's reader thread, which only puts them on a thread-safe
+queue; a GUI-thread timer drains it and emits the signals. (Emitting a Signal(dict)
+from the reader thread crashed PySide6 with a refcount error, now and then.) No
+frame ever travels this way: tiles read the shared-memory rings themselves.
 """
 
 from __future__ import annotations
 
+import queue
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.client import EngineClient, EngineCommandError, EngineNotRunning
+
+DRAIN_INTERVAL_MS = 50
 
 
 class EngineLink(QObject):
@@ -29,13 +33,23 @@ class EngineLink(QObject):
     errorRaised = Signal(str)  # engine errors and refused commands, for the user to see
     disconnected = Signal(str)
 
-    _incoming = Signal(dict)  # reader thread -> GUI thread
-
     def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self._incoming.connect(self._dispatch)
-        client.subscribe(self._incoming.emit)
+        self._incoming: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setInterval(DRAIN_INTERVAL_MS)
+        self._drain_timer.timeout.connect(self._drain)
+        self._drain_timer.start()
+        client.subscribe(self._incoming.put)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                event = self._incoming.get_nowait()
+            except queue.Empty:
+                return
+            self._dispatch(event)
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         self.event.emit(event)
@@ -59,7 +73,7 @@ class EngineLink(QObject):
         elif kind in ("error", "recording_error", "sensor_error"):
             self.errorRaised.emit(event.get("message", str(event)))
 
-    def command(self, name: str, **args: Any) -> Any | None:
+    def command(self, name: str, /, **args: Any) -> Any | None:
         """Run an engine command; on refusal emit errorRaised with the reason, return None."""
         try:
             return self.client.call(name, **args)

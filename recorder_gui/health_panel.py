@@ -87,11 +87,12 @@ class HealthPanel(QWidget):
         self.link = link
         self._histories: dict[str, FpsHistory] = {}
         self._relayed_error: str | None = None
+        self._fps_top = 0.0
 
         self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
         self.plot.setLabel("left", "fps")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend()
+        self.plot.addLegend(offset=(-10, 10))  # top right
         self.plot.setMinimumHeight(160)
         self.dropped_label = QLabel("Dropped frames: —")
 
@@ -139,11 +140,21 @@ class HealthPanel(QWidget):
             history.add(when, float(camera.get("fps") or 0.0))
         for gone in set(self._histories) - {camera["id"] for camera in cameras}:
             self.plot.removeItem(self._histories.pop(gone).curve)  # camera left the rig
+        self._scale_fps(cameras)
         dropped = {camera["id"]: int(camera.get("dropped") or 0) for camera in cameras}
         per_camera = ", ".join(f"{camera} {count}" for camera, count in dropped.items())
         self.dropped_label.setText(f"Dropped frames: {sum(dropped.values())} ({per_camera})")
         if stats.get("device"):
             self.update_device(stats["device"])
+
+    def _scale_fps(self, cameras: list[dict[str, Any]]) -> None:
+        """Keep zero and the targets in view, so jitter of a few hundredths of a frame per
+        second does not look like a collapse."""
+        rates = (float(c.get(key) or 0.0) for c in cameras for key in ("fps", "target_fps"))
+        top = 1.1 * max(rates, default=0.0)
+        if top > self._fps_top:
+            self._fps_top = top
+            self.plot.setYRange(0, top, padding=0)
 
     def _add_curve(self, camera_id: str) -> FpsHistory:
         pen = pg.mkPen(pg.intColor(len(self._histories), hues=8), width=2)

@@ -13,9 +13,11 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QToolBar,
     QWidget,
 )
@@ -58,9 +60,18 @@ class MainWindow(QMainWindow):
         self.recording_panel = RecordingPanel(link)
         self.cameras_panel = CamerasPanel(link)
         self.health_panel = HealthPanel(link)
-        self._dock("Recording", self.recording_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Cameras", self.cameras_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Health and events", self.health_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        recording = self._dock(
+            "Recording", self.recording_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        health = self._dock(
+            "Health and events", self.health_panel, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        cameras = self._dock("Cameras", self.cameras_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(health, cameras)
+        health.raise_()
+        # First-run proportions: the tiles get most of the window (a saved state wins).
+        self.resizeDocks([recording], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks([health], [250], Qt.Orientation.Vertical)
         self._build_toolbar()
         self._state_label = QLabel()
         self.statusBar().addPermanentWidget(self._state_label)
@@ -83,11 +94,16 @@ class MainWindow(QMainWindow):
 
     # --- layout ------------------------------------------------------------------------
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
-        dock.setWidget(widget)
+        scroll = QScrollArea()  # a panel's minimum size must not force the window's
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
+        return dock
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Recording", self)

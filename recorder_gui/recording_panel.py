@@ -131,8 +131,9 @@ class RecordingPanel(QWidget):
         self._paused = False
         self._assembling: dict[str, float] = {}  # folder -> fraction done
 
+        self._scanned: Path | None = None  # the output folder the recent list was read from
         self.output_edit = QLineEdit()
-        self.output_edit.editingFinished.connect(self.refresh_recent)
+        self.output_edit.editingFinished.connect(self._output_edited)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.name_edit = QLineEdit()
@@ -238,7 +239,16 @@ class RecordingPanel(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
         if folder:
             self.output_edit.setText(folder)
+            self._output_edited()
+
+    def _output_edited(self) -> None:
+        """A new output folder brings its own recordings (focus changes alone do not)."""
+        if self._output_folder() != self._scanned:
             self.refresh_recent()
+
+    def _output_folder(self) -> Path | None:
+        text = self.output_edit.text().strip()
+        return Path(text).expanduser() if text else None
 
     # --- live figures ------------------------------------------------------------------
 
@@ -342,8 +352,8 @@ class RecordingPanel(QWidget):
     def refresh_recent(self) -> None:
         """Re-read the recordings of the output folder."""
         self.recent.clear()
-        output = self.output_edit.text().strip()
-        for recording in scan_recordings(Path(output).expanduser()) if output else []:
+        self._scanned = self._output_folder()
+        for recording in scan_recordings(self._scanned) if self._scanned else []:
             self.recent.addTopLevelItem(self._item(recording))
 
     def recent_recordings(self) -> list[RecentRecording]:

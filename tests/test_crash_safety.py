@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engine.capture.ring import sweep_stale_segments
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 
@@ -52,6 +53,11 @@ def kill_tree(process: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
     process.wait()
     psutil.wait_procs([p for p in map(_process_or_none, members) if p], timeout=10)
+    # The resource tracker died with the group, so nothing unlinked the rings: the
+    # sweep an engine runs at start-up removes them (and is tested by doing so here).
+    assert list(Path("/dev/shm").glob(f"rw{process.pid}_*"))
+    sweep_stale_segments()
+    assert not list(Path("/dev/shm").glob(f"rw{process.pid}_*"))
     for stream in (process.stdout, process.stderr):
         if stream:
             stream.close()

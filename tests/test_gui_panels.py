@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ def no_leaked_widgets(qapp):
     before = set(QApplication.topLevelWidgets())
     yield
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()  # pyqtgraph's context menus have no Qt parent: Python frees them
     leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
     assert not leaked, f"leaked top-level widgets: {leaked}"
 
@@ -241,8 +243,8 @@ def test_event_log(qtbot, link):
     assert line_colour(panel, len(panel.log_lines()) - 1) == ALARM
 
     # An engine error event reaches the panel twice (as `event` and as errorRaised): one line.
-    link._incoming.emit({"event": "sensor_error", "sensor": "imu", "message": "port vanished",
-                         "time": time.time()})
+    link._dispatch({"event": "sensor_error", "sensor": "imu", "message": "port vanished",
+                    "time": time.time()})
     assert [line for line in panel.log_lines() if "port vanished" in line] == [
         panel.log_lines()[-1]]
     assert panel.log_lines()[-1].endswith("sensor_error  imu  port vanished")

@@ -142,11 +142,15 @@ def test_window_geometry_persists(qtbot, engine, tmp_path):
     client = engine.client()
     first = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
-    first.resize(1111, 777)
+    first.show()
+    screen = first.screen().availableGeometry()  # offscreen: small; a restore stays inside
+    first.resize(screen.width() - 137, screen.height() - 123)
+    closed_at = (first.width(), first.height())
     first.close()
+    assert QSettings(path, QSettings.Format.IniFormat).value("geometry") is not None
     second = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (1111, 777)
+    assert (second.width(), second.height()) == closed_at
     second.close()
     client.close()
 

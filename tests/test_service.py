@@ -311,3 +311,10 @@ def test_socket_and_key_are_private_to_the_user(engine):
     listening = [c for c in psutil.Process(engine.process.pid).net_connections("inet")
                  if c.status == psutil.CONN_LISTEN]
     assert not listening  # no TCP listener
+
+
+def test_properties_of_a_stopped_camera_are_refused_clearly(engine):
+    with engine.client() as client:
+        client.stop_camera("right")
+        with pytest.raises(EngineCommandError, match="camera 'right' is not running"):
+            client.properties("right")

@@ -40,7 +40,7 @@ from engine.capture.group_state import (
     NO_HOLD,
     GroupState,
 )
-from engine.capture.ring import FrameRing
+from engine.capture.ring import FrameRing, sweep_stale_segments
 from engine.capture.spec import CameraSpec
 from engine.recording.errors import RecordingError
 from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
@@ -177,6 +177,7 @@ class CaptureGroup:
 
     def _spawn(self) -> None:
         n = len(self.specs)
+        sweep_stale_segments()
         self._state = GroupState.create(n)
         for index, spec in enumerate(self.specs):
             conn, child_conn = self._ctx.Pipe()
@@ -644,11 +645,17 @@ class CaptureGroup:
     def camera_ids(self) -> list[str]:
         return [c.spec.camera_id for c in self._cameras]
 
+    def _camera(self, camera_id: str) -> _Camera:
+        for camera in self._cameras:
+            if camera.spec.camera_id == camera_id:
+                return camera
+        raise GroupError(f"camera {camera_id!r} is not running")
+
     def settings(self, camera_id: str) -> dict[str, Any]:
-        return next(dict(c.settings) for c in self._cameras if c.spec.camera_id == camera_id)
+        return dict(self._camera(camera_id).settings)
 
     def properties(self, camera_id: str) -> list[dict[str, Any]]:
-        return next(list(c.properties) for c in self._cameras if c.spec.camera_id == camera_id)
+        return list(self._camera(camera_id).properties)
 
     def counts(self) -> list[int]:
         """Frames published per camera, read in one copy so the values belong together."""

@@ -19,6 +19,7 @@ import os
 import secrets
 import time
 from multiprocessing import resource_tracker, shared_memory
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +63,37 @@ SEGMENT_PREFIX = "rw"
 def segment_prefix(pid: int | None = None) -> str:
     """Names of segments created by process pid start with this (short: macOS allows 31)."""
     return f"{SEGMENT_PREFIX}{os.getpid() if pid is None else pid}_"
+
+
+SHM_FOLDER = Path("/dev/shm")
+
+
+def sweep_stale_segments() -> list[str]:
+    """Remove segments whose creating process is gone; return their names.
+
+    A controller killed together with its whole process group (its resource tracker
+    included) cannot unlink its rings; the next engine to start does it instead.
+    """
+    removed = []
+    if not SHM_FOLDER.is_dir():
+        return removed  # no listable POSIX shared memory here (macOS): nothing to sweep
+    for path in SHM_FOLDER.glob(f"{SEGMENT_PREFIX}*_*"):
+        pid_text = path.name[len(SEGMENT_PREFIX):].partition("_")[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and not ours to judge
+    return True
 
 
 def create_segment(size: int) -> shared_memory.SharedMemory:

@@ -145,7 +145,8 @@ class RigService:
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
-        live = {c["id"]: c for c in group.snapshot()["cameras"]} if group else {}
+        snapshot = group.snapshot() if group else {"cameras": [], "spread": None}
+        live = {c["id"]: c for c in snapshot["cameras"]}
         cameras = []
         for spec in self._rig.cameras:
             entry = live.get(spec.camera_id) or {
@@ -163,7 +164,7 @@ class RigService:
                 **entry, "source": mask_credentials(spec.source), "status": status,
                 "target_fps": spec.fps, "size": f"{spec.width}x{spec.height}",
             })
-        return {"cameras": cameras, "spread": group.recent_spread() if group else None}
+        return {"cameras": cameras, "spread": snapshot["spread"]}
 
     # --- commands: observation --------------------------------------------------------
 
