@@ -235,6 +235,12 @@ class MainWindow(QMainWindow):
     # --- closing and persistence -----------------------------------------------------------
 
     def _restore_geometry(self) -> None:
+        output = self._settings.value("recording/output")
+        codec = self._settings.value("recording/codec")
+        if output:
+            self.recording_panel.output_edit.setText(str(output))
+        if codec:
+            self.recording_panel.codec_combo.setCurrentText(str(codec))
         geometry = self._settings.value("geometry")
         state = self._settings.value("windowState")
         if geometry is not None:
@@ -265,6 +271,8 @@ class MainWindow(QMainWindow):
             self.link.command("stop", wait=True)
         if self.owns_engine and choice != "keep":
             self.link.command("shutdown")
+        self._settings.setValue("recording/output", self.recording_panel.output_edit.text())
+        self._settings.setValue("recording/codec", self.recording_panel.codec_combo.currentText())
         self._settings.setValue("geometry", self.saveGeometry())
         self._settings.setValue("windowState", self.saveState())
         self._clock.stop()

@@ -137,7 +137,7 @@ def test_closing_while_recording_can_stop_it(qtbot, engine, tmp_path):
     assert status["last_recording"]["status"] == "finalized"
 
 
-def test_window_geometry_persists(qtbot, engine, tmp_path):
+def test_window_geometry_and_recording_choices_persist(qtbot, engine, tmp_path):
     path = str(tmp_path / "geometry.ini")
     client = engine.client()
     first = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
@@ -145,12 +145,16 @@ def test_window_geometry_persists(qtbot, engine, tmp_path):
     first.show()
     screen = first.screen().availableGeometry()  # offscreen: small; a restore stays inside
     first.resize(screen.width() - 137, screen.height() - 123)
+    first.recording_panel.output_edit.setText(str(tmp_path / "chosen"))
+    first.recording_panel.codec_combo.setCurrentText("mjpeg")
     closed_at = (first.width(), first.height())
     first.close()
     assert QSettings(path, QSettings.Format.IniFormat).value("geometry") is not None
     second = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
     assert (second.width(), second.height()) == closed_at
+    assert second.recording_panel.output_edit.text() == str(tmp_path / "chosen")
+    assert second.recording_panel.codec_combo.currentText() == "mjpeg"
     second.close()
     client.close()
 
