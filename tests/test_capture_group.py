@@ -293,3 +293,16 @@ def test_a_dead_writer_never_blocks_capture_and_ends_the_recording(tmp_path):
     assert manifest["status"] == "interrupted"
     assert any("writer" in error for error in manifest["errors"])
     assert manifest["cameras"][1]["frames"] > 10
+
+
+def test_a_new_recording_starts_while_the_last_one_is_assembled(group, tmp_path):
+    first = group.start_recording(tmp_path, "mjpeg", chunk_length_s=0.2)
+    time.sleep(0.8)
+    group.stop_recording(assembled=False)  # the writers are done: capture is free
+    second = group.start_recording(tmp_path, "mjpeg")
+    time.sleep(0.5)
+    group.stop_recording()
+    assert first.done.wait(30)
+    for recording in (first, second):
+        assert_verified(recording.folder)
+    assert read_manifest(first.folder)["chunk_frames"] == 12  # 0.2 s at 60 fps
