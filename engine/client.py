@@ -97,7 +97,13 @@ class EngineClient:
         except EngineNotRunning:
             if launch is None:
                 raise
-        process = launch_engine(folder, launch)
+        return cls.await_engine(launch_engine(folder, launch), folder, timeout_s)
+
+    @classmethod
+    def await_engine(
+        cls, process: subprocess.Popen, folder: Path, timeout_s: float = 60.0
+    ) -> EngineClient:
+        """Connect to an engine just launched (launch_engine) once it answers."""
         deadline = time.monotonic() + LAUNCH_TIMEOUT_S
         while True:
             try:

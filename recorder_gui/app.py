@@ -32,20 +32,37 @@ def main(argv: list[str] | None = None) -> int:
     launched_at = time.monotonic()
     args = build_parser().parse_args(argv)
 
+    from engine.client import EngineClient, EngineNotRunning, launch_engine
+    from engine.service.paths import runtime_dir
+
+    # Start the engine before importing Qt, so both start up at the same time.
+    folder = runtime_dir()
+    client: EngineClient | None = None
+    engine = None
+    try:
+        client = EngineClient.connect(folder)
+    except EngineNotRunning:
+        engine_args = (
+            ["--rig", str(Path(args.rig).resolve())] if args.rig else ["--demo", str(args.demo)]
+        )
+        engine = launch_engine(folder, engine_args)
+
+    import cv2
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from engine.client import EngineClient, EngineNotRunning
+    # Tiles scale frames with OpenCV; its worker pool spin-waits between calls and
+    # cost the GUI most of a core (measured), stealing it from the cameras.
+    cv2.setNumThreads(1)
+
     from recorder_gui.engine_link import EngineLink
     from recorder_gui.main_window import APP_NAME, MainWindow
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
-    engine_args = (
-        ["--rig", str(Path(args.rig).resolve())] if args.rig else ["--demo", str(args.demo)]
-    )
     try:
-        client = EngineClient.connect(launch=engine_args)
+        if client is None:
+            client = EngineClient.await_engine(engine, folder)
     except EngineNotRunning as exc:
         QMessageBox.critical(None, APP_NAME, f"The recording engine could not start:\n{exc}")
         return 1

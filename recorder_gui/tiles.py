@@ -3,6 +3,9 @@
 Frames never come through signals: each tile attaches to its camera's shared-memory
 ring and copies the newest published frame (seqlock-checked) into its own buffer,
 which a QImage wraps with explicit bytes-per-line. Reading never blocks capture.
+A tile's buffer is the size the tile shows: the ring scales the frame into it while
+copying, so painting needs no scaling and four HD cameras stay cheap to display (a
+zoom view asks for every pixel).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class CameraTile(QWidget):
         self.status = "stopped"
         self.recording = False
         self.paused = False
+        self._full_resolution = False
 
     # --- the ring ----------------------------------------------------------------
 
@@ -57,13 +61,35 @@ class CameraTile(QWidget):
         if ring["ring"] == self._ring_name:
             return
         self.detach()
-        self._ring = FrameRing.attach(ring["ring"], untrack=True)
-        height, width, channels = self._ring.shape
-        self._buffer = np.zeros((height, width, channels), np.uint8)
-        self._image = QImage(self._buffer.data, width, height, width * channels,
-                             QImage.Format.Format_BGR888)
+        self._ring = FrameRing.attach(ring["ring"], display=True)
         self._ring_name = ring["ring"]
+        self._allocate(force=True)
+
+    def _allocate(self, force: bool = False) -> None:
+        """Size the buffer to what the tile shows (never larger than the frame)."""
+        if self._ring is None:
+            return
+        height, width, channels = self._ring.shape
+        if self._full_resolution:
+            rows, columns = height, width
+        else:
+            area = self.rect().adjusted(BORDER_PX, BORDER_PX, -BORDER_PX, -BORDER_PX)
+            shown = _fit(width, height, area)
+            rows, columns = min(height, max(1, shown.height())), min(width, max(1, shown.width()))
+        if self._buffer is not None and self._buffer.shape[:2] == (rows, columns) and not force:
+            return
+        self._buffer = np.zeros((rows, columns, channels), np.uint8)
+        self._image = QImage(self._buffer.data, columns, rows, columns * channels,
+                             QImage.Format.Format_BGR888)
         self._last_frame = -1
+
+    def set_full_resolution(self, full: bool) -> None:
+        """Every pixel while a zoom view shows this camera."""
+        self._full_resolution = full
+        self._allocate()
+
+    def resizeEvent(self, _event: Any) -> None:
+        self._allocate()
 
     def detach(self) -> None:
         self._image = None

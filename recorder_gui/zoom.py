@@ -49,6 +49,7 @@ class ZoomDialog(QDialog):
     def __init__(self, tile: CameraTile, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{tile.camera_id} — zoom")
+        tile.set_full_resolution(True)
         self.canvas = _Canvas(tile)
         self._scroll = QScrollArea()
         self._scroll.setWidget(self.canvas)
@@ -94,4 +95,5 @@ class ZoomDialog(QDialog):
 
     def done(self, result: int) -> None:
         self._timer.stop()
+        self.canvas.tile.set_full_resolution(False)
         super().done(result)
