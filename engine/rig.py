@@ -23,6 +23,7 @@ import platformdirs
 import tomli_w
 
 from engine.capture.spec import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec
+from engine.durable import fsync_path
 from engine.sensors.base import SensorError
 from engine.sensors.link import SensorSpec
 from engine.sources import (
@@ -464,11 +465,7 @@ def save_rig(rig: Rig, path: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    fsync_path(folder)
 
 
 def _rig_table(rig: Rig, folder: Path) -> dict[str, Any]:

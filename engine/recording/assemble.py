@@ -23,6 +23,7 @@ from typing import Any
 
 import av
 
+from engine.durable import fsync_path
 from engine.recording.chunk_scan import (
     CHUNKS_FOLDER,
     READ_ERRORS,
@@ -114,7 +115,7 @@ def assemble_recording(
     for path, camera in zip(timestamp_files, cameras, strict=True):
         _write_rows(path, camera.rows[:frames])
     for renamed_in in {folder, *(path.parent for path in timestamp_files)}:
-        _fsync_path(renamed_in)  # the renames themselves survive a power cut
+        fsync_path(renamed_in)  # the renames themselves survive a power cut
 
     dropped = {camera.id: camera.available - frames for camera in cameras}
     _update_manifest(folder, manifest, status, frames, dropped, cameras[0].rows[frames - 1])
@@ -227,7 +228,7 @@ def _write_video(
                     packet.stream = stream
                     output.mux(packet)
                     tracker.advance()
-        _fsync_path(temporary)
+        fsync_path(temporary)
         _check_decodes(temporary, len(cameras), frames, tracker)
         os.replace(temporary, path)
     except (RecordingError, av.FFmpegError, OSError) as exc:
@@ -376,11 +377,3 @@ def _summary(
         "seconds": round(time.monotonic() - started, 3),
     }
 
-
-def _fsync_path(path: Path) -> None:
-    """fsync a file or a folder by path (a read-only descriptor is enough on Linux)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -10,12 +10,12 @@ fsynced and renamed to `NNNNN.mkv`.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from engine.durable import fsync_path
 from engine.recording.encoder import VideoEncoder
 
 SYNC_INTERVAL_S = 0.5
@@ -23,15 +23,6 @@ SYNC_INTERVAL_S = 0.5
 
 def chunk_path(folder: Path, index: int, *, part: bool = False) -> Path:
     return folder / f"{index:05d}.mkv{'.part' if part else ''}"
-
-
-def _fsync_path(path: Path) -> None:
-    """fsync a file or folder by path (a read-only descriptor is enough on Linux)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class ChunkedVideoWriter:
@@ -69,9 +60,9 @@ class ChunkedVideoWriter:
         if frames == 0:
             part.unlink(missing_ok=True)
             return
-        _fsync_path(part)
+        fsync_path(part)
         part.rename(chunk_path(self.folder, self._chunk))
-        _fsync_path(self.folder)
+        fsync_path(self.folder)
 
     def write(self, image: np.ndarray) -> None:
         """Append the next frame of the recording, rotating at chunk boundaries."""
@@ -91,7 +82,7 @@ class ChunkedVideoWriter:
         """Push the open chunk to the disk, so a power cut loses at most the last half second."""
         self._next_sync = time.monotonic() + SYNC_INTERVAL_S
         if self._encoder is not None:
-            _fsync_path(chunk_path(self.folder, self._chunk, part=True))
+            fsync_path(chunk_path(self.folder, self._chunk, part=True))
 
     def close(self) -> int:
         """Finish the last chunk; returns the frames written. Safe to call twice."""

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.durable import fsync_path
 from engine.recording.errors import RecordingError
 from engine.recording.timestamps import utc_iso
 
@@ -36,11 +37,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        fsync_path(path.parent)
     except OSError as exc:
         raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
