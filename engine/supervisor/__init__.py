@@ -1,0 +1,1 @@
+"""Supervision of the cameras: health, restarts, and the state that survives restarts."""
