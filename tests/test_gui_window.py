@@ -110,13 +110,19 @@ def test_tiles_follow_a_re_created_ring(qtbot, window):
     qtbot.waitUntil(lambda: tile.frame_number >= 0, timeout=10000)
 
 
-def test_closing_while_recording_can_keep_the_recording_going(qtbot, engine, tmp_path):
+def recording_window(qtbot, engine, tmp_path) -> tuple:
+    """A window of its own (not the fixture's), recording."""
     client = engine.client()
-    link = EngineLink(client)
-    main = MainWindow(link, QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat))
+    main = MainWindow(EngineLink(client),
+                      QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(main)
     main.record_action.trigger()
     wait_recording(qtbot, main, True)
+    return client, main
+
+
+def test_closing_while_recording_can_keep_the_recording_going(qtbot, engine, tmp_path):
+    client, main = recording_window(qtbot, engine, tmp_path)
     main.ask_on_close = lambda: "cancel"
     assert not main.close()  # cancelled: still open
     main.ask_on_close = lambda: "keep"
@@ -129,12 +135,7 @@ def test_closing_while_recording_can_keep_the_recording_going(qtbot, engine, tmp
 
 
 def test_closing_while_recording_can_stop_it(qtbot, engine, tmp_path):
-    client = engine.client()
-    link = EngineLink(client)
-    main = MainWindow(link, QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(main)
-    main.record_action.trigger()
-    wait_recording(qtbot, main, True)
+    client, main = recording_window(qtbot, engine, tmp_path)
     main.ask_on_close = lambda: "stop"
     assert main.close()
     with engine.client() as other:
