@@ -75,11 +75,17 @@ class EngineLink(QObject):
 
     def command(self, name: str, /, **args: Any) -> Any | None:
         """Run an engine command; on refusal emit errorRaised with the reason, return None."""
+        return self.try_command(name, **args)[0]
+
+    def try_command(self, name: str, /, **args: Any) -> tuple[Any | None, str]:
+        """Like command, and also return the refusal reason ("" on success) for the
+        widget that asked; errorRaised still tells the main window."""
         try:
-            return self.client.call(name, **args)
+            return self.client.call(name, **args), ""
         except EngineCommandError as exc:
-            self.errorRaised.emit(f"{name}: {exc}")
+            reason = f"{name}: {exc}"
         except EngineNotRunning as exc:
-            self.disconnected.emit(str(exc))
-            self.errorRaised.emit(str(exc))
-        return None
+            reason = str(exc)
+            self.disconnected.emit(reason)
+        self.errorRaised.emit(reason)
+        return None, reason

@@ -47,19 +47,9 @@ def busy_cursor() -> Iterator[None]:
 
 
 def run_command(link: EngineLink, name: str, **args: Any) -> tuple[Any | None, str]:
-    """Run an engine command under a busy cursor; return (result, refusal reason).
-
-    EngineLink reports a refusal only through errorRaised (for the main window), so
-    the reason is caught here for the widget that asked.
-    """
-    reasons: list[str] = []
-    link.errorRaised.connect(reasons.append)
-    try:
-        with busy_cursor():
-            result = link.command(name, **args)
-    finally:
-        link.errorRaised.disconnect(reasons.append)
-    return result, "; ".join(reasons)
+    """Run an engine command under a busy cursor; return (result, refusal reason)."""
+    with busy_cursor():
+        return link.try_command(name, **args)
 
 
 def _decimals(number: float | None) -> int:

@@ -374,11 +374,16 @@ class CaptureGroup:
         self._emit("camera_failed", camera=camera.spec.camera_id, message=reason)
         recording = self.recording
         if recording is not None and self._state is not None:
-            last = max(int(self._state.counts.min()), recording.first_frame)
-            if recording.last_frame is not None:
-                last = min(last, recording.last_frame)
-            recording.fail(f"{camera.spec.camera_id} failed: {reason}", last)
-            self._state.globals[G_LAST_RECORDING] = last
+            recording.fail(f"{camera.spec.camera_id} failed: {reason}", self._cut(recording))
+
+    def _cut(self, recording: Recording) -> int:
+        """End the recording now, at the last frame set every camera has published (never
+        later than an end already chosen); the writers stop there. Returns that frame."""
+        last = max(int(self.state.counts.min()), recording.first_frame)
+        if recording.last_frame is not None:
+            last = min(last, recording.last_frame)
+        self.state.globals[G_LAST_RECORDING] = last
+        return last
 
     def _writer_finished(self, camera: _Camera, outcome: dict[str, Any]) -> None:
         """A writer is done. One that failed (encoder crash, disk full) ends the recording
@@ -387,9 +392,7 @@ class CaptureGroup:
         if recording is None:
             return
         if outcome.get("error") and recording.last_frame is None and self._state is not None:
-            last = max(int(self._state.counts.min()), recording.first_frame)
-            recording.last_frame = last
-            self._state.globals[G_LAST_RECORDING] = last
+            recording.last_frame = self._cut(recording)
             self._emit("recording_error", camera=camera.spec.camera_id, message=outcome["error"])
         if recording.add_outcome(camera.spec.camera_id, outcome):
             self._finish_recording(recording)
