@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from engine.capture.ring import FLAG_RECORD, M_FLAGS, M_FRAME, M_SEQ, FrameRing
+from engine.capture.ring import (
+    FLAG_RECORD,
+    M_FLAGS,
+    M_FRAME,
+    M_SEQ,
+    FrameRing,
+    sweep_stale_segments,
+)
 
 
 @pytest.fixture
@@ -100,3 +109,21 @@ def test_attach_sees_the_same_memory_and_close_unlinks(ring):
         assert other.shape == ring.shape and other.n_slots == ring.n_slots
     finally:
         other.close()
+
+
+def test_the_start_up_sweep_removes_rings_of_dead_processes_only(tmp_path):
+    from pathlib import Path
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead_pid = int(finished.stdout)  # that process has exited
+    orphan = Path("/dev/shm") / f"rw{dead_pid}_feedbeef"
+    orphan.write_bytes(b"left by a killed engine")
+    live = FrameRing.create(2, (8, 8, 3))  # ours: this process is alive
+    try:
+        assert orphan.name in sweep_stale_segments()
+        assert not orphan.exists()
+        assert (Path("/dev/shm") / live.name).exists()
+    finally:
+        orphan.unlink(missing_ok=True)
+        live.close()
