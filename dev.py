@@ -4,6 +4,7 @@
     python3 dev.py demo     open the workstation on the demo rig (4 synthetic cameras)
     python3 dev.py test     run ruff and the whole test suite
     python3 dev.py record   no display? record the demo rig headless and verify it
+    python3 dev.py bundle   build the desktop bundle dist/recorder-workstation/ (PyInstaller)
 
 Each creates `.venv` beside this file and installs the project into it when
 pyproject.toml changed since the last install, then runs inside it.
@@ -15,6 +16,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -24,23 +26,24 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
-def ensure_venv() -> None:
-    """Create .venv and (re)install the project with its test extras when needed."""
+def ensure_venv(extras: tuple[str, ...] = ("test",)) -> None:
+    """Create .venv and (re)install the project with these extras when needed."""
     if sys.version_info < (3, 11):  # noqa: UP036 - runs on the system Python, before .venv
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print(f"creating {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    stamp = VENV / f".installed-{digest}"
+    stamp = VENV / f".installed-{digest}-{'-'.join(extras)}"
     if stamp.exists():
         return
     print("installing the project and its dependencies into .venv ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[{','.join(extras)}]"], check=True)
     for old in VENV.glob(".installed-*"):
-        old.unlink()
+        if not old.name.startswith(f".installed-{digest}-"):
+            old.unlink()
     stamp.touch()
 
 
@@ -69,12 +72,24 @@ def test(extra: list[str]) -> int:
     return run("pytest", *extra)
 
 
+def bundle(extra: list[str]) -> int:
+    """One-folder PyInstaller bundle from packaging/recorder.spec into dist/."""
+    started = time.monotonic()
+    code = run("pyinstaller", "--noconfirm", "--log-level", "WARN",
+               "--distpath", str(ROOT / "dist"), "--workpath", str(ROOT / "build"),
+               str(ROOT / "packaging" / "recorder.spec"), *extra)
+    if code == 0:
+        elapsed = time.monotonic() - started
+        print(f"built {ROOT / 'dist' / 'recorder-workstation'} in {elapsed:.0f} s")
+    return code
+
+
 def main() -> int:
-    commands = {"demo": demo, "test": test, "record": record}
+    commands = {"demo": demo, "test": test, "record": record, "bundle": bundle}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
-    ensure_venv()
+    ensure_venv(("test", "packaging") if sys.argv[1] == "bundle" else ("test",))
     return commands[sys.argv[1]](sys.argv[2:])
 
 

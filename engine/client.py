@@ -28,6 +28,7 @@ from engine.service.paths import RUNTIME_DIR_ENV, key_path, log_path, runtime_di
 
 EventCallback = Callable[[dict[str, Any]], None]
 LAUNCH_TIMEOUT_S = 30.0
+FROZEN_ENGINE_FLAG = "--engine"  # bundle executable: run the engine CLI
 
 
 class EngineNotRunning(ConnectionError):
@@ -54,12 +55,20 @@ def _shut_down(conn: Connection) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def engine_command(*args: str) -> list[str]:
+    """The command line of `recorder-engine ARGS` run by this very program: a frozen bundle
+    has no Python to run `-m engine`, so its own executable takes FROZEN_ENGINE_FLAG."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_ENGINE_FLAG, *args]
+    return [sys.executable, "-m", "engine", *args]
+
+
 def launch_engine(folder: Path, engine_args: list[str]) -> subprocess.Popen:
     """Start `recorder-engine serve` detached from this process, logging to the runtime folder.
 
     It gets its own session, so closing the GUI or its terminal never stops it.
     """
-    command = [sys.executable, "-m", "engine", "serve", *engine_args]
+    command = engine_command("serve", *engine_args)
     with open(log_path(folder), "ab") as log_file:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
