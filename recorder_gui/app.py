@@ -12,6 +12,10 @@ from pathlib import Path
 
 import psutil
 
+# Beside the packages in a checkout, and in the bundle's _internal/ (see packaging/).
+ICON = Path(__file__).resolve().parent.parent / "resources" / "recorder-workstation.png"
+DESKTOP_ID = "recorder-workstation"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recorder-gui", description=__doc__)
@@ -24,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="quit after S seconds (smoke tests), printing display figures")
     parser.add_argument("--screenshot", metavar="PATH",
                         help="save the main window to PATH just before quitting")
+    parser.add_argument("--self-test", action="store_true",
+                        help="no window: record the demo rig for 3 s with a private engine,"
+                             " verify it, exit 0 only if it holds")
     return parser
 
 
@@ -31,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     launched_at = time.monotonic()
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from recorder_gui.self_test import run_self_test
+
+        return 0 if run_self_test() else 1
 
     from engine.client import EngineClient, EngineNotRunning, launch_engine
     from engine.service.paths import runtime_dir
@@ -49,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     # Tiles scale frames with OpenCV; its worker pool spin-waits between calls and
@@ -60,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
+    app.setWindowIcon(QIcon(str(ICON)))
+    app.setDesktopFileName(DESKTOP_ID)  # Wayland matches the window to the .desktop entry
     try:
         if client is None:
             client = EngineClient.await_engine(engine, folder)
