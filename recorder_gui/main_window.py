@@ -34,6 +34,13 @@ APP_NAME = "Recorder Workstation"
 SHORTCUTS = {"record": "Ctrl+R", "pause": "Ctrl+P", "stop": "Ctrl+S"}
 
 
+def about_text() -> str:
+    """The About box: the name and version a user quotes in a bug report."""
+    return (f"<h3>{APP_NAME} {__version__}</h3>"
+            "<p>Records several cameras in lock-step: every file of a recording holds"
+            " exactly the same frames.</p>")
+
+
 def format_elapsed(seconds: float) -> str:
     whole = int(max(0.0, seconds))
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
@@ -73,6 +80,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([recording], [440], Qt.Orientation.Horizontal)
         self.resizeDocks([health], [250], Qt.Orientation.Vertical)
         self._build_toolbar()
+        self._build_help_menu()
         self._state_label = QLabel()
         self.statusBar().addPermanentWidget(self._state_label)
 
@@ -127,6 +135,13 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         bar.addAction(action)
         return action
+
+    def _build_help_menu(self) -> None:
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = help_menu.addAction(f"&About {APP_NAME}")
+        self.about_action.triggered.connect(
+            lambda: QMessageBox.about(self, f"About {APP_NAME}", about_text())
+        )
 
     # --- engine state -----------------------------------------------------------------------
 
