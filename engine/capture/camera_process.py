@@ -5,6 +5,10 @@ boundaries) -> sync gate (every camera ready, own count <= every other count,
 ring room for the recording writer) -> grab -> retrieve straight into the ring
 slot -> read recording flags -> clear "grabbing" -> publish -> count + 1.
 
+A camera may join a running group (after a restart or a reconnect): the
+controller sets its count to the group's common frame and then hands it a ring,
+so the loop re-reads its count after every command.
+
 Nothing in the loop allocates frame buffers, pickles, logs or touches pixels in
 Python; the pipe to the controller carries only rare commands and events.
 """
@@ -42,6 +46,8 @@ _GATE_SLEEP_S = 0.0001
 _HELD_SLEEP_S = 0.001
 _PARENT_CHECK_S = 0.25
 _GEOMETRY_KEYS = ("width", "height", "fps")
+_RECONNECT_FIRST_S = 0.25
+_RECONNECT_MAX_S = 5.0
 
 
 def camera_main(
@@ -54,11 +60,11 @@ def camera_main(
     try:
         camera.run()
     except Exception as exc:  # report every failure: the controller finalizes the recording
+        camera.leave_gate()  # before the report: the controller then parks this slot
         state.cameras[index, C_ERROR] = 1
         _send(conn, ("error", f"{spec.camera_id}: {exc}"))
     finally:
-        state.cameras[index, C_READY] = 0
-        state.cameras[index, C_GRABBING] = 0
+        camera.leave_gate()
         camera.close()
         state.close()
 
@@ -82,6 +88,16 @@ class _Camera:
         self.commands_seen = 0
         self.period_ns = int(1e9 / spec.fps)
         self._next_parent_check = 0.0
+        self.joined = False  # set "ready" itself, so it must clear it when it leaves
+
+    def leave_gate(self) -> None:
+        """Stop counting in the sync gate. A camera that never joined leaves its slot as
+        the controller parked it (clearing "ready" there would hold the whole group)."""
+        cells = self.state.cameras[self.index]
+        cells[C_GRABBING] = 0
+        if self.joined:
+            cells[C_READY] = 0
+            self.joined = False
 
     # --- set-up and commands ---------------------------------------------------
 
@@ -118,6 +134,7 @@ class _Camera:
         self.ring = FrameRing.attach(name)
         self.source.flush()
         self.state.cameras[self.index, C_READY] = 1
+        self.joined = True
         _send(self.conn, ("attached", name))
 
     def _apply(self, changes: dict[str, Any]) -> None:
@@ -153,6 +170,26 @@ class _Camera:
             self.ring.close()
             self.ring = None
 
+    def _ride_out_outage(self) -> None:
+        """The stream dropped: leave the gate (the controller parks this camera so the
+        others keep running), reconnect with a growing backoff, then wait to rejoin."""
+        source = self.source
+        assert source is not None
+        self.state.cameras[self.index, C_GRABBING] = 0
+        _send(self.conn, ("lost", f"{self.spec.camera_id}: stream lost, reconnecting"))
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+        delay_s = _RECONNECT_FIRST_S
+        while not self.state.globals[G_STOP] and self._parent_alive():
+            if source.reconnect():  # type: ignore[attr-defined]
+                self._report("reconnected")
+                return
+            deadline = time.monotonic() + delay_s
+            while time.monotonic() < deadline and not self.state.globals[G_STOP]:
+                time.sleep(_HELD_SLEEP_S * 50)
+            delay_s = min(delay_s * 2, _RECONNECT_MAX_S)
+
     # --- the hot loop ------------------------------------------------------------
 
     def _capture_loop(self) -> None:
@@ -170,6 +207,7 @@ class _Camera:
         while not group[G_STOP]:
             if cells[C_COMMAND_SEQ] != self.commands_seen:
                 self._handle_commands()
+                frame_number = int(counts[index])  # a join sets it
                 continue
             ring = self.ring
             # Hold gate: paused, updating, gathering at a record boundary, or not all ready.
@@ -204,7 +242,10 @@ class _Camera:
 
             before_grab = monotonic_ns()
             if not source.grab():
-                raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
+                if not hasattr(source, "reconnect"):
+                    raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
+                self._ride_out_outage()
+                continue
             after_grab = monotonic_ns()
             utc = time_ns()
             # Latch first, decode second: let cameras that woke with us take their

@@ -8,6 +8,11 @@ holds exactly the same frames.
 
 A monitor thread receives the processes' events and notices process deaths; a
 failed camera ends the active recording at the last complete frame set.
+
+Cameras come and go without stopping the others: a camera that failed, lost its
+stream or was stopped is parked (its gate cells hold neutral values, so the rest
+of the group runs on), and a restarted camera joins at the group's next common
+frame. Recording needs every camera that is not stopped.
 """
 
 from __future__ import annotations
@@ -29,15 +34,19 @@ import numpy as np
 from engine.capture.camera_process import camera_main
 from engine.capture.group_state import (
     C_COMMAND_SEQ,
+    C_COUNT,
     C_DROPPED,
     C_ERROR,
+    C_GRABBING,
     C_PID,
+    C_READY,
     G_FIRST_RECORDING,
     G_HOLD_AT,
     G_LAST_RECORDING,
     G_STOP,
     GRAB_HISTORY,
     NO_HOLD,
+    PARKED,
     GroupState,
 )
 from engine.capture.ring import FrameRing, sweep_stale_segments
@@ -73,22 +82,33 @@ class GroupError(RuntimeError):
 
 @dataclass
 class _Camera:
-    """The controller's handle on one camera and its writer."""
+    """The controller's handle on one camera and its writer.
+
+    `process` is None while the camera is stopped. `member`: in the sync gate.
+    `error`: why the current process failed (None while it is healthy). `lost`: the
+    process is reconnecting a dropped stream outside the gate. `count`: frames
+    published, kept while the camera is parked.
+    """
 
     spec: CameraSpec
     index: int
     process: Any
-    conn: Connection
+    conn: Connection | None
     writer: Any
     writer_conn: Connection
     replies: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
     writer_replies: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
+    lifecycle: threading.Lock = field(default_factory=threading.Lock)
     ring: FrameRing | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     properties: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     writer_alive: bool = True
+    member: bool = False
+    lost: bool = False
+    stopped: bool = False
+    count: int = 0
 
 
 def ring_slots(settings: dict[str, Any], ring_seconds: float) -> int:
@@ -125,7 +145,12 @@ class CaptureGroup:
         ring_seconds: float = 1.0,
         start_timeout_s: float = 30.0,
         on_event: EventHandler | None = None,
+        stopped: set[str] | None = None,
+        tolerate_failures: bool = False,
     ) -> None:
+        """`stopped`: cameras that stay parked until start_camera. With
+        `tolerate_failures`, cameras that cannot open are parked with their error
+        (for a supervisor to restart) instead of failing the start."""
         validate_specs(cameras)
         for sensor in sensors or []:
             try:
@@ -133,6 +158,8 @@ class CaptureGroup:
             except (SensorError, ValueError) as exc:
                 raise GroupError(f"sensor {sensor.name!r}: {exc}") from exc
         self.specs = list(cameras)
+        self._initially_stopped = set(stopped or ())
+        self._tolerate_failures = tolerate_failures
         self.sensor_specs = list(sensors or [])
         self._sensors: list[SensorLink] = []
         self.ring_seconds = ring_seconds
@@ -144,6 +171,7 @@ class CaptureGroup:
         self._control = threading.RLock()
         self._monitor: threading.Thread | None = None
         self._closing = threading.Event()
+        self._failure_lock = threading.Lock()
         self._paused = False
         self.recording: Recording | None = None
         self.last_recording: Recording | None = None
@@ -176,31 +204,19 @@ class CaptureGroup:
             raise
 
     def _spawn(self) -> None:
-        n = len(self.specs)
         sweep_stale_segments()
-        self._state = GroupState.create(n)
+        self._state = GroupState.create(len(self.specs))
         for index, spec in enumerate(self.specs):
-            conn, child_conn = self._ctx.Pipe()
-            process = self._ctx.Process(
-                target=camera_main,
-                args=(spec, index, self._state.name, n, child_conn),
-                name=f"camera-{spec.camera_id}",
-                daemon=True,
-            )
-            writer_conn, writer_child_conn = self._ctx.Pipe()
-            writer = self._ctx.Process(
-                target=writer_main,
-                args=(index, self._state.name, n, writer_child_conn),
-                name=f"writer-{spec.camera_id}",
-                daemon=True,
-            )
-            process.start()
-            writer.start()
-            child_conn.close()
-            writer_child_conn.close()
-            self._cameras.append(_Camera(spec, index, process, conn, writer, writer_conn))
+            writer, writer_conn = self._start_writer(spec, index)
+            camera = _Camera(spec, index, None, None, writer, writer_conn)
+            self._cameras.append(camera)
+            if spec.camera_id in self._initially_stopped:
+                camera.stopped = True
+                self._park(camera)
+            else:
+                self._start_camera_process(camera)
         self._sensors = [
-            SensorLink(spec, self._ctx, self._state.name, n, self._emit)
+            SensorLink(spec, self._ctx, self._state.name, len(self.specs), self._emit)
             for spec in self.sensor_specs
         ]
         self._monitor = threading.Thread(
@@ -208,22 +224,54 @@ class CaptureGroup:
         )
         self._monitor.start()
 
+    def _start_camera_process(self, camera: _Camera) -> None:
+        conn, child_conn = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=camera_main,
+            args=(camera.spec, camera.index, self.state.name, len(self.specs), child_conn),
+            name=f"camera-{camera.spec.camera_id}",
+            daemon=True,
+        )
+        camera.replies = queue.Queue()
+        camera.error, camera.lost, camera.stopped = None, False, False
+        process.start()
+        child_conn.close()
+        camera.process, camera.conn = process, conn
+
+    def _start_writer(self, spec: CameraSpec, index: int) -> tuple[Any, Connection]:
+        writer_conn, writer_child_conn = self._ctx.Pipe()
+        writer = self._ctx.Process(
+            target=writer_main,
+            args=(index, self.state.name, len(self.specs), writer_child_conn),
+            name=f"writer-{spec.camera_id}",
+            daemon=True,
+        )
+        writer.start()
+        writer_child_conn.close()
+        return writer, writer_conn
+
     def _barrier(self) -> None:
         """Each camera opens, reports its actual settings, gets a ring sized for them, drains."""
         deadline = time.monotonic() + self.start_timeout_s
         failed = {}
-        for camera in self._cameras:
+        starting = [c for c in self._cameras if not c.stopped]
+        for camera in starting:
             reply = self._await(camera.replies, ("opened",), deadline)
             if reply[0] != "opened":
                 failed[camera.spec.camera_id] = str(reply[1])
                 continue
             camera.settings, camera.properties = reply[1], reply[2]
-        if failed:
+        if failed and not self._tolerate_failures:
             lines = [f"{camera_id}: {reason}" for camera_id, reason in failed.items()]
             raise GroupError("cameras failed to start:\n  " + "\n  ".join(lines), failed)
-        for camera in self._cameras:
-            self._give_ring(camera, deadline)
-        self._emit("group_started", cameras=[c.spec.camera_id for c in self._cameras])
+        for camera in starting:
+            if camera.spec.camera_id in failed:
+                self._retire(camera, failed[camera.spec.camera_id])
+            else:
+                self._give_ring(camera, deadline)
+                camera.member = True
+        self._emit("group_started", cameras=[c.spec.camera_id for c in self._cameras if c.member],
+                   failed=failed)
 
     def _give_ring(self, camera: _Camera, deadline: float) -> None:
         shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
@@ -255,6 +303,8 @@ class CaptureGroup:
         deadline = time.monotonic() + _JOIN_TIMEOUT_S
         for camera in self._cameras:
             for process in (camera.process, camera.writer):
+                if process is None:
+                    continue
                 process.join(max(0.0, deadline - time.monotonic()))
                 if process.is_alive():
                     process.kill()
@@ -263,7 +313,8 @@ class CaptureGroup:
             self._monitor.join(1.0)
             self._monitor = None
         for camera in self._cameras:
-            camera.conn.close()
+            if camera.conn is not None:
+                camera.conn.close()
             camera.writer_conn.close()
             if camera.ring is not None:
                 camera.ring.close()
@@ -280,6 +331,7 @@ class CaptureGroup:
 
     def _command(self, camera: _Camera, message: tuple[Any, ...]) -> None:
         """Send a command and bump the camera's command counter so its loop reads it."""
+        assert camera.conn is not None
         with camera.send_lock:
             camera.conn.send(message)
             self.state.cameras[camera.index, C_COMMAND_SEQ] += 1
@@ -306,38 +358,50 @@ class CaptureGroup:
     def _monitor_loop(self) -> None:
         """Dispatch events from every process; notice deaths through process sentinels."""
         while not self._closing.is_set():
-            sources: dict[Any, tuple[_Camera, str]] = {}
+            # (camera, kind, process): a restart replaces the process; events of the
+            # one it replaced are ignored.
+            sources: dict[Any, tuple[_Camera, str, Any]] = {}
             for camera in self._cameras:
-                if camera.error is None:
-                    sources[camera.conn] = (camera, "camera")
-                    sources[camera.process.sentinel] = (camera, "camera_death")
+                process = camera.process
+                if process is not None and camera.error is None:
+                    sources[camera.conn] = (camera, "camera", process)
+                    sources[process.sentinel] = (camera, "camera_death", process)
                 if camera.writer_alive:
-                    sources[camera.writer_conn] = (camera, "writer")
-                    sources[camera.writer.sentinel] = (camera, "writer_death")
+                    sources[camera.writer_conn] = (camera, "writer", camera.writer)
+                    sources[camera.writer.sentinel] = (camera, "writer_death", camera.writer)
             try:
                 ready = wait(list(sources), timeout=_MONITOR_POLL_S)
             except OSError:
                 continue
             for handle in ready:
-                camera, kind = sources[handle]
+                camera, kind, process = sources[handle]
+                if process is not camera.process and process is not camera.writer:
+                    continue
                 if kind == "camera_death":
-                    code = camera.process.exitcode
-                    self._camera_failed(camera, f"camera process exited (code {code})")
+                    self._camera_failed(camera, f"camera process exited (code {process.exitcode})",
+                                        process)
                 elif kind == "writer_death":
                     self._writer_died(camera)
                 elif kind == "camera":
-                    self._camera_message(camera)
+                    self._camera_message(camera, process)
                 else:
                     self._writer_message(camera)
 
-    def _camera_message(self, camera: _Camera) -> None:
+    def _camera_message(self, camera: _Camera, process: Any) -> None:
+        assert camera.conn is not None
         try:
             message = camera.conn.recv()
         except (EOFError, OSError):
-            self._camera_failed(camera, "camera process closed its pipe")
+            self._camera_failed(camera, "camera process closed its pipe", process)
             return
         if message[0] == "error":
-            self._camera_failed(camera, message[1])
+            self._camera_failed(camera, message[1], process)
+        elif message[0] == "lost":
+            self._camera_lost(camera, message[1])
+        elif message[0] == "reconnected":
+            self._emit("camera_reconnected", camera=camera.spec.camera_id)
+            threading.Thread(target=self._rejoin, args=(camera, message), name="rejoin",
+                             daemon=True).start()
         else:
             camera.replies.put(message)
 
@@ -352,34 +416,74 @@ class CaptureGroup:
             camera.writer_replies.put(message)
 
     def _writer_died(self, camera: _Camera) -> None:
-        """A dead writer must never hold its ring: release it, then fail like a camera."""
+        """A dead writer must never hold its ring: release it, end the recording like a
+        failed writer, and start a fresh writer for the next recording."""
         camera.writer_alive = False
-        reason = f"recording writer exited (code {camera.writer.exitcode})"
+        reason = f"{camera.spec.camera_id}: recording writer exited (code {camera.writer.exitcode})"
         if camera.ring is not None:
             camera.ring.cursor = -1
         camera.writer_replies.put(("failed", reason))
-        self._camera_failed(camera, reason)
+        self._emit("writer_failed", camera=camera.spec.camera_id, message=reason)
         recording = self.recording
         if recording is not None and not recording.has_outcome(camera.spec.camera_id):
             self._writer_finished(camera, {"frames": None, "error": reason})
+        if not self._closing.is_set():
+            self._restart_writer(camera)
 
-    def _camera_failed(self, camera: _Camera, reason: str) -> None:
-        """A camera is gone: end the recording at the last frame set all cameras published."""
-        if camera.error is not None or self._closing.is_set():
-            return
-        camera.error = reason
+    def _restart_writer(self, camera: _Camera) -> None:
+        camera.writer_conn.close()
+        camera.writer, camera.writer_conn = self._start_writer(camera.spec, camera.index)
+        camera.writer_replies = queue.Queue()
+        camera.writer_alive = True
+
+    def _camera_failed(self, camera: _Camera, reason: str, process: Any) -> None:
+        """A camera's process failed: end the recording at the last frame set all cameras
+        published, and park the camera so the others run on."""
+        with self._failure_lock:
+            if camera.error is not None or process is not camera.process or self._closing.is_set():
+                return
+            camera.error = reason
         if self._state is not None:
             self._state.cameras[camera.index, C_ERROR] = 1
         camera.replies.put(("failed", reason))
         self._emit("camera_failed", camera=camera.spec.camera_id, message=reason)
+        self._leave(camera, f"{camera.spec.camera_id} failed: {reason}")
+
+    def _camera_lost(self, camera: _Camera, reason: str) -> None:
+        """The camera's stream dropped and its process is reconnecting outside the gate."""
+        camera.lost = True
+        self._emit("camera_lost", camera=camera.spec.camera_id, message=reason)
+        self._leave(camera, reason)
+
+    def _leave(self, camera: _Camera, reason: str) -> None:
+        """Take a camera that no longer grabs out of the group: a recording ends at the
+        last frame set it completed, then its gate cells are parked."""
         recording = self.recording
-        if recording is not None and self._state is not None:
-            recording.fail(f"{camera.spec.camera_id} failed: {reason}", self._cut(recording))
+        if recording is not None and camera.member and self._state is not None:
+            recording.fail(reason, self._cut(recording))
+        if self._state is not None:
+            self._park(camera)
+
+    def _park(self, camera: _Camera) -> None:
+        """Neutral gate cells: ready, never the lowest count, not grabbing."""
+        cells = self.state.cameras[camera.index]
+        if camera.member:
+            camera.count = int(cells[C_COUNT])
+        camera.member = False
+        cells[C_COUNT] = PARKED
+        cells[C_READY] = 1
+        cells[C_GRABBING] = 0
+
+    def _members(self) -> list[_Camera]:
+        return [c for c in self._cameras if c.member]
+
+    def _member_rows(self) -> list[int]:
+        return [c.index for c in self._cameras if c.member]
 
     def _cut(self, recording: Recording) -> int:
         """End the recording now, at the last frame set every camera has published (never
         later than an end already chosen); the writers stop there. Returns that frame."""
-        last = max(int(self.state.counts.min()), recording.first_frame)
+        last = max(int(self.state.counts[self._member_rows()].min()), recording.first_frame)
         if recording.last_frame is not None:
             last = min(last, recording.last_frame)
         self.state.globals[G_LAST_RECORDING] = last
@@ -402,13 +506,20 @@ class CaptureGroup:
     def _gather(self, timeout_s: float = 5.0) -> int:
         """Raise the hold point until every camera has published the same count; return it."""
         state = self.state
-        group, counts, grabbing = state.globals, state.counts, state.grabbing
+        rows = self._member_rows()
+        if not rows:  # nobody grabs: the common frame is where the last camera stopped
+            hold = max((c.count for c in self._cameras), default=0)
+            state.globals[G_HOLD_AT] = hold
+            return hold
+        group = state.globals
+        counts, grabbing = state.counts[rows], state.grabbing[rows]  # copies: re-read below
         hold = int((counts + grabbing).max())
         group[G_HOLD_AT] = hold
         deadline = time.monotonic() + timeout_s
         settled_checks = 0
         while settled_checks < 2:
             time.sleep(_FENCE_S if settled_checks else _GATHER_POLL_S)
+            counts, grabbing = state.counts[rows], state.grabbing[rows]
             ahead = int((counts + grabbing).max())
             if ahead > hold:  # a camera passed the gate before it saw the hold
                 hold = ahead
@@ -430,10 +541,16 @@ class CaptureGroup:
 
     # --- commands ------------------------------------------------------------------------
 
-    def _require_healthy(self) -> None:
-        failed = [f"{c.spec.camera_id} ({c.error})" for c in self._cameras if c.error is not None]
-        if failed:
-            raise GroupError("cameras have failed: " + "; ".join(failed))
+    def _require_healthy(self, cameras: list[_Camera] | None = None) -> None:
+        """Every camera that should run (or those given) is in the gate."""
+        if cameras is None:
+            cameras = [c for c in self._cameras if not c.stopped]
+        if not cameras:
+            raise GroupError("no camera is running")
+        out = [f"{c.spec.camera_id} ({_absence(c)})" for c in cameras if not c.member]
+        if out:
+            raise GroupError("cameras are not running: " + "; ".join(out)
+                             + " (stop a camera to go on without it)")
 
     def start_recording(
         self,
@@ -463,14 +580,14 @@ class CaptureGroup:
             first = self._gather()
             try:
                 state = self.state
-                for camera in self._cameras:
+                for camera in self._members():
                     assert camera.ring is not None
                     camera.ring.cursor = first
                 state.globals[G_LAST_RECORDING] = -1
                 state.globals[G_FIRST_RECORDING] = first
                 recording.begin(first, self._dropped())
                 self.recording = recording
-                for camera in self._cameras:
+                for camera in self._members():
                     camera.writer_conn.send(("start", first))
                 for sensor in self._sensors:
                     sensor.record(recording.folder)
@@ -481,7 +598,7 @@ class CaptureGroup:
 
     def _prepare_writers(self, recording: Recording) -> None:
         """Have every writer open its files; on any failure abort all and remove the folder."""
-        for camera in self._cameras:
+        for camera in self._members():
             while not camera.writer_replies.empty():  # answers that came after a time-out
                 camera.writer_replies.get_nowait()
             assert camera.ring is not None
@@ -495,10 +612,10 @@ class CaptureGroup:
                 ),
             ))
         deadline = time.monotonic() + self.start_timeout_s
-        replies = [self._await(c.writer_replies, ("prepared",), deadline) for c in self._cameras]
+        replies = [self._await(c.writer_replies, ("prepared",), deadline) for c in self._members()]
         failures = [str(reply[1]) for reply in replies if reply[0] != "prepared"]
         if failures:
-            for camera in self._cameras:
+            for camera in self._members():
                 with contextlib.suppress(OSError):
                     camera.writer_conn.send(("abort", None))
             recording.discard()
@@ -593,7 +710,7 @@ class CaptureGroup:
         if not targets:
             raise GroupError(f"unknown camera {camera_id!r}")
         with self._control:
-            self._require_healthy()
+            self._require_healthy(targets)
             if self.recording is not None and {"width", "height", "fps"} & set(changes):
                 raise SettingRejected("size and fps cannot change during a recording")
             self._gather()
@@ -616,6 +733,82 @@ class CaptureGroup:
             finally:
                 self._release()
 
+    # --- one camera's life cycle, while the others run on --------------------------------
+
+    def restart_camera(self, camera_id: str, reason: str = "restart") -> None:
+        """(Re)start one camera's process; it joins the running group at a common frame.
+
+        A camera still in the group leaves it first (a recording ends at the last frame
+        set it completed). Raises GroupError with the reason if the new process cannot
+        open its source; the camera then stays parked with that error.
+        """
+        camera = self._camera(camera_id)
+        with camera.lifecycle:
+            self._retire(camera, reason)
+            self._start_camera_process(camera)
+            deadline = time.monotonic() + self.start_timeout_s
+            reply = self._await(camera.replies, ("opened",), deadline)
+            if reply[0] != "opened":
+                self._retire(camera, str(reply[1]))
+                raise GroupError(f"{camera_id}: {reply[1]}")
+            self._admit(camera, reply, deadline)
+
+    def stop_camera(self, camera_id: str) -> None:
+        """End one camera's process; the others run on. A recording ends first."""
+        camera = self._camera(camera_id)
+        with camera.lifecycle:
+            self._retire(camera, "stopped")
+            camera.stopped = True
+        self._emit("camera_stopped", camera=camera_id)
+
+    def _retire(self, camera: _Camera, reason: str) -> None:
+        """End the camera's process, if any, and park it (a member leaves the group)."""
+        process = camera.process
+        with self._failure_lock:
+            camera.error = camera.error or reason  # the monitor ignores this process now
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(_JOIN_TIMEOUT_S)
+        if camera.member:
+            self._leave(camera, f"{camera.spec.camera_id}: {reason}")
+        else:
+            self._park(camera)
+        if camera.conn is not None:
+            camera.conn.close()
+        camera.process, camera.conn = None, None
+
+    def _rejoin(self, camera: _Camera, reply: tuple[Any, ...]) -> None:
+        """A reconnected camera takes its place again (unless a restart replaces it)."""
+        if not camera.lifecycle.acquire(blocking=False):
+            return
+        try:
+            self._admit(camera, reply, time.monotonic() + self.start_timeout_s)
+        except GroupError as exc:
+            self._emit("error", message=f"{camera.spec.camera_id} could not rejoin: {exc}")
+        finally:
+            camera.lifecycle.release()
+
+    def _admit(self, camera: _Camera, reply: tuple[Any, ...], deadline: float) -> None:
+        """Give an opened camera a ring and its place in the gate at the next common frame."""
+        camera.settings, camera.properties = reply[1], reply[2]
+        recording = self.recording  # one this camera left: its writers finish first
+        if recording is not None and not recording.writers_done.wait(self.start_timeout_s):
+            raise GroupError(f"recording {recording.folder} did not finish")
+        with self._control:
+            frame = self._gather()
+            try:
+                self.state.cameras[camera.index, C_COUNT] = frame
+                self._give_ring(camera, deadline)
+                camera.member, camera.lost, camera.count = True, False, frame
+                self._spread_from = max(self._spread_from, frame)
+            except BaseException:
+                self._park(camera)
+                raise
+            finally:
+                self._release()
+        self._emit("camera_joined", camera=camera.spec.camera_id, frame=frame)
+        self._emit("ring_recreated", camera=camera.spec.camera_id)
+
     # --- observation ---------------------------------------------------------------------
 
     def _recording_cameras(self) -> list[dict[str, Any]]:
@@ -627,16 +820,16 @@ class CaptureGroup:
                 "index": c.index,
                 "settings": dict(c.settings),
             }
-            for c in self._cameras
+            for c in self._members()
         ]
 
     def _common_fps(self) -> float:
         """The nominal rate every file of a recording shares: the group runs at its slowest."""
-        return min(float(c.settings["fps"]) for c in self._cameras)
+        return min(float(c.settings["fps"]) for c in self._members())
 
     def _dropped(self) -> dict[str, int]:
         return {
-            c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._cameras
+            c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._members()
         }
 
     def ring_name(self, camera_id: str) -> str:
@@ -661,16 +854,37 @@ class CaptureGroup:
         return list(self._camera(camera_id).properties)
 
     def counts(self) -> list[int]:
-        """Frames published per camera, read in one copy so the values belong together."""
-        return self.state.counts.copy().tolist()
+        """Frames published per camera, read in one copy so the values belong together
+        (a parked camera: the count it had when it left)."""
+        counts = self.state.counts.copy()
+        return [int(counts[c.index]) if c.member else c.count for c in self._cameras]
+
+    def health(self) -> dict[str, Any]:
+        """What a supervisor needs each tick: per camera process, gate and frame count."""
+        counts = self.counts()
+        return {
+            "held": self._paused or int(self.state.globals[G_HOLD_AT]) != NO_HOLD,
+            "recording": self.recording is not None,
+            "cameras": {
+                c.spec.camera_id: {
+                    "alive": c.process is not None and c.process.is_alive() and c.error is None,
+                    "member": c.member, "lost": c.lost, "stopped": c.stopped,
+                    "frames": counts[c.index], "error": c.error,
+                    "fps": float(c.settings.get("fps") or c.spec.fps),
+                    "settings": dict(c.settings),
+                }
+                for c in self._cameras
+            },
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """Per-camera status, frames, dropped and measured fps; recording state; live spread."""
         state = self.state
         now = time.monotonic()
         cameras = []
+        counts = self.counts()
         for camera in self._cameras:
-            count = int(state.counts[camera.index])
+            count = counts[camera.index]
             mark_time, mark_count = self._rate_marks.get(camera.index, (now, count))
             elapsed = now - mark_time
             fps = (count - mark_count) / elapsed if elapsed > 0 else 0.0
@@ -680,9 +894,7 @@ class CaptureGroup:
                 {
                     "id": camera.spec.camera_id,
                     "source": mask_credentials(camera.spec.source),
-                    "status": "failed"
-                    if camera.error
-                    else ("paused" if self._paused else "running"),
+                    "status": _status(camera, self._paused),
                     "pid": int(state.cameras[camera.index, C_PID]),
                     "frames": count,
                     "dropped": int(state.cameras[camera.index, C_DROPPED]),
@@ -702,12 +914,15 @@ class CaptureGroup:
     def new_spreads_ms(self) -> np.ndarray:
         """Grab spread (ms) of each frame set completed since the previous call."""
         state = self.state
-        end = int(state.counts.min())
+        rows = self._member_rows()
+        if not rows:
+            return np.zeros(0)
+        end = int(state.counts[rows].min())
         start = max(self._spread_from, end - GRAB_HISTORY // 2)
-        self._spread_from = end
+        self._spread_from = max(self._spread_from, end)
         if end <= start:
             return np.zeros(0)
-        stamps = state.grab_ns[:, np.arange(start, end) % GRAB_HISTORY]
+        stamps = state.grab_ns[np.ix_(rows, np.arange(start, end) % GRAB_HISTORY)]
         return (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
 
     @staticmethod
@@ -726,9 +941,29 @@ class CaptureGroup:
         """pid of every camera and writer process, e.g. for CPU accounting."""
         pids = {}
         for camera in self._cameras:
-            pids[camera.spec.camera_id] = camera.process.pid
+            if camera.process is not None:
+                pids[camera.spec.camera_id] = camera.process.pid
             pids[f"{camera.spec.camera_id}-writer"] = camera.writer.pid
         return pids
+
+
+def _absence(camera: _Camera) -> str:
+    """Why a camera is not in the gate, in a few words."""
+    if camera.stopped:
+        return "stopped"
+    if camera.lost:
+        return "reconnecting"
+    return camera.error or "starting"
+
+
+def _status(camera: _Camera, paused: bool) -> str:
+    if camera.member:
+        return "paused" if paused else "running"
+    if camera.stopped:
+        return "stopped"
+    if camera.lost:
+        return "reconnecting"
+    return "failed" if camera.error else "starting"
 
 
 def spread_summary(spreads_ms: np.ndarray) -> dict[str, float]:

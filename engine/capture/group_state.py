@@ -24,6 +24,9 @@ import numpy as np
 from engine.capture.ring import FLAG_FINISH, FLAG_RECORD, attach_segment, create_segment
 
 NO_HOLD = np.iinfo(np.int64).max
+# The count of a parked camera (failed, reconnecting, stopped): above any real frame
+# number, so the others' sync gate ignores it, and far from overflow when added to.
+PARKED = 2**62
 GRAB_HISTORY = 1024
 
 _GLOBAL_FIELDS = 8

@@ -332,9 +332,10 @@ class NetworkSource(OpenCVSource):
     """An http(s)/rtsp(s) stream through OpenCV's FFmpeg backend.
 
     Open and read timeouts bound every blocking call, so an unreachable host fails
-    in bounded time. A failed grab reconnects with a growing backoff for up to
-    reconnect_timeout_s before grab() returns False; `reconnecting` is True meanwhile.
-    The frames the camera sent during the outage count as dropped.
+    in bounded time. A failed grab retries briefly (reconnect_timeout_s, for blips)
+    before grab() returns False; `reconnecting` is True meanwhile. A longer outage is
+    the camera process's to ride out: it leaves the sync gate, so the rest of the rig
+    keeps running, and calls reconnect() with a growing backoff.
     """
 
     kind_label = "network camera"
@@ -358,7 +359,7 @@ class NetworkSource(OpenCVSource):
         return True
 
     def _default_options(self) -> dict[str, Any]:
-        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 10.0}
+        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 2.0}
 
     def _option_specs(self) -> list[PropertySpec]:
         return [
@@ -385,6 +386,16 @@ class NetworkSource(OpenCVSource):
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms,
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._options["read_timeout_ms"]]
         return cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG, params)
+
+    def reconnect(self) -> bool:
+        """One attempt to re-establish a lost stream; the caller paces the attempts."""
+        if self._cap is not None:
+            self._cap.release()
+        self._cap = self._connect(self._options["open_timeout_ms"])
+        if self._cap.isOpened() and self._cap.grab():
+            return True
+        self._cap.release()
+        return False
 
     def _reconnect(self) -> bool:
         """Release and reopen until a frame arrives or reconnect_timeout_s has passed."""

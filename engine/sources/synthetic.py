@@ -8,6 +8,7 @@ camera index, so tests and the CLI can prove which frame landed where.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import cv2
@@ -18,7 +19,7 @@ from engine.sources.base import PropertySpec, SettingRejected, SourceError
 from engine.sources.pacing import DeadlinePacer
 
 PATTERNS = ("gradient", "bars", "noise")
-TEST_HOOKS = ("fail_after_frames", "grab_delay_ms")
+TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")
 
 # BGR tints cycled by camera index, so tiles of different cameras look different.
 _TINTS = np.array(
@@ -41,6 +42,8 @@ class SyntheticSource:
     by properties()):
     - fail_after_frames (int or None): grab() returns False once that many frames
       were grabbed since open(), like a camera that died.
+    - stall_after_frames (int or None): grab() never returns once that many frames
+      were grabbed, like a frozen driver (the supervisor's stall check finds it).
     - grab_delay_ms (float): extra latency per grab, like a slow camera; a delay
       longer than the frame period lowers the rate and is not counted as dropped.
     """
@@ -57,7 +60,7 @@ class SyntheticSource:
         self._values: dict[str, Any] = {
             "width": 640, "height": 480, "fps": 30.0, "paced": True, "brightness": 0,
             "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
-            "grab_delay_ms": 0.0,
+            "stall_after_frames": None, "grab_delay_ms": 0.0,
         }
         self._values = self._validated({"width": width, "height": height, "fps": fps,
                                         **(settings or {})})
@@ -86,6 +89,9 @@ class SyntheticSource:
         values = self._values
         if values["fail_after_frames"] is not None and self._grabs >= values["fail_after_frames"]:
             return False
+        if values["stall_after_frames"] is not None and self._grabs >= values["stall_after_frames"]:
+            while True:
+                time.sleep(1.0)
         self._grabs += 1
         if values["paced"]:
             self._dropped += self._pacer.wait()
@@ -192,5 +198,6 @@ def _specs(values: dict[str, Any]) -> list[PropertySpec]:
         PropertySpec("exposure", "float", values["exposure"], 0.1, 10.0),
         PropertySpec("pattern", "choice", values["pattern"], choices=PATTERNS),
         PropertySpec("fail_after_frames", "int", values["fail_after_frames"], 0),
+        PropertySpec("stall_after_frames", "int", values["stall_after_frames"], 0),
         PropertySpec("grab_delay_ms", "float", values["grab_delay_ms"], 0, 10_000),
     ]
