@@ -39,6 +39,7 @@ space is falling.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -236,7 +237,7 @@ class DeviceMonitor:
         except Exception as exc:
             self._complain(key, f"{key} unreadable: {exc!r}")
             warnings.append(f"{key} unreadable: {exc}")
-            return fallback
+            return copy.deepcopy(fallback)
         self._complaints.pop(key, None)
         return value
 

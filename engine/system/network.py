@@ -34,9 +34,13 @@ _RANK = {"offline": 0, "network-only": 1, "online": 2}
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Probe targets, hysteresis and polling; the defaults follow the reference runtime."""
+    """Probe targets, hysteresis and polling; the defaults follow the reference runtime.
 
-    targets: tuple[tuple[str, int], ...] = (("dns.google", 443), ("1.1.1.1", 443))
+    The default targets are addresses, not names: a DNS lookup is not bounded by
+    tcp_timeout_s and can hold a check (and stop()) for many seconds on a broken network.
+    """
+
+    targets: tuple[tuple[str, int], ...] = (("8.8.8.8", 443), ("1.1.1.1", 443))
     tcp_timeout_s: float = 1.0
     down_after_failures: int = 3
     up_after_successes: int = 1
