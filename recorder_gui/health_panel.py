@@ -1,43 +1,49 @@
-"""The health panel: frame-rate history per camera, system health, and the engine's event log.
+"""The health panel: can the machine keep recording? Device values with their history,
+how each camera keeps up, and the engine's event log.
 
-Stats arrive about once a second, so each one appends a point and hands the curve its
-bounded history (setData on an existing curve); nothing here runs per frame.
+Stats and device events arrive about once a second; each appends a point to bounded
+histories and hands existing curves their data (setData). Nothing here runs per frame.
 """
 
 from __future__ import annotations
 
+import html
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontDatabase, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QFormLayout,
+    QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from recorder_gui import device_status as ds
 from recorder_gui.engine_link import EngineLink
+from recorder_gui.history_plot import TimeSeries, history_plot
+from recorder_gui.recording_panel import ALARM, dropped_colour, fps_colour
 
-HISTORY_POINTS = 600  # ten minutes at one stats event a second
 LOG_LINES = 1000
-GB = 1_000_000_000
-
-WARNING = QColor("#e67e00")
-ALARM = QColor("#d32f2f")
-DISK_WARNING_BELOW = 5 * GB
-DISK_ALARM_BELOW = 1 * GB
-
 NOT_REPORTED = "not reported by this engine yet"
-DEVICE_ROWS = {"cpu": "CPU", "memory": "Memory", "disk": "Disk", "network": "Network",
-               "battery": "Battery"}
-UNLOGGED_EVENTS = ("stats", "assembly_progress")  # too frequent for a log
+DEVICE_ROWS = {"device": "Device", "cpu": "CPU", "memory": "Memory", "disk": "Disk",
+               "network": "Network", "battery": "Battery"}
+DEVICE_PLOTS = {"cpu": ("CPU %", True), "memory": ("Memory %", True),
+                "disk": ("Disk write MB/s", False), "battery": ("Battery %", True)}
+CURVE_PEN = pg.mkPen("#4fc3f7", width=2)
+# Told apart at a glance, and none is the warning orange or the alarm red.
+CAMERA_COLOURS = ("#4fc3f7", "#fff176", "#ba68c8", "#81c784", "#f48fb1", "#90a4ae",
+                  "#4db6ac", "#9575cd")
+SPLITTER_SIZES = [380, 380, 420, 320]  # device, frame rate, history, event log
+UNLOGGED_EVENTS = ("stats", "device", "assembly_progress")  # too frequent for a log
 ERROR_EVENTS = ("camera_failed", "error", "recording_error", "sensor_error")
 # The events EngineLink also relays as errorRaised, right after `event` (see _on_error).
 RELAYED_ERROR_EVENTS = ("error", "recording_error", "sensor_error")
@@ -45,27 +51,16 @@ DETAIL_KEYS = ("camera", "sensor", "folder", "status", "message")
 
 
 @dataclass
-class FpsHistory:
-    """The last HISTORY_POINTS fps samples of one camera, and the curve that shows them."""
+class CameraRow:
+    """One camera's line beside the frame-rate plot; the swatch is its curve's colour."""
 
-    curve: pg.PlotDataItem
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
-    fps: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
+    swatch: QLabel
+    name: QLabel
+    fps: QLabel
+    dropped: QLabel
 
-    def add(self, when: float, fps: float) -> None:
-        self.times.append(when)
-        self.fps.append(fps)
-        self.curve.setData(np.fromiter(self.times, float, len(self.times)),
-                           np.fromiter(self.fps, float, len(self.fps)))
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
+    def labels(self) -> tuple[QLabel, ...]:
+        return self.swatch, self.name, self.fps, self.dropped
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -80,25 +75,34 @@ def event_line(event: dict[str, Any]) -> str:
 
 
 class HealthPanel(QWidget):
-    """How the cameras keep up, how the machine is doing, and what the engine said."""
+    """How the machine is doing, how the cameras keep up, and what the engine said."""
 
     def __init__(self, link: EngineLink, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.link = link
-        self._histories: dict[str, FpsHistory] = {}
         self._relayed_error: str | None = None
         self._fps_top = 0.0
-
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
-        self.plot.setLabel("left", "fps")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend(offset=(-10, 10))  # top right
-        self.plot.setMinimumHeight(160)
-        self.dropped_label = QLabel("Dropped frames: —")
 
         self.device_values = {key: QLabel() for key in DEVICE_ROWS}
         for label in self.device_values.values():
             _show(label, "—", NOT_REPORTED)
+        self.alerts_label = QLabel()
+        self.alerts_label.setWordWrap(True)
+        self.alerts_label.hide()
+
+        self.history_plots = {key: history_plot(title, percent=percent)
+                              for key, (title, percent) in DEVICE_PLOTS.items()}
+        self.device_history = {key: TimeSeries(plot.plot(pen=CURVE_PEN))
+                               for key, plot in self.history_plots.items()}
+        self.no_battery = pg.TextItem("no battery", color="#9e9e9e", anchor=(0.5, 0.5))
+        self.no_battery.setPos(-300, 50)
+        self.no_battery.hide()
+        self.history_plots["battery"].addItem(self.no_battery)
+
+        self.plot = history_plot("fps")
+        self.fps_history: dict[str, TimeSeries] = {}
+        self.camera_rows: dict[str, CameraRow] = {}
+        self._camera_grid = QGridLayout()
 
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -111,41 +115,90 @@ class HealthPanel(QWidget):
         link.errorRaised.connect(self._on_error)
 
     def _lay_out(self) -> None:
-        rates = QGroupBox("Frame rate (last 10 minutes)")
-        rates_layout = QVBoxLayout(rates)
-        rates_layout.addWidget(self.plot)
-        rates_layout.addWidget(self.dropped_label)
-
-        system = QGroupBox("System")
-        form = QFormLayout(system)
+        """Side by side: the panel sits in a wide, low dock under the tiles."""
+        device = QGroupBox("Device")
+        device_layout = QVBoxLayout(device)
+        device_layout.addWidget(self.alerts_label)
+        form = QFormLayout()
+        form.setVerticalSpacing(2)  # the dock is low
         for key, title in DEVICE_ROWS.items():
             form.addRow(title, self.device_values[key])
+        device_layout.addLayout(form)
+        device_layout.addStretch()
+
+        cameras = QGroupBox("Frame rate")
+        cameras_layout = QHBoxLayout(cameras)
+        cameras_layout.addWidget(self.plot, stretch=1)
+        for column, title in enumerate(("", "", "fps", "dropped")):
+            header = QLabel(title)
+            header.setEnabled(False)  # greyed: a column heading, not a value
+            self._camera_grid.addWidget(header, 0, column)
+        self._camera_grid.setRowStretch(100, 1)  # rows stay at the top
+        cameras_layout.addLayout(self._camera_grid)
+
+        history = QGroupBox("Last 10 minutes")
+        grid = QGridLayout(history)
+        for index, plot in enumerate(self.history_plots.values()):
+            grid.addWidget(plot, index // 2, index % 2)
 
         events = QGroupBox("Event log")
         QVBoxLayout(events).addWidget(self.log)
 
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        for group in (device, cameras, history, events):
+            splitter.addWidget(group)
+        splitter.setSizes(SPLITTER_SIZES)  # scaled to the panel's width when shown
         layout = QVBoxLayout(self)
-        layout.addWidget(rates, stretch=2)
-        layout.addWidget(system)
-        layout.addWidget(events, stretch=3)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
 
-    # --- stats -------------------------------------------------------------------------
+    # --- cameras ---------------------------------------------------------------------------
 
     def update_stats(self, stats: dict[str, Any]) -> None:
-        """Add one stats event to the fps history and the dropped-frames total."""
-        when = float(stats.get("time") or time.time())
+        """Add one stats event to the fps history and show each camera's figures."""
+        now = float(stats.get("time") or time.time())
         cameras = stats.get("cameras") or []
+        ids = [camera["id"] for camera in cameras]
+        if ids != list(self.camera_rows):
+            self._set_cameras(ids)
         for camera in cameras:
-            history = self._histories.get(camera["id"]) or self._add_curve(camera["id"])
-            history.add(when, float(camera.get("fps") or 0.0))
-        for gone in set(self._histories) - {camera["id"] for camera in cameras}:
-            self.plot.removeItem(self._histories.pop(gone).curve)  # camera left the rig
+            self.fps_history[camera["id"]].add(now, float(camera.get("fps") or 0.0))
+            self._show_camera(self.camera_rows[camera["id"]], camera)
         self._scale_fps(cameras)
-        dropped = {camera["id"]: int(camera.get("dropped") or 0) for camera in cameras}
-        per_camera = ", ".join(f"{camera} {count}" for camera, count in dropped.items())
-        self.dropped_label.setText(f"Dropped frames: {sum(dropped.values())} ({per_camera})")
-        if stats.get("device"):
-            self.update_device(stats["device"])
+
+    def _set_cameras(self, ids: list[str]) -> None:
+        """The rig changed: one curve and one row per camera, histories of the rest kept."""
+        for gone in set(self.fps_history) - set(ids):
+            self.plot.removeItem(self.fps_history.pop(gone).curve)
+        for camera_id in ids:
+            if camera_id not in self.fps_history:
+                colour = CAMERA_COLOURS[len(self.fps_history) % len(CAMERA_COLOURS)]
+                pen = pg.mkPen(colour, width=2)
+                self.fps_history[camera_id] = TimeSeries(self.plot.plot(name=camera_id, pen=pen))
+        for row in self.camera_rows.values():
+            for label in row.labels():
+                label.deleteLater()
+        self.camera_rows = {camera_id: CameraRow(QLabel(), QLabel(camera_id), QLabel(), QLabel())
+                            for camera_id in ids}
+        for number, (camera_id, row) in enumerate(self.camera_rows.items(), start=1):
+            _show(row.swatch, "■", colour=self.fps_history[camera_id].curve.opts["pen"].color())
+            for column, label in enumerate(row.labels()):
+                if column > 1:
+                    label.setAlignment(Qt.AlignmentFlag.AlignRight)
+                self._camera_grid.addWidget(label, number, column)
+
+    @staticmethod
+    def _show_camera(row: CameraRow, camera: dict[str, Any]) -> None:
+        fps, target = float(camera.get("fps") or 0.0), camera.get("target_fps")
+        frames, dropped = int(camera.get("frames") or 0), int(camera.get("dropped") or 0)
+        status = str(camera.get("status", ""))
+        row.name.setToolTip(f"{status}: {camera['error']}" if camera.get("error") else status)
+        # A paused or stopped camera is slow on purpose: no warning for it.
+        _show(row.fps, f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}",
+              colour=fps_colour(fps, target) if status == "running" else None)
+        _show(row.dropped, f"{dropped} ({100 * dropped / max(frames, 1):.1f} %)",
+              f"{dropped} of {frames} frames", dropped_colour(dropped, frames))
 
     def _scale_fps(self, cameras: list[dict[str, Any]]) -> None:
         """Keep zero and the targets in view, so jitter of a few hundredths of a frame per
@@ -156,44 +209,47 @@ class HealthPanel(QWidget):
             self._fps_top = top
             self.plot.setYRange(0, top, padding=0)
 
-    def _add_curve(self, camera_id: str) -> FpsHistory:
-        pen = pg.mkPen(pg.intColor(len(self._histories), hues=8), width=2)
-        history = FpsHistory(self.plot.plot(name=camera_id, pen=pen))
-        self._histories[camera_id] = history
-        return history
+    # --- device ------------------------------------------------------------------------------
 
-    # --- device health ---------------------------------------------------------------------
-
-    def update_device(self, status: dict[str, Any]) -> None:
-        """Show a device-status snapshot; parts it lacks stay "—"."""
+    def update_device(self, snapshot: dict[str, Any]) -> None:
+        """Show one device-status snapshot and add it to the histories; parts it lacks
+        stay as they were."""
         values = self.device_values
-        cpu, memory = status.get("cpu"), status.get("memory")
-        storage, network = status.get("storage"), status.get("network")
+        cpu, memory = snapshot.get("cpu"), snapshot.get("memory")
+        storage, network = snapshot.get("storage"), snapshot.get("network")
+        battery = snapshot.get("battery")
+        _show(values["device"], ds.device_text(snapshot), ds.device_tooltip(snapshot))
         if cpu:
-            _show(values["cpu"], f"{cpu['usage_percent']:.0f} %")
+            _show(values["cpu"], ds.cpu_text(cpu), ds.cpu_tooltip(cpu))
         if memory:
-            _show(values["memory"], f"{memory['used_percent']:.0f} % used")
+            _show(values["memory"], ds.memory_text(memory))
         if storage:
-            self._show_storage(storage)
+            _show(values["disk"], ds.storage_text(storage), ds.storage_tooltip(storage),
+                  ds.storage_colour(storage))
         if network:
-            _show(values["network"], str(network["status"]))
-        if "battery" in status:
-            battery = status["battery"]
-            if battery is None:
-                _show(values["battery"], "no battery")
-            else:
-                charging = ", charging" if battery.get("is_charging") else ""
-                _show(values["battery"], f"{battery['percent']:.0f} %{charging}")
+            _show(values["network"], ds.network_text(network), ds.network_tooltip(network),
+                  ds.network_colour(network))
+        if "battery" in snapshot:
+            _show(values["battery"], ds.battery_text(battery), ds.battery_tooltip(battery),
+                  ds.battery_colour(battery))
+            self.no_battery.setVisible(battery is None)
+        self._show_alerts(ds.alerts(snapshot))
 
-    def _show_storage(self, storage: dict[str, Any]) -> None:
-        free = int(storage["free_bytes"])
-        text = f"{free / GB:.1f} GB free"
-        if storage.get("seconds_to_full") is not None:
-            text += f", full in {format_duration(storage['seconds_to_full'])}"
-        colour = None
-        if free < DISK_WARNING_BELOW:
-            colour = ALARM if free < DISK_ALARM_BELOW else WARNING
-        _show(self.device_values["disk"], text, colour=colour)
+        now = float(snapshot.get("time") or time.time())
+        history = self.device_history
+        history["cpu"].add(now, cpu["usage_percent"] if cpu else None)
+        history["memory"].add(now, memory["used_percent"] if memory else None)
+        history["disk"].add(now, storage["write_rate_bps"] / ds.MB if storage else None)
+        history["battery"].add(now, battery["percent"] if battery else None)
+        self.history_plots["disk"].setYRange(0, max(1.0, 1.2 * history["disk"].peak()),
+                                             padding=0)
+
+    def _show_alerts(self, alerts: list[tuple[str, QColor]]) -> None:
+        """The device error and warnings, on top of the device values, in their colours."""
+        lines = [f'<span style="color:{colour.name()}"><b>{"✖" if colour == ALARM else "⚠"}'
+                 f"</b> {html.escape(text)}</span>" for text, colour in alerts]
+        self.alerts_label.setText("<br>".join(lines))
+        self.alerts_label.setVisible(bool(lines))
 
     # --- event log ---------------------------------------------------------------------------
 
@@ -203,6 +259,8 @@ class HealthPanel(QWidget):
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if kind == "device":
+            self.update_device(event)
         if kind in UNLOGGED_EVENTS:
             return
         relayed = kind in RELAYED_ERROR_EVENTS

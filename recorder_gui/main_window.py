@@ -27,6 +27,7 @@ from recorder_gui.cameras_panel import CamerasPanel
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
 from recorder_gui.recording_panel import RecordingPanel
+from recorder_gui.status_icons import DeviceIndicators
 from recorder_gui.tiles import TileGrid
 from recorder_gui.zoom import ZoomDialog
 
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_help_menu()
         self._state_label = QLabel()
+        self.device_indicators = DeviceIndicators(link)
+        self.statusBar().addPermanentWidget(self.device_indicators)
         self.statusBar().addPermanentWidget(self._state_label)
 
         link.ringsChanged.connect(self.tiles.set_rings)
@@ -159,6 +162,8 @@ class MainWindow(QMainWindow):
         self._elapsed_base = float(recording["elapsed_s"]) if recording else 0.0
         self._elapsed_since = time.monotonic() if self.recording and not self.paused else None
         self._state_label.setText(f"engine {status['engine']['state']}")
+        if status.get("device"):
+            self.device_indicators.update_device(status["device"])
         self._apply_recording_state()
 
     def _on_stats(self, event: dict[str, Any]) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 from recorder_gui.engine_link import EngineLink
-from recorder_gui.health_panel import GB, NOT_REPORTED, HealthPanel
+from recorder_gui.health_panel import HealthPanel
 from recorder_gui.recording_panel import (
     ALARM,
     DROPPED_COLUMN,
@@ -172,51 +172,14 @@ def fps_points(panel: HealthPanel) -> dict[str, int]:
             for curve in panel.plot.getPlotItem().listDataItems()}
 
 
-def text_colour(label) -> QColor:
-    return label.palette().color(QPalette.ColorRole.WindowText)
-
-
 @pytest.mark.timeout(120)
 def test_fps_history_fills_from_stats(qtbot, link):
     panel = health_panel(qtbot, link)
     qtbot.waitUntil(lambda: fps_points(panel).keys() == {"left", "right"}
                     and min(fps_points(panel).values()) >= 2, timeout=10_000)
-    assert re.fullmatch(r"Dropped frames: \d+ \(left \d+, right \d+\)",
-                        panel.dropped_label.text())
-
-
-@pytest.mark.timeout(120)
-def test_device_rows_show_only_reported_values(qtbot, link):
-    panel = health_panel(qtbot, link)
-    normal = panel.palette().color(QPalette.ColorRole.WindowText)
-    for label in panel.device_values.values():
-        assert (label.text(), label.toolTip()) == ("—", NOT_REPORTED)
-
-    panel.update_device({
-        "cpu": {"usage_percent": 12.4}, "memory": {"used_percent": 40.0},
-        "storage": {"free_bytes": 3 * GB, "seconds_to_full": 7500},
-        "network": {"status": "connected"}, "battery": None,
-    })
-    values = {key: label.text() for key, label in panel.device_values.items()}
-    assert values == {"cpu": "12 %", "memory": "40 % used",
-                      "disk": "3.0 GB free, full in 2 h 05 min", "network": "connected",
-                      "battery": "no battery"}
-    assert panel.device_values["cpu"].toolTip() == ""
-    assert text_colour(panel.device_values["disk"]) == WARNING
-
-    panel.update_device({"storage": {"free_bytes": GB // 2, "seconds_to_full": None},
-                         "battery": {"percent": 80, "is_charging": True}})
-    assert panel.device_values["disk"].text() == "0.5 GB free"
-    assert text_colour(panel.device_values["disk"]) == ALARM
-    assert panel.device_values["battery"].text() == "80 %, charging"
-
-    panel.update_device({"storage": {"free_bytes": 50 * GB, "seconds_to_full": 90}})
-    assert panel.device_values["disk"].text() == "50.0 GB free, full in 1 min"
-    assert text_colour(panel.device_values["disk"]) == normal
-
-    panel.update_stats({"event": "stats", "cameras": [], "spread": None,
-                        "device": {"cpu": {"usage_percent": 55.0}}})
-    assert panel.device_values["cpu"].text() == "55 %"
+    assert list(panel.camera_rows) == ["left", "right"]
+    assert all(re.fullmatch(r"\d+ \(\d+\.\d %\)", row.dropped.text())
+               for row in panel.camera_rows.values())
 
 
 def line_colour(panel: HealthPanel, number: int) -> QColor:

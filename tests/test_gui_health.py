@@ -1,0 +1,309 @@
+"""The health panel and the status bar's device indicators, fed synthetic snapshots.
+
+A quiet engine client sends nothing by itself, so each test decides exactly which device and
+stats events the widgets see (a real engine would interleave its own stats every second).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QSettings
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QLabel
+
+from recorder_gui.device_status import GB, MB
+from recorder_gui.engine_link import EngineLink
+from recorder_gui.health_panel import NOT_REPORTED, HealthPanel
+from recorder_gui.history_plot import HISTORY_POINTS, HISTORY_SECONDS
+from recorder_gui.main_window import MainWindow
+from recorder_gui.recording_panel import ALARM, WARNING
+from recorder_gui.status_icons import DeviceIndicators
+
+pytestmark = pytest.mark.timeout(60)
+
+START = 1_700_000_000.0
+
+SNAPSHOT: dict[str, Any] = {
+    "event": "device", "time": START, "device_id": "rig-01", "software_version": "0.4.0",
+    "uptime_seconds": 7500.0, "engine_state": "recording",
+    "cpu": {"usage_percent": 35.4, "per_core_percent": [20.0, 31.0, 64.0, 27.0],
+            "temperature_c": 58.2},
+    "memory": {"total_bytes": 8 * GB, "used_bytes": 3_300_000_000,
+               "available_bytes": 4_700_000_000, "used_percent": 41.25},
+    "storage": {"path": "/data/recordings", "total_bytes": 118 * GB, "used_bytes": 78 * GB,
+                "free_bytes": 40 * GB, "write_rate_bps": 12.5 * MB, "seconds_to_full": 3200.0,
+                "level": "ok"},
+    "network": {"status": "online",
+                "interfaces": [{"name": "wlan0", "addresses": ["192.168.1.20", "fe80::1"]}],
+                "wifi": {"ssid": "lab", "signal_dbm": -58}},
+    "recording": {"active": True, "id": "2026-11-22_10-15-00", "duration_s": 754.0},
+    "battery": {"percent": 86.6, "voltage_v": 8.12, "current_a": -0.8, "power_w": 6.5,
+                "is_charging": False},
+    "device_healthy": True, "device_error": None, "warnings": [],
+}
+
+
+def snapshot(**changes: Any) -> dict[str, Any]:
+    """The snapshot above with some parts changed; a dict value updates that part's keys."""
+    result = copy.deepcopy(SNAPSHOT)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key].update(value)
+        else:
+            result[key] = value
+    return result
+
+
+class QuietClient:
+    """An engine client that sends no events and answers every command with nothing."""
+
+    def subscribe(self, callback: Any) -> None:
+        pass
+
+    def call(self, name: str, **args: Any) -> None:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_widgets(qapp):
+    before = set(QApplication.topLevelWidgets())
+    yield
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()  # pyqtgraph's context menus have no Qt parent: Python frees them
+    leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
+    assert not leaked, f"leaked top-level widgets: {leaked}"
+
+
+@pytest.fixture
+def link(qapp):
+    return EngineLink(QuietClient())
+
+
+def health_panel(qtbot, link: EngineLink) -> HealthPanel:
+    """Made in the test, not a fixture: a fixture's value outlives the leak check."""
+    panel = HealthPanel(link)
+    qtbot.addWidget(panel)
+    return panel
+
+
+def text_colour(label: QLabel) -> QColor | None:
+    """The label's own text colour, None when it has the normal one."""
+    colour = label.palette().color(QPalette.ColorRole.WindowText)
+    return None if colour == QPalette().color(QPalette.ColorRole.WindowText) else colour
+
+
+def points(curve) -> tuple[np.ndarray, np.ndarray]:
+    x, y = curve.getData()
+    return (np.array([]), np.array([])) if x is None else (x, y)
+
+
+# --- device values -----------------------------------------------------------------------
+
+def test_values_show_once_the_engine_reports_them(qtbot, link):
+    panel = health_panel(qtbot, link)
+    for label in panel.device_values.values():
+        assert (label.text(), label.toolTip()) == ("—", NOT_REPORTED)
+
+    link.event.emit(snapshot())
+    values = {key: label.text() for key, label in panel.device_values.items()}
+    assert values == {
+        "device": "rig-01 · 0.4.0 · up 2 h 05 min · recording (12 min)",
+        "cpu": "35 % · 4 cores 20–64 % · 58 °C",
+        "memory": "41 % · 3.3 GB of 8.0 GB",
+        "disk": "40.0 GB free · writing 12.5 MB/s · full in 53 min",
+        "network": "online · Wi-Fi “lab” -58 dBm",
+        "battery": "87 % · 8.12 V · on battery",
+    }
+    assert panel.device_values["cpu"].toolTip().splitlines()[2] == "core 2: 64 %"
+    assert panel.device_values["disk"].toolTip().startswith("/data/recordings\n")
+    assert panel.device_values["network"].toolTip() == "wlan0: 192.168.1.20, fe80::1"
+    assert panel.device_values["device"].toolTip() == "recording 2026-11-22_10-15-00"
+    assert all(text_colour(label) is None for label in panel.device_values.values())
+    assert panel.alerts_label.isHidden()
+    assert not [line for line in panel.log_lines() if "device" in line]  # too frequent
+
+
+def test_optional_parts_read_plainly_when_absent(qtbot, link):
+    panel = health_panel(qtbot, link)
+    link.event.emit(snapshot(
+        cpu={"per_core_percent": [35.0], "temperature_c": None},
+        storage={"seconds_to_full": None, "write_rate_bps": 0.0},
+        network={"status": "network-only", "wifi": None, "interfaces": []},
+        recording={"active": False, "id": None, "duration_s": 0.0},
+        engine_state="idle", battery=None,
+    ))
+    values = {key: label.text() for key, label in panel.device_values.items()}
+    assert values["cpu"] == "35 %"
+    assert values["disk"] == "40.0 GB free · writing 0.0 MB/s"
+    assert values["network"] == "network only"
+    assert text_colour(panel.device_values["network"]) == WARNING
+    assert panel.device_values["network"].toolTip() == "no network interface up"
+    assert values["device"] == "rig-01 · 0.4.0 · up 2 h 05 min · idle"
+    assert values["battery"] == "no battery"
+    assert text_colour(panel.device_values["battery"]) is None
+
+
+@pytest.mark.parametrize(("free", "level", "colour"), [
+    (10 * GB, "ok", None),
+    (4 * GB, "ok", WARNING),  # under 5 GB
+    (GB // 2, "ok", ALARM),  # under 1 GB
+    (GB + 1, "ok", WARNING),
+    (50 * GB, "warning", WARNING),  # the engine's own thresholds are settings
+    (3 * GB, "danger", ALARM),
+])
+def test_free_disk_is_coloured_at_the_thresholds(qtbot, link, free, level, colour):
+    panel = health_panel(qtbot, link)
+    link.event.emit(snapshot(storage={"free_bytes": free, "level": level}))
+    assert text_colour(panel.device_values["disk"]) == colour
+
+
+@pytest.mark.parametrize(("percent", "charging", "colour"), [
+    (50.0, False, None), (15.0, False, WARNING), (5.0, False, ALARM), (5.0, True, None)])
+def test_battery_is_coloured_when_low_and_not_charging(qtbot, link, percent, charging, colour):
+    panel = health_panel(qtbot, link)
+    link.event.emit(snapshot(battery={"percent": percent, "is_charging": charging}))
+    assert text_colour(panel.device_values["battery"]) == colour
+
+
+def test_device_error_and_warnings_are_shown_in_their_colours(qtbot, link):
+    panel = health_panel(qtbot, link)
+    link.event.emit(snapshot(device_healthy=False, device_error="battery read failed <i2c>",
+                             warnings=["disk almost full", "CPU at 85 °C"]))
+    text = panel.alerts_label.text()
+    assert not panel.alerts_label.isHidden()
+    assert "battery read failed &lt;i2c&gt;" in text and ALARM.name() in text
+    assert text.index("battery read failed") < text.index("disk almost full")
+    assert "CPU at 85 °C" in text and WARNING.name() in text
+
+    link.event.emit(snapshot(device_healthy=False))
+    assert "device not healthy" in panel.alerts_label.text()
+    link.event.emit(snapshot())
+    assert panel.alerts_label.isHidden()
+
+
+# --- histories -----------------------------------------------------------------------------
+
+def test_histories_hold_the_last_ten_minutes_at_most(qtbot, link):
+    panel = health_panel(qtbot, link)
+    for second in range(700):
+        battery = None if 100 <= second < 200 else {"percent": 90.0 - second / 100}
+        link.event.emit(snapshot(time=START + second, battery=battery,
+                                 cpu={"usage_percent": float(second % 100)},
+                                 storage={"write_rate_bps": 2.0 * MB}))
+    for key, series in panel.device_history.items():
+        ago, _ = points(series.curve)
+        assert 0 < len(ago) <= HISTORY_POINTS, key
+        assert ago.max() == 0 and ago.min() >= -HISTORY_SECONDS, key
+    ago, cpu = points(panel.device_history["cpu"].curve)
+    assert len(ago) == HISTORY_POINTS and cpu[-1] == 99.0
+    _, write = points(panel.device_history["disk"].curve)
+    assert np.all(write == 2.0)  # MB/s
+    assert panel.history_plots["disk"].getViewBox().viewRange()[1] == pytest.approx([0, 2.4])
+    ago, _ = points(panel.device_history["battery"].curve)
+    assert ago.min() == -HISTORY_SECONDS and len(ago) == 501  # none without a battery
+    assert not panel.no_battery.isVisible()
+
+    link.event.emit(snapshot(time=START + 2000, battery=None))  # after a long gap
+    assert points(panel.device_history["cpu"].curve)[0].tolist() == [0.0]
+    assert len(points(panel.device_history["battery"].curve)[0]) == 0
+    assert panel.no_battery.isVisible()
+
+    link.event.emit(snapshot(time=START + 10))  # the clock went back
+    assert points(panel.device_history["cpu"].curve)[0].tolist() == [0.0]
+
+
+def test_fps_history_is_bounded_too(qtbot, link):
+    panel = health_panel(qtbot, link)
+    for second in range(650):
+        link.stats.emit({"event": "stats", "time": START + second, "cameras": [
+            {"id": "a", "status": "running", "fps": 30.0, "target_fps": 30.0,
+             "frames": 30 * second, "dropped": 0}]})
+    ago, fps = points(panel.fps_history["a"].curve)
+    assert len(ago) == HISTORY_POINTS and ago.min() >= -HISTORY_SECONDS and ago.max() == 0
+    assert np.all(fps == 30.0)
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+def camera(camera_id: str, fps: float, dropped: int, status: str = "running") -> dict[str, Any]:
+    return {"id": camera_id, "status": status, "frames": 1000, "dropped": dropped, "fps": fps,
+            "target_fps": 30.0}
+
+
+def test_cameras_are_coloured_by_frame_rate_and_dropped_frames(qtbot, link):
+    panel = health_panel(qtbot, link)
+    link.stats.emit({"event": "stats", "time": START, "cameras": [
+        camera("fine", 29.0, 10),  # 97 % of the target; 1 % dropped is still fine
+        camera("behind", 27.0, 20),  # 90 %; 2 %
+        camera("stalling", 21.0, 60),  # 70 %; 6 %
+        camera("paused", 0.0, 0, status="paused"),  # slow on purpose
+    ]})
+    rows = panel.camera_rows
+    assert list(rows) == ["fine", "behind", "stalling", "paused"]
+    assert [rows[c].fps.text() for c in rows] == ["29.0 / 30", "27.0 / 30", "21.0 / 30",
+                                                  "0.0 / 30"]
+    assert [rows[c].dropped.text() for c in rows] == ["10 (1.0 %)", "20 (2.0 %)", "60 (6.0 %)",
+                                                      "0 (0.0 %)"]
+    assert [text_colour(rows[c].fps) for c in rows] == [None, WARNING, ALARM, None]
+    assert [text_colour(rows[c].dropped) for c in rows] == [None, WARNING, ALARM, None]
+    assert {curve.name() for curve in panel.plot.getPlotItem().listDataItems()} == set(rows)
+
+    link.stats.emit({"event": "stats", "time": START + 1, "cameras": [camera("fine", 30.0, 0)]})
+    assert list(panel.camera_rows) == ["fine"]
+    assert text_colour(panel.camera_rows["fine"].fps) is None
+    assert [curve.name() for curve in panel.plot.getPlotItem().listDataItems()] == ["fine"]
+    assert len(points(panel.fps_history["fine"].curve)[0]) == 2  # its history stays
+
+
+# --- status bar ------------------------------------------------------------------------------
+
+def test_status_bar_shows_battery_and_network(qtbot, tmp_path):
+    link = EngineLink(QuietClient())
+    window = MainWindow(link, QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
+    link.setParent(window)  # deleted with it, so the window's lambdas on the link go too
+    qtbot.addWidget(window)
+    indicators = window.device_indicators
+    assert indicators.battery.text.text() == "battery —"
+    assert indicators.network.text.text() == "network —"
+    assert indicators.battery.toolTip() == NOT_REPORTED
+    assert indicators.alert.isHidden()
+
+    link._dispatch(snapshot())  # as the engine's events reach the window
+    assert indicators.battery.text.text() == "87 %"
+    assert indicators.battery.toolTip().startswith("87 % · 8.12 V · on battery")
+    assert not indicators.battery.icon.pixmap().isNull()
+    assert indicators.network.text.text() == "online"
+    assert "Wi-Fi “lab” -58 dBm" in indicators.network.toolTip()
+    assert text_colour(indicators.network.text) is None
+    assert window.health_panel.device_values["battery"].text() == "87 % · 8.12 V · on battery"
+
+    link._dispatch(snapshot(battery=None, network={"status": "offline", "wifi": None},
+                            warnings=["disk almost full", "network down"]))
+    assert indicators.battery.text.text() == "no battery"
+    assert indicators.network.text.text() == "offline"
+    assert text_colour(indicators.network.text) == WARNING
+    assert not indicators.alert.isHidden()
+    assert indicators.alert.text.text() == "disk almost full (+1 more)"
+    assert indicators.alert.toolTip() == "disk almost full\nnetwork down"
+
+    link._dispatch(snapshot(battery={"percent": 8.0}))
+    assert indicators.battery.text.text() == "8 %"
+    assert text_colour(indicators.battery.text) == ALARM
+    assert indicators.alert.isHidden()
+
+
+def test_status_bar_forgets_the_readings_when_the_engine_is_lost(qtbot, link):
+    indicators = DeviceIndicators(link)
+    qtbot.addWidget(indicators)
+    link.event.emit(snapshot(warnings=["disk almost full"]))
+    assert indicators.battery.text.text() == "87 %"
+    link.disconnected.emit("socket closed")
+    assert indicators.battery.text.text() == "battery —"
+    assert indicators.network.text.text() == "network —"
+    assert indicators.network.toolTip() == "lost the engine: socket closed"
+    assert indicators.alert.isHidden()
