@@ -19,6 +19,7 @@ DISK_ALARM_BELOW = 1 * GB
 BATTERY_WARNING_BELOW = 20.0  # percent, while not charging
 BATTERY_ALARM_BELOW = 10.0
 ENGINE_LEVELS = {"warning": WARNING, "danger": ALARM}
+NOT_REPORTED = "not reported by this engine yet"
 NETWORK_WORDS = {"online": "online", "network-only": "network only", "offline": "offline"}
 
 

@@ -33,7 +33,6 @@ from recorder_gui.history_plot import TimeSeries, history_plot
 from recorder_gui.recording_panel import ALARM, dropped_colour, fps_colour
 
 LOG_LINES = 1000
-NOT_REPORTED = "not reported by this engine yet"
 DEVICE_ROWS = {"device": "Device", "cpu": "CPU", "memory": "Memory", "disk": "Disk",
                "network": "Network", "battery": "Battery"}
 DEVICE_PLOTS = {"cpu": ("CPU %", True), "memory": ("Memory %", True),
@@ -83,10 +82,11 @@ class HealthPanel(QWidget):
         self._relayed_error: str | None = None
         self._fps_top = 0.0
 
-        self.device_values = {key: QLabel() for key in DEVICE_ROWS}
+        self.device_values = {key: _plain_label() for key in DEVICE_ROWS}
         for label in self.device_values.values():
-            _show(label, "—", NOT_REPORTED)
+            _show(label, "—", ds.NOT_REPORTED)
         self.alerts_label = QLabel()
+        self.alerts_label.setTextFormat(Qt.TextFormat.RichText)  # its texts are escaped
         self.alerts_label.setWordWrap(True)
         self.alerts_label.hide()
 
@@ -179,8 +179,9 @@ class HealthPanel(QWidget):
         for row in self.camera_rows.values():
             for label in row.labels():
                 label.deleteLater()
-        self.camera_rows = {camera_id: CameraRow(QLabel(), QLabel(camera_id), QLabel(), QLabel())
-                            for camera_id in ids}
+        self.camera_rows = {
+            camera_id: CameraRow(QLabel(), _plain_label(camera_id), QLabel(), QLabel())
+            for camera_id in ids}
         for number, (camera_id, row) in enumerate(self.camera_rows.items(), start=1):
             _show(row.swatch, "■", colour=self.fps_history[camera_id].curve.opts["pen"].color())
             for column, label in enumerate(row.labels()):
@@ -288,6 +289,13 @@ class HealthPanel(QWidget):
         cursor.insertText(line, text_format)
         if following:
             scrollbar.setValue(scrollbar.maximum())
+
+
+def _plain_label(text: str = "") -> QLabel:
+    """A label for text from the engine or the device: a name like "<b>" stays as it is."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
 
 
 def _show(label: QLabel, text: str, tooltip: str = "", colour: QColor | None = None) -> None:

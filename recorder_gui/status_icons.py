@@ -18,7 +18,6 @@ from recorder_gui.engine_link import EngineLink
 ICON_HEIGHT = 16
 GOOD = QColor("#2e9d3a")
 IDLE = QColor("#9e9e9e")
-NOT_REPORTED = "not reported by this engine yet"
 SIGNAL_BARS_DBM = (-80, -70, -60)  # a Wi-Fi signal above each of these lights one more bar
 
 
@@ -95,6 +94,7 @@ class IconLabel(QWidget):
         super().__init__(parent)
         self.icon = QLabel()
         self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.PlainText)  # names come from the device
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         layout.setSpacing(4)
@@ -124,7 +124,7 @@ class DeviceIndicators(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         for indicator in (self.alert, self.battery, self.network):
             layout.addWidget(indicator)
-        self.clear(NOT_REPORTED)
+        self.clear(ds.NOT_REPORTED)
         link.event.connect(self._on_event)
         link.disconnected.connect(self._on_disconnected)
 

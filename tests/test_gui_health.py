@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QSettings
+from PySide6.QtCore import QEvent, QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
-from recorder_gui.device_status import GB, MB
+from recorder_gui.device_status import GB, MB, NOT_REPORTED
 from recorder_gui.engine_link import EngineLink
-from recorder_gui.health_panel import NOT_REPORTED, HealthPanel
+from recorder_gui.health_panel import HealthPanel
 from recorder_gui.history_plot import HISTORY_POINTS, HISTORY_SECONDS
 from recorder_gui.main_window import MainWindow
 from recorder_gui.recording_panel import ALARM, WARNING
@@ -131,6 +131,7 @@ def test_values_show_once_the_engine_reports_them(qtbot, link):
 def test_optional_parts_read_plainly_when_absent(qtbot, link):
     panel = health_panel(qtbot, link)
     link.event.emit(snapshot(
+        device_id="<b>rig</b>",  # shown as it is, not as markup
         cpu={"per_core_percent": [35.0], "temperature_c": None},
         storage={"seconds_to_full": None, "write_rate_bps": 0.0},
         network={"status": "network-only", "wifi": None, "interfaces": []},
@@ -143,7 +144,8 @@ def test_optional_parts_read_plainly_when_absent(qtbot, link):
     assert values["network"] == "network only"
     assert text_colour(panel.device_values["network"]) == WARNING
     assert panel.device_values["network"].toolTip() == "no network interface up"
-    assert values["device"] == "rig-01 · 0.4.0 · up 2 h 05 min · idle"
+    assert values["device"] == "<b>rig</b> · 0.4.0 · up 2 h 05 min · idle"
+    assert panel.device_values["device"].textFormat() == Qt.TextFormat.PlainText
     assert values["battery"] == "no battery"
     assert text_colour(panel.device_values["battery"]) is None
 
