@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -152,16 +154,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     from engine.rig import demo_rig, load_rig
-    from engine.service.paths import runtime_dir
+    from engine.service.paths import runtime_dir, state_db_path
     from engine.service.rig_service import RigService
     from engine.service.server import EngineServer
+    from engine.supervisor.state_store import StateStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rig = load_rig(Path(args.rig)) if args.rig else demo_rig(args.demo)
-    server = EngineServer(lambda emit: RigService(rig, emit), runtime_dir())
+
+    def service(emit):
+        store = StateStore(state_db_path())
+        if store.damage:
+            print(f"warning: {store.damage}", file=sys.stderr, flush=True)
+        return RigService(rig, emit, store)
+
+    server = EngineServer(service, runtime_dir())
 
     def request_shutdown(signum: int, _frame: object) -> None:
-        print(f"{signal.Signals(signum).name}: finalizing and shutting down", file=sys.stderr)
+        name = signal.Signals(signum).name
+        if server.shutdown_requested.is_set():  # a second signal: the user will not wait
+            print(f"{name} again: exiting at once (recover finishes any recording)",
+                  file=sys.stderr, flush=True)
+            os._exit(EXIT_INTERRUPTED)
+        print(f"{name}: finalizing and shutting down", file=sys.stderr, flush=True)
         server.shutdown_requested.set()
 
     signal.signal(signal.SIGINT, request_shutdown)
@@ -185,11 +200,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     engine = status["engine"]
     print(f"engine {engine['version']}  state: {engine['state']}  up {engine['uptime_s']:.0f} s")
-    print(f"{'camera':<10}{'status':<10}{'pid':>8}{'fps':>8}{'frames':>9}{'dropped':>9}  source")
+    print(f"{'camera':<10}{'status':<13}{'for':>8}{'restarts':>9}{'pid':>8}{'fps':>8}"
+          f"{'frames':>9}{'dropped':>9}  source")
     for camera in status["cameras"]:
-        print(f"{camera['id']:<10}{camera['status']:<10}{camera['pid'] or '-':>8}"
-              f"{camera['fps']:>8.1f}{camera['frames']:>9}{camera['dropped']:>9}  "
-              f"{camera['source']}")
+        since = camera.get("since")
+        held = f"{time.time() - since:.0f} s" if since else "-"
+        print(f"{camera['id']:<10}{camera['status']:<13}{held:>8}{camera.get('restarts', 0):>9}"
+              f"{camera['pid'] or '-':>8}{camera['fps']:>8.1f}{camera['frames']:>9}"
+              f"{camera['dropped']:>9}  {camera['source']}")
         if camera.get("error"):
             print(f"{'':<10}error: {camera['error']}")
     recording = status["recording"]

@@ -15,7 +15,7 @@ import re
 import secrets
 import stat
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from engine.sources import (
     parse_source,
     validate_size_fps,
 )
+from engine.supervisor.health import Policy
 
 # The same as engine.recording.encoder.CODECS (a test keeps them equal); repeated so that
 # reading a rig file does not import PyAV.
@@ -43,12 +44,13 @@ MAX_CHUNK_LENGTH_S = 3600.0
 DEFAULT_RIG_NAME = "rig"
 DEMO_RIG_FILE = Path(__file__).resolve().parent.parent / "resources" / "demo-rig.toml"
 
-RIG_KEYS = ("name", "recording", "cameras", "sensors")
+RIG_KEYS = ("name", "recording", "supervisor", "cameras", "sensors")
 SENSOR_KEYS = ("name", "source", "settings")
 RECORDING_KEYS = (
     "output", "codec", "chunk_length_s", "device_ready_timeout_s", "health_check_interval_s",
-    "session_join_timeout_s", "max_queue_size", "multitrack",
+    "session_join_timeout_s", "max_queue_size", "multitrack", "auto_resume",
 )
+SUPERVISOR_KEYS = tuple(f.name for f in fields(Policy))
 CAMERA_KEYS = ("id", "source", "width", "height", "fps", "settings")
 SIZE_KEYS = ("width", "height", "fps")
 IN_MEMORY = "<rig>"
@@ -77,6 +79,7 @@ class RecordingOptions:
     session_join_timeout_s: float = 10.0
     max_queue_size: int = 400
     multitrack: bool = False  # also assemble one MKV holding every camera's track
+    auto_resume: bool = False  # after a camera failure ends a take, start the next one
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Rig:
     cameras: list[CameraSpec]
     recording: RecordingOptions = field(default_factory=RecordingOptions)
     sensors: list[SensorSpec] = field(default_factory=list)
+    supervisor: Policy = field(default_factory=Policy)
 
     def camera(self, camera_id: str) -> CameraSpec:
         """The camera with that id; KeyError names the id if there is none."""
@@ -204,7 +208,28 @@ def _rig(data: Any, base_dir: Path | None) -> Rig:
     sensors = table.get("sensors", [])
     if not isinstance(sensors, list):
         raise _Problem(("sensors",), f"must be [[sensors]] tables, got {_show(sensors)}")
-    return Rig(name, specs, recording, _sensors(sensors))
+    supervisor = _supervisor(table.get("supervisor", {}))
+    return Rig(name, specs, recording, _sensors(sensors), supervisor)
+
+
+def _supervisor(value: Any) -> Policy:
+    """[supervisor]: health tick, stall timeout, reconnect debounce, restart backoff and cap."""
+    options: dict[str, Any] = {}
+    for key, item in _table(("supervisor",), value, SUPERVISOR_KEYS).items():
+        path = ("supervisor", key)
+        if key == "restart_limit":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise _Problem(path, f"must be an integer >= 1, got {_show(item)}")
+            options[key] = item
+        elif key == "backoff_initial_s" and isinstance(item, int | float) and item == 0:
+            options[key] = 0.0
+        else:
+            options[key] = _positive(path, item, math.inf)
+    policy = Policy(**options)
+    if policy.reconnect_restart_after_s < policy.reconnect_crash_after_s:
+        raise _Problem(("supervisor", "reconnect_restart_after_s"),
+                       "must not be shorter than reconnect_crash_after_s")
+    return policy
 
 
 def _sensors(tables: list[Any]) -> list[SensorSpec]:
@@ -240,7 +265,7 @@ def _recording(value: Any, base_dir: Path | None) -> RecordingOptions:
             if item not in RIG_CODECS:
                 raise _Problem(path, f"must be one of {', '.join(RIG_CODECS)}, got {_show(item)}")
             options["codec"] = item
-        elif key == "multitrack":
+        elif key in ("multitrack", "auto_resume"):
             if not isinstance(item, bool):
                 raise _Problem(path, f"must be true or false, got {_show(item)}")
             options[key] = item
@@ -482,7 +507,9 @@ def _rig_table(rig: Rig, folder: Path) -> dict[str, Any]:
         | ({"settings": dict(spec.settings)} if spec.settings else {})
         for spec in rig.sensors
     ]
-    return {"name": rig.name, "recording": recording, "cameras": cameras, "sensors": sensors}
+    supervisor = {key: value for key, value in asdict(rig.supervisor).items() if value is not None}
+    return {"name": rig.name, "recording": recording, "supervisor": supervisor,
+            "cameras": cameras, "sensors": sensors}
 
 
 def _camera_table(spec: CameraSpec) -> dict[str, Any]:
@@ -540,7 +567,8 @@ def rig_summary(rig: Rig) -> dict[str, Any]:
         for spec in rig.cameras
     ]
     sensors = [{"name": s.name, "source": mask_credentials(s.source)} for s in rig.sensors]
-    return {"name": rig.name, "recording": recording, "cameras": cameras, "sensors": sensors}
+    return {"name": rig.name, "recording": recording, "supervisor": asdict(rig.supervisor),
+            "cameras": cameras, "sensors": sensors}
 
 
 def demo_rig(

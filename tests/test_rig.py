@@ -24,6 +24,7 @@ from engine.rig import (
     rig_summary,
     save_rig,
 )
+from engine.supervisor.health import Policy
 
 PASSWORD_URL = "rtsp://user:secret@10.0.0.5/s"
 
@@ -62,7 +63,8 @@ def sample_rig(folder: Path, output: Path) -> Rig:
             CameraSpec("door", PASSWORD_URL, 1920, 1080, 25.0),
             CameraSpec("replay", str(clip), 640, 480, 30.0),
         ],
-        RecordingOptions(output, "ffv1", 60.0, 5.0, 0.5, 20.0, 800),
+        RecordingOptions(output, "ffv1", 60.0, 5.0, 0.5, 20.0, 800, auto_resume=True),
+        supervisor=Policy(stall_timeout_s=3.0, restart_limit=4, backoff_max_s=30.0),
     )
 
 
@@ -195,11 +197,14 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
     ("[recording]\nouptut = 'x'\n",
      "2: recording.ouptut: unknown key (expected output, codec, chunk_length_s, "
      "device_ready_timeout_s, health_check_interval_s, session_join_timeout_s, max_queue_size, "
-     "multitrack)"),
+     "multitrack, auto_resume)"),
+    ("[supervisor]\nrestart_limit = 0\n",
+     "2: supervisor.restart_limit: must be an integer >= 1, got 0"),
     ("recording = 3\n", "1: recording: must be a table, got 3"),
     ('name = ""\n', '1: name: must be a non-empty string, got ""'),
     ('nmae = "x"\ncolour = 1\n',
-     "1: nmae: unknown key (expected name, recording, cameras, sensors; also unknown: colour)"),
+     "1: nmae: unknown key (expected name, recording, supervisor, cameras, sensors; "
+     "also unknown: colour)"),
 ])
 def test_a_rig_error_names_the_line_and_key(tmp_path, text, expected):
     path, message = load_error(tmp_path, text + '\n[[cameras]]\nsource = "synthetic"\n')

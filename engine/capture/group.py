@@ -560,6 +560,7 @@ class CaptureGroup:
         *,
         chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
         multitrack: bool = False,
+        session: dict[str, Any] | None = None,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
 
@@ -576,6 +577,7 @@ class CaptureGroup:
                 chunk_length_s,
             )
             recording.multitrack = multitrack
+            recording.session = session
             self._prepare_writers(recording)
             first = self._gather()
             try:
@@ -754,12 +756,17 @@ class CaptureGroup:
             self._admit(camera, reply, deadline)
 
     def stop_camera(self, camera_id: str) -> None:
-        """End one camera's process; the others run on. A recording ends first."""
+        """End one camera's process and free its ring; the others run on. A recording
+        ends first."""
         camera = self._camera(camera_id)
         with camera.lifecycle:
             self._retire(camera, "stopped")
             camera.stopped = True
+            if camera.ring is not None:
+                camera.ring.close()
+                camera.ring = None
         self._emit("camera_stopped", camera=camera_id)
+        self._emit("ring_recreated", camera=camera_id)
 
     def _retire(self, camera: _Camera, reason: str) -> None:
         """End the camera's process, if any, and park it (a member leaves the group)."""
@@ -832,6 +839,11 @@ class CaptureGroup:
             c.spec.camera_id: int(self.state.cameras[c.index, C_DROPPED]) for c in self._members()
         }
 
+    def rings(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(camera id, ring name, settings) of every camera that has a ring to show."""
+        return [(c.spec.camera_id, c.ring.name, dict(c.settings))
+                for c in self._cameras if c.ring is not None]
+
     def ring_name(self, camera_id: str) -> str:
         for camera in self._cameras:
             if camera.spec.camera_id == camera_id and camera.ring is not None:
@@ -851,7 +863,10 @@ class CaptureGroup:
         return dict(self._camera(camera_id).settings)
 
     def properties(self, camera_id: str) -> list[dict[str, Any]]:
-        return list(self._camera(camera_id).properties)
+        camera = self._camera(camera_id)
+        if not camera.member:
+            raise GroupError(f"camera {camera_id!r} is not running ({_absence(camera)})")
+        return list(camera.properties)
 
     def counts(self) -> list[int]:
         """Frames published per camera, read in one copy so the values belong together

@@ -76,6 +76,7 @@ class Recording:
         self._dropped_at_start: dict[str, int] = {}
         self._manifest: dict[str, Any] = {}
         self.multitrack = False
+        self.session: dict[str, Any] | None = None  # takes of one session link each other
         self._lock_descriptor = recording_lock(folder)  # held until the files are final
 
     @classmethod
@@ -149,6 +150,8 @@ class Recording:
             "sync": None,
             "errors": [],
         }
+        if self.session is not None:
+            self._manifest["session"] = self.session
         write_manifest(self.folder, self._manifest)
 
     def fail(self, message: str, last_frame: int) -> None:

@@ -1,4 +1,4 @@
-"""Where a running engine keeps its control socket and key.
+"""Where a running engine keeps its control socket, its key and its state database.
 
 One engine per runtime folder. RECORDER_RUNTIME_DIR overrides the folder (tests use
 it to run engines side by side without touching a user's engine).
@@ -15,6 +15,8 @@ import platformdirs
 
 APP_NAME = "recorder-workstation"
 RUNTIME_DIR_ENV = "RECORDER_RUNTIME_DIR"
+STATE_DIR_ENV = "RECORDER_STATE_DIR"
+STATE_DB_NAME = "engine.db"
 SOCKET_NAME = "engine.sock"
 KEY_NAME = "engine.key"
 LOG_NAME = "engine.log"
@@ -35,6 +37,21 @@ def runtime_dir() -> Path:
             folder = Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return folder
+
+
+def state_db_path() -> Path:
+    """The engine's SQLite state. RECORDER_STATE_DIR overrides the folder; an engine on
+    its own runtime folder (RECORDER_RUNTIME_DIR) keeps its state there, so engines run
+    side by side (tests) never restore each other's cameras."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        folder = Path(override)
+    elif os.environ.get(RUNTIME_DIR_ENV):
+        folder = runtime_dir()
+    else:
+        folder = Path(platformdirs.user_state_dir(APP_NAME))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / STATE_DB_NAME
 
 
 def socket_path(folder: Path | None = None) -> Path:

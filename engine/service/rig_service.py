@@ -1,9 +1,11 @@
 """The engine's state behind the control socket: the rig, its capture group, its events.
 
-Structural changes (add / remove / start / stop a camera, load a rig) rebuild the
-capture group, so they are refused while recording. Recording commands go
-straight to the group, which does its own locking, so a long stop (finalizing
-files) never blocks another client's status request.
+Structural changes (add / remove a camera, load a rig) rebuild the capture group;
+starting and stopping one camera does not (the others run on). Both are refused
+while recording. Recording commands go straight to the group, which does its own
+locking, so a long stop (finalizing files) never blocks another client's status
+request. The supervisor restarts failed cameras; the state database remembers which
+cameras should run, so an engine restart brings the rig back as it was.
 
 Every text that leaves the engine passes `scrub`, which masks the passwords of
 network camera URLs.
@@ -15,6 +17,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +31,8 @@ from engine.recording.errors import RecordingError
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
+from engine.supervisor.state_store import StateStore
+from engine.supervisor.supervisor import Supervisor
 
 STATS_INTERVAL_S = 1.0
 
@@ -41,12 +46,14 @@ class CommandError(RuntimeError):
 class RigService:
     """Owns the rig and runs its cameras; every public method is one protocol command."""
 
-    def __init__(self, rig: Rig, emit: EventSink) -> None:
+    def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None) -> None:
         self._rig = rig
         self._emit_raw = emit
+        self._store = store
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
-        self._failed: dict[str, str] = {}
+        self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
+        self._session: dict[str, Any] | None = None  # auto_resume: the session to go on with
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
         self._recording_started: float | None = None
@@ -60,9 +67,44 @@ class RigService:
 
     def start(self) -> None:
         with self._structure:
+            if self._store is not None:
+                self._restore(self._store)
             self._rebuild()
         self._ticker.start()
+        self._supervisor.start()
         threading.Thread(target=self._recover, name="recover", daemon=True).start()
+
+    def _restore(self, store: StateStore) -> None:
+        """The rig as the last engine left it: cameras added at run time come back, and
+        a camera the user stopped stays stopped. A different rig starts afresh."""
+        if store.damage:
+            self._emit("error", message=store.damage)
+        saved = {c["id"]: c for c in store.cameras()}
+        if store.meta("rig") != self._rig.name:
+            for camera_id in saved:
+                store.remove_camera(camera_id)
+            saved = {}
+        rig = self._rig
+        for camera_id, row in saved.items():
+            spec = _spec_of(row)
+            try:
+                rig = (rig.with_settings(camera_id, {**row["settings"]["settings"],
+                                                     **_geometry(spec)})
+                       if any(c.camera_id == camera_id for c in rig.cameras)
+                       else rig.with_camera(spec))
+            except RigError as exc:
+                self._emit("error", message=f"cannot restore camera {camera_id}: {exc}")
+        self._rig = rig
+        self._stopped = {i for i, row in saved.items() if row["desired"] == "stopped"}
+        store.set_meta("rig", rig.name)
+        for spec in rig.cameras:
+            self._remember(spec)
+
+    def _remember(self, spec: CameraSpec) -> None:
+        if self._store is not None:
+            desired = "stopped" if spec.camera_id in self._stopped else "running"
+            self._store.put_camera(spec.camera_id, spec.source,
+                                   {**_geometry(spec), "settings": spec.settings}, desired)
 
     def _recover(self) -> None:
         """Salvage what a crash left unfinished in the rig's output folder."""
@@ -77,38 +119,41 @@ class RigService:
                 self._emit("recording_recovered", **result)
 
     def close(self) -> None:
-        """Finalize any recording and stop every camera process."""
+        """Finalize any recording and stop every camera process. Running cameras are
+        marked crashed first, so the next engine brings them back."""
         self._stop_ticker.set()
+        self._supervisor.close()
+        if self._store is not None:
+            self._store.mark_running_as_crashed()
         with self._structure:
             if self._group is not None:
                 self._group.close()
                 self._group = None
+        if self._store is not None:
+            self._store.close()
 
     def _rebuild(self) -> None:
-        """Restart the capture group with the cameras that should run; skip ones that fail."""
+        """Restart the capture group with every camera of the rig; the ones that cannot
+        open are parked with their error and left to the supervisor."""
         if self._group is not None:
             self._group.close()
             self._group = None
-        self._failed.clear()
-        wanted = [c for c in self._rig.cameras if c.camera_id not in self._stopped]
-        while wanted:
-            group = CaptureGroup(
-                wanted, sensors=self._rig.sensors, on_event=self._on_group_event
-            )
-            try:
-                group.start()
-            except GroupError as exc:
-                if not exc.failed:
-                    raise CommandError(str(exc)) from exc
-                self._failed.update(exc.failed)
-                for camera_id, reason in exc.failed.items():
-                    self._emit("camera_failed", camera=camera_id, message=reason)
-                wanted = [c for c in wanted if c.camera_id not in exc.failed]
-                continue
-            self._group = group
-            break
-        self._snapshot = self._sample()
+        group = CaptureGroup(
+            self._rig.cameras, sensors=self._rig.sensors, on_event=self._on_group_event,
+            stopped=self._stopped, tolerate_failures=True,
+        )
+        try:
+            group.start()
+        except GroupError as exc:
+            raise CommandError(str(exc)) from exc
+        self._group = group
+        self._refresh()
         self._emit("rings_changed", rings=self.rings())
+
+    def _refresh(self) -> None:
+        """Statuses that show a command's effect at once, not at the next tick."""
+        self._supervisor.tick()
+        self._snapshot = self._sample()
 
     # --- events --------------------------------------------------------------------
 
@@ -128,13 +173,25 @@ class RigService:
     def _on_group_event(self, event: dict[str, Any]) -> None:
         kind = event.pop("event")
         event.pop("time", None)
-        if kind == "camera_failed":
-            self._failed[event["camera"]] = event["message"]
+        if kind in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
+            self._supervisor.wake()
         if kind == "recording_finalized":
             self._recording_started = None
+            self._finalized(event)
         if kind == "ring_recreated":
             self._emit("rings_changed", rings=self.rings())
+            return
         self._emit(kind, **event)
+
+    def _finalized(self, event: dict[str, Any]) -> None:
+        if self._store is not None:
+            self._store.set_recording(event["folder"], event["status"], event.get("frames"))
+        session = self._session
+        if session is not None and session["folder"] == event["folder"]:
+            if event["status"] != "interrupted" or session.get("stopping"):
+                self._session = None  # the user stopped it, or it ended well
+            else:
+                session["waiting"] = True  # auto_resume: the next take once all run again
 
     def _tick(self) -> None:
         """About once a second: fresh per-camera figures for status and the event stream."""
@@ -142,29 +199,49 @@ class RigService:
             with self._structure:
                 self._snapshot = self._sample()
             self._emit("stats", **self._snapshot)
+            self._resume_if_ready()
+
+    def _resume_if_ready(self) -> None:
+        """auto_resume: start the session's next take once every camera runs again."""
+        session = self._session
+        group = self._group
+        if session is None or not session.get("waiting") or group is None:
+            return
+        statuses = self._supervisor.statuses()
+        wanted = [c.camera_id for c in self._rig.cameras if c.camera_id not in self._stopped]
+        if group.recording is not None or any(
+                statuses.get(i, {}).get("status") != "running" for i in wanted):
+            return
+        try:
+            self._start_take(session["output"], session["codec"], session)
+        except (GroupError, RecordingError, OSError) as exc:
+            self._emit("error", message=f"could not resume the recording: {exc}")
+            return
+        self._emit("recording_resumed", folder=session["folder"], take=session["take"])
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
         snapshot = group.snapshot() if group else {"cameras": [], "spread": None}
         live = {c["id"]: c for c in snapshot["cameras"]}
+        health = self._supervisor.statuses()
         cameras = []
         for spec in self._rig.cameras:
             entry = live.get(spec.camera_id) or {
                 "id": spec.camera_id, "pid": None, "frames": 0, "dropped": 0, "fps": 0.0,
-                "error": self._failed.get(spec.camera_id),
+                "status": "stopped", "error": None,
             }
-            if spec.camera_id in self._stopped:
-                status = "stopped"
-            elif spec.camera_id in self._failed:
-                status = "failed"
-                entry["error"] = self._failed[spec.camera_id]
-            else:
-                status = entry.get("status", "stopped")
+            supervised = health.get(spec.camera_id)
+            if supervised is not None:  # the supervisor's view: status, since, restarts
+                entry = {**entry, **supervised,
+                         "error": supervised["error"] or entry.get("error")}
+                if entry["status"] == "running" and group is not None and group.paused:
+                    entry["status"] = "paused"
             cameras.append({
-                **entry, "source": mask_credentials(spec.source), "status": status,
+                **entry, "source": mask_credentials(spec.source),
                 "target_fps": spec.fps, "size": f"{spec.width}x{spec.height}",
             })
-        return {"cameras": cameras, "spread": snapshot["spread"]}
+        return {"cameras": cameras, "spread": snapshot["spread"],
+                "paused": bool(group and group.paused)}
 
     # --- commands: observation --------------------------------------------------------
 
@@ -213,15 +290,11 @@ class RigService:
         group = self._group
         if group is None:
             return []
-        rings = []
-        for camera_id in group.camera_ids():
-            settings = group.settings(camera_id)
-            rings.append({
-                "camera": camera_id, "ring": group.ring_name(camera_id),
-                "width": int(settings["width"]), "height": int(settings["height"]),
-                "fps": float(settings["fps"]),
-            })
-        return rings
+        return [
+            {"camera": camera_id, "ring": ring_name, "width": int(settings["width"]),
+             "height": int(settings["height"]), "fps": float(settings["fps"])}
+            for camera_id, ring_name, settings in group.rings()
+        ]
 
     def discover(self) -> list[dict[str, Any]]:
         """Sources that can be added: the synthetic pattern and every camera found."""
@@ -243,12 +316,35 @@ class RigService:
         self, output: str | None = None, codec: str | None = None, name: str | None = None
     ) -> dict[str, Any]:
         options = self._rig.recording
-        group = self._running_group()
-        recording = group.start_recording(
-            Path(output).expanduser() if output else options.output_dir,
-            codec or options.codec, name,
-            chunk_length_s=options.chunk_length_s, multitrack=options.multitrack,
+        output_dir = Path(output).expanduser() if output else options.output_dir
+        session = None
+        if options.auto_resume:  # the takes of one session name each other in their manifests
+            session = {"id": uuid.uuid4().hex[:12], "output": output_dir,
+                       "codec": codec or options.codec, "take": 0, "first": None,
+                       "previous": None}
+        return self._start_take(output_dir, codec or options.codec, session, name)
+
+    def _start_take(self, output_dir: Path, codec: str, session: dict[str, Any] | None,
+                    name: str | None = None) -> dict[str, Any]:
+        options = self._rig.recording
+        link = None
+        if session is not None:
+            session["take"] += 1
+            session["waiting"] = False
+            if session["first"] is not None:
+                name = f"{session['first']}_take{session['take']}"
+            link = {"id": session["id"], "take": session["take"], "previous": session["previous"]}
+        recording = self._running_group().start_recording(
+            output_dir, codec, name, chunk_length_s=options.chunk_length_s,
+            multitrack=options.multitrack, session=link,
         )
+        if session is not None:
+            session["first"] = session["first"] or recording.name
+            session["previous"] = recording.name
+            session["folder"] = str(recording.folder)
+            self._session = session
+        if self._store is not None:
+            self._store.set_recording(str(recording.folder), "recording")
         self._recording_started, self._paused_since, self._paused_total = time.monotonic(), None, 0
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 
@@ -268,6 +364,9 @@ class RigService:
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording. With wait, answer once the final files are assembled; without,
         as soon as capture is free again (a `recording_finalized` event follows)."""
+        if self._session is not None:
+            self._session["stopping"] = True
+        self._session = None
         recording = self._running_group().stop_recording(assembled=wait)
         self._recording_started = None
         return {"folder": str(recording.folder), "status": recording.status,
@@ -280,12 +379,23 @@ class RigService:
             raise CommandError(f"unknown camera {camera!r}")
         return camera
 
+    def _not_recording(self) -> None:
+        group = self._group
+        if group is not None and group.recording is not None:
+            raise CommandError("stop the recording before changing the rig")
+
     def _restructure(self, rig: Rig, stopped: set[str]) -> None:
         with self._structure:
-            group = self._group
-            if group is not None and group.recording is not None:
-                raise CommandError("stop the recording before changing the rig")
+            self._not_recording()
             self._rig, self._stopped = rig, stopped & {c.camera_id for c in rig.cameras}
+            if self._store is not None:
+                kept = {c.camera_id for c in rig.cameras}
+                for row in self._store.cameras():
+                    if row["id"] not in kept:
+                        self._store.remove_camera(row["id"])
+                self._store.set_meta("rig", rig.name)
+            for spec in rig.cameras:
+                self._remember(spec)
             self._rebuild()
 
     def add_camera(
@@ -309,11 +419,30 @@ class RigService:
         return {"id": camera}
 
     def start_camera(self, camera: str) -> dict[str, Any]:
-        self._restructure(self._rig, self._stopped - {self._known(camera)})
+        """Start one camera; the others keep running. Answers once it runs (or failed
+        to open: the supervisor then keeps trying)."""
+        camera = self._known(camera)
+        with self._structure:
+            self._not_recording()
+            self._stopped.discard(camera)
+            self._remember(self._rig.camera(camera))
+        try:
+            self._running_group().restart_camera(camera, "started by the user")
+        except GroupError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            self._refresh()
         return {"id": camera}
 
     def stop_camera(self, camera: str) -> dict[str, Any]:
-        self._restructure(self._rig, self._stopped | {self._known(camera)})
+        """Stop one camera and keep it stopped, across engine restarts too."""
+        camera = self._known(camera)
+        with self._structure:
+            self._not_recording()
+            self._stopped.add(camera)
+            self._remember(self._rig.camera(camera))
+            self._running_group().stop_camera(camera)
+            self._refresh()
         return {"id": camera}
 
     def set(self, camera: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -326,6 +455,7 @@ class RigService:
             self._rig = self._rig.with_settings(
                 camera, {key: applied.get(key, value) for key, value in changes.items()}
             )
+            self._remember(self._rig.camera(camera))
         except RigError as exc:
             self._emit("error", message=f"{camera}: applied but not kept in the rig: {exc}")
         return {"id": camera, "settings": applied}
@@ -338,6 +468,17 @@ class RigService:
     def save_rig(self, path: str) -> dict[str, Any]:
         save_rig(self._rig, Path(path).expanduser())
         return {"path": str(Path(path).expanduser())}
+
+
+def _geometry(spec: CameraSpec) -> dict[str, Any]:
+    return {"width": spec.width, "height": spec.height, "fps": spec.fps}
+
+
+def _spec_of(row: dict[str, Any]) -> CameraSpec:
+    """A camera as the state database keeps it."""
+    saved = row["settings"]
+    return CameraSpec(row["id"], row["source"], int(saved["width"]), int(saved["height"]),
+                      float(saved["fps"]), dict(saved.get("settings", {})))
 
 
 COMMANDS = {

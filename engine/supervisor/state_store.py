@@ -11,14 +11,16 @@ and a fresh one is created, so a damaged file never puts the engine in a crash l
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration takes the schema from version i to i + 1.
 _MIGRATIONS = (
@@ -48,18 +50,33 @@ _MIGRATIONS = (
         detail TEXT
     );
     """,
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Serialize calls: the engine's threads (supervisor, commands) share one connection."""
+
+    @functools.wraps(method)
+    def locked(self: StateStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 
 # Statuses a camera comes back from at start-up (see `cameras_to_restore`).
 RESTORABLE = ("starting", "running", "reconnecting", "stalled", "crashed", "restarting")
 
 
 class StateStore:
-    """One engine's state database. Not thread-safe: use it from one thread."""
+    """One engine's state database; its methods may be called from any thread."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
+        self._lock = threading.RLock()
         self.moved_aside: Path | None = None
         self.damage: str | None = None  # what was wrong with a database moved aside
         try:
@@ -79,7 +96,7 @@ class StateStore:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -97,6 +114,7 @@ class StateStore:
             raise
         return db
 
+    @_locked
     def close(self) -> None:
         self._db.close()
 
@@ -107,6 +125,7 @@ class StateStore:
 
     # --- cameras -----------------------------------------------------------------------
 
+    @_locked
     def put_camera(self, camera_id: str, source: str, settings: dict[str, Any],
                    desired: str = "running") -> None:
         """Add a camera or update its configuration (not its status)."""
@@ -117,14 +136,17 @@ class StateStore:
             (camera_id, source, json.dumps(settings, sort_keys=True), desired),
         )
 
+    @_locked
     def remove_camera(self, camera_id: str) -> None:
         self._db.execute("DELETE FROM cameras WHERE id = ?", (camera_id,))
 
+    @_locked
     def set_desired(self, camera_id: str, desired: str) -> None:
         """What the user asked for: "running" or "stopped"."""
         self._db.execute("UPDATE cameras SET desired = ? WHERE id = ? AND desired != ?",
                          (desired, camera_id, desired))
 
+    @_locked
     def set_status(self, camera_id: str, status: str, error: str | None = None) -> bool:
         """Record a status; writes (and logs an event) only if it changed. True if it did."""
         row = self.camera(camera_id)
@@ -142,6 +164,7 @@ class StateStore:
             self._event(now, camera_id, "status", status, error)
         return True
 
+    @_locked
     def count_restart(self, camera_id: str, reason: str) -> int:
         """One more restart of this camera; returns how many it has had."""
         now = self.clock()
@@ -152,10 +175,12 @@ class StateStore:
         row = self.camera(camera_id)
         return int(row["restarts"]) if row else 0
 
+    @_locked
     def camera(self, camera_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM cameras WHERE id = ?", (camera_id,)).fetchone()
         return _camera_dict(row) if row else None
 
+    @_locked
     def cameras(self) -> list[dict[str, Any]]:
         return [_camera_dict(r) for r in self._db.execute("SELECT * FROM cameras ORDER BY id")]
 
@@ -165,6 +190,7 @@ class StateStore:
         return [c for c in self.cameras()
                 if c["desired"] == "running" and c["status"] in RESTORABLE]
 
+    @_locked
     def mark_running_as_crashed(self) -> int:
         """On SIGTERM: running cameras are marked crashed, so a restart brings them back."""
         now = self.clock()
@@ -177,8 +203,19 @@ class StateStore:
                 self._event(now, camera_id, "status", "crashed", "engine shut down")
         return len(running)
 
+    @_locked
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @_locked
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
     # --- recordings and history ----------------------------------------------------------
 
+    @_locked
     def set_recording(self, folder: str, status: str, frames: dict[str, Any] | None = None) -> None:
         self._db.execute(
             "INSERT INTO recordings (folder, status, updated_at, frames) VALUES (?, ?, ?, ?) "
@@ -187,11 +224,13 @@ class StateStore:
             (folder, status, self.clock(), json.dumps(frames) if frames is not None else None),
         )
 
+    @_locked
     def recordings(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM recordings ORDER BY updated_at DESC")
         return [{**dict(r), "frames": json.loads(r["frames"]) if r["frames"] else None}
                 for r in rows]
 
+    @_locked
     def events(self, camera_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""
         if camera_id is None:
