@@ -50,8 +50,9 @@ def short_folder() -> Path:
 class Engine:
     """A `recorder-engine serve` process on a private runtime folder."""
 
-    def __init__(self, tmp_path: Path, rig_text: str = RIG) -> None:
-        self.folder = short_folder()
+    def __init__(self, tmp_path: Path, rig_text: str = RIG, folder: Path | None = None) -> None:
+        """`folder`: the runtime folder (and state database) of an earlier engine."""
+        self.folder = folder or short_folder()
         self.output = tmp_path / "recordings"
         self.rig_file = tmp_path / "rig.toml"
         self.rig_file.write_text(rig_text.format(output=self.output))
@@ -77,7 +78,7 @@ class Engine:
         return subprocess.run([sys.executable, "-m", "engine", *args], env=self.env, cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
 
-    def stop(self) -> None:
+    def stop(self, *, keep_folder: bool = False) -> None:
         pid = self.process.pid
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -94,7 +95,8 @@ class Engine:
         leftovers = list(Path("/dev/shm").glob(f"rw{pid}_*"))
         for segment in leftovers:
             segment.unlink(missing_ok=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not keep_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
         assert not leftovers, f"the engine left shared memory behind: {leftovers}"
 
 

@@ -71,7 +71,7 @@ def test_at_most_the_limit_of_restarts_in_a_window():
         now += 0.5
     assert starts[:3] == [0.0, 0.5, 1.0]
     assert starts[3] == 30.0  # the window of the first one has passed
-    assert all(later - earlier >= 30.0 for earlier, later in zip(starts, starts[3:]))
+    assert all(later - earlier >= 30.0 for earlier, later in zip(starts, starts[3:], strict=False))
 
 
 def test_a_camera_that_ran_a_whole_window_is_forgiven():

@@ -292,6 +292,9 @@ class CaptureGroup:
             except GroupError as exc:
                 self._emit("error", message=str(exc))
         self._closing.set()
+        for camera in self._cameras:  # a restart in progress gives up and kills its process
+            with camera.lifecycle:
+                pass
         if self._state is not None:
             self._state.globals[G_STOP] = 1
         for camera in self._cameras:
@@ -344,6 +347,8 @@ class CaptureGroup:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return ("failed", f"no answer within {self.start_timeout_s:.0f} s")
+            if self._closing.is_set():
+                return ("failed", "the capture group is closing")
             try:
                 reply = replies.get(timeout=min(remaining, 0.5))
             except queue.Empty:
@@ -746,6 +751,8 @@ class CaptureGroup:
         """
         camera = self._camera(camera_id)
         with camera.lifecycle:
+            if self._closing.is_set():
+                raise GroupError("the capture group is closing")
             self._retire(camera, reason)
             self._start_camera_process(camera)
             deadline = time.monotonic() + self.start_timeout_s
@@ -876,6 +883,8 @@ class CaptureGroup:
 
     def health(self) -> dict[str, Any]:
         """What a supervisor needs each tick: per camera process, gate and frame count."""
+        if self._closing.is_set():
+            raise GroupError("the capture group is closing")
         counts = self.counts()
         return {
             "held": self._paused or int(self.state.globals[G_HOLD_AT]) != NO_HOLD,

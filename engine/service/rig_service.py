@@ -54,6 +54,7 @@ class RigService:
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
         self._session: dict[str, Any] | None = None  # auto_resume: the session to go on with
+        self._notices: list[str] = []  # problems found at start, before any client listened
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
         self._recording_started: float | None = None
@@ -78,6 +79,7 @@ class RigService:
         """The rig as the last engine left it: cameras added at run time come back, and
         a camera the user stopped stays stopped. A different rig starts afresh."""
         if store.damage:
+            self._notices.append(store.damage)
             self._emit("error", message=store.damage)
         saved = {c["id"]: c for c in store.cameras()}
         if store.meta("rig") != self._rig.name:
@@ -135,9 +137,10 @@ class RigService:
     def _rebuild(self) -> None:
         """Restart the capture group with every camera of the rig; the ones that cannot
         open are parked with their error and left to the supervisor."""
-        if self._group is not None:
-            self._group.close()
-            self._group = None
+        old, self._group = self._group, None  # the supervisor leaves a closing group alone
+        if old is not None:
+            old.close()
+        self._supervisor.forget()
         group = CaptureGroup(
             self._rig.cameras, sensors=self._rig.sensors, on_event=self._on_group_event,
             stopped=self._stopped, tolerate_failures=True,
@@ -254,7 +257,7 @@ class RigService:
         last = group.last_recording if group else None
         return json.loads(self.scrub(json.dumps({
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
-                       "state": self._state()},
+                       "state": self._state(), "notices": list(self._notices)},
             "rig": rig_summary(self._rig),
             **self._snapshot,
             "recording": None if recording is None else {

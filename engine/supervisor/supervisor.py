@@ -51,6 +51,11 @@ class Supervisor:
         for thread in list(self._restarts.values()):
             thread.join(_RESTART_WAIT_S)
 
+    def forget(self) -> None:
+        """A new group: every camera starts afresh (restart counts come from the store)."""
+        with self._lock:
+            self._health.clear()
+
     def wake(self) -> None:
         """Tick now (a camera event arrived)."""
         self._wake.set()

@@ -1,0 +1,303 @@
+"""The supervisor with real engines: crashes, stalls, network outages, flapping, restarts
+of the engine itself, a corrupt state database. Thresholds are scaled down by the rigs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.recording.manifest import read_manifest
+from engine.recording.verify import verify_recording
+from tests.conftest import free_port
+from tests.engines import RIG, Engine, short_folder
+
+SUPERVISOR = """
+[supervisor]
+interval_s = 0.2
+min_stall_timeout_s = 1.0
+reconnect_crash_after_s = 2.0
+reconnect_restart_after_s = 8.0
+backoff_initial_s = 0.3
+backoff_max_s = 1.2
+restart_limit = 3
+restart_window_s = 4.0
+"""
+
+SUPERVISED_RIG = RIG + SUPERVISOR
+
+
+def camera_rig(cameras: str, recording: str = "") -> str:
+    """A rig of the given [[cameras]] tables, with the scaled-down supervisor."""
+    return ('name = "supervised"\n[recording]\noutput = "{output}"\ncodec = "mjpeg"\n'
+            + recording + SUPERVISOR + cameras)
+
+
+SYNTHETIC = """
+[[cameras]]
+id = "{id}"
+source = "synthetic"
+width = 256
+height = 192
+fps = {fps}
+{settings}
+"""
+
+
+def synthetic(camera_id: str, fps: float = 30.0, **hooks: int) -> str:
+    settings = ("[cameras.settings]\n" + "".join(f"{k} = {v}\n" for k, v in hooks.items())
+                if hooks else "")
+    return SYNTHETIC.format(id=camera_id, fps=fps, settings=settings).replace("{", "{{").replace(
+        "}", "}}")
+
+
+@pytest.fixture
+def engines(tmp_path):
+    """Start engines with `engines.start(rig_text, folder=None)`; all are stopped at the end."""
+
+    class Engines:
+        def __init__(self) -> None:
+            self.running: list[Engine] = []
+
+        def start(self, rig_text: str = SUPERVISED_RIG, folder: Path | None = None) -> Engine:
+            engine = Engine(tmp_path, rig_text, folder)
+            self.running.append(engine)
+            return engine
+
+    started = Engines()
+    try:
+        yield started
+    finally:
+        for engine in started.running:
+            engine.stop()
+
+
+def cameras(client) -> dict[str, dict]:
+    return {c["id"]: c for c in client.status()["cameras"]}
+
+
+def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(step_s)
+
+
+def history(engine: Engine, camera_id: str) -> list[tuple[float, str, str | None]]:
+    """(time, kind, status) of a camera's events in the engine's state database, oldest first."""
+    with sqlite3.connect(f"file:{engine.folder / 'engine.db'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT at, kind, status FROM events WHERE camera = ? ORDER BY id",
+                          (camera_id,)).fetchall()
+    return [(at, kind, status) for at, kind, status in rows]
+
+
+def statuses(engine: Engine, camera_id: str, after: float = 0.0) -> list[str]:
+    return [s for at, kind, s in history(engine, camera_id) if kind == "status" and at >= after]
+
+
+def test_a_killed_camera_runs_again_within_3_s_and_its_history_is_kept(engines):
+    engine = engines.start()
+    with engine.client() as client:
+        wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
+        old_pid = cameras(client)["left"]["pid"]
+        writes_before = len(history(engine, "left"))
+        time.sleep(1.5)
+        assert len(history(engine, "left")) == writes_before, "no writes while nothing changes"
+        killed_at = time.time()
+        os.kill(old_pid, signal.SIGKILL)
+        back = wait_for(lambda: (c := cameras(client)["left"])["status"] == "running"
+                        and c["pid"] != old_pid and c, 3.0, "left running again")
+        took_s = time.time() - killed_at
+        frames = back["frames"]
+        wait_for(lambda: cameras(client)["left"]["frames"] > frames + 10, 2, "frames flowing")
+        right = cameras(client)["right"]
+        assert right["status"] == "running" and right["restarts"] == 0
+    assert took_s < 3.0
+    assert back["restarts"] == 1 and back["since"] >= killed_at
+    after_kill = [(at, s) for at, kind, s in history(engine, "left")
+                  if kind == "status" and at >= killed_at]
+    assert [s for _, s in after_kill] == ["crashed", "restarting", "running"]
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(after_kill))
+    assert any(kind == "restart" for _, kind, _ in history(engine, "left"))
+    status = json.loads(engine.cli("status", "--json").stdout)
+    left = next(c for c in status["cameras"] if c["id"] == "left")
+    assert {"status", "since", "restarts", "error"} <= set(left)
+
+
+def test_a_stalled_camera_is_restarted_and_the_others_run_on(engines):
+    engine = engines.start(camera_rig(synthetic("steady") + synthetic("frozen",
+                                                                      stall_after_frames=40)))
+    with engine.client() as client:
+        wait_for(lambda: cameras(client)["frozen"]["restarts"] >= 1, 10, "a stall restart")
+        wait_for(lambda: cameras(client)["frozen"]["status"] == "running", 5, "frozen back")
+        steady = cameras(client)["steady"]["frames"]
+        wait_for(lambda: cameras(client)["steady"]["frames"] > steady + 15, 3, "steady runs on")
+    assert statuses(engine, "frozen")[:4] == ["running", "stalled", "restarting", "running"]
+
+
+def test_a_flapping_camera_backs_off_and_is_capped(engines):
+    engine = engines.start(camera_rig(synthetic("steady") + synthetic("flaky",
+                                                                      fail_after_frames=3)))
+    started = time.time()
+    with engine.client() as client:
+        time.sleep(9.0)
+        steady = cameras(client)["steady"]
+    restarts = [at for at, kind, _ in history(engine, "flaky") if kind == "restart"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(restarts)]
+    assert len(restarts) >= 4, restarts
+    assert gaps[0] >= 0.3 * 0.9 and gaps[1] >= 0.6 * 0.9, gaps  # 1 s doubling, scaled
+    for index in range(len(restarts) - 3):  # the cap: 3 in any 4 s
+        assert restarts[index + 3] - restarts[index] >= 4.0 * 0.95, restarts
+    assert len(restarts) <= 3 * (9.0 / 4.0 + 1)
+    assert steady["status"] == "running" and steady["frames"] > 30 * (time.time() - started) * 0.5
+
+
+def test_outages_of_a_network_camera_give_the_expected_transitions(engines, mjpeg_server):
+    port = free_port()
+    url = mjpeg_server.start(port)
+    network = (f'\n[[cameras]]\nid = "net"\nsource = "{url}"\nwidth = 320\nheight = 240\n'
+               'fps = 15.0\n[cameras.settings]\nopen_timeout_ms = 1000\nread_timeout_ms = 1000\n'
+               'reconnect_timeout_s = 0.5\n')
+    engine = engines.start(camera_rig(synthetic("local", fps=15.0) + network))
+    with engine.client() as client:
+        wait_for(lambda: cameras(client)["net"]["status"] == "running", 15, "net running")
+
+        def outage(seconds: float) -> list[str]:
+            began = time.time()
+            mjpeg_server.kill()
+            time.sleep(seconds)
+            mjpeg_server.start(port)
+            wait_for(lambda: cameras(client)["net"]["status"] == "running"
+                     and statuses(engine, "net", began)[-1:] == ["running"], 25, "net back")
+            local = cameras(client)["local"]
+            assert local["status"] == "running" and local["restarts"] == 0
+            return statuses(engine, "net", began)
+
+        assert outage(1.0) == ["reconnecting", "running"]
+        assert cameras(client)["net"]["restarts"] == 0
+        assert outage(3.5) == ["reconnecting", "crashed", "running"]
+        assert cameras(client)["net"]["restarts"] == 0
+        long = outage(12.0)
+        assert long[:3] == ["reconnecting", "crashed", "restarting"], long
+        assert long[-1] == "running" and cameras(client)["net"]["restarts"] >= 1
+        frames = cameras(client)["net"]["frames"]
+        wait_for(lambda: cameras(client)["net"]["frames"] > frames + 10, 5, "net frames")
+
+
+def test_an_unreachable_rtsp_camera_times_out_without_stalling_the_engine(engines):
+    with socket.socket() as silent:  # accepts connections and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/stream"
+        engine = engines.start()
+        with engine.client() as client:
+            slowest = [0.0]
+            stop = threading.Event()
+
+            def ping() -> None:
+                with engine.client() as pinger:
+                    while not stop.is_set():
+                        began = time.monotonic()
+                        pinger.ping()
+                        slowest[0] = max(slowest[0], time.monotonic() - began)
+                        time.sleep(0.05)
+
+            pinger = threading.Thread(target=ping)
+            pinger.start()
+            try:
+                began = time.monotonic()
+                client.add_camera(url, id="door", settings={"open_timeout_ms": 1000})
+                added_s = time.monotonic() - began
+                door = wait_for(lambda: cameras(client)["door"]["error"]
+                                and cameras(client)["door"], 5, "door error")
+                time.sleep(2.0)  # restarts keep timing out, the engine keeps answering
+            finally:
+                stop.set()
+                pinger.join(10)
+            assert cameras(client)["left"]["status"] == "running"
+    assert added_s < 8.0
+    assert slowest[0] < 1.0
+    assert door["status"] in ("crashed", "restarting")
+    assert "no stream within 1.0 s" in door["error"]
+
+
+def test_sigterm_then_start_restores_the_rig_and_a_stopped_camera_stays_stopped(engines):
+    folder = short_folder()
+    first = engines.start(folder=folder)
+    with first.client() as client:
+        client.add_camera("synthetic", id="extra", width=256, height=192)
+        client.stop_camera("right")
+        wait_for(lambda: cameras(client)["left"]["status"] == "running", 5, "left running")
+    began = time.monotonic()
+    first.process.send_signal(signal.SIGTERM)
+    first.process.wait(timeout=10)
+    assert time.monotonic() - began < 5.0
+    with sqlite3.connect(folder / "engine.db") as db:
+        rows = dict(db.execute("SELECT id, status || '/' || desired FROM cameras"))
+    assert rows == {"left": "crashed/running", "right": "stopped/stopped",
+                    "extra": "crashed/running"}
+    second = engines.start(folder=folder)
+    with second.client() as client:
+        wait_for(lambda: {i: c["status"] for i, c in cameras(client).items()}
+                 == {"left": "running", "right": "stopped", "extra": "running"}, 10, "restored")
+
+
+def test_a_second_signal_exits_at_once(engines):
+    engine = engines.start()
+    with engine.client() as client:
+        client.record()
+        time.sleep(2.0)
+    engine.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)  # two pending signals of one kind are delivered as one
+    engine.process.send_signal(signal.SIGTERM)
+    assert engine.process.wait(timeout=5) == 130
+
+
+def test_a_corrupt_state_database_is_moved_aside(engines):
+    folder = short_folder()
+    (folder / "engine.db").write_bytes(b"this is not a database" * 100)
+    engine = engines.start(folder=folder)
+    with engine.client() as client:
+        status = client.status()
+        wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
+    notice = " ".join(status["engine"]["notices"])
+    assert "unreadable" in notice and "moved to engine.db.corrupt-" in notice
+    assert list(folder.glob("engine.db.corrupt-*"))
+
+
+def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
+    engine = engines.start(camera_rig(synthetic("a") + synthetic("b"), "auto_resume = true\n"))
+    events: list[dict] = []
+    with engine.client() as client:
+        client.subscribe(events.append)
+        wait_for(lambda: all(c["status"] == "running" for c in cameras(client).values()), 10,
+                 "running")
+        first = client.record(name="session")["folder"]
+        time.sleep(1.0)
+        os.kill(cameras(client)["a"]["pid"], signal.SIGKILL)
+        resumed = wait_for(lambda: next((e for e in events if e["event"] == "recording_resumed"),
+                                        None), 10, "resumed")
+        time.sleep(1.0)
+        second = client.stop()["folder"]
+    assert resumed["take"] == 2
+    for folder in (first, second):
+        report = verify_recording(Path(folder))
+        assert report.ok, report.summary()
+    one, two = read_manifest(Path(first)), read_manifest(Path(second))
+    for manifest in (one, two):
+        counts = {c["frames"] for c in manifest["cameras"]}
+        assert len(counts) == 1 and counts.pop() > 10
+    assert one["status"] == "interrupted" and two["status"] == "finalized"
+    assert one["session"] == {"id": two["session"]["id"], "take": 1, "previous": None}
+    assert two["session"]["take"] == 2 and two["session"]["previous"] == Path(first).name
