@@ -46,16 +46,18 @@ from recorder_gui.settings_dialog import SettingsDialog, run_command
 COLUMNS = ("ID", "Source", "Size @ fps", "Status", "FPS", "Dropped")
 STATUS_COLUMN = COLUMNS.index("Status")
 GREY = "#757575"
-BADGE_COLOURS = {
+BADGE_COLOURS = {  # the supervisor's states (engine/supervisor/health.py), and paused
+    "starting": "#1565c0",
     "running": "#2e7d32",
     "paused": "#f9a825",
     "reconnecting": "#ef6c00",
     "stalled": "#ef6c00",
+    "restarting": "#6a1b9a",
     "crashed": "#c62828",
     "failed": "#c62828",
     "stopped": GREY,
 }
-STARTABLE = {"stopped", "failed", "crashed"}
+STARTABLE = {"stopped", "failed", "crashed", "stalled", "reconnecting"}
 CONFIGURABLE = {"running", "paused"}  # the engine has properties only for running cameras
 NETWORK_SCHEMES = ("http://", "https://", "rtsp://")
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v);;All files (*)"
@@ -64,6 +66,19 @@ VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v);;All files (*)"
 def badge_colour(status: str) -> str:
     """Colour of a status badge; states this GUI does not know yet are grey."""
     return BADGE_COLOURS.get(status.lower(), GREY)
+
+
+def status_tip(camera: dict[str, Any]) -> str:
+    """Since when a camera is in its state, how often it was restarted, its last error."""
+    lines = []
+    if camera.get("since"):
+        lines.append(f"{camera.get('status', '?')} since "
+                     f"{time.strftime('%H:%M:%S', time.localtime(camera['since']))}")
+    if camera.get("restarts"):
+        lines.append(f"restarted {camera['restarts']} time(s)")
+    if camera.get("error"):
+        lines.append(str(camera["error"]))
+    return "\n".join(lines)
 
 
 class BadgeDelegate(QStyledItemDelegate):
@@ -173,11 +188,11 @@ class CamerasPanel(QWidget):
                 camera.get("id", "?"),
                 camera.get("source", ""),
                 f"{camera.get('size', '?')} @ {fps:g}" if fps else camera.get("size", "?"),
-                status.upper(),
+                status.upper() + (f" ×{camera['restarts']}" if camera.get("restarts") else ""),
                 f"{camera.get('fps') or 0.0:.1f}",
                 str(camera.get("dropped") or 0),
             )
-            tip = camera.get("error") or ""
+            tip = status_tip(camera)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(str(text))
                 item.setToolTip(tip)

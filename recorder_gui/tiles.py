@@ -26,8 +26,12 @@ LATENCY_SAMPLES = 600
 BORDER_PX = 4
 RECORDING_COLOUR = QColor(220, 30, 30)
 PAUSED_COLOUR = QColor(235, 190, 20)
+TROUBLE_COLOUR = QColor(239, 108, 0)
 STATUS_COLOURS = {"running": QColor(60, 170, 80), "paused": PAUSED_COLOUR,
-                  "failed": RECORDING_COLOUR, "stopped": QColor(140, 140, 140)}
+                  "starting": QColor(66, 133, 244), "restarting": QColor(171, 71, 188),
+                  "reconnecting": TROUBLE_COLOUR, "stalled": TROUBLE_COLOUR,
+                  "crashed": RECORDING_COLOUR, "failed": RECORDING_COLOUR,
+                  "stopped": QColor(140, 140, 140)}
 
 
 class CameraTile(QWidget):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtWidgets import (
@@ -96,19 +98,23 @@ def test_panel_lists_cameras_with_running_badges(link, qtbot):
 
 
 @pytest.mark.timeout(120)
-def test_failed_and_unknown_states_show_as_badges(link, qtbot):
+def test_supervisor_states_show_as_badges_with_restarts_and_since(link, qtbot):
     panel = make_panel(link, qtbot)
+    since = time.time() - 12
     # Emitted on this thread, so handled at once, before any real stats can be delivered.
     link.stats.emit({"event": "stats", "cameras": [
-        {"id": "a", "source": "synthetic", "status": "failed", "error": "device unplugged",
-         "fps": 0.0, "dropped": 0, "size": "640x480", "target_fps": 30.0},
-        {"id": "b", "source": "synthetic", "status": "restarting", "error": None,
+        {"id": "a", "source": "synthetic", "status": "crashed", "error": "device unplugged",
+         "since": since, "restarts": 3, "fps": 0.0, "dropped": 0, "size": "640x480",
+         "target_fps": 30.0},
+        {"id": "b", "source": "synthetic", "status": "warming", "error": None,
          "fps": 0.0, "dropped": 0, "size": "640x480", "target_fps": 30.0},
     ]})
-    assert badges(panel) == {"a": "FAILED", "b": "RESTARTING"}
-    failed = panel.table.item(row_of(panel, "a"), STATUS_COLUMN)
-    assert failed.background().color().name() == BADGE_COLOURS["failed"]
-    assert panel.table.item(row_of(panel, "a"), 0).toolTip() == "device unplugged"
+    assert badges(panel) == {"a": "CRASHED ×3", "b": "WARMING"}
+    crashed = panel.table.item(row_of(panel, "a"), STATUS_COLUMN)
+    assert crashed.background().color().name() == BADGE_COLOURS["crashed"]
+    tip = panel.table.item(row_of(panel, "a"), 0).toolTip()
+    assert time.strftime("%H:%M:%S", time.localtime(since)) in tip
+    assert "restarted 3 time(s)" in tip and "device unplugged" in tip
     unknown = panel.table.item(row_of(panel, "b"), STATUS_COLUMN)
     assert unknown.background().color().name() == GREY
     panel.table.selectRow(row_of(panel, "a"))
