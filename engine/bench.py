@@ -219,14 +219,13 @@ def bench_service(seconds: float) -> dict[str, Any]:
     import os
     import shutil
     import subprocess
-    import sys
 
-    from engine.client import EngineClient
+    from engine.client import EngineClient, engine_command
     from engine.service.paths import RUNTIME_DIR_ENV
 
     folder = Path(tempfile.mkdtemp(prefix="rw-bench-", dir="/tmp"))
     engine = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--demo", "4"],
+        engine_command("serve", "--demo", "4"),
         env={**os.environ, RUNTIME_DIR_ENV: str(folder)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

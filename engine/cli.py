@@ -154,6 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     from engine.rig import demo_rig, load_rig
+    from engine.service.device_watch import STATUS_FILE_NAME
     from engine.service.paths import runtime_dir, state_db_path
     from engine.service.rig_service import RigService
     from engine.service.server import EngineServer
@@ -166,7 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store = StateStore(state_db_path())
         if store.damage:
             print(f"warning: {store.damage}", file=sys.stderr, flush=True)
-        return RigService(rig, emit, store)
+        return RigService(rig, emit, store, runtime_dir() / STATUS_FILE_NAME)
 
     server = EngineServer(service, runtime_dir())
 

@@ -44,13 +44,15 @@ MAX_CHUNK_LENGTH_S = 3600.0
 DEFAULT_RIG_NAME = "rig"
 DEMO_RIG_FILE = Path(__file__).resolve().parent.parent / "resources" / "demo-rig.toml"
 
-RIG_KEYS = ("name", "recording", "supervisor", "cameras", "sensors")
+RIG_KEYS = ("name", "recording", "supervisor", "device", "cameras", "sensors")
 SENSOR_KEYS = ("name", "source", "settings")
 RECORDING_KEYS = (
     "output", "codec", "chunk_length_s", "device_ready_timeout_s", "health_check_interval_s",
     "session_join_timeout_s", "max_queue_size", "multitrack", "auto_resume",
 )
 SUPERVISOR_KEYS = tuple(f.name for f in fields(Policy))
+DEVICE_KEYS = ("device_id", "disk_warn_below_gb", "disk_stop_below_gb", "network_targets",
+               "button_chip", "button_line", "network_setup_command")
 CAMERA_KEYS = ("id", "source", "width", "height", "fps", "settings")
 SIZE_KEYS = ("width", "height", "fps")
 IN_MEMORY = "<rig>"
@@ -83,6 +85,20 @@ class RecordingOptions:
 
 
 @dataclass(frozen=True)
+class DeviceOptions:
+    """The workstation itself: its name, the low-disk limits, the network probe targets
+    ("host:port") and an optional GPIO record button with its network-setup hook."""
+
+    device_id: str = ""  # empty: the host name
+    disk_warn_below_gb: float = 5.0
+    disk_stop_below_gb: float = 1.0
+    network_targets: tuple[str, ...] = ("8.8.8.8:443", "1.1.1.1:443")
+    button_chip: str = ""  # e.g. "/dev/gpiochip0"; empty: no button
+    button_line: int = 17
+    network_setup_command: str = ""
+
+
+@dataclass(frozen=True)
 class Rig:
     """The cameras of a workstation and its recording options; changed only by copying."""
 
@@ -91,6 +107,7 @@ class Rig:
     recording: RecordingOptions = field(default_factory=RecordingOptions)
     sensors: list[SensorSpec] = field(default_factory=list)
     supervisor: Policy = field(default_factory=Policy)
+    device: DeviceOptions = field(default_factory=DeviceOptions)
 
     def camera(self, camera_id: str) -> CameraSpec:
         """The camera with that id; KeyError names the id if there is none."""
@@ -209,7 +226,34 @@ def _rig(data: Any, base_dir: Path | None) -> Rig:
     if not isinstance(sensors, list):
         raise _Problem(("sensors",), f"must be [[sensors]] tables, got {_show(sensors)}")
     supervisor = _supervisor(table.get("supervisor", {}))
-    return Rig(name, specs, recording, _sensors(sensors), supervisor)
+    device = _device(table.get("device", {}))
+    return Rig(name, specs, recording, _sensors(sensors), supervisor, device)
+
+
+def _device(value: Any) -> DeviceOptions:
+    """[device]: the workstation's id, disk limits, network probes and record button."""
+    options: dict[str, Any] = {}
+    for key, item in _table(("device",), value, DEVICE_KEYS).items():
+        path = ("device", key)
+        if key in ("disk_warn_below_gb", "disk_stop_below_gb"):
+            options[key] = _positive(path, item, math.inf)
+        elif key == "button_line":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                raise _Problem(path, f"must be an integer >= 0, got {_show(item)}")
+            options[key] = item
+        elif key == "network_targets":
+            if not isinstance(item, list) or not all(
+                    isinstance(t, str) and re.fullmatch(r"[^:\s]+:\d{1,5}", t) for t in item):
+                raise _Problem(path, f'must be a list of "host:port", got {_show(item)}')
+            options[key] = tuple(item)
+        elif not isinstance(item, str):
+            raise _Problem(path, f"must be a string, got {_show(item)}")
+        else:
+            options[key] = item
+    device = DeviceOptions(**options)
+    if device.disk_stop_below_gb > device.disk_warn_below_gb:
+        raise _Problem(("device", "disk_stop_below_gb"), "must not be above disk_warn_below_gb")
+    return device
 
 
 def _supervisor(value: Any) -> Policy:
@@ -508,8 +552,9 @@ def _rig_table(rig: Rig, folder: Path) -> dict[str, Any]:
         for spec in rig.sensors
     ]
     supervisor = {key: value for key, value in asdict(rig.supervisor).items() if value is not None}
+    device = asdict(rig.device) | {"network_targets": list(rig.device.network_targets)}
     return {"name": rig.name, "recording": recording, "supervisor": supervisor,
-            "cameras": cameras, "sensors": sensors}
+            "device": device, "cameras": cameras, "sensors": sensors}
 
 
 def _camera_table(spec: CameraSpec) -> dict[str, Any]:
@@ -568,7 +613,7 @@ def rig_summary(rig: Rig) -> dict[str, Any]:
     ]
     sensors = [{"name": s.name, "source": mask_credentials(s.source)} for s in rig.sensors]
     return {"name": rig.name, "recording": recording, "supervisor": asdict(rig.supervisor),
-            "cameras": cameras, "sensors": sensors}
+            "device": asdict(rig.device), "cameras": cameras, "sensors": sensors}
 
 
 def demo_rig(

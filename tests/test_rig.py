@@ -14,6 +14,7 @@ from engine.capture.spec import CameraSpec
 from engine.rig import (
     DEMO_RIG_FILE,
     RIG_CODECS,
+    DeviceOptions,
     RecordingOptions,
     Rig,
     RigError,
@@ -65,6 +66,7 @@ def sample_rig(folder: Path, output: Path) -> Rig:
         ],
         RecordingOptions(output, "ffv1", 60.0, 5.0, 0.5, 20.0, 800, auto_resume=True),
         supervisor=Policy(stall_timeout_s=3.0, restart_limit=4, backoff_max_s=30.0),
+        device=DeviceOptions("bench-1", 20.0, 2.0, ("10.0.0.1:80",), "/dev/gpiochip0", 5, "nmtui"),
     )
 
 
@@ -200,10 +202,12 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
      "multitrack, auto_resume)"),
     ("[supervisor]\nrestart_limit = 0\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 0"),
+    ("[device]\nnetwork_targets = ['example.org']\n",
+     '2: device.network_targets: must be a list of "host:port", got [\'example.org\']'),
     ("recording = 3\n", "1: recording: must be a table, got 3"),
     ('name = ""\n', '1: name: must be a non-empty string, got ""'),
     ('nmae = "x"\ncolour = 1\n',
-     "1: nmae: unknown key (expected name, recording, supervisor, cameras, sensors; "
+     "1: nmae: unknown key (expected name, recording, supervisor, device, cameras, sensors; "
      "also unknown: colour)"),
 ])
 def test_a_rig_error_names_the_line_and_key(tmp_path, text, expected):

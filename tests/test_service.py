@@ -72,6 +72,8 @@ def test_record_pause_resume_stop_round_trip_and_events(engine):
         time.sleep(0.5)
         stopped = client.stop()
         wait_for(lambda: any(e["event"] == "stats" for e in events), what="a stats event")
+        wait_for(lambda: any(e["event"] == "recording_finalized" for e in events),
+                 what="the finalized event")  # may trail the answer to stop by a moment
     assert stopped["status"] == "finalized"
     assert len(set(stopped["frames"].values())) == 1
     assert verify_recording(Path(stopped["folder"])).ok

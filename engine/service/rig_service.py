@@ -29,10 +29,13 @@ from engine.capture.spec import CameraSpec
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
+from engine.service.device_watch import DeviceWatch
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
 from engine.supervisor.state_store import StateStore
 from engine.supervisor.supervisor import Supervisor
+from engine.system.button import Press
+from engine.system.disk_guard import LowDiskError
 
 STATS_INTERVAL_S = 1.0
 
@@ -46,7 +49,10 @@ class CommandError(RuntimeError):
 class RigService:
     """Owns the rig and runs its cameras; every public method is one protocol command."""
 
-    def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None) -> None:
+    def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None,
+                 status_file: Path | None = None) -> None:
+        """`store`: the state database (None: nothing persists). `status_file`: where the
+        device status JSON is kept for other programs."""
         self._rig = rig
         self._emit_raw = emit
         self._store = store
@@ -55,6 +61,11 @@ class RigService:
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
         self._session: dict[str, Any] | None = None  # auto_resume: the session to go on with
         self._notices: list[str] = []  # problems found at start, before any client listened
+        self._device = DeviceWatch(
+            rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
+            lambda snapshot: self._emit("device", **snapshot), status_file,
+            self._button_pressed, idle=lambda: self._state() in ("running", "paused"),
+        )
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
         self._recording_started: float | None = None
@@ -73,6 +84,7 @@ class RigService:
             self._rebuild()
         self._ticker.start()
         self._supervisor.start()
+        self._device.start()
         threading.Thread(target=self._recover, name="recover", daemon=True).start()
 
     def _restore(self, store: StateStore) -> None:
@@ -125,6 +137,7 @@ class RigService:
         marked crashed first, so the next engine brings them back."""
         self._stop_ticker.set()
         self._supervisor.close()
+        self._device.close()
         if self._store is not None:
             self._store.mark_running_as_crashed()
         with self._structure:
@@ -203,6 +216,46 @@ class RigService:
                 self._snapshot = self._sample()
             self._emit("stats", **self._snapshot)
             self._resume_if_ready()
+            self._guard_disk()
+
+    def _guard_disk(self) -> None:
+        """End a recording cleanly (files finalized) before its disk fills up."""
+        group = self._group
+        recording = group.recording if group else None
+        if recording is None or recording.last_frame is not None:
+            return
+        reason = self._device.should_stop(recording.folder)
+        if reason is not None:
+            self._emit("error", message=reason)
+            threading.Thread(target=self._stop_quietly, name="disk-stop", daemon=True).start()
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop(wait=False)
+        except (GroupError, CommandError) as exc:
+            self._emit("error", message=f"could not stop the recording: {exc}")
+
+    def _engine_info(self) -> dict[str, Any]:
+        group = self._group
+        recording = group.recording if group else None
+        return {"state": self._state(), "recording": {
+            "active": recording is not None,
+            "id": recording.name if recording else None,
+            "duration_s": round(self._elapsed(), 1) if recording else 0.0}}
+
+    def _button_pressed(self, press: Press) -> None:
+        """The hardware button: short toggles recording, double (idle) toggles preview."""
+        try:
+            if press is Press.SHORT:
+                group = self._group
+                if group is not None and group.recording is not None:
+                    self._stop_quietly()
+                else:
+                    self.record()
+            elif press is Press.DOUBLE:
+                self.resume() if self._state() == "paused" else self.pause()
+        except EXPECTED_ERRORS as exc:
+            self._emit("error", message=f"record button: {exc}")
 
     def _resume_if_ready(self) -> None:
         """auto_resume: start the session's next take once every camera runs again."""
@@ -259,6 +312,7 @@ class RigService:
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
                        "state": self._state(), "notices": list(self._notices)},
             "rig": rig_summary(self._rig),
+            "device": self._device.latest(),
             **self._snapshot,
             "recording": None if recording is None else {
                 "folder": str(recording.folder),
@@ -320,6 +374,7 @@ class RigService:
     ) -> dict[str, Any]:
         options = self._rig.recording
         output_dir = Path(output).expanduser() if output else options.output_dir
+        self._device.check_can_start(output_dir)
         session = None
         if options.auto_resume:  # the takes of one session name each other in their manifests
             session = {"id": uuid.uuid4().hex[:12], "output": output_dir,
@@ -491,4 +546,5 @@ COMMANDS = {
 # Failures that are the request's or the rig's, answered as errors (anything else is a bug).
 EXPECTED_ERRORS = (
     CommandError, GroupError, RigError, RecordingError, SourceError, ValueError, OSError, KeyError,
+    LowDiskError,
 )
