@@ -32,6 +32,7 @@ from recorder_gui.tiles import TileGrid
 from recorder_gui.zoom import ZoomDialog
 
 APP_NAME = "Recorder Workstation"
+ERROR_SHOWN_MS = 15_000
 SHORTCUTS = {"record": "Ctrl+R", "pause": "Ctrl+P", "stop": "Ctrl+S"}
 
 
@@ -61,6 +62,9 @@ class MainWindow(QMainWindow):
         self._elapsed_base = 0.0
         self._elapsed_since: float | None = None
         self._zooms: list[ZoomDialog] = []
+        # The window owns the timer that clears an error's colour, so it dies with the window.
+        self._error_colour = QTimer(self, singleShot=True, interval=ERROR_SHOWN_MS)
+        self._error_colour.timeout.connect(lambda: self.statusBar().setStyleSheet(""))
 
         self.tiles = TileGrid()
         self.tiles.tileDoubleClicked.connect(self.open_zoom)
@@ -235,8 +239,8 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         """Errors are shown, never swallowed: status bar now, event log for good."""
         self.statusBar().setStyleSheet("color: #d22;")
-        self.statusBar().showMessage(message, 15000)
-        QTimer.singleShot(15000, lambda: self.statusBar().setStyleSheet(""))
+        self.statusBar().showMessage(message, ERROR_SHOWN_MS)
+        self._error_colour.start()
 
     def _on_disconnected(self, reason: str) -> None:
         self._state_label.setText("engine not running")

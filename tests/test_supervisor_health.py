@@ -138,7 +138,7 @@ def test_a_short_outage_ends_running_without_a_restart():
     m.look(1.0, camera(30, lost=True, member=False))
     m.look(3.0, camera(30, member=True))  # rejoined at a common frame
     m.look(4.0, camera(60))
-    assert [s for s, _ in m.changes] == [Status.RECONNECTING, Status.RUNNING]
+    assert [s for s, _ in m.changes] == [Status.RUNNING, Status.RECONNECTING, Status.RUNNING]
     assert m.health.restarts == 0
 
 
