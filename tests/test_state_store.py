@@ -117,3 +117,24 @@ def test_a_database_from_a_newer_engine_is_not_touched_in_place(tmp_path):
         assert "newer" in store.damage
     finally:
         store.close()
+
+
+def test_a_database_of_an_older_engine_is_migrated_and_keeps_its_cameras(tmp_path):
+    from engine.supervisor.state_store import _MIGRATIONS
+
+    path = tmp_path / "engine.db"
+    with sqlite3.connect(path) as old:  # what the first engine version left behind
+        old.executescript(_MIGRATIONS[0])
+        old.execute("PRAGMA user_version=1")
+        old.execute("INSERT INTO cameras (id, source, status) VALUES ('cam0', 'synthetic', "
+                    "'running')")
+    store = StateStore(path)
+    try:
+        assert store.moved_aside is None
+        assert [c["id"] for c in store.cameras_to_restore()] == ["cam0"]
+        store.set_meta("rig", "bench")
+        assert store.meta("rig") == "bench"
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
