@@ -215,9 +215,11 @@ def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (12
 
 def bench_service(seconds: float) -> dict[str, Any]:
     """Command round trip through the control socket, and whether an event subscriber costs
-    the cameras anything: camera CPU over `seconds` without, then with, a subscriber."""
+    the cameras anything: camera CPU over `seconds` without, then with, a subscriber. Then
+    the supervisor: a camera process SIGKILLed until its status is running again."""
     import os
     import shutil
+    import signal
     import subprocess
 
     from engine.client import EngineClient, engine_command
@@ -246,6 +248,7 @@ def bench_service(seconds: float) -> dict[str, Any]:
             with EngineClient.connect(folder) as listener:
                 listener.subscribe(lambda event: None)
                 cpu_subscribed = _camera_cpu(cameras, seconds)
+            restart_s = _restart_time(client, "cam1", signal.SIGKILL)
             client.shutdown()
         engine.wait(30)
     finally:
@@ -258,7 +261,25 @@ def bench_service(seconds: float) -> dict[str, Any]:
         "round_trip_p99_ms": round(float(np.percentile(round_trips, 99)), 3),
         "camera_cpu_percent_without_client": round(cpu_idle, 2),
         "camera_cpu_percent_with_subscriber": round(cpu_subscribed, 2),
+        "killed_camera_running_again_s": round(restart_s, 2),
     }
+
+
+def _restart_time(client: Any, camera_id: str, how: int) -> float:
+    """Seconds from killing a camera's process to the supervisor reporting it running."""
+    import os
+
+    def camera() -> dict[str, Any]:
+        return next(c for c in client.status()["cameras"] if c["id"] == camera_id)
+
+    pid = camera()["pid"]
+    start = time.monotonic()
+    os.kill(pid, how)
+    while not ((now := camera())["status"] == "running" and now["pid"] != pid):
+        if time.monotonic() - start > 30:
+            raise RuntimeError(f"{camera_id} did not run again within 30 s")
+        time.sleep(0.01)
+    return time.monotonic() - start
 
 
 def _timed(call) -> float:
@@ -310,7 +331,8 @@ def _print_tables(results: dict[str, Any]) -> None:
             f"\ncontrol socket: round trip p50 {service['round_trip_p50_ms']} ms, "
             f"p99 {service['round_trip_p99_ms']} ms; camera CPU "
             f"{service['camera_cpu_percent_without_client']} % without a client, "
-            f"{service['camera_cpu_percent_with_subscriber']} % with an event subscriber"
+            f"{service['camera_cpu_percent_with_subscriber']} % with an event subscriber; "
+            f"a SIGKILLed camera runs again after {service['killed_camera_running_again_s']} s"
         )
     floor = results["wake_floor"]
     print(
