@@ -6,10 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -138,3 +140,29 @@ def mjpeg_server() -> Iterator[MjpegServers]:
         yield servers
     finally:
         servers.stop()
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """A module that starts threads uses this: none may outlive a test."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, f"leaked threads: {leaked}"
+
+
+@pytest.fixture
+def no_leaked_widgets(qapp: Any) -> Iterator[None]:
+    """GUI modules use this: pytest-qt closes the widgets each test added; none may outlive
+    it. (Qt is imported here only when a GUI test asks for the fixture.)"""
+    import gc
+
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    before = set(QApplication.topLevelWidgets())
+    yield
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()  # pyqtgraph's context menus have no Qt parent: Python frees them
+    leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
+    assert not leaked, f"leaked top-level widgets: {leaked}"

@@ -7,14 +7,13 @@ stats events the widgets see (a real engine would interleave its own stats every
 from __future__ import annotations
 
 import copy
-import gc
 from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QLabel
 
 from recorder_gui.device_status import GB, MB, NOT_REPORTED
 from recorder_gui.engine_link import EngineLink
@@ -69,14 +68,7 @@ class QuietClient:
         return None
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_widgets(qapp):
-    before = set(QApplication.topLevelWidgets())
-    yield
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()  # pyqtgraph's context menus have no Qt parent: Python frees them
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
-    assert not leaked, f"leaked top-level widgets: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_leaked_widgets")
 
 
 @pytest.fixture

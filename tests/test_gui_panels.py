@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication
 
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
@@ -23,16 +21,7 @@ from recorder_gui.recording_panel import (
     RecordingPanel,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_leaked_widgets(qapp):
-    """pytest-qt closes the widgets each test added; none may outlive it."""
-    before = set(QApplication.topLevelWidgets())
-    yield
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()  # pyqtgraph's context menus have no Qt parent: Python frees them
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
-    assert not leaked, f"leaked top-level widgets: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_leaked_widgets")
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import queue
 import sys
-import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,12 +20,7 @@ from engine.system.button import (
 TICK = 0.02  # the reference's check interval
 
 
-@pytest.fixture(autouse=True)
-def no_thread_leaks() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    leaked = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"leaked threads: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 class FakeLine:

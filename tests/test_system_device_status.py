@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from collections import namedtuple
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,7 @@ NETWORK = {"status": "online", "interfaces": [{"name": "eth0", "addresses": ["19
            "wifi": {"ssid": "studio", "signal_dbm": -60}}
 
 
-@pytest.fixture(autouse=True)
-def no_thread_leaks() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    leaked = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"leaked threads: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 class FakeNetwork:

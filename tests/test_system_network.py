@@ -18,12 +18,7 @@ ETH0 = [{"name": "eth0", "addresses": ["192.0.2.7"]}]
 JITTER = 0.1
 
 
-@pytest.fixture(autouse=True)
-def no_thread_leaks() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    leaked = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not leaked, f"leaked threads: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 
 class TcpServer:
