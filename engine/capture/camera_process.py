@@ -15,19 +15,18 @@ Python; the pipe to the controller carries only rare commands and events.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from engine.capture.child import ParentWatch, send_to_controller
 from engine.capture.group_state import (
     C_COMMAND_SEQ,
     C_DROPPED,
     C_ERROR,
     C_GRABBING,
-    C_PID,
     C_READY,
     G_HOLD_AT,
     G_STOP,
@@ -44,7 +43,6 @@ from engine.sources.base import SettingRejected, Source
 _SPIN_WAITS = 40
 _GATE_SLEEP_S = 0.0001
 _HELD_SLEEP_S = 0.001
-_PARENT_CHECK_S = 0.25
 _GEOMETRY_KEYS = ("width", "height", "fps")
 _RECONNECT_FIRST_S = 0.25
 _RECONNECT_MAX_S = 5.0
@@ -56,38 +54,32 @@ def camera_main(
     """Process entry point (spawned by the controller)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
     state = GroupState.attach(state_name, n_cameras)
-    camera = _Camera(spec, index, state, conn, parent_pid=os.getppid())
+    camera = _Camera(spec, index, state, conn)
     try:
         camera.run()
     except Exception as exc:  # report every failure: the controller finalizes the recording
         camera.leave_gate()  # before the report: the controller then parks this slot
         state.cameras[index, C_ERROR] = 1
-        _send(conn, ("error", f"{spec.camera_id}: {exc}"))
+        send_to_controller(conn, ("error", f"{spec.camera_id}: {exc}"))
     finally:
         camera.leave_gate()
         camera.close()
         state.close()
 
 
-def _send(conn: Connection, message: tuple[Any, ...]) -> None:
-    with contextlib.suppress(OSError):  # the controller is gone; the parent check ends us
-        conn.send(message)
-
-
 class _Camera:
     def __init__(
-        self, spec: CameraSpec, index: int, state: GroupState, conn: Connection, parent_pid: int
+        self, spec: CameraSpec, index: int, state: GroupState, conn: Connection
     ) -> None:
         self.spec = spec
         self.index = index
         self.state = state
         self.conn = conn
-        self.parent_pid = parent_pid
+        self.parent = ParentWatch()
         self.ring: FrameRing | None = None
         self.source: Source | None = None
         self.commands_seen = 0
         self.period_ns = int(1e9 / spec.fps)
-        self._next_parent_check = 0.0
         self.joined = False  # set "ready" itself, so it must clear it when it leaves
 
     def leave_gate(self) -> None:
@@ -102,8 +94,7 @@ class _Camera:
     # --- set-up and commands ---------------------------------------------------
 
     def run(self) -> None:
-        state, index = self.state, self.index
-        state.cameras[index, C_PID] = os.getpid()
+        index = self.index
         self.source = create_source(
             self.spec.source, index, self.spec.width, self.spec.height, self.spec.fps,
             dict(self.spec.settings),
@@ -115,7 +106,7 @@ class _Camera:
     def _report(self, kind: str, **extra: Any) -> None:
         assert self.source is not None
         properties = [p.to_dict() for p in self.source.properties()]
-        _send(self.conn, (kind, self.source.settings(), properties, extra))
+        send_to_controller(self.conn, (kind, self.source.settings(), properties, extra))
 
     def _handle_commands(self) -> None:
         self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
@@ -135,7 +126,7 @@ class _Camera:
         self.source.flush()
         self.state.cameras[self.index, C_READY] = 1
         self.joined = True
-        _send(self.conn, ("attached", name))
+        send_to_controller(self.conn, ("attached", name))
 
     def _apply(self, changes: dict[str, Any]) -> None:
         """Apply settings while the group is held; a geometry change waits for a new ring."""
@@ -144,7 +135,7 @@ class _Camera:
         try:
             after = self.source.apply(changes)
         except SettingRejected as exc:
-            _send(self.conn, ("rejected", str(exc)))
+            send_to_controller(self.conn, ("rejected", str(exc)))
             return
         reshape = any(before.get(key) != after.get(key) for key in _GEOMETRY_KEYS)
         if reshape:
@@ -155,13 +146,6 @@ class _Camera:
                 self.ring = None
         self.source.flush()
         self._report("applied", reshape=reshape)
-
-    def _parent_alive(self) -> bool:
-        now = time.monotonic()
-        if now >= self._next_parent_check:
-            self._next_parent_check = now + _PARENT_CHECK_S
-            return os.getppid() == self.parent_pid
-        return True
 
     def close(self) -> None:
         if self.source is not None:
@@ -176,12 +160,12 @@ class _Camera:
         source = self.source
         assert source is not None
         self.state.cameras[self.index, C_GRABBING] = 0
-        _send(self.conn, ("lost", f"{self.spec.camera_id}: stream lost, reconnecting"))
+        send_to_controller(self.conn, ("lost", f"{self.spec.camera_id}: stream lost, reconnecting"))
         if self.ring is not None:
             self.ring.close()
             self.ring = None
         delay_s = _RECONNECT_FIRST_S
-        while not self.state.globals[G_STOP] and self._parent_alive():
+        while not self.state.globals[G_STOP] and self.parent.alive():
             if source.reconnect():  # type: ignore[attr-defined]
                 self._report("reconnected")
                 return
@@ -214,7 +198,7 @@ class _Camera:
             if ring is None or frame_number >= group[G_HOLD_AT] or not ready.all():
                 if not held_since:
                     held_since = monotonic_ns()
-                if not self._parent_alive():
+                if not self.parent.alive():
                     return
                 time.sleep(_HELD_SLEEP_S)
                 continue
@@ -228,7 +212,7 @@ class _Camera:
                 if waits < _SPIN_WAITS:
                     os.sched_yield()
                 else:
-                    if not self._parent_alive():
+                    if not self.parent.alive():
                         return
                     time.sleep(_GATE_SLEEP_S)
                 continue
@@ -260,5 +244,5 @@ class _Camera:
             cells[C_DROPPED] = source.dropped
             frame_number += 1
             counts[index] = frame_number
-            if not frame_number & 63 and not self._parent_alive():
+            if not frame_number & 63 and not self.parent.alive():
                 return

@@ -49,6 +49,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.capture.child import ParentWatch, send_to_controller
 from engine.capture.group_state import G_STOP, GroupState
 from engine.recording.timestamps import utc_iso
 from engine.sensors.base import STAMP_COLUMNS, SensorError, SensorSource, create_sensor
@@ -58,7 +59,6 @@ FLUSH_INTERVAL_S = 0.5
 
 _READ_TIMEOUT_S = 0.1
 _REOPEN_S = 1.0
-_PARENT_CHECK_S = 0.25
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -147,16 +147,11 @@ def sensor_main(
         process = _SensorProcess(name, create_sensor(uri, **settings), state, conn)
         process.run()
     except Exception as exc:  # report every failure; the file is closed below
-        _send(conn, ("error", f"sensor {name}: {exc}"))
+        send_to_controller(conn, ("error", f"sensor {name}: {exc}"))
     finally:
         if process is not None:
             process.close()
         state.close()
-
-
-def _send(conn: Connection, message: tuple[Any, ...]) -> None:
-    with contextlib.suppress(OSError):  # the controller is gone; the parent check ends us
-        conn.send(message)
 
 
 class _Recording:
@@ -177,17 +172,16 @@ class _SensorProcess:
         self.sensor = sensor
         self.state = state
         self.conn = conn
-        self.parent_pid = os.getppid()
+        self.parent = ParentWatch()
         self.is_open = False
         self.outage: str | None = None  # why the sensor failed, until it delivers again
         self.reopen_at = 0.0
         self.recording: _Recording | None = None
         self.exit_requested = False
-        self._next_parent_check = 0.0
 
     def run(self) -> None:
         group = self.state.globals
-        while not group[G_STOP] and self._parent_alive():
+        while not group[G_STOP] and self.parent.alive():
             self._handle_messages()
             if self.exit_requested:
                 return
@@ -217,7 +211,8 @@ class _SensorProcess:
 
     def _announce(self) -> None:
         fields = list(self.sensor.fields())
-        _send(self.conn, ("opened", {"fields": fields, "rate_hz": self.sensor.rate_hz}))
+        send_to_controller(self.conn,
+                           ("opened", {"fields": fields, "rate_hz": self.sensor.rate_hz}))
 
     def _down(self, message: str) -> None:
         """The sensor failed: close it, report once per outage, retry in _REOPEN_S."""
@@ -269,11 +264,12 @@ class _SensorProcess:
             elif kind == "exit":
                 self.exit_requested = True
             else:
-                _send(self.conn, ("error", f"sensor {self.name}: unknown message {message!r}"))
+                send_to_controller(
+                    self.conn, ("error", f"sensor {self.name}: unknown message {message!r}"))
 
     def _start(self, folder: Path) -> None:
         if self.recording is not None:
-            _send(self.conn, ("error", f"sensor {self.name}: already recording to "
+            send_to_controller(self.conn, ("error", f"sensor {self.name}: already recording to "
                                        f"{self.recording.path}"))
             return
         recording = self.recording = _Recording(sidecar_path(folder, self.name))
@@ -284,19 +280,19 @@ class _SensorProcess:
             self._error(f"sensor {self.name}: cannot create {recording.path}: "
                         f"{exc.strerror or exc}")
             return
-        _send(self.conn, ("recording", str(recording.path)))
+        send_to_controller(self.conn, ("recording", str(recording.path)))
 
     def _stop(self) -> None:
         recording, self.recording = self.recording, None
         if recording is None:
-            _send(self.conn, ("finished", {"samples": 0, "error": None, "path": None}))
+            send_to_controller(self.conn, ("finished", {"samples": 0, "error": None, "path": None}))
             return
         if recording.writer is not None:
             try:
                 recording.writer.close()
             except OSError as exc:
                 self._file_failed(recording, exc)
-        _send(self.conn, ("finished", {
+        send_to_controller(self.conn, ("finished", {
             "samples": recording.samples, "error": recording.error, "path": str(recording.path),
         }))
 
@@ -314,14 +310,7 @@ class _SensorProcess:
         recording = recording or self.recording
         if recording is not None and recording.error is None:
             recording.error = message
-        _send(self.conn, ("error", message))
-
-    def _parent_alive(self) -> bool:
-        now = time.monotonic()
-        if now >= self._next_parent_check:
-            self._next_parent_check = now + _PARENT_CHECK_S
-            return os.getppid() == self.parent_pid
-        return True
+        send_to_controller(self.conn, ("error", message))
 
     def close(self) -> None:
         """Finish an active recording (fsync, "finished") and release the sensor."""
