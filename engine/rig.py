@@ -265,7 +265,7 @@ def _supervisor(value: Any) -> Policy:
             if isinstance(item, bool) or not isinstance(item, int) or item < 1:
                 raise _Problem(path, f"must be an integer >= 1, got {_show(item)}")
             options[key] = item
-        elif key == "backoff_initial_s" and isinstance(item, int | float) and item == 0:
+        elif key == "backoff_initial_s" and type(item) in (int, float) and item == 0:
             options[key] = 0.0
         else:
             options[key] = _positive(path, item, math.inf)

@@ -38,7 +38,6 @@ from engine.capture.group_state import (
     C_DROPPED,
     C_ERROR,
     C_GRABBING,
-    C_PID,
     C_READY,
     G_FIRST_RECORDING,
     G_HOLD_AT,
@@ -919,12 +918,12 @@ class CaptureGroup:
                     "id": camera.spec.camera_id,
                     "source": mask_credentials(camera.spec.source),
                     "status": _status(camera, self._paused),
-                    "pid": int(state.cameras[camera.index, C_PID]),
+                    "pid": camera.process.pid if camera.process is not None else None,
                     "frames": count,
                     "dropped": int(state.cameras[camera.index, C_DROPPED]),
                     "fps": round(fps, 2),
                     "writer_lag": self._writer_lag(camera, count),
-                    "error": camera.error,
+                    "error": None if camera.stopped else camera.error,
                 }
             )
         recording = self.recording

@@ -11,7 +11,7 @@ Group cells:
 - stop: the processes exit their loops.
 
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
-error, command sequence (commands waiting on the pipe), dropped, pid.
+error, command sequence (commands waiting on the pipe), dropped.
 A history of after-grab stamps per frame (grab_ns) gives the live sync spread.
 """
 
@@ -33,7 +33,7 @@ _GLOBAL_FIELDS = 8
 G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP = range(4)
 
 _CAMERA_FIELDS = 8
-C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_PID = range(7)
+C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED = range(6)
 
 
 class GroupState:

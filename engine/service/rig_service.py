@@ -204,10 +204,10 @@ class RigService:
             self._store.set_recording(event["folder"], event["status"], event.get("frames"))
         session = self._session
         if session is not None and session["folder"] == event["folder"]:
-            if event["status"] != "interrupted" or session.get("stopping"):
-                self._session = None  # the user stopped it, or it ended well
-            else:
+            if event["status"] == "interrupted":
                 session["waiting"] = True  # auto_resume: the next take once all run again
+            else:
+                self._session = None
 
     def _tick(self) -> None:
         """About once a second: fresh per-camera figures for status and the event stream."""
@@ -270,7 +270,7 @@ class RigService:
             return
         try:
             self._start_take(session["output"], session["codec"], session)
-        except (GroupError, RecordingError, OSError) as exc:
+        except EXPECTED_ERRORS as exc:
             self._emit("error", message=f"could not resume the recording: {exc}")
             return
         self._emit("recording_resumed", folder=session["folder"], take=session["take"])
@@ -374,7 +374,6 @@ class RigService:
     ) -> dict[str, Any]:
         options = self._rig.recording
         output_dir = Path(output).expanduser() if output else options.output_dir
-        self._device.check_can_start(output_dir)
         session = None
         if options.auto_resume:  # the takes of one session name each other in their manifests
             session = {"id": uuid.uuid4().hex[:12], "output": output_dir,
@@ -384,6 +383,7 @@ class RigService:
 
     def _start_take(self, output_dir: Path, codec: str, session: dict[str, Any] | None,
                     name: str | None = None) -> dict[str, Any]:
+        self._device.check_can_start(output_dir)  # every take, resumed ones too
         options = self._rig.recording
         link = None
         if session is not None:
@@ -422,9 +422,7 @@ class RigService:
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording. With wait, answer once the final files are assembled; without,
         as soon as capture is free again (a `recording_finalized` event follows)."""
-        if self._session is not None:
-            self._session["stopping"] = True
-        self._session = None
+        self._session = None  # a take the user (or the disk guard) ends does not resume
         recording = self._running_group().stop_recording(assembled=wait)
         self._recording_started = None
         return {"folder": str(recording.folder), "status": recording.status,
