@@ -20,10 +20,10 @@ import numpy as np
 import psutil
 
 from engine.capture.group import CaptureGroup, spread_summary
-from engine.capture.ring import FLAG_RECORD, FrameRing
-from engine.capture.spec import CameraSpec
+from engine.ipc.ring import FLAG_RECORD, FrameRing
 from engine.recording.encoder import CODECS, encode_throughput
 from engine.sources.synthetic import SyntheticSource
+from engine.specs import CameraSpec
 
 SIZES = ((640, 480), (1280, 720), (1920, 1080))
 CAMERA_COUNTS = (1, 2, 4)
@@ -223,7 +223,7 @@ def bench_service(seconds: float) -> dict[str, Any]:
     import subprocess
 
     from engine.client import EngineClient, engine_command
-    from engine.service.paths import RUNTIME_DIR_ENV
+    from engine.wire.paths import RUNTIME_DIR_ENV
 
     folder = Path(tempfile.mkdtemp(prefix="rw-bench-", dir="/tmp"))
     engine = subprocess.Popen(

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.capture.group import CaptureGroup, GroupError
-from engine.capture.spec import DEFAULT_FPS, CameraSpec
 from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.rig import RigError
-from engine.sensors.link import SensorSpec
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
+from engine.specs import DEFAULT_FPS, CameraSpec, SensorSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
@@ -155,10 +154,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from engine.rig import demo_rig, load_rig
     from engine.service.device_watch import STATUS_FILE_NAME
-    from engine.service.paths import runtime_dir, state_db_path
     from engine.service.rig_service import RigService
     from engine.service.server import EngineServer
-    from engine.supervisor.state_store import StateStore
+    from engine.state.store import StateStore
+    from engine.wire.paths import runtime_dir, state_db_path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rig = load_rig(Path(args.rig)) if args.rig else demo_rig(args.demo)

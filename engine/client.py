@@ -23,8 +23,8 @@ from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import Any
 
-from engine.service import protocol
-from engine.service.paths import RUNTIME_DIR_ENV, key_path, log_path, runtime_dir, socket_path
+from engine.wire import framing
+from engine.wire.paths import RUNTIME_DIR_ENV, key_path, log_path, runtime_dir, socket_path
 
 EventCallback = Callable[[dict[str, Any]], None]
 LAUNCH_TIMEOUT_S = 30.0
@@ -42,7 +42,7 @@ class EngineCommandError(RuntimeError):
 def _connect(folder: Path) -> Connection:
     address = socket_path(folder)
     try:
-        key = protocol.read_key(key_path(folder))
+        key = framing.read_key(key_path(folder))
         return Client(str(address), family="AF_UNIX", authkey=key)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise EngineNotRunning(f"engine not running (nothing answers at {address})") from exc
@@ -178,7 +178,7 @@ class EngineClient:
         try:
             with self._send_lock:
                 self._conn.send_bytes(
-                    protocol.encode({"id": request_id, "cmd": command, "args": args})
+                    framing.encode({"id": request_id, "cmd": command, "args": args})
                 )
         except OSError as exc:
             raise EngineNotRunning(f"engine went away: {exc}") from exc

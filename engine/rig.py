@@ -22,10 +22,9 @@ from typing import Any
 import platformdirs
 import tomli_w
 
-from engine.capture.spec import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec
 from engine.durable import fsync_path
 from engine.sensors.base import SensorError
-from engine.sensors.link import SensorSpec
+from engine.sensors.factory import validate_sensor
 from engine.sources import (
     ACCEPTED,
     SettingRejected,
@@ -35,6 +34,7 @@ from engine.sources import (
     parse_source,
     validate_size_fps,
 )
+from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec, SensorSpec
 from engine.supervisor.health import Policy
 
 # The same as engine.recording.encoder.CODECS (a test keeps them equal); repeated so that
@@ -292,7 +292,7 @@ def _sensors(tables: list[Any]) -> list[SensorSpec]:
         if any(other.name == spec.name for other in specs):
             raise _Problem((*path, "name"), f"sensor name {_show(spec.name)} is used twice")
         try:
-            spec.validate()
+            validate_sensor(spec)
         except (SensorError, ValueError) as exc:
             raise _Problem((*path, "source"), str(exc)) from None
         specs.append(spec)

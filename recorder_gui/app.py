@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     launched_at = time.monotonic()
     args = build_parser().parse_args(argv)
     if args.self_test:
-        from recorder_gui.self_test import run_self_test
+        from engine.self_test import run_self_test
 
         return 0 if run_self_test() else 1
 
     from engine.client import EngineClient, EngineNotRunning, launch_engine
-    from engine.service.paths import runtime_dir
+    from engine.wire.paths import runtime_dir
 
     # Start the engine before importing Qt, so both start up at the same time.
     folder = runtime_dir()

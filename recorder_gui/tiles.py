@@ -19,7 +19,7 @@ from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from engine.capture.ring import M_AFTER_PUBLISH, M_FRAME, FrameRing
+from engine.ipc.ring import M_AFTER_PUBLISH, M_FRAME, FrameRing
 
 DISPLAY_HZ = 30
 LATENCY_SAMPLES = 600

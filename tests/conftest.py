@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.capture.ring import segment_prefix
+from engine.ipc.ring import segment_prefix
 from tests.engines import engine  # noqa: F401  (the `engine` fixture, for every module)
 
 SHM = Path("/dev/shm")

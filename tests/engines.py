@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.client import EngineClient, EngineNotRunning
-from engine.service.paths import RUNTIME_DIR_ENV
+from engine.wire.paths import RUNTIME_DIR_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 

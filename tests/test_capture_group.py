@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.capture.group import CaptureGroup, GroupError
-from engine.capture.spec import CameraSpec
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 from engine.sources.base import SettingRejected
+from engine.specs import CameraSpec
 from tests.conftest import free_port, leak_guard, tool_or_skip
 
 pytestmark = pytest.mark.timeout(90)

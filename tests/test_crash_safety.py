@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.capture.ring import sweep_stale_segments
+from engine.ipc.ring import sweep_stale_segments
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 

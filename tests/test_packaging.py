@@ -20,7 +20,7 @@ import pytest
 
 from engine import __version__
 from engine.client import FROZEN_ENGINE_FLAG, EngineClient, EngineNotRunning, engine_command
-from engine.service.paths import RUNTIME_DIR_ENV, socket_path
+from engine.wire.paths import RUNTIME_DIR_ENV, socket_path
 from recorder_gui import app
 from tests.engines import short_folder
 

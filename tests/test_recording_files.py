@@ -15,11 +15,12 @@ import pytest
 
 from engine.recording.encoder import CODECS, VideoEncoder, encode_throughput, synthetic_frame
 from engine.recording.errors import RecordingError
-from engine.recording.manifest import read_manifest, utc_now_iso, write_manifest
+from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.sync_report import compute_spread, write_sync_report
 from engine.recording.timestamps import TIMESTAMP_COLUMNS, TimestampWriter, read_timestamps
 from engine.recording.verify import verify_recording
 from engine.sources import framecode
+from engine.utc import utc_now_iso
 from tests.conftest import tool_or_skip
 
 WIDTH, HEIGHT = 320, 240

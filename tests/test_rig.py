@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.capture.spec import CameraSpec
 from engine.rig import (
     DEMO_RIG_FILE,
     RIG_CODECS,
@@ -25,6 +24,7 @@ from engine.rig import (
     rig_summary,
     save_rig,
 )
+from engine.specs import CameraSpec
 from engine.supervisor.health import Policy
 
 PASSWORD_URL = "rtsp://user:secret@10.0.0.5/s"

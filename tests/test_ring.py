@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.capture.ring import (
+from engine.ipc.ring import (
     FLAG_RECORD,
     M_FLAGS,
     M_FRAME,

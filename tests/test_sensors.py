@@ -20,12 +20,13 @@ from typing import Any
 import av
 import pytest
 
-from engine.capture.group_state import G_STOP, GroupState
+from engine.ipc.control import G_STOP, GroupState
+from engine.recording.sensor_track import write_sensor_track
 from engine.sensors import SensorError, create_sensor
-from engine.sensors.recorder import SidecarWriter, read_sidecar, sensor_main, sidecar_path
 from engine.sensors.serial_lines import SerialLineSensor
+from engine.sensors.sidecar import SidecarWriter, read_sidecar, sidecar_path
 from engine.sensors.synthetic_imu import IMU_FIELDS, SyntheticIMU, imu_sample
-from engine.sensors.track import write_sensor_track
+from engine.workers.sensor import sensor_main
 from tests.conftest import tool_or_skip
 
 SPAWN = multiprocessing.get_context("spawn")

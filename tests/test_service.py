@@ -17,13 +17,13 @@ import numpy as np
 import psutil
 import pytest
 
-from engine.capture.ring import FrameRing
 from engine.client import EngineClient, EngineCommandError, EngineNotRunning
+from engine.ipc.ring import FrameRing
 from engine.recording.verify import verify_recording
 from engine.rig import load_rig
-from engine.service import protocol
-from engine.service.paths import RUNTIME_DIR_ENV, key_path, socket_path
 from engine.sources import framecode
+from engine.wire import framing
+from engine.wire.paths import RUNTIME_DIR_ENV, key_path, socket_path
 from tests.engines import RIG, short_folder
 
 pytestmark = pytest.mark.timeout(120)
@@ -205,15 +205,15 @@ def test_malformed_unknown_wrong_typed_and_oversized_requests(engine):
 
         assert "not a JSON message" in ask(b"\xff\xfe{nope")["error"]
         assert "JSON object" in ask(b"[1, 2]")["error"]
-        unknown = ask(protocol.encode({"id": 1, "cmd": "format_disk"}))
+        unknown = ask(framing.encode({"id": 1, "cmd": "format_disk"}))
         assert "unknown command 'format_disk'" in unknown["error"]
         assert "'cmd' must be a string" in ask(b'{"id": 2, "cmd": 7}')["error"]
-        answer = ask(protocol.encode({"id": 3, "cmd": "set", "args": {"camera": 5, "changes": {}}}))
+        answer = ask(framing.encode({"id": 3, "cmd": "set", "args": {"camera": 5, "changes": {}}}))
         assert not answer["ok"] and "unknown camera" in answer["error"]
-        answer = ask(protocol.encode({"id": 4, "cmd": "record", "args": {"bogus": 1}}))
+        answer = ask(framing.encode({"id": 4, "cmd": "record", "args": {"bogus": 1}}))
         assert "bad arguments for 'record'" in answer["error"]
         with pytest.raises((EOFError, OSError)):  # over the limit: the engine hangs up
-            conn.send_bytes(b"x" * (protocol.MAX_MESSAGE + 10))
+            conn.send_bytes(b"x" * (framing.MAX_MESSAGE + 10))
             conn.recv_bytes()
     finally:
         conn.close()

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from engine.supervisor.state_store import SCHEMA_VERSION, StateStore
+from engine.state.store import SCHEMA_VERSION, StateStore
 
 
 class Clock:
@@ -120,7 +120,7 @@ def test_a_database_from_a_newer_engine_is_not_touched_in_place(tmp_path):
 
 
 def test_a_database_of_an_older_engine_is_migrated_and_keeps_its_cameras(tmp_path):
-    from engine.supervisor.state_store import _MIGRATIONS
+    from engine.state.store import _MIGRATIONS
 
     path = tmp_path / "engine.db"
     with sqlite3.connect(path) as old:  # what the first engine version left behind

@@ -12,7 +12,7 @@ import pytest
 
 import engine
 from engine.system.battery import BatteryReading
-from engine.system.device_status import DeviceMonitor, HealthThresholds, write_json_atomic
+from engine.system.device_monitor import DeviceMonitor, HealthThresholds, write_json_atomic
 from engine.system.disk_guard import DiskGuard
 from engine.system.storage import StorageMonitor
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.capture.camera_process import camera_main
-from engine.capture.group_state import (
+from engine.capture.sensor_link import SensorLink
+from engine.ipc.control import (
     C_COMMAND_SEQ,
     C_COUNT,
     C_DROPPED,
@@ -48,15 +48,16 @@ from engine.capture.group_state import (
     PARKED,
     GroupState,
 )
-from engine.capture.ring import FrameRing, sweep_stale_segments
-from engine.capture.spec import CameraSpec
+from engine.ipc.ring import FrameRing, sweep_stale_segments
 from engine.recording.errors import RecordingError
 from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
-from engine.recording.writer_process import RecordJob, writer_main
 from engine.sensors.base import SensorError
-from engine.sensors.link import SensorLink, SensorSpec
+from engine.sensors.factory import validate_sensor
 from engine.sources import mask_credentials, parse_source, validate_size_fps
 from engine.sources.base import SettingRejected, SourceError
+from engine.specs import CameraSpec, SensorSpec
+from engine.workers.camera import camera_main
+from engine.workers.writer import RecordJob, writer_main
 
 _GATHER_POLL_S = 0.0005
 _FENCE_S = 0.001
@@ -153,7 +154,7 @@ class CaptureGroup:
         validate_specs(cameras)
         for sensor in sensors or []:
             try:
-                sensor.validate()
+                validate_sensor(sensor)
             except (SensorError, ValueError) as exc:
                 raise GroupError(f"sensor {sensor.name!r}: {exc}") from exc
         self.specs = list(cameras)

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from engine.durable import fsync_path
 from engine.recording.errors import RecordingError
-from engine.recording.timestamps import utc_iso
 
 MANIFEST_NAME = "recording.json"
 MANIFEST_FORMAT = 1
 STATUSES = ("recording", "finalized", "interrupted", "recovered")
 
-
-def utc_now_iso() -> str:
-    """Now as ISO 8601 UTC with microseconds and a trailing Z."""
-    return utc_iso(time.time_ns())
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 from engine.recording.assemble import assemble_recording, recording_lock
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
-from engine.recording.manifest import read_manifest, utc_now_iso, write_manifest
-from engine.sensors.track import write_sensor_track
+from engine.recording.manifest import read_manifest, write_manifest
+from engine.recording.sensor_track import write_sensor_track
+from engine.utc import utc_now_iso
 
 MANIFEST_FORMAT = 1
 DEFAULT_CHUNK_LENGTH_S = 10.0

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
 from engine.recording.errors import RecordingError
+from engine.utc import utc_iso
 
 TIMESTAMP_COLUMNS = (
     "frame",
@@ -27,11 +27,6 @@ TIMESTAMP_COLUMNS = (
 STAMP_COLUMNS = TIMESTAMP_COLUMNS[1:5]  # monotonic ns, in the order they are taken
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
 
-
-def utc_iso(utc_ns: int) -> str:
-    """ISO 8601 UTC with microseconds and a trailing Z, e.g. 2026-11-22T04:11:15.123456Z."""
-    seconds, nanos = divmod(utc_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}Z"
 
 
 class TimestampWriter:

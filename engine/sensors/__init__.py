@@ -1,13 +1,15 @@
 """Sensor data streams (an IMU, a line-based serial device) recorded next to the cameras.
 
-- base: the SensorSource protocol, SensorError and create_sensor (URI -> sensor).
+- base: the SensorSource protocol, SensorError and the option parsers.
+- factory: create_sensor (URI -> unopened sensor) and validate_sensor (a rig's SensorSpec).
 - synthetic_imu, serial_lines: the sensors.
-- recorder: the sensor process, writing `<rec>/sensors/<name>.csv` while recording.
-- track: the CSV as a text track of an MKV file, on the video's time line.
+- sidecar: the CSV a sensor writes into a recording folder.
 
-recorder and track are imported explicitly (they pull in numpy and PyAV).
+The sensor process is engine/workers/sensor.py; the CSV as an MKV text track is
+engine/recording/sensor_track.py.
 """
 
-from engine.sensors.base import SensorError, SensorSource, create_sensor
+from engine.sensors.base import SensorError, SensorSource
+from engine.sensors.factory import create_sensor
 
 __all__ = ["SensorError", "SensorSource", "create_sensor"]

@@ -1,4 +1,4 @@
-"""The one small protocol every sensor speaks, and the factory that picks one by URI.
+"""The one small protocol every sensor speaks, and the option parsers sensors share.
 
 A sensor delivers samples (a tuple of floats, one per field) at its own rate; the
 recorder stamps each sample with the clocks and the group's frame number, so the
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 ACCEPTED = (
     "expected 'imu:synthetic' (options: rate) or 'serial:<path>' "
@@ -53,36 +52,6 @@ class SensorSource(Protocol):
         """Release the device; safe to call twice."""
 
 
-def create_sensor(uri: str, **settings: Any) -> SensorSource:
-    """Build the (unopened) sensor for `uri`; keyword settings override URI options.
-
-    "imu:synthetic[?rate=HZ]" or "serial:<path>?baud=115200&fields=ax,ay,az[&rate=HZ]".
-    """
-    text = uri.strip() if isinstance(uri, str) else ""
-    kind, colon, rest = text.partition(":")
-    target, _, query = rest.partition("?")
-    options: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
-    options.update(settings)
-    if colon and kind == "imu" and target == "synthetic":
-        from engine.sensors.synthetic_imu import SyntheticIMU
-
-        _check_keys(text, options, ("rate",))
-        return SyntheticIMU(rate_hz=options.get("rate", 100.0))
-    if colon and kind == "serial" and target:
-        from engine.sensors.serial_lines import SerialLineSensor
-
-        _check_keys(text, options, ("baud", "fields", "rate"))
-        if "fields" not in options:
-            raise SensorError(f"sensor {text!r}: needs fields=name1,name2,... (one per value)")
-        return SerialLineSensor(
-            target,
-            fields=options["fields"],
-            baud=options.get("baud", 115200),
-            rate_hz=options.get("rate", 0.0),
-        )
-    raise SensorError(f"unknown sensor {uri!r}: {ACCEPTED}")
-
-
 def parse_fields(sensor: str, value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Field names from "ax,ay,az" or a sequence: identifiers, unique, not a stamp column."""
     names = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
@@ -114,7 +83,7 @@ def parse_rate(sensor: str, value: Any, *, allow_zero: bool = False) -> float:
     return rate
 
 
-def _check_keys(sensor: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
+def check_keys(sensor: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise SensorError(f"sensor {sensor!r}: unknown option(s) {', '.join(unknown)}; "

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
+from engine.pacing import DeadlinePacer
 from engine.sensors.base import SensorError, parse_rate
-from engine.sources.pacing import DeadlinePacer
 
 IMU_FIELDS = ("ax", "ay", "az", "gx", "gy", "gz")
 GRAVITY = 9.80665

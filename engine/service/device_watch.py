@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.rig import DeviceOptions
 from engine.system.button import ButtonPoller, Press, open_gpio_button, run_hook
-from engine.system.device_status import DeviceMonitor
+from engine.system.device_monitor import DeviceMonitor
 from engine.system.disk_guard import GB, DiskGuard
 from engine.system.network import NetworkConfig, NetworkMonitor
 

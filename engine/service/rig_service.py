@@ -25,14 +25,14 @@ from typing import Any
 
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
-from engine.capture.spec import CameraSpec
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
-from engine.supervisor.state_store import StateStore
+from engine.specs import CameraSpec
+from engine.state.store import StateStore
 from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
 from engine.system.disk_guard import LowDiskError

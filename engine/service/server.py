@@ -19,9 +19,9 @@ from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import Any
 
-from engine.service import protocol
-from engine.service.paths import key_path, socket_path
 from engine.service.rig_service import COMMANDS, EXPECTED_ERRORS, RigService
+from engine.wire import framing
+from engine.wire.paths import key_path, socket_path
 
 log = logging.getLogger("engine.server")
 
@@ -43,7 +43,7 @@ class _Client:
     def post(self, message: dict[str, Any]) -> bool:
         """Queue a message; False when the client is not keeping up (it gets dropped)."""
         try:
-            self.outbox.put_nowait(protocol.encode(message))
+            self.outbox.put_nowait(framing.encode(message))
             return True
         except queue.Full:
             return False
@@ -69,7 +69,7 @@ class EngineServer:
         self._numbers = iter(range(1, 1 << 62))
         self.shutdown_requested = threading.Event()
         self._claim_socket()
-        self._key = protocol.create_key(key_path(folder))
+        self._key = framing.create_key(key_path(folder))
         self.service: RigService = service_factory(self.broadcast)
 
     def _claim_socket(self) -> None:
@@ -77,7 +77,7 @@ class EngineServer:
         if self._socket_path.exists():
             try:
                 Client(str(self._socket_path), family="AF_UNIX",
-                       authkey=protocol.read_key(key_path(self.folder))).close()
+                       authkey=framing.read_key(key_path(self.folder))).close()
             except (ConnectionRefusedError, FileNotFoundError, AuthenticationError, OSError,
                     EOFError):
                 self._socket_path.unlink(missing_ok=True)
@@ -127,8 +127,8 @@ class EngineServer:
 
     def _serve_client(self, peer: socket.socket) -> None:
         try:
-            conn = protocol.accept_authenticated(peer, self._key)
-            protocol.clear_receive_timeout(conn)
+            conn = framing.accept_authenticated(peer, self._key)
+            framing.clear_receive_timeout(conn)
         except (AuthenticationError, OSError, EOFError, ValueError) as exc:
             log.warning("refused a connection: %s", exc or type(exc).__name__)
             with contextlib.suppress(OSError):
@@ -142,7 +142,7 @@ class EngineServer:
         try:
             while not client.closed.is_set():
                 try:
-                    data = conn.recv_bytes(protocol.MAX_MESSAGE)
+                    data = conn.recv_bytes(framing.MAX_MESSAGE)
                 except (EOFError, OSError):
                     break  # gone, or sent a message over the size limit
                 answer = self._answer(client, data)
@@ -167,7 +167,7 @@ class EngineServer:
     def _answer(self, client: _Client, data: bytes) -> dict[str, Any]:
         request_id = None
         try:
-            request_id, command, args = protocol.decode_request(data)
+            request_id, command, args = framing.decode_request(data)
             if command == "subscribe":
                 client.subscribed = True
                 return {"id": request_id, "ok": True, "result": {"subscribed": True}}
@@ -175,14 +175,14 @@ class EngineServer:
                 self.shutdown_requested.set()
                 return {"id": request_id, "ok": True, "result": {"shutting_down": True}}
             if command not in COMMANDS:
-                raise protocol.ProtocolError(f"unknown command {command!r}")
+                raise framing.ProtocolError(f"unknown command {command!r}")
             method = getattr(self.service, command)
             try:
                 inspect.signature(method).bind(**args)
             except TypeError as exc:
-                raise protocol.ProtocolError(f"bad arguments for {command!r}: {exc}") from None
+                raise framing.ProtocolError(f"bad arguments for {command!r}: {exc}") from None
             return {"id": request_id, "ok": True, "result": method(**args)}
-        except protocol.ProtocolError as exc:
+        except framing.ProtocolError as exc:
             return {"id": request_id, "ok": False, "error": str(exc)}
         except EXPECTED_ERRORS as exc:
             return {"id": request_id, "ok": False, "error": self.service.scrub(str(exc))}

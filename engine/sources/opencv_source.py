@@ -20,9 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.pacing import DeadlinePacer
 from engine.sources import Kind, SourceKind, validate_changes
 from engine.sources.base import PropertySpec, SettingRejected, SourceError
-from engine.sources.pacing import DeadlinePacer
 
 GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
 GAP_WARMUP = 5  # intervals needed before gaps are judged at all

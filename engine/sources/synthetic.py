@@ -14,9 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.pacing import DeadlinePacer
 from engine.sources import framecode, validate_changes
 from engine.sources.base import PropertySpec, SettingRejected, SourceError
-from engine.sources.pacing import DeadlinePacer
 
 PATTERNS = ("gradient", "bars", "noise")
 TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.state.store import StateStore
 from engine.supervisor.health import CameraHealth, Policy, Status
-from engine.supervisor.state_store import StateStore
 
 EventSink = Callable[..., None]
 _RESTART_WAIT_S = 10.0

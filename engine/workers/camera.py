@@ -21,8 +21,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.capture.child import ParentWatch, send_to_controller
-from engine.capture.group_state import (
+from engine.ipc.child import ParentWatch, send_to_controller
+from engine.ipc.control import (
     C_COMMAND_SEQ,
     C_DROPPED,
     C_ERROR,
@@ -33,10 +33,10 @@ from engine.capture.group_state import (
     GRAB_HISTORY,
     GroupState,
 )
-from engine.capture.ring import FrameRing
-from engine.capture.spec import CameraSpec
+from engine.ipc.ring import FrameRing
 from engine.sources import create_source
 from engine.sources.base import SettingRejected, Source
+from engine.specs import CameraSpec
 
 # Gate waits: spin briefly (the group is usually a few microseconds from opening),
 # then sleep in short steps so four waiting cameras do not starve two cores.

@@ -21,7 +21,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from engine.capture.ring import FLAG_FINISH, FLAG_RECORD, attach_segment, create_segment
+from engine.ipc.ring import FLAG_FINISH, FLAG_RECORD, attach_segment, create_segment
 
 NO_HOLD = np.iinfo(np.int64).max
 # The count of a parked camera (failed, reconnecting, stopped): above any real frame

@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 
 from engine.sensors.base import SensorError
-from engine.sensors.recorder import read_sidecar
+from engine.sensors.sidecar import read_sidecar
 
 TIME_BASE = Fraction(1, 1000)
 CODEC = "subrip"

@@ -23,8 +23,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from engine.capture.group_state import G_LAST_RECORDING, G_STOP, GroupState
-from engine.capture.ring import (
+from engine.ipc.control import G_LAST_RECORDING, G_STOP, GroupState
+from engine.ipc.ring import (
     FLAG_FINISH,
     FLAG_RECORD,
     M_AFTER_GRAB,

@@ -24,7 +24,7 @@ import psutil
 
 from engine.client import EngineClient, EngineCommandError, EngineNotRunning, launch_engine
 from engine.recording.verify import verify_recording
-from engine.service.paths import log_path
+from engine.wire.paths import log_path
 
 DEMO_CAMERAS = 2
 RECORD_SECONDS = 3.0

@@ -1,4 +1,4 @@
-"""The controller's handle on one sensor process (see recorder.py for its protocol).
+"""The controller's handle on one sensor process (engine/workers/sensor.py has its protocol).
 
 A small reader thread turns the process's messages into events and hands the
 "finished" answer of a recording to whoever waits for it, so the capture
@@ -11,29 +11,14 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.sensors.base import create_sensor
-from engine.sensors.recorder import check_sensor_name, sensor_main
+from engine.specs import SensorSpec
+from engine.workers.sensor import sensor_main
 
 STOP_TIMEOUT_S = 5.0
 JOIN_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True)
-class SensorSpec:
-    """A non-video stream of the rig, e.g. ("imu", "imu:synthetic")."""
-
-    name: str
-    source: str
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        """Raise SensorError / ValueError naming the problem; opens nothing."""
-        check_sensor_name(self.name)
-        create_sensor(self.source, **self.settings)
 
 
 class SensorLink:

@@ -1,4 +1,4 @@
-"""What the controller needs to know to start one camera of a group."""
+"""What the rig asks of each camera and sensor: plain data every layer may import."""
 
 from __future__ import annotations
 
@@ -19,4 +19,13 @@ class CameraSpec:
     width: int = DEFAULT_WIDTH
     height: int = DEFAULT_HEIGHT
     fps: float = DEFAULT_FPS
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """A non-video stream of the rig, e.g. ("imu", "imu:synthetic")."""
+
+    name: str
+    source: str
     settings: dict[str, Any] = field(default_factory=dict)
