@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.option import declared
 from engine.rig import (
     DEMO_RIG_FILE,
-    RIG_CODECS,
     DeviceOptions,
     RecordingOptions,
     Rig,
     RigError,
+    RigWarning,
     default_output_dir,
     demo_rig,
     load_rig,
@@ -64,7 +65,7 @@ def sample_rig(folder: Path, output: Path) -> Rig:
             CameraSpec("door", PASSWORD_URL, 1920, 1080, 25.0),
             CameraSpec("replay", str(clip), 640, 480, 30.0),
         ],
-        RecordingOptions(output, "ffv1", 60.0, 5.0, 0.5, 20.0, 800, auto_resume=True),
+        RecordingOptions(output, "ffv1", 60.0, 5.0, auto_resume=True),
         supervisor=Policy(stall_timeout_s=3.0, restart_limit=4, backoff_max_s=30.0),
         device=DeviceOptions("bench-1", 20.0, 2.0, ("10.0.0.1:80",), "/dev/gpiochip0", 5, "nmtui"),
     )
@@ -103,7 +104,8 @@ def test_the_demo_file_is_the_demo_rig():
 def test_rig_codecs_are_the_encoder_codecs():
     from engine.recording.encoder import CODECS
 
-    assert RIG_CODECS == CODECS
+    codec = next(o for o in declared(RecordingOptions) if o.name == "codec")
+    assert codec.option.choices is CODECS
 
 
 def test_missing_keys_take_their_defaults(tmp_path):
@@ -189,17 +191,16 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
      "2: recording.chunk_length_s: must be a number in (0, 3600], got 3601"),
     ("[recording]\n\ndevice_ready_timeout_s = -1\n",
      "3: recording.device_ready_timeout_s: must be a positive number, got -1"),
-    ("[recording]\nhealth_check_interval_s = nan\n",
-     "2: recording.health_check_interval_s: must be a positive number, got nan"),
-    ("[recording]\nmax_queue_size = 1.5\n",
-     "2: recording.max_queue_size: must be an integer >= 1, got 1.5"),
-    ("[recording]\nmax_queue_size = true\n",
-     "2: recording.max_queue_size: must be an integer >= 1, got true"),
+    ("[recording]\ndevice_ready_timeout_s = nan\n",
+     "2: recording.device_ready_timeout_s: must be a positive number, got nan"),
+    ("[supervisor]\nrestart_limit = 1.5\n",
+     "2: supervisor.restart_limit: must be an integer >= 1, got 1.5"),
+    ("[supervisor]\nrestart_limit = true\n",
+     "2: supervisor.restart_limit: must be an integer >= 1, got true"),
     ("[recording]\noutput = 5\n", "2: recording.output: must be a folder path, got 5"),
     ("[recording]\nouptut = 'x'\n",
      "2: recording.ouptut: unknown key (expected output, codec, chunk_length_s, "
-     "device_ready_timeout_s, health_check_interval_s, session_join_timeout_s, max_queue_size, "
-     "multitrack, auto_resume)"),
+     "device_ready_timeout_s, multitrack, auto_resume)"),
     ("[supervisor]\nrestart_limit = 0\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 0"),
     ("[device]\nnetwork_targets = ['example.org']\n",
@@ -365,3 +366,59 @@ def test_sensors_load_save_and_are_checked(tmp_path):
     )
     with pytest.raises(RigError, match=r"rig.toml:8: sensors\[0\].source"):
         load_rig(path)
+
+
+# --- saving keeps the user's file --------------------------------------------------------------
+
+
+def test_saving_a_loaded_rig_keeps_its_comments(tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text(DEMO_RIG_FILE.read_text())
+    rig = load_rig(path)
+    changed = rig.with_settings("cam1", {"fps": 15, "pattern": "bars"}).with_camera(
+        CameraSpec("door", PASSWORD_URL, fps=25))
+    save_rig(changed, path)
+    text = path.read_text()
+    comments = [line for line in DEMO_RIG_FILE.read_text().splitlines()
+                if line.lstrip().startswith("#")]
+    assert all(line in text for line in comments)
+    assert 'codec = "h264"                  # h264 (small files)' in text  # layout too
+    assert load_rig(path) == changed
+
+
+def test_saving_changes_only_what_differs(tmp_path, home):
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    path = write(tmp_path, '# my rig\n[recording]\noutput = "recordings"  # here\n\n'
+                           '[[cameras]]\nsource = "clip.mp4"\nfps = 30  # keep\n\n'
+                           '[[cameras]]\nid = "gone"\nsource = "synthetic"\n# gone too\n')
+    rig = load_rig(path).without_camera("gone")
+    rig = replace(rig, supervisor=Policy(restart_limit=2))
+    save_rig(rig, path)
+    assert path.read_text() == (
+        '# my rig\n[recording]\noutput = "recordings"  # here\n\n'
+        "[supervisor]\nrestart_limit = 2 # at most this many restarts in restart_window_s\n\n"
+        '[[cameras]]\nsource = "clip.mp4"\nfps = 30  # keep\n\n'
+    )
+    assert load_rig(path) == rig
+
+
+def test_a_rig_built_in_memory_saves_with_every_option_explained(tmp_path):
+    path = tmp_path / "rig.toml"
+    save_rig(demo_rig(1), path)
+    text = path.read_text()
+    assert "# how long a camera (and its writer) may take to be ready, in seconds\n" \
+           "device_ready_timeout_s = 30.0\n" in text
+    assert "# stall_timeout_s is not set" in text
+    assert load_rig(path) == demo_rig(1)
+
+
+def test_a_retired_option_warns_and_is_dropped_on_save(tmp_path):
+    path = write(tmp_path, '[recording]\ncodec = "mjpeg"\nmax_queue_size = 400\n\n'
+                           '[[cameras]]\nsource = "synthetic"\n')
+    with pytest.warns(RigWarning) as caught:
+        rig = load_rig(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}:3: recording.max_queue_size: no longer used, ignored (nothing read it)"]
+    assert rig.recording.codec == "mjpeg"
+    save_rig(rig, path)
+    assert "max_queue_size" not in path.read_text()

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from engine.option import option
 
 
 class Status(StrEnum):
@@ -39,15 +41,26 @@ class Status(StrEnum):
 class Policy:
     """The supervisor's thresholds (rig `[supervisor]` table); seconds unless named."""
 
-    interval_s: float = 1.0
-    stall_timeout_s: float | None = None  # None: max(min_stall_timeout_s, 10 frame periods)
-    min_stall_timeout_s: float = 2.0
-    reconnect_crash_after_s: float = 30.0
-    reconnect_restart_after_s: float = 60.0
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    restart_limit: int = 5
-    restart_window_s: float = 60.0
+    interval_s: float = field(
+        default=1.0, metadata=option("how often every camera's health is checked", above=0))
+    stall_timeout_s: float | None = field(default=None, metadata=option(
+        "a camera without a frame this long is restarted "
+        "(default: max(min_stall_timeout_s, 10 frame periods))", above=0))
+    min_stall_timeout_s: float = field(
+        default=2.0, metadata=option("the shortest default stall timeout", above=0))
+    reconnect_crash_after_s: float = field(default=30.0, metadata=option(
+        "a network camera reconnecting this long is marked crashed", above=0))
+    reconnect_restart_after_s: float = field(default=60.0, metadata=option(
+        "... and restarted when reconnecting this long", above=0,
+        at_least="reconnect_crash_after_s"))
+    backoff_initial_s: float = field(default=1.0, metadata=option(
+        "the delay before the second restart (the first is at once); it doubles", minimum=0))
+    backoff_max_s: float = field(
+        default=60.0, metadata=option("the longest delay between restarts", above=0))
+    restart_limit: int = field(
+        default=5, metadata=option("at most this many restarts in restart_window_s", minimum=1))
+    restart_window_s: float = field(
+        default=60.0, metadata=option("the window restart_limit counts in", above=0))
 
     def stall_timeout(self, fps: float, settings: dict[str, Any]) -> float:
         """How long a camera in the gate may go without a frame. A network camera may
