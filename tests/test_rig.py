@@ -422,3 +422,11 @@ def test_a_retired_option_warns_and_is_dropped_on_save(tmp_path):
     assert rig.recording.codec == "mjpeg"
     save_rig(rig, path)
     assert "max_queue_size" not in path.read_text()
+
+
+def test_a_key_added_to_a_file_without_plain_keys_goes_before_its_tables(tmp_path):
+    path = write(tmp_path, '# top\n[[cameras]]\nsource = "synthetic"\n')
+    rig = replace(load_rig(path), name="named")
+    save_rig(rig, path)
+    assert path.read_text().startswith('# top\nname = "named"\n[[cameras]]\n')
+    assert load_rig(path) == rig

@@ -27,7 +27,7 @@ from engine.option import declared
 from engine.rig.model import DEFAULT_RIG_NAME, Rig, rig_from_dict, sections
 from engine.rig.problem import Problem, RigError
 from engine.rig.schema import check_option, file_value, read_source, source_in
-from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec
 
 FRESH_HEADER = ("A rig file: the cameras of a workstation and how it records.",
                 "Start the engine with it: recorder-engine serve --rig FILE",
@@ -93,7 +93,8 @@ Entry = tuple[str, Any, bool, Callable[[Any], bool]]
 def _write_section(document: Container, key: str, options: Any, folder: Path,
                    fresh: bool) -> None:
     found = document.get(key)
-    table = found if isinstance(found, Table | InlineTable) else tomlkit.table()
+    new_table = tomlkit.table()
+    table = found if isinstance(found, Table | InlineTable) else new_table
     for declared_option in declared(type(options)):
         value, help = getattr(options, declared_option.name), declared_option.option.help
         if fresh:  # every option, its help on the line above
@@ -114,13 +115,13 @@ def _write_section(document: Container, key: str, options: Any, folder: Path,
     for retired in getattr(type(options), "retired", {}):
         if retired in table:
             table.remove(retired)
-    if table is not found and len(table):
+    if table is new_table and len(new_table):
         if found is not None:
             document.remove(key)
-        _add_table(document, key, table)
+        _add_table(document, key, new_table)
 
 
-def _camera_fields(index: int, spec: Any, folder: Path) -> list[Entry]:
+def _camera_fields(index: int, spec: CameraSpec, folder: Path) -> list[Entry]:
     def says_source(raw: Any) -> bool:
         try:
             return read_source(("cameras", index, "source"), raw, folder) == spec.source
@@ -141,18 +142,19 @@ def _write_tables(document: Container, key: str, identities: list[str],
                   identity: Callable[[Table, int], Any]) -> None:
     """[[key]] tables in the rig's order, reusing the file's table of the same identity."""
     found = document.get(key)
-    tables = list(found) if isinstance(found, AoT) else []
+    file_aot = found if isinstance(found, AoT) else None
+    tables = list(file_aot) if file_aot is not None else []
     known = {identity(table, index): table for index, table in enumerate(tables)}
     wanted = [known.get(name) for name in identities]
     kept = [table for table in wanted if table is not None]
     in_file_order = [table for table in tables if any(table is k for k in kept)]
-    in_place = isinstance(found, AoT) and all(a is b for a, b in zip(in_file_order, kept,
+    in_place = file_aot is not None and all(a is b for a, b in zip(in_file_order, kept,
                                                                      strict=True))
+    aot = file_aot if in_place and file_aot is not None else tomlkit.aot()
     if in_place:  # the usual case: comments between the tables stay where they are
         for index in reversed(range(len(tables))):
             if not any(tables[index] is table for table in kept):
-                del found[index]
-    aot = found if in_place else tomlkit.aot()
+                del aot[index]
     for index, table in enumerate(wanted):
         new = table is None
         table = tomlkit.table() if table is None else table
@@ -192,7 +194,7 @@ def _equal(value: Any) -> Callable[[Any], bool]:
     return lambda raw: raw == value and isinstance(raw, bool) == isinstance(value, bool)
 
 
-def _put(container: Container | Table | Any, key: str, value: Any, default: bool,
+def _put(container: Container | Table | InlineTable, key: str, value: Any, default: bool,
          says: Callable[[Any], bool], help: str | None = None, at_end: bool = False) -> None:
     """Set key to value unless the file already says it; a default the file does not
     mention stays unmentioned; None removes the key. A new key goes after the last key
@@ -216,13 +218,16 @@ def _raw(item: Any) -> Any:
     return item.unwrap() if isinstance(item, Item) else item
 
 
-def _add_key(container: Container | Table | Any, key: str, item: Item) -> None:
-    """A new key after the table's last key."""
+def _add_key(container: Container | Table | InlineTable, key: str, item: Item) -> None:
+    """A new key after the last key (not after the comments that trail it), else before
+    the first table: a key after a table header would belong to that table."""
     body = container.value if isinstance(container, Table | InlineTable) else container
-    keys = [k for k, v in getattr(body, "body", []) if k is not None
-            and not isinstance(v, Table | AoT)]
+    keys = [k for k, v in body.body if k is not None and not isinstance(v, Table | AoT)]
+    tables = [index for index, (k, v) in enumerate(body.body) if isinstance(v, Table | AoT)]
     if keys:
         body._insert_after(keys[-1], key, item)
+    elif tables:
+        body._insert_at(tables[0], key, item)
     else:
         container.add(key, item)
 
