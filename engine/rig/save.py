@@ -20,7 +20,7 @@ from typing import Any
 
 import tomlkit
 from tomlkit.container import Container
-from tomlkit.items import AoT, InlineTable, Item, Table
+from tomlkit.items import AoT, InlineTable, Item, Table, Whitespace
 
 from engine.durable import fsync_path
 from engine.option import declared
@@ -154,6 +154,8 @@ def _write_tables(document: Container, key: str, identities: list[str],
     if in_place:  # the usual case: comments between the tables stay where they are
         for index in reversed(range(len(tables))):
             if not any(tables[index] is table for table in kept):
+                if index > 0:
+                    _move_closing_comments(tables[index], tables[index - 1])
                 del aot[index]
     for index, table in enumerate(wanted):
         new = table is None
@@ -172,6 +174,29 @@ def _write_tables(document: Container, key: str, identities: list[str],
             document.add(key, aot)
 
 
+def _move_closing_comments(removed: Table, into: Table) -> None:
+    """The comments that close a removed table after a blank line (such as the demo
+    rig's examples after its last camera) are about the file, not that table: keep them."""
+    body = _last_container(removed).body
+    keyed = [index for index, (key, _) in enumerate(body) if key is not None]
+    after = keyed[-1] + 1 if keyed else 0
+    blank = next((index for index in range(after, len(body))
+                  if isinstance(body[index][1], Whitespace)), None)
+    if blank is None:
+        return
+    target = _last_container(into)
+    for _, item in body[blank:]:
+        target.append(None, item)
+
+
+def _last_container(table: Table) -> Container:
+    """Where a table's text ends: in its last sub-table, e.g. [cameras.settings]."""
+    container = table.value
+    while container.body and isinstance(container.body[-1][1], Table):
+        container = container.body[-1][1].value
+    return container
+
+
 def _write_settings(table: Table, settings: dict[str, Any]) -> None:
     found: Any = table.get("settings")
     if not settings:
@@ -182,7 +207,7 @@ def _write_settings(table: Table, settings: dict[str, Any]) -> None:
         if found is not None:
             table.remove("settings")
         found = tomlkit.table()
-        table.add("settings", found)
+        _add_key(table, "settings", found)
     for key in [key for key in found if key not in settings]:
         found.remove(key)
     for key, value in settings.items():
@@ -219,8 +244,8 @@ def _raw(item: Any) -> Any:
 
 
 def _add_key(container: Container | Table | InlineTable, key: str, item: Item) -> None:
-    """A new key after the last key (not after the comments that trail it), else before
-    the first table: a key after a table header would belong to that table."""
+    """A new key (or sub-table) after the last key, not after the comments that trail
+    it; else before the first table, as a key after a table header would belong to it."""
     body = container.value if isinstance(container, Table | InlineTable) else container
     keys = [k for k, v in body.body if k is not None and not isinstance(v, Table | AoT)]
     tables = [index for index, (k, v) in enumerate(body.body) if isinstance(v, Table | AoT)]
