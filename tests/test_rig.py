@@ -430,3 +430,19 @@ def test_a_key_added_to_a_file_without_plain_keys_goes_before_its_tables(tmp_pat
     save_rig(rig, path)
     assert path.read_text().startswith('# top\nname = "named"\n[[cameras]]\n')
     assert load_rig(path) == rig
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[device]\ndisk_warn_below_gb = 2\ndisk_stop_below_gb = 3\n",
+     "3: device.disk_stop_below_gb: must not be above disk_warn_below_gb"),
+    ("[supervisor]\nreconnect_restart_after_s = 5\n",
+     "2: supervisor.reconnect_restart_after_s: must not be below reconnect_crash_after_s"),
+    ("[supervisor]\nbackoff_initial_s = -1\n",
+     "2: supervisor.backoff_initial_s: must be a number >= 0, got -1"),
+])
+def test_limits_between_options_are_checked(tmp_path, text, expected):
+    path, message = load_error(tmp_path, text + '\n[[cameras]]\nsource = "synthetic"\n')
+    assert message == f"{path}:{expected}"
+    assert load_rig(write(tmp_path, '[supervisor]\nbackoff_initial_s = 0\n'
+                                    '[[cameras]]\nsource = "synthetic"\n')
+                    ).supervisor.backoff_initial_s == 0.0

@@ -12,6 +12,7 @@ RigWarning naming it instead of failing.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import types
 import typing
@@ -111,16 +112,19 @@ def read_section(section: type[Section], path: KeyPath, value: Any, base_dir: Pa
     notes.extend(Problem((*path, key), f"no longer used, ignored ({retired[key]})")
                  for key in table if key in retired)
     result = section(**values)
-    for o in options:
-        other, wanted = ((o.option.at_least, "below") if o.option.at_least
-                         else (o.option.at_most, "above"))
-        if other is None:
-            continue
-        mine, theirs = getattr(result, o.name), getattr(result, other)
-        if mine is not None and theirs is not None and (
-                mine < theirs if wanted == "below" else mine > theirs):
-            raise Problem((*path, o.key), f"must not be {wanted} {other}")
+    _check_order(path, result, options)
     return result
+
+
+def _check_order(path: KeyPath, section: Any, options: list[Declared]) -> None:
+    """Limits between two options, e.g. the disk stop level not above the warn level."""
+    for o in options:
+        mine = getattr(section, o.name)
+        for other, word, wrong in ((o.option.at_least, "below", operator.lt),
+                                   (o.option.at_most, "above", operator.gt)):
+            theirs = getattr(section, other) if other else None
+            if mine is not None and theirs is not None and wrong(mine, theirs):
+                raise Problem((*path, o.key), f"must not be {word} {other}")
 
 
 def check_option(path: KeyPath, declared_option: Declared, value: Any,
