@@ -26,7 +26,6 @@ class Option:
     minimum: float | None = None  # ... at least this
     maximum: float | None = None  # ... at most this
     choices: tuple[str, ...] = ()
-    non_empty: bool = False  # a string must have more than spaces
     pattern: str | None = None  # a regular expression each string of a list must match
     pattern_name: str = ""  # how a message names the pattern, e.g. '"host:port"'
     at_least: str | None = None  # another field of the section this one may not be below

@@ -152,9 +152,8 @@ def check_option(path: KeyPath, declared_option: Declared, value: Any,
     if kind is str:
         if limits.choices and value not in limits.choices:
             raise Problem(path, f"must be one of {', '.join(limits.choices)}, got {show(value)}")
-        if not isinstance(value, str) or (limits.non_empty and not value.strip()):
-            wanted = "a non-empty string" if limits.non_empty else "a string"
-            raise Problem(path, f"must be {wanted}, got {show(value)}")
+        if not isinstance(value, str):
+            raise Problem(path, f"must be a string, got {show(value)}")
         return value
     if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a list of strings
         pattern = limits.pattern or ".*"
