@@ -20,17 +20,12 @@ from engine.rig.model import (
     rig_from_dict,
     rig_summary,
 )
-from engine.rig.problem import IN_MEMORY, RigError, RigWarning
+from engine.rig.problem import RigError, RigWarning
 from engine.rig.save import save_rig
-from engine.rig.schema import (
-    MAX_CHUNK_LENGTH_S,
-    DeviceOptions,
-    RecordingOptions,
-    default_output_dir,
-)
+from engine.rig.schema import DeviceOptions, RecordingOptions, default_output_dir
 
 __all__ = [
-    "DEFAULT_RIG_NAME", "DEMO_RIG_FILE", "IN_MEMORY", "MAX_CHUNK_LENGTH_S", "DeviceOptions",
-    "RecordingOptions", "Rig", "RigError", "RigWarning", "default_output_dir", "demo_rig",
-    "load_rig", "rig_from_dict", "rig_summary", "save_rig",
+    "DEFAULT_RIG_NAME", "DEMO_RIG_FILE", "DeviceOptions", "RecordingOptions", "Rig", "RigError",
+    "RigWarning", "default_output_dir", "demo_rig", "load_rig", "rig_from_dict", "rig_summary",
+    "save_rig",
 ]
