@@ -1,1 +1,1 @@
-"""Qt front end of the recording workstation (arrives with the GUI issue)."""
+"""Qt front end of the recording workstation: live tiles, panels and dialogs over an engine."""

@@ -7,9 +7,8 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from engine.ipc.ring import segment_prefix
 from tests.engines import engine  # noqa: F401  (the `engine` fixture, for every module)
+from tests.waiting import wait_for
 
 SHM = Path("/dev/shm")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests need no display
@@ -49,13 +49,14 @@ def leak_guard():
     segments_before = _segments()
     children_before = {c.pid for c in _children()}
     yield
-    deadline = time.monotonic() + 5.0
-    while True:
-        leaked = [c for c in _children() if c.pid not in children_before]
-        new_segments = _segments() - segments_before
-        if (not leaked and not new_segments) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+
+    def leftovers() -> tuple[list[psutil.Process], set[str]]:
+        processes = [c for c in _children() if c.pid not in children_before]
+        return processes, _segments() - segments_before
+
+    with suppress(AssertionError):  # whatever is left is killed and named below
+        wait_for(lambda: not any(leftovers()), 5.0, "the block's processes and segments to end")
+    leaked, new_segments = leftovers()
     for child in leaked:
         child.kill()
     for name in new_segments:
@@ -109,12 +110,12 @@ class MjpegServers:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append(process)
         # Connecting would use up the single client, so watch for the listening socket.
-        deadline = time.monotonic() + 10
-        while not any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
-                      for conn in psutil.Process(process.pid).net_connections("tcp")):
+        def listening() -> bool:
             assert process.poll() is None, "ffmpeg exited before listening"
-            assert time.monotonic() < deadline, "ffmpeg did not listen within 10 s"
-            time.sleep(0.05)
+            return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                       for conn in psutil.Process(process.pid).net_connections("tcp"))
+
+        wait_for(listening, 10, f"ffmpeg listening on port {port}")
         return url
 
     def kill(self) -> None:

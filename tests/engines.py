@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.client import EngineClient, EngineNotRunning
 from engine.wire.paths import RUNTIME_DIR_ENV
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,15 +62,16 @@ class Engine:
             [sys.executable, "-m", "engine", "serve", "--rig", str(self.rig_file)],
             env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.client().close()
-                break
-            except EngineNotRunning:
-                assert self.process.poll() is None, self.process.communicate()[0]
-                assert time.monotonic() < deadline, "engine did not answer within 30 s"
-                time.sleep(0.1)
+        wait_for(self._answers, 30, "the engine answering", step_s=0.1)
+
+    def _answers(self) -> bool:
+        """Whether the engine takes a connection; its output if it died instead."""
+        try:
+            self.client().close()
+        except EngineNotRunning:
+            assert self.process.poll() is None, self.process.communicate()[0]
+            return False
+        return True
 
     def client(self) -> EngineClient:
         return EngineClient.connect(self.folder, timeout_s=30)
@@ -89,10 +91,13 @@ class Engine:
                 self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
-        deadline = time.monotonic() + 5
-        while list(Path("/dev/shm").glob(f"rw{pid}_*")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        leftovers = list(Path("/dev/shm").glob(f"rw{pid}_*"))
+
+        def segments() -> list[Path]:
+            return list(Path("/dev/shm").glob(f"rw{pid}_*"))
+
+        with contextlib.suppress(AssertionError):  # whatever is left is removed and named below
+            wait_for(lambda: not segments(), 5, "the engine's shared memory to go", step_s=0.1)
+        leftovers = segments()
         for segment in leftovers:
             segment.unlink(missing_ok=True)
         if not keep_folder:

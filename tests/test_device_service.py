@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,11 @@ from engine.client import EngineCommandError
 from engine.recording.verify import verify_recording
 from tests.engines import RIG, Engine
 from tests.test_crash_safety import mount_tmpfs
+from tests.waiting import wait_for
 
 SCHEMA_KEYS = {"time", "device_id", "software_version", "uptime_seconds", "engine_state", "cpu",
                "memory", "storage", "network", "recording", "battery", "device_healthy",
                "device_error", "warnings"}
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_device_status_is_published_in_status_and_in_the_status_file(tmp_path):

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from engine.client import FROZEN_ENGINE_FLAG, EngineClient, EngineNotRunning, en
 from engine.wire.paths import RUNTIME_DIR_ENV, socket_path
 from recorder_gui import app
 from tests.engines import short_folder
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "recorder-workstation"
@@ -121,10 +121,9 @@ def test_the_built_bundle_records_and_shows_frames_with_one_qt(tmp_path):
                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert gui.returncode == 0, gui.stdout + gui.stderr
         assert "first frame on screen" in gui.stdout
-        deadline = time.monotonic() + 20  # the GUI launched the engine and shuts it down
-        while socket_path(runtime).exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not socket_path(runtime).exists(), "the frozen engine kept running"
+        # The GUI launched the engine and shuts it down.
+        wait_for(lambda: not socket_path(runtime).exists(), 20,
+                 "the frozen engine shutting down with the GUI", step_s=0.1)
     finally:
         with contextlib.suppress(EngineNotRunning), EngineClient.connect(runtime) as client:
             client.shutdown()  # a GUI that failed leaves its engine running, by design

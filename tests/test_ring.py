@@ -18,6 +18,7 @@ from engine.ipc.ring import (
     FrameRing,
     sweep_stale_segments,
 )
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -84,8 +85,8 @@ def test_reader_never_sees_a_torn_frame():
     out = np.zeros(ring.shape, np.uint8)
     good = 0
     try:
-        while ring.latest < 0:  # the writer thread may take a while to get the GIL
-            time.sleep(0.001)
+        # The writer thread may take a while to get the GIL.
+        wait_for(lambda: ring.latest >= 0, 5, "the writer thread's first frame", step_s=0.001)
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             meta = ring.read_latest(out)

@@ -28,6 +28,7 @@ from engine.sensors.sidecar import SidecarWriter, read_sidecar, sidecar_path
 from engine.sensors.synthetic_imu import IMU_FIELDS, SyntheticIMU, imu_sample
 from engine.workers.sensor import sensor_main
 from tests.conftest import tool_or_skip
+from tests.waiting import wait_for
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -314,7 +315,7 @@ def test_sensor_process_exits_on_group_stop_and_closes_the_file(tmp_path):
     with sensor_process("imu", "imu:synthetic") as (conn, state, process):
         conn.send(("record", str(tmp_path)))
         path = Path(receive(conn, "recording"))
-        time.sleep(0.3)
+        time.sleep(0.3)  # record a while (rows reach the file only every 0.5 s: nothing to poll)
         state.globals[G_STOP] = 1
         finished = receive(conn, "finished")
         process.join(timeout=5)
@@ -334,7 +335,7 @@ def test_sensor_process_reports_an_unplugged_device_and_keeps_the_file(tmp_path,
         for i in range(5):
             pty.write(f"{i},{i / 2}\n".encode())
         pty.write(b"garbage\n")
-        time.sleep(0.3)
+        time.sleep(0.3)  # time to read the rows before the unplug; they are not yet on disk
         pty.unplug()
         error = receive(conn, "error")
         assert f"serial:{pty.path}" in error
@@ -354,13 +355,14 @@ def test_sensor_process_reports_an_unplugged_device_and_keeps_the_file(tmp_path,
 
 def open_fifo_writer(path: Path, timeout: float = 5.0) -> int:
     """The write end of a FIFO, once a reader has it open (ENXIO until then)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def opened() -> int | None:
         try:
-            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # never 0: stdin is open
         except OSError:
-            assert time.monotonic() < deadline, "the sensor did not open the FIFO"
-            time.sleep(0.02)
+            return None
+
+    return wait_for(opened, timeout, "the sensor opening the FIFO", step_s=0.02)
 
 
 @pytest.mark.timeout(10)

@@ -25,16 +25,10 @@ from engine.sources import framecode
 from engine.wire import framing
 from engine.wire.paths import RUNTIME_DIR_ENV, key_path, socket_path
 from tests.engines import RIG, short_folder
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parent.parent
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
 
 def test_status_and_rings_describe_the_running_rig(engine):
     with engine.client() as client:

@@ -30,6 +30,7 @@ from engine.sources.discovery import list_cameras
 from engine.sources.opencv_source import DeviceSource, FileSource, NetworkSource, _fit_into
 from engine.sources.synthetic import SyntheticSource
 from tests.conftest import free_port
+from tests.waiting import wait_for
 
 ACCEPTED = (
     "expected 'synthetic', a device index or /dev/videoN, a video file path, "
@@ -230,7 +231,7 @@ def test_synthetic_counts_frames_missed_by_a_late_caller_but_not_after_flush(syn
     source.grab()
     assert 3 <= source.dropped <= 6
     dropped = source.dropped
-    time.sleep(0.055)
+    time.sleep(0.055)  # late again, but flush() forgives what fell due meanwhile
     source.flush()
     source.grab()
     source.grab()
@@ -441,10 +442,9 @@ def test_network_source_reconnects_after_the_server_restarts(mjpeg_server):
         seen_reconnecting = threading.Event()
 
         def restart_server() -> None:
-            time.sleep(0.3)
+            time.sleep(0.3)  # a few frames before the server goes
             mjpeg_server.kill()
-            while not source.reconnecting:
-                time.sleep(0.01)
+            wait_for(lambda: source.reconnecting, 15, "the source reconnecting", step_s=0.01)
             seen_reconnecting.set()
             mjpeg_server.start(port)
 

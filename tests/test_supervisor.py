@@ -19,6 +19,7 @@ from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 from tests.conftest import free_port
 from tests.engines import RIG, Engine, short_folder
+from tests.waiting import wait_for
 
 SUPERVISOR = """
 [supervisor]
@@ -84,16 +85,6 @@ def cameras(client) -> dict[str, dict]:
     return {c["id"]: c for c in client.status()["cameras"]}
 
 
-def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(step_s)
-
-
 def history(engine: Engine, camera_id: str) -> list[tuple[float, str, str | None]]:
     """(time, kind, status) of a camera's events in the engine's state database, oldest first."""
     with sqlite3.connect(f"file:{engine.folder / 'engine.db'}?mode=ro", uri=True) as db:
@@ -112,7 +103,7 @@ def test_a_killed_camera_runs_again_within_3_s_and_its_history_is_kept(engines):
         wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
         old_pid = cameras(client)["left"]["pid"]
         writes_before = len(history(engine, "left"))
-        time.sleep(1.5)
+        time.sleep(1.5)  # a quiet spell, watched for writes
         assert len(history(engine, "left")) == writes_before, "no writes while nothing changes"
         killed_at = time.time()
         os.kill(old_pid, signal.SIGKILL)
@@ -151,7 +142,7 @@ def test_a_flapping_camera_backs_off_and_is_capped(engines):
                                                                       fail_after_frames=3)))
     started = time.time()
     with engine.client() as client:
-        time.sleep(9.0)
+        time.sleep(9.0)  # long enough for the backoff to reach its cap
         steady = cameras(client)["steady"]
     restarts = [at for at, kind, _ in history(engine, "flaky") if kind == "restart"]
     gaps = [later - earlier for earlier, later in itertools.pairwise(restarts)]
@@ -257,7 +248,7 @@ def test_a_second_signal_exits_at_once(engines):
     engine = engines.start()
     with engine.client() as client:
         client.record()
-        time.sleep(2.0)
+        time.sleep(2.0)  # a take long enough that stopping it is still under way at signal two
     engine.process.send_signal(signal.SIGTERM)
     time.sleep(0.2)  # two pending signals of one kind are delivered as one
     engine.process.send_signal(signal.SIGTERM)
@@ -284,11 +275,11 @@ def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
         wait_for(lambda: all(c["status"] == "running" for c in cameras(client).values()), 10,
                  "running")
         first = client.record(name="session")["folder"]
-        time.sleep(1.0)
+        time.sleep(1.0)  # a first take of some length
         os.kill(cameras(client)["a"]["pid"], signal.SIGKILL)
         resumed = wait_for(lambda: next((e for e in events if e["event"] == "recording_resumed"),
                                         None), 10, "resumed")
-        time.sleep(1.0)
+        time.sleep(1.0)  # a second take of some length
         second = client.stop()["folder"]
     assert resumed["take"] == 2
     for folder in (first, second):

@@ -21,7 +21,13 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from engine.ipc.ring import FLAG_FINISH, FLAG_RECORD, attach_segment, create_segment
+from engine.ipc.ring import (
+    FLAG_FINISH,
+    FLAG_RECORD,
+    attach_segment,
+    create_segment,
+    segment_buffer,
+)
 
 NO_HOLD = np.iinfo(np.int64).max
 # The count of a parked camera (failed, reconnecting, stopped): above any real frame
@@ -43,7 +49,7 @@ class GroupState:
         self._segment = segment
         self._owner = owner
         self.n_cameras = n_cameras
-        buf = segment.buf
+        buf = segment_buffer(segment)
         offset = 0
         self.globals = np.ndarray((_GLOBAL_FIELDS,), np.int64, buffer=buf, offset=offset)
         offset += _GLOBAL_FIELDS * 8

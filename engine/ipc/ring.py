@@ -75,7 +75,7 @@ def sweep_stale_segments() -> list[str]:
     A controller killed together with its whole process group (its resource tracker
     included) cannot unlink its rings; the next engine to start does it instead.
     """
-    removed = []
+    removed: list[str] = []
     if not SHM_FOLDER.is_dir():
         return removed  # no listable POSIX shared memory here (macOS): nothing to sweep
     for path in SHM_FOLDER.glob(f"{SEGMENT_PREFIX}*_*"):
@@ -117,13 +117,21 @@ def create_segment(size: int) -> shared_memory.SharedMemory:
     return segment
 
 
+def segment_buffer(segment: shared_memory.SharedMemory) -> memoryview:
+    """The segment's memory; a closed segment is an error here, not a fresh numpy buffer."""
+    buf = segment.buf
+    if buf is None:
+        raise ValueError(f"shared memory segment {segment.name} is closed")
+    return buf
+
+
 def prefault(segment: shared_memory.SharedMemory) -> None:
     """Map every page of the segment into this process now, by reading one byte a page.
 
     Otherwise the first pass through a ring costs a page fault every 4 KiB in the
     camera, the writer and the display, and that lands on the first recorded second.
     """
-    np.frombuffer(segment.buf, np.uint8)[::4096].max()
+    np.frombuffer(segment_buffer(segment), np.uint8)[::4096].max()
 
 
 def attach_segment(name: str, *, untrack: bool) -> shared_memory.SharedMemory:
@@ -150,7 +158,7 @@ class FrameRing:
         self._owner = owner
         if map_now:
             prefault(segment)
-        buf = segment.buf
+        buf = segment_buffer(segment)
         self._header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=buf)
         if int(self._header[_H_MAGIC]) != _MAGIC:
             raise ValueError(f"shared memory segment {segment.name} is not a frame ring")
@@ -175,7 +183,7 @@ class FrameRing:
             raise ValueError("a frame ring needs at least 2 slots")
         *_, size = _layout(n_slots, shape)
         segment = create_segment(size)
-        header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment.buf)
+        header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment_buffer(segment))
         header[:] = 0
         header[: _H_CURSOR + 1] = (_MAGIC, n_slots, *shape, -1, -1)
         del header

@@ -16,7 +16,7 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,7 @@ def _write_video(
         raise RecordingError(f"cannot write video file {path}: {exc}") from exc
 
 
-def _packets(camera: CameraScan, rate: Fraction) -> Iterator[av.Packet]:
+def _packets(camera: CameraScan, rate: Fraction) -> Generator[av.Packet, None, None]:
     """The camera's packets in frame order, stamped with their frame index in the final file."""
     index = 0
     for chunk in camera.chunks:
@@ -274,7 +274,7 @@ def _check_decodes(path: Path, tracks: int, frames: int, tracker: _Tracker) -> N
             streams = container.streams.video
             for stream in streams:  # only counting, so frame threading's latency is harmless
                 stream.codec_context.thread_type = "AUTO"
-            for packet in container.demux(*streams):
+            for packet in container.demux(streams):
                 for frame in packet.decode():
                     if frame.is_corrupt:
                         raise RecordingError(

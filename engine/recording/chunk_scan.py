@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import av
 
@@ -24,6 +24,16 @@ TIMESTAMPS_HEADER = ",".join(TIMESTAMP_COLUMNS)
 # IndexError: a file without a video stream.
 READ_ERRORS = (av.FFmpegError, OSError, EOFError, IndexError)
 _CHUNK_NAME = re.compile(r"(\d+)\.mkv(\.part)?")
+
+
+class StreamFormat(NamedTuple):
+    """What must match between chunks for their packets to join without re-encoding."""
+
+    codec: str
+    width: int
+    height: int
+    pixel_format: str | None
+    extradata: bytes
 
 
 @dataclass
@@ -82,7 +92,7 @@ def _usable_chunks(chunk_folder: Path, chunk_frames: int) -> list[Chunk]:
     short of chunk_frames that is not the last, ends the run."""
     files = _chunk_files(chunk_folder)
     chunks: list[Chunk] = []
-    first_format = None
+    first_format: StreamFormat | None = None
     for index in range(len(files)):
         path = files.get(index)
         if path is None:
@@ -90,7 +100,7 @@ def _usable_chunks(chunk_folder: Path, chunk_frames: int) -> list[Chunk]:
         frames, found_format = _count_frames(path, decode=path.name.endswith(".part"))
         if frames > chunk_frames:
             raise RecordingError(f"chunk {path} holds {frames} frames, more than {chunk_frames}")
-        if frames == 0:
+        if frames == 0 or found_format is None:
             break
         if first_format is None:
             first_format = found_format
@@ -105,19 +115,20 @@ def _usable_chunks(chunk_folder: Path, chunk_frames: int) -> list[Chunk]:
     return chunks
 
 
-def _count_frames(path: Path, *, decode: bool) -> tuple[int, tuple | None]:
+def _count_frames(path: Path, *, decode: bool) -> tuple[int, StreamFormat | None]:
     """Frames readable from a chunk, and its stream's format.
 
     A finished chunk was fsynced before its rename, so its packets are counted. A .part
     is decoded, up to the first frame that fails or comes out damaged.
     """
-    frames, found_format = 0, None
+    frames = 0
+    found_format: StreamFormat | None = None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             context = stream.codec_context
-            found_format = (context.name, context.width, context.height, context.format.name,
-                            bytes(context.extradata or b""))
+            found_format = StreamFormat(context.name, context.width, context.height,
+                                        context.pix_fmt, bytes(context.extradata or b""))
             for packet in container.demux(stream):
                 if not decode:
                     frames += packet.size > 0

@@ -13,6 +13,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -27,8 +28,9 @@ CODECS = ("h264", "mjpeg", "ffv1")
 ENCODER_THREADS = 2
 
 # codec -> (FFmpeg encoder, pixel format). ffv1 stores BGR as bgr0, which is bit-exact;
-# yuv420p would round the colours and halve the chroma resolution.
-_ENCODERS = {
+# yuv420p would round the colours and halve the chroma resolution. The encoder names are
+# literals so PyAV's stubs know add_stream() returns a video stream.
+_ENCODERS: dict[str, tuple[Literal["libx264", "mjpeg", "ffv1"], str]] = {
     "h264": ("libx264", "yuv420p"),
     "mjpeg": ("mjpeg", "yuvj420p"),
     "ffv1": ("ffv1", "bgr0"),
@@ -102,6 +104,7 @@ class VideoEncoder:
             str(self.path), mode="w", format="matroska",
             container_options=CRASH_SAFE_MUXING if crash_safe else None,
         )
+        self._closed = False
         try:
             self._stream = self._container.add_stream(
                 encoder_name, rate=rate, options=default_options(codec, fps) | (options or {})
@@ -147,7 +150,7 @@ class VideoEncoder:
 
     def close(self) -> int:
         """Flush the encoder and close the file (idempotent); return frames written."""
-        if self._container is None:
+        if self._closed:
             return self.frames_written
         try:
             for packet in self._stream.encode(None):
@@ -156,7 +159,7 @@ class VideoEncoder:
         except OSError as exc:
             self._abandon()
             raise self._error("cannot finish", exc) from exc
-        self._container = None
+        self._closed = True
         return self.frames_written
 
     def __enter__(self) -> VideoEncoder:
@@ -166,9 +169,9 @@ class VideoEncoder:
         self.close()
 
     def _abandon(self) -> None:
-        container, self._container = self._container, None
+        self._closed = True
         with contextlib.suppress(OSError):  # already failing; the caller reports the first error
-            container.close()
+            self._container.close()
 
     def _error(self, action: str, exc: Exception) -> RecordingError:
         reason = getattr(exc, "strerror", None) or str(exc)

@@ -6,8 +6,9 @@ after_grab stamp. Its median, p99 and max (ms) say how well the rig held sync.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -17,7 +18,14 @@ from engine.recording.timestamps import read_timestamps
 SYNC_REPORT_NAME = "sync_report.json"
 
 
-def compute_spread(timestamps_by_camera: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+class GrabColumns(TypedDict):
+    """What the spread needs of a camera's timestamps (TimestampColumns has more)."""
+
+    frame: np.ndarray
+    after_grab_ns: np.ndarray
+
+
+def compute_spread(timestamps_by_camera: Mapping[str, GrabColumns]) -> dict[str, Any]:
     """Spread summary over the frame numbers common to all cameras."""
     columns = list(timestamps_by_camera.values())
     if not columns:

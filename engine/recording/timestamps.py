@@ -9,24 +9,35 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO, TypedDict
 
 import numpy as np
 
 from engine.recording.errors import RecordingError
 from engine.utc import utc_iso
 
-TIMESTAMP_COLUMNS = (
-    "frame",
+StampColumn = Literal["before_grab_ns", "after_grab_ns", "after_retrieve_ns", "after_publish_ns"]
+# Monotonic ns, in the order they are taken.
+STAMP_COLUMNS: tuple[StampColumn, ...] = (
     "before_grab_ns",
     "after_grab_ns",
     "after_retrieve_ns",
     "after_publish_ns",
-    "utc",
 )
-STAMP_COLUMNS = TIMESTAMP_COLUMNS[1:5]  # monotonic ns, in the order they are taken
+TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
 
+
+
+class TimestampColumns(TypedDict):
+    """A timestamps file read back: one int64 array per number column, utc as text."""
+
+    frame: np.ndarray
+    before_grab_ns: np.ndarray
+    after_grab_ns: np.ndarray
+    after_retrieve_ns: np.ndarray
+    after_publish_ns: np.ndarray
+    utc: list[str]
 
 
 class TimestampWriter:
@@ -58,6 +69,8 @@ class TimestampWriter:
             f"{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},{after_publish_ns},"
             f"{utc_iso(utc_ns)}\n"
         )
+        if self._file is None:
+            raise RecordingError(f"timestamps file {self.path} is already closed")
         try:
             self._file.write(row)
         except OSError as exc:
@@ -103,7 +116,7 @@ class TimestampWriter:
         return RecordingError(f"{action} timestamps file {self.path}: {exc.strerror or exc}")
 
 
-def read_timestamps(path: Path) -> dict[str, np.ndarray | list[str]]:
+def read_timestamps(path: Path) -> TimestampColumns:
     """Columns of a timestamps file: int64 arrays, and utc as a list of str."""
     path = Path(path)
     try:
@@ -125,8 +138,11 @@ def read_timestamps(path: Path) -> dict[str, np.ndarray | list[str]]:
             )
         except ValueError as exc:
             raise RecordingError(f"timestamps file {path}: {exc}") from exc
-    columns: dict[str, np.ndarray | list[str]] = {
-        name: numbers[:, i] for i, name in enumerate(TIMESTAMP_COLUMNS[:5])
+    return {
+        "frame": numbers[:, 0],
+        "before_grab_ns": numbers[:, 1],
+        "after_grab_ns": numbers[:, 2],
+        "after_retrieve_ns": numbers[:, 3],
+        "after_publish_ns": numbers[:, 4],
+        "utc": [line.rpartition(",")[2] for line in lines],
     }
-    columns["utc"] = [line.rpartition(",")[2] for line in lines]
-    return columns

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest
-from engine.recording.timestamps import STAMP_COLUMNS, read_timestamps
+from engine.recording.timestamps import STAMP_COLUMNS, TimestampColumns, read_timestamps
 from engine.sources import framecode
 
 MAX_PROBLEMS_PER_KIND = 10
@@ -135,12 +135,12 @@ def _verify_camera(
 ) -> dict[str, Any]:
     camera_id = camera["id"]
     info: dict[str, Any] = {"file": camera["file"]}
+    columns: TimestampColumns | None = None
     try:
         columns = read_timestamps(recording_dir / camera["timestamps"])
     except RecordingError as exc:
         problems.add("timestamps", f"{camera_id}: {exc}")
-        columns = None
-    else:
+    if columns is not None:
         info["timestamp_rows"] = len(columns["frame"])
         _check_timestamps(camera_id, camera["timestamps"], columns, first_frame, problems)
     stamps = _decode(recording_dir / camera["file"], camera_id, camera, info, problems)
@@ -209,7 +209,7 @@ def _stamp_band(frame: av.VideoFrame) -> np.ndarray:
     whole frame (a full BGR conversion is 10x slower than decoding H.264)."""
     rows = framecode.band_height(frame.width)
     plane = frame.planes[0]
-    pixels = np.frombuffer(plane, np.uint8)
+    pixels = np.frombuffer(memoryview(plane), np.uint8)
     if frame.format.name in _LUMA_FIRST:  # black/white blocks read the same in luma
         return pixels.reshape(-1, plane.line_size)[:rows, : frame.width]
     if frame.format.name == "bgr0":
@@ -228,7 +228,7 @@ def _frames_in_header(container: Any, stream: Any) -> int | None:
 def _check_timestamps(
     camera_id: str,
     name: str,
-    columns: dict[str, Any],
+    columns: TimestampColumns,
     first_frame: int,
     problems: _Problems,
 ) -> None:

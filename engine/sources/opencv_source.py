@@ -88,15 +88,13 @@ class OpenCVSource:
         return self._specs()
 
     def grab(self) -> bool:
-        if self._cap is None:
-            raise SourceError(f"{self.kind_label} {self.name} is not open")
-        if not self._cap.grab():
+        if not self._opened().grab():
             return False
         self._count_gap()
         return True
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
-        ok, image = self._cap.retrieve(image=out)
+        ok, image = self._opened().retrieve(image=out)
         if not ok or image is None:
             raise SourceError(f"cannot decode a frame from {self.kind_label} {self.name}")
         if image is not out:
@@ -135,6 +133,12 @@ class OpenCVSource:
 
     # -- for subclasses --------------------------------------------------------
 
+    def _opened(self) -> cv2.VideoCapture:
+        """The open capture; using a closed source is a SourceError, not an AttributeError."""
+        if self._cap is None:
+            raise SourceError(f"{self.kind_label} {self.name} is not open")
+        return self._cap
+
     def _open_capture(self) -> cv2.VideoCapture:
         raise NotImplementedError
 
@@ -158,7 +162,7 @@ class OpenCVSource:
         self._options.update(values)
 
     def _reported_fps(self) -> float:
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        fps = self._opened().get(cv2.CAP_PROP_FPS)
         return float(fps) if 0 < fps <= 1000 else self._requested["fps"]
 
     def _count_gap(self) -> None:
@@ -242,7 +246,9 @@ class DeviceSource(OpenCVSource):
 
     def _store(self, values: dict[str, Any]) -> None:
         controls = {k: values.pop(k) for k in list(values) if k in CONTROLS}
-        geometry = {k: values.pop(k) for k in ("width", "height", "fps") if k in values}
+        geometry: dict[str, Any] = {
+            k: values.pop(k) for k in ("width", "height", "fps") if k in values
+        }
         if self._cap is not None and (geometry or values):
             self._reopen(geometry, values, controls)
             return
@@ -254,13 +260,14 @@ class DeviceSource(OpenCVSource):
 
     def _set_controls(self, controls: dict[str, float]) -> None:
         """Set controls; if the device refuses one, restore the earlier ones and reject."""
+        cap = self._opened()
         done: dict[str, float] = {}
         for name, value in controls.items():
             prop = CONTROLS[name][0]
-            previous = self._cap.get(prop)
-            if not self._cap.set(prop, value):
+            previous = cap.get(prop)
+            if not cap.set(prop, value):
                 for undo_name, undo_value in done.items():
-                    self._cap.set(CONTROLS[undo_name][0], undo_value)
+                    cap.set(CONTROLS[undo_name][0], undo_value)
                 raise SettingRejected(f"camera {self.name} refused {name}={value:g}")
             done[name] = previous
 
@@ -301,9 +308,7 @@ class FileSource(OpenCVSource):
         self._pacer = DeadlinePacer(self._actual["fps"])
 
     def grab(self) -> bool:
-        if self._cap is None:
-            raise SourceError(f"video file {self.name} is not open")
-        if not self._cap.grab() and not (self._options["loop"] and self._rewind()):
+        if not self._opened().grab() and not (self._options["loop"] and self._rewind()):
             return False
         self._pacer.wait()
         return True
@@ -324,8 +329,9 @@ class FileSource(OpenCVSource):
         return cap
 
     def _rewind(self) -> bool:
-        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        return self._cap.grab()
+        cap = self._opened()
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        return cap.grab()
 
 
 class NetworkSource(OpenCVSource):
@@ -351,9 +357,7 @@ class NetworkSource(OpenCVSource):
         return self._reconnecting
 
     def grab(self) -> bool:
-        if self._cap is None:
-            raise SourceError(f"network camera {self.name} is not open")
-        if not self._cap.grab() and not self._reconnect():
+        if not self._opened().grab() and not self._reconnect():
             return False
         self._count_gap()
         return True
@@ -400,7 +404,7 @@ class NetworkSource(OpenCVSource):
     def _reconnect(self) -> bool:
         """Release and reopen until a frame arrives or reconnect_timeout_s has passed."""
         self._reconnecting = True
-        self._cap.release()
+        self._opened().release()
         deadline = time.monotonic() + self._options["reconnect_timeout_s"]
         attempt = 0
         try:

@@ -100,9 +100,12 @@ class SyntheticSource:
         return True
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
-        if out.shape != self._background.shape:
-            raise SourceError(f"buffer shape {out.shape} != frame {self._background.shape}")
-        np.copyto(out, self._background)
+        background = self._background
+        if background is None:
+            raise SourceError("synthetic camera is not open")
+        if out.shape != background.shape:
+            raise SourceError(f"buffer shape {out.shape} != frame {background.shape}")
+        np.copyto(out, background)
         size, x_span, y_top, y_span = self._square
         x = frame_number * 7 % x_span
         y = frame_number * 5 % (2 * y_span)

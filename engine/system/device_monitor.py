@@ -110,9 +110,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-_UNKNOWN_CPU = {"usage_percent": 0.0, "per_core_percent": [], "temperature_c": None}
-_UNKNOWN_MEMORY = {"total_bytes": 0, "used_bytes": 0, "available_bytes": 0, "used_percent": 0.0}
-_UNKNOWN_NETWORK = {"status": "offline", "interfaces": [], "wifi": None}
+# What a snapshot section holds when its reading failed.
+_UNKNOWN_CPU: dict[str, Any] = {
+    "usage_percent": 0.0, "per_core_percent": [], "temperature_c": None,
+}
+_UNKNOWN_MEMORY: dict[str, Any] = {
+    "total_bytes": 0, "used_bytes": 0, "available_bytes": 0, "used_percent": 0.0,
+}
+_UNKNOWN_NETWORK: dict[str, Any] = {"status": "offline", "interfaces": [], "wifi": None}
 
 
 class DeviceMonitor:
