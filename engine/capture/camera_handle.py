@@ -81,7 +81,7 @@ class CameraHandle:
     """One camera as the controller sees it: process, pipe, ring, settings, state.
 
     `process` / `conn` are None while no process runs (FAILED, STOPPED). `count`:
-    frames published, kept while the camera is out of the gate. `lifecycle` serializes
+    frames published, kept while the camera is out of the gate. `lifecycle_lock` serializes
     restart, stop and rejoin of this camera.
     """
 
@@ -93,7 +93,7 @@ class CameraHandle:
     conn: Connection | None = None
     replies: queue.Queue[CameraReply] = field(default_factory=queue.Queue)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
-    lifecycle: threading.Lock = field(default_factory=threading.Lock)
+    lifecycle_lock: threading.Lock = field(default_factory=threading.Lock)
     ring: FrameRing | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     properties: list[dict[str, Any]] = field(default_factory=list)

@@ -1,22 +1,18 @@
-"""The controller of one capture group: spawns the camera and writer processes and steers them.
+"""The controller of one capture group: N cameras in lock-step, one writer each.
 
 A facade over parts that each own their state: the Gate (control block, hold point),
-one CameraHandle per camera (process, ring, explicit state), the TakeController
-(recordings, writer handshake, assembly, disk guard) and the Monitor (process
-messages and deaths). This module spawns the processes and carries out each
-camera's life cycle: start-up barrier, restart, stop, rejoin after an outage.
+one CameraHandle per camera (process, ring, explicit CameraState), CameraLifecycle
+(spawning, start-up barrier, join / leave / restart / stop of one camera while the
+others run on), the TakeController (recordings, writer handshake, assembly, disk
+guard) and the Monitor (process messages and deaths, reported to the lifecycle).
 
-Cameras come and go without stopping the others: a camera that failed, lost its
-stream or was stopped is parked (its gate cells hold neutral values, so the rest of
-the group runs on), and a restarted camera joins at the group's next common frame.
-Recording needs every camera that is not stopped. Queries are pure reads; rates and
-spreads are computed by the caller over its own window (engine/capture/stats.py).
+Queries are pure reads; rates and spreads are computed by the caller over its own
+window (engine/capture/stats.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing as mp
 import threading
 import time
@@ -26,56 +22,27 @@ from typing import Any
 
 import numpy as np
 
-from engine.capture.camera_handle import (
-    CameraHandle,
-    CameraState,
-    Roster,
-    WriterHandle,
-    await_reply,
-)
+from engine.capture.camera_handle import CameraHandle, CameraState, Roster
 from engine.capture.errors import GroupError
 from engine.capture.gate import Gate
+from engine.capture.lifecycle import JOIN_TIMEOUT_S, CameraLifecycle
 from engine.capture.monitor import Monitor
 from engine.capture.sensor_link import SensorLink
 from engine.capture.takes import TakeController
-from engine.ipc.messages import (
-    Applied,
-    ApplySettings,
-    Attached,
-    AttachRing,
-    Exit,
-    Failed,
-    Opened,
-    Reconnected,
-    Rejected,
-    WriterFinished,
-)
-from engine.ipc.ring import FrameRing, sweep_stale_segments
+from engine.ipc.messages import Exit
+from engine.ipc.ring import sweep_stale_segments
 from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
 from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
 from engine.sources import mask_credentials, parse_source, validate_size_fps
-from engine.sources.base import SettingRejected, SourceError
+from engine.sources.base import SourceError
 from engine.specs import CameraSpec, SensorSpec
 from engine.system.disk_guard import DiskGuard
 from engine.wire import events
-from engine.workers.camera import camera_main
-from engine.workers.writer import writer_main
 
-__all__ = ["CaptureGroup", "GroupError", "ring_slots", "validate_specs"]
-
-_JOIN_TIMEOUT_S = 5.0
-_MAX_RING_BYTES = 512 * 1024 * 1024
-_MIN_RING_SLOTS = 4
+__all__ = ["CaptureGroup", "GroupError", "validate_specs"]
 
 EventHandler = Callable[[events.Event], None]
-
-
-def ring_slots(settings: dict[str, Any], ring_seconds: float) -> int:
-    """About ring_seconds of frames, at least a few, at most _MAX_RING_BYTES."""
-    frame_bytes = int(settings["width"]) * int(settings["height"]) * 3
-    wanted = max(_MIN_RING_SLOTS, math.ceil(float(settings["fps"]) * ring_seconds))
-    return max(2, min(wanted, _MAX_RING_BYTES // frame_bytes))
 
 
 def validate_specs(cameras: list[CameraSpec]) -> None:
@@ -135,7 +102,7 @@ class CaptureGroup:
         self._monitor: Monitor | None = None
         self._control = threading.RLock()
         self._closing = threading.Event()
-        self._joined_at = 0  # frame of the latest join: spreads before it mix old stamps
+        self._lifecycle: CameraLifecycle | None = None
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -158,11 +125,17 @@ class CaptureGroup:
             raise GroupError("the capture group is not running")
         return self._takes
 
+    @property
+    def lifecycle(self) -> CameraLifecycle:
+        if self._lifecycle is None:
+            raise GroupError("the capture group is not running")
+        return self._lifecycle
+
     def start(self) -> None:
         """Spawn every process and pass the start-up barrier; on failure clean up and raise."""
         try:
             self._spawn()
-            self._barrier()
+            self.lifecycle.barrier(self._tolerate_failures)
         except BaseException:
             self.close()
             raise
@@ -170,81 +143,27 @@ class CaptureGroup:
     def _spawn(self) -> None:
         sweep_stale_segments()
         gate = self._gate = Gate(len(self.specs), self._roster.failed)
-        self._takes = TakeController(
+        takes = self._takes = TakeController(
             gate, self._roster, lambda: list(self._sensors), self._emit, self._control,
             self._closing, self.start_timeout_s, self._disk_guard,
         )
+        lifecycle = self._lifecycle = CameraLifecycle(
+            self._ctx, gate, self._roster, takes, self._emit, self._control, self._closing,
+            self.start_timeout_s, self.ring_seconds,
+        )
         for index, spec in enumerate(self.specs):
-            camera = CameraHandle(spec, index, self._spawn_writer(spec))
+            camera = CameraHandle(spec, index, lifecycle.spawn_writer(spec))
             self._roster.cameras.append(camera)
             if spec.camera_id in self._initially_stopped:
-                self._park(camera, was_member=False)
+                lifecycle.park(camera, was_member=False)
             else:
-                self._spawn_camera(camera)
+                lifecycle.spawn_camera(camera)
         self._sensors = [
             SensorLink(spec, self._ctx, gate.name, len(self.specs), self._emit)
             for spec in self.sensor_specs
         ]
-        self._monitor = Monitor(lambda: list(self._roster), self, self._closing)
+        self._monitor = Monitor(lambda: list(self._roster), lifecycle, self._closing)
         self._monitor.start()
-
-    def _spawn_camera(self, camera: CameraHandle) -> None:
-        conn, child_conn = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=camera_main,
-            args=(camera.spec, camera.index, self.gate.name, len(self.specs), child_conn),
-            name=f"camera-{camera.camera_id}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        camera.spawned(process, conn)
-
-    def _spawn_writer(self, spec: CameraSpec) -> WriterHandle:
-        conn, child_conn = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=writer_main,
-            args=(self.gate.name, len(self.specs), child_conn),
-            name=f"writer-{spec.camera_id}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
-        return WriterHandle(process, conn)
-
-    def _barrier(self) -> None:
-        """Each camera opens, reports its actual settings, gets a ring sized for them, drains."""
-        deadline = time.monotonic() + self.start_timeout_s
-        failed = {}
-        starting = [c for c in self._roster if c.state is CameraState.STARTING]
-        for camera in starting:
-            reply = self._await(camera, Opened, deadline)
-            if not isinstance(reply, Opened):
-                failed[camera.camera_id] = reply.reason
-                continue
-            camera.settings, camera.properties = reply.settings, reply.properties
-        if failed and not self._tolerate_failures:
-            lines = [f"{camera_id}: {reason}" for camera_id, reason in failed.items()]
-            raise GroupError("cameras failed to start:\n  " + "\n  ".join(lines), failed)
-        for camera in starting:
-            if camera.camera_id in failed:
-                self._retire(camera, failed[camera.camera_id])
-            else:
-                self._give_ring(camera, deadline)
-                camera.admitted(0)
-        self._emit(events.GroupStarted(
-            cameras=[c.camera_id for c in self._roster if c.member], failed=failed))
-
-    def _give_ring(self, camera: CameraHandle, deadline: float) -> None:
-        shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
-        old_ring = camera.ring
-        camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape)
-        self._command(camera, AttachRing(camera.ring.name))
-        reply = self._await(camera, Attached, deadline)
-        if old_ring is not None:
-            old_ring.close()
-        if not isinstance(reply, Attached):
-            raise GroupError(f"{camera.camera_id}: {reply.reason}")
 
     def close(self) -> None:
         """Finalize any recording, stop every process, free every segment. Safe to repeat."""
@@ -255,7 +174,7 @@ class CaptureGroup:
                 self._emit(events.Error(message=str(exc)))
         self._closing.set()
         for camera in self._roster:  # a restart in progress gives up and kills its process
-            with camera.lifecycle:
+            with camera.lifecycle_lock:
                 pass
         if self._gate is not None:
             self._gate.stop()
@@ -265,7 +184,7 @@ class CaptureGroup:
         for sensor in self._sensors:
             sensor.close()
         self._sensors = []
-        deadline = time.monotonic() + _JOIN_TIMEOUT_S
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         for camera in self._roster:
             for process in (camera.process, camera.writer.process):
                 if process is None:
@@ -291,86 +210,11 @@ class CaptureGroup:
         if self._takes is not None:
             self._takes.join_assemblers()
 
-    # --- messaging -------------------------------------------------------------------
-
-    def _command(self, camera: CameraHandle, message: AttachRing | ApplySettings) -> None:
-        """Send a command and bump the camera's command counter so its loop reads it."""
-        assert camera.conn is not None
-        with camera.send_lock:
-            camera.conn.send(message)
-            self.gate.command_sent(camera.index)
-
-    def _await(self, camera: CameraHandle, wanted: type, deadline: float) -> Any:
-        return await_reply(camera.replies, (wanted,), deadline, self._closing,
-                           self.start_timeout_s)
-
     def _emit(self, event: events.Event) -> None:
         if self._on_event is not None:
             self._on_event(event)
 
-    # --- what the monitor reports (MonitorHandler) ----------------------------------------
-
-    def camera_failed(self, camera: CameraHandle, reason: str, process: Any) -> None:
-        """A camera's process failed: end the recording at the last frame set all cameras
-        published, and park the camera so the others run on."""
-        if self._closing.is_set():
-            return
-        previous = camera.fail(reason, process)
-        if previous is None:
-            return
-        self.gate.mark_failed(camera.index)
-        camera.replies.put(Failed(reason))
-        self._emit(events.CameraFailed(camera=camera.camera_id, message=reason))
-        self._leave(camera, previous, f"{camera.camera_id} failed: {reason}")
-
-    def camera_lost(self, camera: CameraHandle, reason: str) -> None:
-        """The camera's stream dropped and its process is reconnecting outside the gate."""
-        previous = camera.lost()
-        if previous is None:
-            return
-        self._emit(events.CameraLost(camera=camera.camera_id, message=reason))
-        self._leave(camera, previous, reason)
-
-    def camera_reconnected(self, camera: CameraHandle, message: Reconnected) -> None:
-        self._emit(events.CameraReconnected(camera=camera.camera_id))
-        threading.Thread(target=self._rejoin, args=(camera, message), name="rejoin",
-                         daemon=True).start()
-
-    def writer_finished(self, camera: CameraHandle, outcome: WriterFinished) -> None:
-        self.takes.writer_finished(camera, outcome.error)
-
-    def writer_died(self, camera: CameraHandle) -> None:
-        """A dead writer must never hold its ring: release it, end the recording like a
-        failed writer, and start a fresh writer for the next recording."""
-        writer = camera.writer
-        writer.alive = False
-        reason = f"{camera.camera_id}: recording writer exited (code {writer.process.exitcode})"
-        if camera.ring is not None:
-            camera.ring.cursor = -1
-        writer.replies.put(Failed(reason))
-        self._emit(events.WriterFailed(camera=camera.camera_id, message=reason))
-        self.takes.writer_died(camera, reason)
-        if not self._closing.is_set():
-            writer.conn.close()
-            camera.writer = self._spawn_writer(camera.spec)
-
-    def _leave(self, camera: CameraHandle, previous: CameraState, reason: str) -> None:
-        """Take a camera that no longer grabs out of the group: a recording ends at the
-        last frame set it completed, then its gate cells are parked."""
-        was_member = previous is CameraState.RUNNING
-        if was_member:
-            self.takes.camera_left(reason, [*self._roster.rows(), camera.index])
-        self._park(camera, was_member)
-
-    def _park(self, camera: CameraHandle, was_member: bool) -> None:
-        count = self.gate.park(camera.index)
-        if was_member:
-            camera.count = count
-
-    # --- gathering the group at a frame boundary --------------------------------------
-
-    def _gather(self) -> int:
-        return self.gate.gather(self._roster.rows(), self._roster.idle_frame())
+    # --- pause ---------------------------------------------------------------------------
 
     def pause(self) -> None:
         """Hold every camera at one frame boundary; a recording resumes intact."""
@@ -412,7 +256,7 @@ class CaptureGroup:
         """See TakeController.stop."""
         return self.takes.stop(timeout_s, assembled=assembled)
 
-    # --- settings ---------------------------------------------------------------------------
+    # --- settings and one camera's life cycle (CameraLifecycle) ------------------------------
 
     def update_settings(self, camera_id: str | None, changes: dict[str, Any]) -> dict[str, dict]:
         """Apply changes to one camera (or all, camera_id None) while the group is held.
@@ -421,115 +265,20 @@ class CaptureGroup:
         SettingRejected with the reason; cameras changed before it keep their change.
         Size and fps cannot change during a recording (every file keeps one geometry).
         """
-        targets = [c for c in self._roster if camera_id is None or c.camera_id == camera_id]
-        if not targets:
-            raise GroupError(f"unknown camera {camera_id!r}")
-        with self._control:
-            self._roster.require_running(targets)
-            if self.recording is not None and {"width", "height", "fps"} & set(changes):
-                raise SettingRejected("size and fps cannot change during a recording")
-            self._gather()
-            try:
-                applied = {}
-                for camera in targets:
-                    deadline = time.monotonic() + self.start_timeout_s
-                    self._command(camera, ApplySettings(dict(changes)))
-                    reply = self._await(camera, Applied, deadline)
-                    if isinstance(reply, Rejected):
-                        raise SettingRejected(f"{camera.camera_id}: {reply.reason}")
-                    if not isinstance(reply, Applied):
-                        raise GroupError(f"{camera.camera_id}: {reply.reason}")
-                    camera.settings, camera.properties = reply.settings, reply.properties
-                    if reply.reshape:
-                        self._give_ring(camera, deadline)
-                        self._emit(events.RingRecreated(camera=camera.camera_id))
-                    applied[camera.camera_id] = camera.settings
-                return applied
-            finally:
-                self.gate.release()
-
-    # --- one camera's life cycle, while the others run on --------------------------------
+        return self.lifecycle.apply_settings(camera_id, changes)
 
     def restart_camera(self, camera_id: str, reason: str = "restart") -> None:
         """(Re)start one camera's process; it joins the running group at a common frame.
 
-        A camera still in the group leaves it first (a recording ends at the last frame
-        set it completed). Raises GroupError with the reason if the new process cannot
-        open its source; the camera then stays parked with that error.
+        Raises GroupError with the reason if the new process cannot open its source; the
+        camera then stays parked with that error.
         """
-        camera = self._camera(camera_id)
-        with camera.lifecycle:
-            if self._closing.is_set():
-                raise GroupError("the capture group is closing")
-            self._retire(camera, reason)
-            self._spawn_camera(camera)
-            deadline = time.monotonic() + self.start_timeout_s
-            reply = self._await(camera, Opened, deadline)
-            if not isinstance(reply, Opened):
-                self._retire(camera, reply.reason)
-                raise GroupError(f"{camera_id}: {reply.reason}")
-            self._admit(camera, reply.settings, reply.properties, deadline)
+        self.lifecycle.restart_camera(camera_id, reason)
 
     def stop_camera(self, camera_id: str) -> None:
         """End one camera's process and free its ring; the others run on. A recording
         ends first. Displays learn from CameraStopped that its ring is gone."""
-        camera = self._camera(camera_id)
-        with camera.lifecycle:
-            self._retire(camera, "stopped")
-            camera.stop()
-            if camera.ring is not None:
-                camera.ring.close()
-                camera.ring = None
-        self._emit(events.CameraStopped(camera=camera_id))
-
-    def _retire(self, camera: CameraHandle, reason: str) -> None:
-        """End the camera's process, if any, and park it (a member leaves the group)."""
-        process = camera.process
-        previous = camera.fail(reason)  # from now on the monitor ignores this process
-        if process is not None and process.is_alive():
-            process.kill()
-            process.join(_JOIN_TIMEOUT_S)
-        if previous is not None:
-            self._leave(camera, previous, f"{camera.camera_id}: {reason}")
-        else:
-            self._park(camera, was_member=False)
-        if camera.conn is not None:
-            camera.conn.close()
-        camera.process, camera.conn = None, None
-
-    def _rejoin(self, camera: CameraHandle, reply: Reconnected) -> None:
-        """A reconnected camera takes its place again (unless a restart replaces it)."""
-        if not camera.lifecycle.acquire(blocking=False):
-            return
-        try:
-            self._admit(camera, reply.settings, reply.properties,
-                        time.monotonic() + self.start_timeout_s)
-        except GroupError as exc:
-            self._emit(events.Error(message=f"{camera.camera_id} could not rejoin: {exc}"))
-        finally:
-            camera.lifecycle.release()
-
-    def _admit(self, camera: CameraHandle, settings: dict[str, Any],
-               properties: list[dict[str, Any]], deadline: float) -> None:
-        """Give an opened camera a ring and its place in the gate at the next common frame."""
-        camera.settings, camera.properties = settings, properties
-        recording = self.recording  # one this camera left: its writers finish first
-        if recording is not None and not recording.writers_done.wait(self.start_timeout_s):
-            raise GroupError(f"recording {recording.folder} did not finish")
-        with self._control:
-            frame = self._gather()
-            try:
-                self.gate.place(camera.index, frame)
-                self._give_ring(camera, deadline)
-                camera.admitted(frame)
-                self._joined_at = max(self._joined_at, frame)
-            except BaseException:
-                self._park(camera, was_member=False)
-                raise
-            finally:
-                self.gate.release()
-        self._emit(events.CameraJoined(camera=camera.camera_id, frame=frame))
-        self._emit(events.RingRecreated(camera=camera.camera_id))
+        self.lifecycle.stop_camera(camera_id)
 
     # --- observation: pure reads ------------------------------------------------------------
 
@@ -623,7 +372,7 @@ class CaptureGroup:
         if not rows:
             return np.zeros(0), start
         end = self.gate.lowest(rows)
-        return self.gate.spreads_ms(rows, max(start, self._joined_at), end), end
+        return self.gate.spreads_ms(rows, max(start, self.lifecycle.joined_at), end), end
 
     def process_ids(self) -> dict[str, int]:
         """pid of every camera and writer process, e.g. for CPU accounting."""
