@@ -141,7 +141,6 @@ class CameraLifecycle:
         if not isinstance(reply, Attached):
             raise GroupError(f"{camera.camera_id}: {reply.reason}")
 
-
     def _command(self, camera: CameraHandle, message: AttachRing | ApplySettings) -> None:
         """Send a command and bump the camera's command counter so its loop reads it."""
         assert camera.conn is not None
@@ -208,10 +207,10 @@ class CameraLifecycle:
         self.park(camera, was_member)
 
     def park(self, camera: CameraHandle, was_member: bool) -> None:
+        """Neutral gate cells; a camera that was in the gate keeps the count it reached."""
         count = self.gate.park(camera.index)
         if was_member:
             camera.count = count
-
 
     def _gather(self) -> int:
         return self.gate.gather(self._roster.rows(), self._roster.idle_frame())
