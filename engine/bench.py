@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import psutil
 
-from engine.capture.group import CaptureGroup, spread_summary
+from engine.capture.group import CaptureGroup
+from engine.capture.stats import SpreadWindow, spread_summary
 from engine.ipc.ring import FLAG_RECORD, FrameRing
 from engine.recording.encoder import CODECS, encode_throughput
 from engine.sources.synthetic import SyntheticSource
@@ -152,13 +153,14 @@ def bench_capture(
     with CaptureGroup(specs) as group:
         time.sleep(WARM_UP_S)
         pids = group.process_ids()
-        group.new_spreads_ms()
+        window = SpreadWindow(group)
+        window.new_spreads_ms()  # from here on
         counts_before, dropped_before = group.counts(), group.snapshot()["cameras"]
         cpu_before, start = _cpu_seconds(pids), time.monotonic()
         spreads = []
         while time.monotonic() - start < seconds:
             time.sleep(0.1)
-            spreads.append(group.new_spreads_ms())
+            spreads.append(window.new_spreads_ms())
         elapsed = time.monotonic() - start
         counts_after, dropped_after = group.counts(), group.snapshot()["cameras"]
         cpu_after = _cpu_seconds(pids)

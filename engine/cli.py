@@ -21,6 +21,8 @@ from engine.rig import RigError
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
 from engine.specs import DEFAULT_FPS, CameraSpec, SensorSpec
+from engine.system.disk_guard import GB, DiskGuard, LowDiskError
+from engine.wire.events import CameraFailed, Error, Event
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
@@ -71,15 +73,21 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _print_event(event: dict[str, Any]) -> None:
-    if event["event"] in ("camera_failed", "error"):
-        print(f"error: {event.get('camera', '')} {event['message']}".strip(), file=sys.stderr)
+def _print_event(event: Event) -> None:
+    if isinstance(event, CameraFailed):
+        print(f"error: {event.camera} {event.message}", file=sys.stderr)
+    elif isinstance(event, Error):
+        print(f"error: {event.message}", file=sys.stderr)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
+    stop_below = args.disk_stop_below_gb * GB
+    guard = DiskGuard(warn_below_bytes=max(DiskGuard().warn_below_bytes, stop_below),
+                      stop_below_bytes=stop_below)
     group = CaptureGroup(
-        camera_specs(args), sensors=sensor_specs(args.sensor or []), on_event=_print_event
+        camera_specs(args), sensors=sensor_specs(args.sensor or []), on_event=_print_event,
+        disk_guard=guard,
     )
     with group:
         recording = group.start_recording(
@@ -273,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a sensor stream: imu:synthetic, serial:/dev/ttyUSB0?fields=a,b")
     record.add_argument("--chunk-seconds", type=float, default=10.0, metavar="S",
                         help="length of the crash-safe chunks written while recording")
+    record.add_argument("--disk-stop-below-gb", type=float, default=1.0, metavar="GB",
+                        help="refuse to start, and stop cleanly, below this much free space "
+                             "(the rig's disk_stop_below_gb; default 1)")
     record.set_defaults(handler=cmd_record)
 
     verify = commands.add_parser("verify", help="check that every file holds the same frames")
@@ -330,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             EngineAlreadyRunning, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (EngineNotRunning, EngineCommandError) as exc:
+    except (EngineNotRunning, EngineCommandError, LowDiskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -308,3 +308,30 @@ def test_a_new_recording_starts_while_the_last_one_is_assembled(group, tmp_path)
     for recording in (first, second):
         assert_verified(recording.folder)
     assert read_manifest(first.folder)["chunk_frames"] == 12  # 0.2 s at 60 fps
+
+
+def test_the_disk_guard_refuses_a_take_and_ends_one_before_the_disk_fills(tmp_path):
+    from engine.system.disk_guard import GB, DiskGuard, LowDiskError
+    from engine.wire.events import Error
+
+    free = [10 * GB]
+    guard = DiskGuard(2 * GB, 1 * GB, free_bytes=lambda _path: int(free[0]))
+    events: list = []
+    with CaptureGroup(rig(1), disk_guard=guard, on_event=events.append) as group:
+        free[0] = 0.5 * GB
+        with pytest.raises(LowDiskError, match=r"only 0\.50 GB free in .*; recording needs at "
+                                               r"least 1\.00 GB"):
+            group.start_recording(tmp_path, "mjpeg")
+        assert group.recording is None and not any(tmp_path.iterdir())
+        free[0] = 10 * GB
+        recording = group.start_recording(tmp_path, "mjpeg")
+        start = group.counts()[0]
+        deadline = time.monotonic() + 10
+        while group.counts()[0] < start + 20:
+            assert time.monotonic() < deadline, "no frames recorded"
+            time.sleep(0.02)
+        free[0] = 0.5 * GB  # the guard looks about once a second
+        assert recording.done.wait(15), "the disk guard did not end the take"
+    assert recording.status == "finalized"
+    assert any(isinstance(e, Error) and "disk almost full" in e.message for e in events)
+    assert assert_verified(recording.folder)["cameras"][0]["frames"] >= 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -21,6 +22,15 @@ import av
 import pytest
 
 from engine.ipc.control import G_STOP, GroupState
+from engine.ipc.messages import (
+    Exit,
+    RecordSensor,
+    SensorFailed,
+    SensorFinished,
+    SensorOpened,
+    SensorRecording,
+    StopSensor,
+)
 from engine.recording.sensor_track import write_sensor_track
 from engine.sensors import SensorError, create_sensor
 from engine.sensors.serial_lines import SerialLineSensor
@@ -254,11 +264,22 @@ def sensor_process(
         state.close()
 
 
+_KINDS = {SensorOpened: "opened", SensorRecording: "recording", SensorFinished: "finished",
+          SensorFailed: "error"}
+
+
+def _argument(message: Any) -> Any:
+    """A message's one field, or all of them as a dict."""
+    values = dataclasses.asdict(message)
+    return next(iter(values.values())) if len(values) == 1 else values
+
+
 def receive(conn: Any, kind: str, timeout: float = 5.0) -> Any:
     """The argument of the next `kind` message; other kinds are skipped, but not errors."""
     deadline = time.monotonic() + timeout
     while conn.poll(max(0.0, deadline - time.monotonic())):
-        got, argument = conn.recv()
+        message = conn.recv()
+        got, argument = _KINDS[type(message)], _argument(message)
         if got == kind:
             return argument
         assert got != "error", f"unexpected error from the sensor process: {argument}"
@@ -277,12 +298,12 @@ def test_sensor_process_records_stamped_samples(tmp_path):
         assert opened == {"fields": list(IMU_FIELDS), "rate_hz": 100.0}
         with SimulatedCameras(state) as cameras:
             time.sleep(0.2)
-            conn.send(("record", str(tmp_path)))
+            conn.send(RecordSensor(str(tmp_path)))
             path = Path(receive(conn, "recording"))
             time.sleep(1.0)
-            conn.send(("stop", None))
+            conn.send(StopSensor())
             finished = receive(conn, "finished")
-        conn.send(("exit", None))
+        conn.send(Exit())
         process.join(timeout=5)
         assert process.exitcode == 0
 
@@ -313,7 +334,7 @@ def test_sensor_process_records_stamped_samples(tmp_path):
 @pytest.mark.timeout(10)
 def test_sensor_process_exits_on_group_stop_and_closes_the_file(tmp_path):
     with sensor_process("imu", "imu:synthetic") as (conn, state, process):
-        conn.send(("record", str(tmp_path)))
+        conn.send(RecordSensor(str(tmp_path)))
         path = Path(receive(conn, "recording"))
         time.sleep(0.3)  # record a while (rows reach the file only every 0.5 s: nothing to poll)
         state.globals[G_STOP] = 1
@@ -328,9 +349,9 @@ def test_sensor_process_exits_on_group_stop_and_closes_the_file(tmp_path):
 def test_sensor_process_reports_an_unplugged_device_and_keeps_the_file(tmp_path, pty):
     with sensor_process("gps", f"serial:{pty.path}?fields=lat,lon") as (conn, _state, process):
         receive(conn, "opened")
-        conn.send(("stop", None))  # stop without a recording is answered too
+        conn.send(StopSensor())  # stop without a recording is answered too
         assert receive(conn, "finished") == {"samples": 0, "error": None, "path": None}
-        conn.send(("record", str(tmp_path)))
+        conn.send(RecordSensor(str(tmp_path)))
         csv_path = Path(receive(conn, "recording"))
         for i in range(5):
             pty.write(f"{i},{i / 2}\n".encode())
@@ -341,9 +362,9 @@ def test_sensor_process_reports_an_unplugged_device_and_keeps_the_file(tmp_path,
         assert f"serial:{pty.path}" in error
         conn.send(("bogus", 1))
         assert "unknown message ('bogus', 1)" in receive(conn, "error")
-        conn.send(("stop", None))
+        conn.send(StopSensor())
         finished = receive(conn, "finished")
-        conn.send(("exit", None))
+        conn.send(Exit())
         process.join(timeout=5)
         assert process.exitcode == 0
     assert finished == {"samples": 5, "error": error, "path": str(csv_path)}
@@ -371,7 +392,7 @@ def test_sensor_process_reopens_a_device_that_comes_back(tmp_path):
     os.mkfifo(fifo)
     with sensor_process("meter", f"serial:{fifo}?fields=v") as (conn, _state, process):
         receive(conn, "opened")
-        conn.send(("record", str(tmp_path)))
+        conn.send(RecordSensor(str(tmp_path)))
         csv_path = Path(receive(conn, "recording"))
         writer = open_fifo_writer(fifo)
         os.write(writer, b"1\n2\n")
@@ -381,7 +402,7 @@ def test_sensor_process_reopens_a_device_that_comes_back(tmp_path):
         writer = open_fifo_writer(fifo)  # back, once the process has re-opened it
         os.write(writer, b"3\n")
         assert receive(conn, "opened")["fields"] == ["v"]
-        conn.send(("exit", None))  # exit while recording finishes the recording too
+        conn.send(Exit())  # exit while recording finishes the recording too
         finished = receive(conn, "finished")
         os.close(writer)
         process.join(timeout=5)

@@ -1,1 +1,1 @@
-"""Lock-step capture: control block, frame rings, camera processes and their controller."""
+"""The capture controller: gate, camera handles and their life cycle, takes, monitor, stats."""

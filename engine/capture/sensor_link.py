@@ -14,7 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.ipc.messages import (
+    Exit,
+    RecordSensor,
+    SensorFailed,
+    SensorFinished,
+    StopSensor,
+)
 from engine.specs import SensorSpec
+from engine.wire import events
 from engine.workers.sensor import sensor_main
 
 STOP_TIMEOUT_S = 5.0
@@ -24,11 +32,11 @@ JOIN_TIMEOUT_S = 5.0
 class SensorLink:
     def __init__(
         self, spec: SensorSpec, context: Any, state_name: str, n_cameras: int,
-        emit: Callable[..., None],
+        emit: Callable[[events.Event], None],
     ) -> None:
         self.spec = spec
         self._emit = emit
-        self._finished: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._finished: queue.Queue[SensorFinished] = queue.Queue()
         self._conn, child_conn = context.Pipe()
         self.process = context.Process(
             target=sensor_main,
@@ -44,33 +52,36 @@ class SensorLink:
     def _read(self) -> None:
         with contextlib.suppress(EOFError, OSError):
             while True:
-                kind, argument = self._conn.recv()
-                if kind == "finished":
-                    self._finished.put(argument)
-                elif kind == "error":
-                    self._emit("sensor_error", sensor=self.spec.name, message=argument)
-        self._finished.put({"samples": 0, "error": "sensor process ended", "path": None})
+                message = self._conn.recv()
+                if isinstance(message, SensorFinished):
+                    self._finished.put(message)
+                elif isinstance(message, SensorFailed):
+                    self._emit(events.SensorError(sensor=self.spec.name, message=message.message))
+        self._finished.put(SensorFinished(0, "sensor process ended", None))
 
-    def _send(self, message: tuple[str, Any]) -> None:
+    def _send(self, message: object) -> None:
         with contextlib.suppress(OSError):
             self._conn.send(message)
 
     def record(self, folder: Path) -> None:
-        self._send(("record", str(folder)))
+        self._send(RecordSensor(str(folder)))
 
     def request_stop(self) -> None:
         """End the recording now; `outcome` collects the answer (one per stop, in order)."""
-        self._send(("stop", None))
+        self._send(StopSensor())
 
     def outcome(self) -> dict[str, Any]:
-        """The stopped recording's samples, error and path."""
+        """The stopped recording's samples, error, path and the sensor's source (for the
+        manifest)."""
         try:
-            return self._finished.get(timeout=STOP_TIMEOUT_S)
+            finished = self._finished.get(timeout=STOP_TIMEOUT_S)
         except queue.Empty:
-            return {"samples": None, "error": "the sensor process did not answer", "path": None}
+            finished = SensorFinished(None, "the sensor process did not answer", None)
+        return {"samples": finished.samples, "error": finished.error, "path": finished.path,
+                "source": self.spec.source}
 
     def close(self) -> None:
-        self._send(("exit", None))
+        self._send(Exit())
         self.process.join(JOIN_TIMEOUT_S)
         if self.process.is_alive():
             self.process.kill()

@@ -6,12 +6,11 @@ import contextlib
 import os
 import time
 from multiprocessing.connection import Connection
-from typing import Any
 
 PARENT_CHECK_S = 0.25
 
 
-def send_to_controller(conn: Connection, message: tuple[Any, ...]) -> None:
+def send_to_controller(conn: Connection, message: object) -> None:
     """Send, or drop the message when the controller is gone (ParentWatch then ends us)."""
     with contextlib.suppress(OSError):
         conn.send(message)

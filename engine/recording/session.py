@@ -1,10 +1,13 @@
-"""One recording: its folder, its manifest, and the writers' outcomes gathered into it.
+"""One recording (a take): its folder, manifest, clock, and the writers' outcomes.
 
 The controller creates it (checking the output folder before any frame is
 spent), begins it at the first frame number, and once every writer has
 reported, assembles the chunks into the final files (off the capture path).
 The manifest is written atomically at each step, so a reader never sees a
 half-written one and a crash leaves status "recording" for recovery to find.
+
+A take owns its clock (`elapsed_s`, pauses excluded), so the service and the GUI show
+the same figure. With auto_resume, the takes of one Session name each other.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,12 +78,13 @@ class Recording:
         self.writers_done = threading.Event()
         self.done = threading.Event()
         self._lock = threading.Lock()
-        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._outcomes: dict[str, str | None] = {}
         self._dropped_at_start: dict[str, int] = {}
         self._manifest: dict[str, Any] = {}
         self.multitrack = False
         self.session: dict[str, Any] | None = None  # takes of one session link each other
-        self._lock_descriptor = recording_lock(folder)  # held until the files are final
+        self._lock_descriptor: int | None = recording_lock(folder)  # held till files are final
+        self._clock = _TakeClock()
 
     @classmethod
     def create(
@@ -122,7 +128,22 @@ class Recording:
             os.close(self._lock_descriptor)
             self._lock_descriptor = None
 
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds recorded so far (pauses excluded); frozen once the writers are done."""
+        return self._clock.elapsed()
+
+    def pause_clock(self) -> None:
+        self._clock.pause()
+
+    def resume_clock(self) -> None:
+        self._clock.resume()
+
+    def stop_clock(self) -> None:
+        self._clock.stop()
+
     def begin(self, first_frame: int, dropped: dict[str, int]) -> None:
+        self._clock.start()
         self.first_frame = first_frame
         self._dropped_at_start = dict(dropped)
         self._manifest = {
@@ -165,12 +186,13 @@ class Recording:
         with self._lock:
             return camera_id in self._outcomes
 
-    def add_outcome(self, camera_id: str, outcome: dict[str, Any]) -> bool:
-        """Record one writer's result; True once every camera has reported."""
+    def add_outcome(self, camera_id: str, error: str | None) -> bool:
+        """Record one writer's end (error: why it ended early); True once every camera
+        has reported."""
         with self._lock:
-            self._outcomes[camera_id] = outcome
-            if outcome.get("error"):
-                self.errors.append(f"{camera_id}: {outcome['error']}")
+            self._outcomes[camera_id] = error
+            if error:
+                self.errors.append(f"{camera_id}: {error}")
             return len(self._outcomes) == len(self.cameras)
 
     def assemble(
@@ -232,3 +254,69 @@ class Recording:
 
     def frame_counts(self) -> dict[str, int | None]:
         return {entry["id"]: entry["frames"] for entry in self._manifest.get("cameras", [])}
+
+
+class _TakeClock:
+    """Monotonic seconds from start to stop, minus the time spent paused."""
+
+    def __init__(self) -> None:
+        self._started: float | None = None
+        self._stopped: float | None = None
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+
+    def pause(self) -> None:
+        if self._paused_since is None:
+            self._paused_since = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_since is not None:
+            self._paused_total += time.monotonic() - self._paused_since
+            self._paused_since = None
+
+    def stop(self) -> None:
+        if self._stopped is None:
+            self._stopped = time.monotonic()
+
+    def elapsed(self) -> float:
+        if self._started is None:
+            return 0.0
+        end = self._stopped if self._stopped is not None else time.monotonic()
+        paused = self._paused_total
+        if self._paused_since is not None:
+            paused += end - self._paused_since
+        return max(0.0, end - self._started - paused)
+
+
+@dataclass
+class Session:
+    """auto_resume: consecutive takes of one recording session, named after the first
+    (`<first>_take2`, ...) and linked in their manifests (id, take, previous).
+
+    `waiting`: the last take was interrupted; the next starts once every camera runs.
+    """
+
+    output: Path
+    codec: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    take: int = 0
+    first: str | None = None
+    previous: str | None = None
+    folder: str | None = None
+    waiting: bool = False
+
+    def next_take(self, name: str | None) -> tuple[str | None, dict[str, Any]]:
+        """Count the next take; its folder name and the link its manifest keeps."""
+        self.take += 1
+        self.waiting = False
+        if self.first is not None:
+            name = f"{self.first}_take{self.take}"
+        return name, {"id": self.id, "take": self.take, "previous": self.previous}
+
+    def started(self, recording: Recording) -> None:
+        self.first = self.first or recording.name
+        self.previous = recording.name
+        self.folder = str(recording.folder)

@@ -1,9 +1,9 @@
 """The engine's view of the workstation itself: device status, low-disk guard, record button.
 
 Built from the rig's [device] table. The device monitor publishes a `device` event
-about once a second and keeps the JSON status file; the disk guard refuses a recording
-that would fill the disk and ends one before it does; the optional GPIO button maps its
-presses to the same commands a client sends.
+about once a second and keeps the JSON status file; the disk guard (applied to every take
+by the capture group) refuses a recording that would fill the disk and ends one before it
+does; the optional GPIO button maps its presses to the same commands a client sends.
 """
 
 from __future__ import annotations
@@ -74,13 +74,6 @@ class DeviceWatch:
 
     def latest(self) -> dict[str, Any]:
         return self.monitor.latest()
-
-    def check_can_start(self, folder: Path) -> None:
-        """Raise LowDiskError unless the disk of folder (to be created) has room."""
-        self.disk_guard.check_can_start(existing_folder(folder))
-
-    def should_stop(self, folder: Path) -> str | None:
-        return self.disk_guard.should_stop(folder)
 
     def _pressed(self, press: Press) -> None:
         if press is Press.LONG and self.options.network_setup_command:

@@ -17,7 +17,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +24,10 @@ from typing import Any
 
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
+from engine.capture.stats import LiveStats
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
+from engine.recording.session import Session
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
 from engine.sources import mask_credentials, parse_source
@@ -36,6 +37,7 @@ from engine.state.store import StateStore
 from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
 from engine.system.disk_guard import LowDiskError
+from engine.wire.events import EVENTS, Event
 
 STATS_INTERVAL_S = 1.0
 
@@ -59,7 +61,7 @@ class RigService:
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
-        self._session: dict[str, Any] | None = None  # auto_resume: the session to go on with
+        self._session: Session | None = None  # auto_resume: the session to go on with
         self._notices: list[str] = []  # problems found at start, before any client listened
         self._device = DeviceWatch(
             rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
@@ -68,9 +70,7 @@ class RigService:
         )
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
-        self._recording_started: float | None = None
-        self._paused_since: float | None = None
-        self._paused_total = 0.0
+        self._live: LiveStats | None = None
         self._stop_ticker = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="stats", daemon=True)
         self.started = time.time()
@@ -156,7 +156,7 @@ class RigService:
         self._supervisor.forget()
         group = CaptureGroup(
             self._rig.cameras, sensors=self._rig.sensors, on_event=self._on_group_event,
-            stopped=self._stopped, tolerate_failures=True,
+            stopped=self._stopped, tolerate_failures=True, disk_guard=self._device.disk_guard,
         )
         try:
             group.start()
@@ -186,26 +186,27 @@ class RigService:
                                                  default=str)))
         self._emit_raw(event)
 
-    def _on_group_event(self, event: dict[str, Any]) -> None:
+    def _on_group_event(self, group_event: Event) -> None:
+        event = EVENTS.to_wire(group_event)
         kind = event.pop("event")
         event.pop("time", None)
         if kind in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
             self._supervisor.wake()
         if kind == "recording_finalized":
-            self._recording_started = None
             self._finalized(event)
-        if kind == "ring_recreated":
+        if kind in ("ring_recreated", "camera_stopped"):  # a ring is new or gone
             self._emit("rings_changed", rings=self.rings())
-            return
+            if kind == "ring_recreated":
+                return
         self._emit(kind, **event)
 
     def _finalized(self, event: dict[str, Any]) -> None:
         if self._store is not None:
             self._store.set_recording(event["folder"], event["status"], event.get("frames"))
         session = self._session
-        if session is not None and session["folder"] == event["folder"]:
+        if session is not None and session.folder == event["folder"]:
             if event["status"] == "interrupted":
-                session["waiting"] = True  # auto_resume: the next take once all run again
+                session.waiting = True  # auto_resume: the next take once all run again
             else:
                 self._session = None
 
@@ -216,18 +217,6 @@ class RigService:
                 self._snapshot = self._sample()
             self._emit("stats", **self._snapshot)
             self._resume_if_ready()
-            self._guard_disk()
-
-    def _guard_disk(self) -> None:
-        """End a recording cleanly (files finalized) before its disk fills up."""
-        group = self._group
-        recording = group.recording if group else None
-        if recording is None or recording.last_frame is not None:
-            return
-        reason = self._device.should_stop(recording.folder)
-        if reason is not None:
-            self._emit("error", message=reason)
-            threading.Thread(target=self._stop_quietly, name="disk-stop", daemon=True).start()
 
     def _stop_quietly(self) -> None:
         try:
@@ -261,7 +250,7 @@ class RigService:
         """auto_resume: start the session's next take once every camera runs again."""
         session = self._session
         group = self._group
-        if session is None or not session.get("waiting") or group is None:
+        if session is None or not session.waiting or group is None:
             return
         statuses = self._supervisor.statuses()
         wanted = [c.camera_id for c in self._rig.cameras if c.camera_id not in self._stopped]
@@ -269,15 +258,18 @@ class RigService:
                 statuses.get(i, {}).get("status") != "running" for i in wanted):
             return
         try:
-            self._start_take(session["output"], session["codec"], session)
+            self._start_take(session.output, session.codec, session)
         except EXPECTED_ERRORS as exc:
             self._emit("error", message=f"could not resume the recording: {exc}")
             return
-        self._emit("recording_resumed", folder=session["folder"], take=session["take"])
+        self._emit("recording_resumed", folder=session.folder, take=session.take)
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
-        snapshot = group.snapshot() if group else {"cameras": [], "spread": None}
+        if group is not None and (self._live is None or self._live.group is not group):
+            self._live = LiveStats(group)  # rates and spreads over this tick's window
+        snapshot = self._live.sample() if group and self._live else {"cameras": [],
+                                                                       "spread": None}
         live = {c["id"]: c for c in snapshot["cameras"]}
         health = self._supervisor.statuses()
         cameras = []
@@ -335,12 +327,10 @@ class RigService:
         return "paused" if group.paused else "running"
 
     def _elapsed(self) -> float:
-        if self._recording_started is None:
-            return 0.0
-        paused = self._paused_total
-        if self._paused_since is not None:
-            paused += time.monotonic() - self._paused_since
-        return time.monotonic() - self._recording_started - paused
+        """The running take's own clock (pauses excluded)."""
+        group = self._group
+        recording = group.recording if group else None
+        return recording.elapsed_s if recording is not None else 0.0
 
     def rings(self) -> list[dict[str, Any]]:
         """What a display needs to attach to every running camera's ring."""
@@ -374,57 +364,42 @@ class RigService:
     ) -> dict[str, Any]:
         options = self._rig.recording
         output_dir = Path(output).expanduser() if output else options.output_dir
-        session = None
-        if options.auto_resume:  # the takes of one session name each other in their manifests
-            session = {"id": uuid.uuid4().hex[:12], "output": output_dir,
-                       "codec": codec or options.codec, "take": 0, "first": None,
-                       "previous": None}
-        return self._start_take(output_dir, codec or options.codec, session, name)
+        codec = codec or options.codec
+        # auto_resume: the takes of one session name each other in their manifests
+        session = Session(output_dir, codec) if options.auto_resume else None
+        return self._start_take(output_dir, codec, session, name)
 
-    def _start_take(self, output_dir: Path, codec: str, session: dict[str, Any] | None,
+    def _start_take(self, output_dir: Path, codec: str, session: Session | None,
                     name: str | None = None) -> dict[str, Any]:
-        self._device.check_can_start(output_dir)  # every take, resumed ones too
+        """One take; the group refuses it below the disk threshold (resumed takes too)."""
         options = self._rig.recording
         link = None
         if session is not None:
-            session["take"] += 1
-            session["waiting"] = False
-            if session["first"] is not None:
-                name = f"{session['first']}_take{session['take']}"
-            link = {"id": session["id"], "take": session["take"], "previous": session["previous"]}
+            name, link = session.next_take(name)
         recording = self._running_group().start_recording(
             output_dir, codec, name, chunk_length_s=options.chunk_length_s,
             multitrack=options.multitrack, session=link,
         )
         if session is not None:
-            session["first"] = session["first"] or recording.name
-            session["previous"] = recording.name
-            session["folder"] = str(recording.folder)
+            session.started(recording)
             self._session = session
         if self._store is not None:
             self._store.set_recording(str(recording.folder), "recording")
-        self._recording_started, self._paused_since, self._paused_total = time.monotonic(), None, 0
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 
     def pause(self) -> dict[str, Any]:
         self._running_group().pause()
-        if self._paused_since is None:
-            self._paused_since = time.monotonic()
         return {"state": self._state()}
 
     def resume(self) -> dict[str, Any]:
         self._running_group().resume()
-        if self._paused_since is not None:
-            self._paused_total += time.monotonic() - self._paused_since
-            self._paused_since = None
         return {"state": self._state()}
 
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording. With wait, answer once the final files are assembled; without,
         as soon as capture is free again (a `recording_finalized` event follows)."""
-        self._session = None  # a take the user (or the disk guard) ends does not resume
+        self._session = None  # a take the user ends does not resume
         recording = self._running_group().stop_recording(assembled=wait)
-        self._recording_started = None
         return {"folder": str(recording.folder), "status": recording.status,
                 "frames": recording.frame_counts(), "errors": list(recording.errors)}
 

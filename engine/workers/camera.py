@@ -33,6 +33,17 @@ from engine.ipc.control import (
     GRAB_HISTORY,
     GroupState,
 )
+from engine.ipc.messages import (
+    Applied,
+    ApplySettings,
+    Attached,
+    AttachRing,
+    Failed,
+    Opened,
+    Reconnected,
+    Rejected,
+    StreamLost,
+)
 from engine.ipc.ring import FrameRing
 from engine.sources import create_source
 from engine.sources.base import SettingRejected, Source
@@ -54,20 +65,22 @@ def camera_main(
     """Process entry point (spawned by the controller)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
     state = GroupState.attach(state_name, n_cameras)
-    camera = _Camera(spec, index, state, conn)
+    camera = _CaptureProcess(spec, index, state, conn)
     try:
         camera.run()
     except Exception as exc:  # report every failure: the controller finalizes the recording
         camera.leave_gate()  # before the report: the controller then parks this slot
         state.cameras[index, C_ERROR] = 1
-        send_to_controller(conn, ("error", f"{spec.camera_id}: {exc}"))
+        send_to_controller(conn, Failed(f"{spec.camera_id}: {exc}"))
     finally:
         camera.leave_gate()
         camera.close()
         state.close()
 
 
-class _Camera:
+class _CaptureProcess:
+    """The camera process's side: its source, its ring, its place in the gate."""
+
     def __init__(
         self, spec: CameraSpec, index: int, state: GroupState, conn: Connection
     ) -> None:
@@ -100,22 +113,22 @@ class _Camera:
             dict(self.spec.settings),
         )
         self.source.open()
-        self._report("opened")
+        send_to_controller(self.conn, Opened(*self._described()))
         self._capture_loop()
 
-    def _report(self, kind: str, **extra: Any) -> None:
+    def _described(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The source's actual settings and its property metadata."""
         assert self.source is not None
-        properties = [p.to_dict() for p in self.source.properties()]
-        send_to_controller(self.conn, (kind, self.source.settings(), properties, extra))
+        return self.source.settings(), [p.to_dict() for p in self.source.properties()]
 
     def _handle_commands(self) -> None:
         self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
         while self.conn.poll():
-            command, argument = self.conn.recv()
-            if command == "ring":
-                self._attach_ring(argument)
-            elif command == "apply":
-                self._apply(argument)
+            command = self.conn.recv()
+            if isinstance(command, AttachRing):
+                self._attach_ring(command.name)
+            elif isinstance(command, ApplySettings):
+                self._apply(command.changes)
 
     def _attach_ring(self, name: str) -> None:
         """Start-up barrier step and ring swap: attach, drain stale frames, report ready."""
@@ -126,7 +139,7 @@ class _Camera:
         self.source.flush()
         self.state.cameras[self.index, C_READY] = 1
         self.joined = True
-        send_to_controller(self.conn, ("attached", name))
+        send_to_controller(self.conn, Attached(name))
 
     def _apply(self, changes: dict[str, Any]) -> None:
         """Apply settings while the group is held; a geometry change waits for a new ring."""
@@ -135,7 +148,7 @@ class _Camera:
         try:
             after = self.source.apply(changes)
         except SettingRejected as exc:
-            send_to_controller(self.conn, ("rejected", str(exc)))
+            send_to_controller(self.conn, Rejected(str(exc)))
             return
         reshape = any(before.get(key) != after.get(key) for key in _GEOMETRY_KEYS)
         if reshape:
@@ -145,7 +158,8 @@ class _Camera:
                 self.ring.close()
                 self.ring = None
         self.source.flush()
-        self._report("applied", reshape=reshape)
+        settings, properties = self._described()
+        send_to_controller(self.conn, Applied(settings, properties, reshape))
 
     def close(self) -> None:
         if self.source is not None:
@@ -160,14 +174,15 @@ class _Camera:
         source = self.source
         assert source is not None
         self.state.cameras[self.index, C_GRABBING] = 0
-        send_to_controller(self.conn, ("lost", f"{self.spec.camera_id}: stream lost, reconnecting"))
+        send_to_controller(
+            self.conn, StreamLost(f"{self.spec.camera_id}: stream lost, reconnecting"))
         if self.ring is not None:
             self.ring.close()
             self.ring = None
         delay_s = _RECONNECT_FIRST_S
         while not self.state.globals[G_STOP] and self.parent.alive():
             if source.reconnect():  # type: ignore[attr-defined]
-                self._report("reconnected")
+                send_to_controller(self.conn, Reconnected(*self._described()))
                 return
             deadline = time.monotonic() + delay_s
             while time.monotonic() < deadline and not self.state.globals[G_STOP]:

@@ -14,26 +14,25 @@ recording is active each sample is one row of `<rec>/sensors/<name>.csv`:
 exactly. Rows are handed to the OS about every 0.5 s (a crash loses at most that) and the
 file is fsynced on stop.
 
-Message protocol on the Connection (tuples (kind, argument)):
+Messages on the Connection (engine/ipc/messages.py):
 
 controller -> sensor process (polled between samples, so handled within ~0.1 s or one
 sample period, whichever is longer):
-- ("record", folder): start writing `<folder>/sensors/<name>.csv` (folder created if needed).
-- ("stop", None): close (fsync) the file; always answered by "finished".
-- ("exit", None): stop any recording the same way, then end the process.
+- RecordSensor(folder): start writing `<folder>/sensors/<name>.csv` (folder created if needed).
+- StopSensor(): close (fsync) the file; always answered by SensorFinished.
+- Exit(): stop any recording the same way, then end the process.
 
 sensor process -> controller:
-- ("opened", {"fields": [...], "rate_hz": float}): the sensor is open; after an outage, sent
-  again with the first sample it delivers.
-- ("recording", path): the sidecar file exists and samples are being written to it.
-- ("finished", {"samples": n, "error": None | str, "path": str | None}): after stop, or at
-  exit while recording (path None: there was no recording). error is the first sensor or file
-  failure during that recording (an outage under way at "record" included); the file keeps
-  every sample written before it.
-- ("error", message): reported once per cause: the sensor would not open or stopped reading
-  (it is re-opened every second and the recording continues in the same file once it
-  delivers again), the file could not be written (given up; its rows so far are kept), or
-  a malformed / unexpected message (which does not mark the recording as failed).
+- SensorOpened(fields, rate_hz): the sensor is open; after an outage, sent again with the
+  first sample it delivers.
+- SensorRecording(path): the sidecar file exists and samples are being written to it.
+- SensorFinished(samples, error, path): after stop, or at exit while recording (path None:
+  there was no recording). error is the first sensor or file failure during that recording
+  (an outage under way at "record" included); the file keeps every sample written before it.
+- SensorFailed(message): reported once per cause: the sensor would not open or stopped
+  reading (it is re-opened every second and the recording continues in the same file once
+  it delivers again), the file could not be written (given up; its rows so far are kept),
+  or a malformed / unexpected message (which does not mark the recording as failed).
 
 The process also ends when its parent dies or the group's stop flag (G_STOP) is set.
 """
@@ -41,7 +40,6 @@ The process also ends when its parent dies or the group's stop flag (G_STOP) is 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from multiprocessing.connection import Connection
@@ -50,6 +48,15 @@ from typing import Any
 
 from engine.ipc.child import ParentWatch, send_to_controller
 from engine.ipc.control import G_STOP, GroupState
+from engine.ipc.messages import (
+    Exit,
+    RecordSensor,
+    SensorFailed,
+    SensorFinished,
+    SensorOpened,
+    SensorRecording,
+    StopSensor,
+)
 from engine.sensors.base import SensorError, SensorSource
 from engine.sensors.factory import create_sensor
 from engine.sensors.sidecar import SidecarWriter, check_sensor_name, sidecar_path
@@ -75,7 +82,7 @@ def sensor_main(
         process = _SensorProcess(name, create_sensor(uri, **settings), state, conn)
         process.run()
     except Exception as exc:  # report every failure; the file is closed below
-        send_to_controller(conn, ("error", f"sensor {name}: {exc}"))
+        send_to_controller(conn, SensorFailed(f"sensor {name}: {exc}"))
     finally:
         if process is not None:
             process.close()
@@ -139,8 +146,7 @@ class _SensorProcess:
 
     def _announce(self) -> None:
         fields = list(self.sensor.fields())
-        send_to_controller(self.conn,
-                           ("opened", {"fields": fields, "rate_hz": self.sensor.rate_hz}))
+        send_to_controller(self.conn, SensorOpened(fields, self.sensor.rate_hz))
 
     def _down(self, message: str) -> None:
         """The sensor failed: close it, report once per outage, retry in _REOPEN_S."""
@@ -183,22 +189,20 @@ class _SensorProcess:
             except EOFError:  # the controller closed its end: nobody to record for
                 self.exit_requested = True
                 return
-            pair = isinstance(message, tuple) and len(message) == 2
-            kind, argument = message if pair else (None, None)
-            if kind == "record" and isinstance(argument, str | os.PathLike):
-                self._start(Path(argument))
-            elif kind == "stop":
+            if isinstance(message, RecordSensor) and isinstance(message.folder, str):
+                self._start(Path(message.folder))
+            elif isinstance(message, StopSensor):
                 self._stop()
-            elif kind == "exit":
+            elif isinstance(message, Exit):
                 self.exit_requested = True
             else:
                 send_to_controller(
-                    self.conn, ("error", f"sensor {self.name}: unknown message {message!r}"))
+                    self.conn, SensorFailed(f"sensor {self.name}: unknown message {message!r}"))
 
     def _start(self, folder: Path) -> None:
         if self.recording is not None:
-            send_to_controller(self.conn, ("error", f"sensor {self.name}: already recording to "
-                                       f"{self.recording.path}"))
+            send_to_controller(self.conn, SensorFailed(
+                f"sensor {self.name}: already recording to {self.recording.path}"))
             return
         recording = self.recording = _Recording(sidecar_path(folder, self.name))
         recording.error = self.outage
@@ -208,21 +212,20 @@ class _SensorProcess:
             self._error(f"sensor {self.name}: cannot create {recording.path}: "
                         f"{exc.strerror or exc}")
             return
-        send_to_controller(self.conn, ("recording", str(recording.path)))
+        send_to_controller(self.conn, SensorRecording(str(recording.path)))
 
     def _stop(self) -> None:
         recording, self.recording = self.recording, None
         if recording is None:
-            send_to_controller(self.conn, ("finished", {"samples": 0, "error": None, "path": None}))
+            send_to_controller(self.conn, SensorFinished(0, None, None))
             return
         if recording.writer is not None:
             try:
                 recording.writer.close()
             except OSError as exc:
                 self._file_failed(recording, exc)
-        send_to_controller(self.conn, ("finished", {
-            "samples": recording.samples, "error": recording.error, "path": str(recording.path),
-        }))
+        send_to_controller(self.conn, SensorFinished(
+            recording.samples, recording.error, str(recording.path)))
 
     def _file_failed(self, recording: _Recording, exc: OSError) -> None:
         """Writing failed (disk full, unplugged): give the file up, keeping what it holds."""
@@ -238,7 +241,7 @@ class _SensorProcess:
         recording = recording or self.recording
         if recording is not None and recording.error is None:
             recording.error = message
-        send_to_controller(self.conn, ("error", message))
+        send_to_controller(self.conn, SensorFailed(message))
 
     def close(self) -> None:
         """Finish an active recording (fsync, "finished") and release the sensor."""

@@ -18,12 +18,19 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
+from engine.ipc.child import ParentWatch
 from engine.ipc.control import G_LAST_RECORDING, G_STOP, GroupState
+from engine.ipc.messages import (
+    Exit,
+    Prepare,
+    Prepared,
+    PrepareFailed,
+    RecordJob,
+    StartWriting,
+    WriterFinished,
+)
 from engine.ipc.ring import (
     FLAG_FINISH,
     FLAG_RECORD,
@@ -45,51 +52,35 @@ _FRAME_WAIT_S = 0.0005
 _WRITER_NICENESS = 10
 
 
-@dataclass(frozen=True)
-class RecordJob:
-    """Everything a writer needs for one recording of one camera."""
-
-    ring_name: str
-    chunk_folder: Path
-    timestamps_path: Path
-    codec: str
-    width: int
-    height: int
-    fps: float
-    chunk_frames: int
-
-
-def writer_main(index: int, state_name: str, n_cameras: int, conn: Connection) -> None:
+def writer_main(state_name: str, n_cameras: int, conn: Connection) -> None:
     """Process entry point: serve one recording job after another."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # priority is a nicety, not a requirement
         os.nice(_WRITER_NICENESS)
-    parent_pid = os.getppid()
+    parent = ParentWatch()
     state = GroupState.attach(state_name, n_cameras)
     try:
         while True:
-            message = _next_command(conn, state, parent_pid)
-            if message is None or message[0] == "exit":
+            message = _next_command(conn, state, parent)
+            if message is None or isinstance(message, Exit):
                 break
-            if message[0] == "prepare":
-                _serve(message[1], conn, state, parent_pid)
+            if isinstance(message, Prepare):
+                _serve(message.job, conn, state, parent)
     except (EOFError, OSError):
         pass  # the controller went away
     finally:
         state.close()
 
 
-def _next_command(
-    conn: Connection, state: GroupState, parent_pid: int
-) -> tuple[str, Any] | None:
+def _next_command(conn: Connection, state: GroupState, parent: ParentWatch) -> object | None:
     """The next command, or None once the group stops or the controller is gone."""
-    while not state.globals[G_STOP] and os.getppid() == parent_pid:
+    while not state.globals[G_STOP] and parent.alive():
         if conn.poll(_IDLE_POLL_S):
             return conn.recv()
     return None
 
 
-def _serve(job: RecordJob, conn: Connection, state: GroupState, parent_pid: int) -> None:
+def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWatch) -> None:
     """Open everything before the first frame is chosen, so the start-up cost of an
     encoder never lands on recorded frames and a file that cannot be opened fails the
     start instead of the recording; then record from the frame the controller names."""
@@ -105,31 +96,31 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent_pid: int)
             if opened is not None:
                 with contextlib.suppress(Exception):
                     opened.close()
-        conn.send(("prepare_failed", f"{job.chunk_folder.name}: {exc}"))
+        conn.send(PrepareFailed(f"{job.chunk_folder.name}: {exc}"))
         return
-    conn.send(("prepared", None))
-    message = _next_command(conn, state, parent_pid)
-    if message is None or message[0] != "start":  # aborted before the first frame
+    conn.send(Prepared())
+    message = _next_command(conn, state, parent)
+    if not isinstance(message, StartWriting):  # aborted before the first frame
         ring.cursor = -1
         for closer in (video, timestamps, ring):
             with contextlib.suppress(Exception):
                 closer.close()
         return
-    conn.send(_record(job, message[1], ring, video, timestamps, state, parent_pid))
+    conn.send(_record(message.first_frame, ring, video, timestamps, state, parent))
 
 
 def _record(
-    job: RecordJob,
     first_frame: int,
     ring: FrameRing,
     video: ChunkedVideoWriter,
     timestamps: TimestampWriter,
     state: GroupState,
-    parent_pid: int,
-) -> tuple[str, dict[str, Any]]:
+    parent: ParentWatch,
+) -> WriterFinished:
     """Record from first_frame; always release the ring cursor so capture never waits on us."""
     frame_number = first_frame
-    outcome: dict[str, Any] = {"frames": 0, "first_frame": first_frame, "error": None}
+    frames = 0
+    error: str | None = None
     try:
         group = state.globals
         while True:
@@ -139,8 +130,8 @@ def _record(
             # Only complete frame sets: a frame every camera has published. If a camera
             # dies, its count caps every writer, so all files end on the same frame.
             if ring.latest < frame_number or state.counts.min() <= frame_number:
-                if group[G_STOP] or os.getppid() != parent_pid:
-                    outcome["error"] = "capture stopped before the recording's last frame"
+                if group[G_STOP] or not parent.alive():
+                    error = "capture stopped before the recording's last frame"
                     break
                 time.sleep(_FRAME_WAIT_S)
                 continue
@@ -160,24 +151,23 @@ def _record(
                     int(meta[M_AFTER_PUBLISH]),
                     int(meta[M_UTC]),
                 )
-                outcome["frames"] += 1
+                frames += 1
             frame_number += 1
             ring.cursor = frame_number
             if video.sync_due():
                 timestamps.sync()
                 video.sync()
     except Exception as exc:  # encoder or disk failure: report it, keep what was written
-        outcome["error"] = _describe(exc)
+        error = _describe(exc)
     finally:
         ring.cursor = -1
         for closer in (video, timestamps):
             try:
                 closer.close()
             except Exception as exc:
-                outcome["error"] = outcome["error"] or _describe(exc)
+                error = error or _describe(exc)
         ring.close()
-    outcome["end_frame"] = frame_number
-    return ("finished", outcome)
+    return WriterFinished(frames, error, first_frame, frame_number)
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,192 @@
+"""The controller's side of the sync gate: the control block and its hold point.
+
+Everything that must happen "between frames" (record start / stop, pause, a settings
+change, a camera joining) gathers the group: the hold point is raised until every
+camera in the gate has published the same frame count and none is grabbing. That
+count is then a frame boundary every camera shares. The gate also parks a camera that
+left (neutral cells, so the others run on) and places one that joins.
+
+Only this object writes the control block's group cells and a camera's gate cells.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from engine.capture.errors import GroupError
+from engine.ipc.control import (
+    C_COMMAND_SEQ,
+    C_COUNT,
+    C_DROPPED,
+    C_ERROR,
+    C_GRABBING,
+    C_READY,
+    G_FIRST_RECORDING,
+    G_HOLD_AT,
+    G_LAST_RECORDING,
+    G_STOP,
+    GRAB_HISTORY,
+    NO_HOLD,
+    PARKED,
+    GroupState,
+)
+
+_GATHER_POLL_S = 0.0005
+_FENCE_S = 0.001
+
+
+class Gate:
+    """The control block of one group; `frozen` while the group is paused. The caller
+    serializes gathers (one controller lock)."""
+
+    def __init__(self, n_cameras: int, failed: Callable[[], list[str]]) -> None:
+        """`failed`: ids of cameras that failed, named when a gather times out."""
+        self.state = GroupState.create(n_cameras)
+        self._failed = failed
+        self._frozen = False
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    # --- the hold point ---------------------------------------------------------------
+
+    def gather(self, rows: list[int], idle_frame: int, timeout_s: float = 5.0) -> int:
+        """Raise the hold point until every camera in rows has published the same count;
+        return it. With no camera in the gate the common frame is idle_frame."""
+        state = self.state
+        group = state.globals
+        if not rows:
+            group[G_HOLD_AT] = idle_frame
+            return idle_frame
+        counts, grabbing = state.counts[rows], state.grabbing[rows]  # copies: re-read below
+        hold = int((counts + grabbing).max())
+        group[G_HOLD_AT] = hold
+        deadline = time.monotonic() + timeout_s
+        settled_checks = 0
+        while settled_checks < 2:
+            time.sleep(_FENCE_S if settled_checks else _GATHER_POLL_S)
+            counts, grabbing = state.counts[rows], state.grabbing[rows]
+            ahead = int((counts + grabbing).max())
+            if ahead > hold:  # a camera passed the gate before it saw the hold
+                hold = ahead
+                group[G_HOLD_AT] = hold
+            settled = bool((counts == hold).all() and not grabbing.any())
+            settled_checks = settled_checks + 1 if settled else 0
+            if time.monotonic() > deadline:
+                failed = self._failed()
+                self.release()
+                raise GroupError(
+                    "cameras did not reach a common frame within "
+                    f"{timeout_s:.0f} s" + (f" (failed: {', '.join(failed)})" if failed else "")
+                )
+        return hold
+
+    def hold_at(self, frame: int) -> None:
+        """Let the group run up to (not including) frame, then hold."""
+        self.state.globals[G_HOLD_AT] = frame
+
+    def release(self) -> None:
+        """Lower the hold point, unless the group is frozen (paused)."""
+        if not self._frozen:
+            self.state.globals[G_HOLD_AT] = NO_HOLD
+
+    def freeze(self, rows: list[int], idle_frame: int) -> bool:
+        """Hold every camera at one frame until thaw; False if it already was."""
+        if self._frozen:
+            return False
+        self.gather(rows, idle_frame)
+        self._frozen = True
+        return True
+
+    def thaw(self) -> bool:
+        """Release a frozen group; False if it was not frozen."""
+        if not self._frozen:
+            return False
+        self._frozen = False
+        self.release()
+        return True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    @property
+    def held(self) -> bool:
+        """Frozen or gathered: no camera is expected to advance."""
+        return self._frozen or int(self.state.globals[G_HOLD_AT]) != NO_HOLD
+
+    # --- recording boundaries ------------------------------------------------------------
+
+    def begin_take(self, first: int) -> None:
+        self.state.globals[G_LAST_RECORDING] = -1
+        self.state.globals[G_FIRST_RECORDING] = first
+
+    def end_take_at(self, last: int) -> None:
+        self.state.globals[G_LAST_RECORDING] = last
+
+    def cut(self, rows: list[int], first: int, chosen: int | None) -> int:
+        """End a take now, at the last frame set every camera in rows has published (never
+        before first, never later than an end already chosen); returns that frame."""
+        last = max(int(self.state.counts[rows].min()), first) if rows else first
+        if chosen is not None:
+            last = min(last, chosen)
+        self.end_take_at(last)
+        return last
+
+    def clear_take(self) -> None:
+        self.state.globals[G_FIRST_RECORDING] = -1
+        self.state.globals[G_LAST_RECORDING] = -1
+
+    # --- one camera's cells ----------------------------------------------------------------
+
+    def park(self, index: int) -> int:
+        """Neutral cells (ready, never the lowest count, not grabbing); returns the count
+        the camera had."""
+        cells = self.state.cameras[index]
+        count = int(cells[C_COUNT])
+        cells[C_COUNT] = PARKED
+        cells[C_READY] = 1
+        cells[C_GRABBING] = 0
+        return count
+
+    def place(self, index: int, frame: int) -> None:
+        """A joining camera's next frame number."""
+        self.state.cameras[index, C_COUNT] = frame
+
+    def mark_failed(self, index: int) -> None:
+        self.state.cameras[index, C_ERROR] = 1
+
+    def command_sent(self, index: int) -> None:
+        """Bump the camera's command counter so its loop reads the pipe."""
+        self.state.cameras[index, C_COMMAND_SEQ] += 1
+
+    def stop(self) -> None:
+        self.state.globals[G_STOP] = 1
+
+    def close(self) -> None:
+        self.state.close()
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def counts(self) -> np.ndarray:
+        """Frames published per camera row, copied in one read so the values belong together."""
+        return self.state.counts.copy()
+
+    def dropped(self, index: int) -> int:
+        return int(self.state.cameras[index, C_DROPPED])
+
+    def spreads_ms(self, rows: list[int], start: int, end: int) -> np.ndarray:
+        """Grab spread (ms) across rows of each frame set in [start, end) still in history."""
+        start = max(start, end - GRAB_HISTORY // 2)
+        if not rows or end <= start:
+            return np.zeros(0)
+        stamps = self.state.grab_ns[np.ix_(np.asarray(rows), np.arange(start, end) % GRAB_HISTORY)]
+        return (stamps.max(axis=0) - stamps.min(axis=0)) / 1e6
+
+    def lowest(self, rows: list[int]) -> int:
+        """The frame count every camera in rows has reached."""
+        return int(self.state.counts[rows].min()) if rows else 0

@@ -1,0 +1,263 @@
+"""The take controller: starts and stops recordings of the group and sees them finalized.
+
+A take starts only when the disk has room, every camera that should run is in the
+gate and every writer has opened its files; then the group is gathered and the first
+frame chosen, so nothing is recorded by half the rig. It ends at a common frame
+(stop), at the last complete frame set (a camera or writer failed), or before the disk
+fills (the disk guard, checked about once a second while recording: the same policy
+for the service, the CLI and any other caller). Once every writer has reported, the
+group is free for the next take and the files are assembled on a thread of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.capture.camera_handle import CameraHandle, Roster, await_reply
+from engine.capture.errors import GroupError
+from engine.capture.gate import Gate
+from engine.capture.sensor_link import SensorLink
+from engine.ipc.messages import Abort, Prepare, Prepared, RecordJob, StartWriting
+from engine.recording.errors import RecordingError
+from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
+from engine.sources import mask_credentials, parse_source
+from engine.system.disk_guard import DiskGuard
+from engine.wire import events
+
+DISK_CHECK_S = 1.0
+
+
+class TakeController:
+    """Owns the running take (`recording`), the last one, and the assemblies under way."""
+
+    def __init__(
+        self, gate: Gate, roster: Roster, sensors: Callable[[], list[SensorLink]],
+        emit: Callable[[events.Event], None], control: threading.RLock,
+        closing: threading.Event, timeout_s: float, disk_guard: DiskGuard,
+    ) -> None:
+        """`control`: the group's lock for anything that gathers it."""
+        self._gate = gate
+        self._roster = roster
+        self._sensors = sensors
+        self._emit = emit
+        self._control = control
+        self._closing = closing
+        self._timeout_s = timeout_s
+        self.disk_guard = disk_guard
+        self.recording: Recording | None = None
+        self.last_recording: Recording | None = None
+        self._assemblers: list[threading.Thread] = []
+
+    def _gather(self) -> int:
+        return self._gate.gather(self._roster.rows(), self._roster.idle_frame())
+
+    # --- start and stop ----------------------------------------------------------------
+
+    def start(
+        self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
+        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, multitrack: bool = False,
+        session: dict[str, Any] | None = None,
+    ) -> Recording:
+        """Start recording every camera at the same frame number; return the recording.
+
+        Raises LowDiskError below the disk guard's stop threshold, GroupError while a
+        camera that should run is not in the gate, RecordingError if a file cannot be
+        made. A new take may start while the previous one is still being assembled.
+        """
+        output_dir = Path(output_dir)
+        with self._control:
+            if self.recording is not None:
+                raise GroupError("a recording is already running")
+            self.disk_guard.check_can_start(output_dir)
+            self._roster.require_running()
+            members = self._roster.members()
+            recording = Recording.create(
+                output_dir, name, codec, _manifest_cameras(members),
+                min(float(c.settings["fps"]) for c in members),  # the group runs at its slowest
+                chunk_length_s,
+            )
+            recording.multitrack = multitrack
+            recording.session = session
+            self._prepare_writers(recording, members)
+            first = self._gather()
+            try:
+                for camera in members:
+                    assert camera.ring is not None
+                    camera.ring.cursor = first
+                self._gate.begin_take(first)
+                recording.begin(first, self._dropped())
+                if self._gate.frozen:
+                    recording.pause_clock()
+                self.recording = recording
+                for camera in members:
+                    camera.writer.conn.send(StartWriting(first))
+                for sensor in self._sensors():
+                    sensor.record(recording.folder)
+            finally:
+                self._gate.release()
+            self._emit(events.RecordingStarted(folder=str(recording.folder), first_frame=first))
+            threading.Thread(target=self._guard_disk, args=(recording,), name="disk-guard",
+                             daemon=True).start()
+            return recording
+
+    def _prepare_writers(self, recording: Recording, members: list[CameraHandle]) -> None:
+        """Have every writer open its files; on any failure abort all and remove the folder."""
+        for camera in members:
+            while not camera.writer.replies.empty():  # answers that came after a time-out
+                camera.writer.replies.get_nowait()
+            assert camera.ring is not None
+            height, width, _ = camera.ring.shape
+            camera.writer.conn.send(Prepare(RecordJob(
+                camera.ring.name, recording.chunk_folder(camera.camera_id),
+                recording.timestamps_path(camera.camera_id), recording.codec,
+                width, height, recording.fps, recording.chunk_frames,
+            )))
+        deadline = time.monotonic() + self._timeout_s
+        replies = [await_reply(c.writer.replies, (Prepared,), deadline, self._closing,
+                               self._timeout_s) for c in members]
+        failures = [reply.reason for reply in replies if not isinstance(reply, Prepared)]
+        if failures:
+            for camera in members:
+                with contextlib.suppress(OSError):
+                    camera.writer.conn.send(Abort())
+            recording.discard()
+            raise RecordingError("cannot start recording: " + "; ".join(failures))
+
+    def stop(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
+        """End the take at a common frame; wait until the writers are done, and with
+        `assembled` (the default) until the final files are written too."""
+        with self._control:
+            recording = self.recording
+            if recording is None:
+                raise GroupError("no recording is running")
+            if recording.last_frame is None:
+                last = self._gather()
+                if last <= recording.first_frame:
+                    # Every recording holds at least one frame set; the hold point lets
+                    # the group take exactly that one even while paused.
+                    last = recording.first_frame + 1
+                    self._gate.hold_at(last)
+                self._gate.end_take_at(last)
+                recording.last_frame = last
+                self._gate.release()
+        finished = recording.done if assembled else recording.writers_done
+        if not finished.wait(timeout_s):
+            raise GroupError(f"recording {recording.folder} did not finalize within {timeout_s} s")
+        return recording
+
+    def _guard_disk(self, recording: Recording) -> None:
+        """End the take cleanly (files finalized) before its disk fills up."""
+        while not recording.writers_done.wait(DISK_CHECK_S):
+            if recording.last_frame is not None:
+                continue
+            reason = self.disk_guard.should_stop(recording.folder)
+            if reason is None:
+                continue
+            self._emit(events.Error(message=reason))
+            try:
+                self.stop(assembled=False)
+            except GroupError as exc:
+                self._emit(events.Error(message=f"could not stop the recording: {exc}"))
+            return
+
+    # --- a take that ends by itself ----------------------------------------------------------
+
+    def camera_left(self, reason: str, rows: list[int]) -> None:
+        """A camera left the gate: the take ends at the last frame set every camera in rows
+        (the gate's and the one leaving) published."""
+        recording = self.recording
+        if recording is not None:
+            recording.fail(reason, self._gate.cut(rows, recording.first_frame,
+                                                  recording.last_frame))
+
+    def writer_finished(self, camera: CameraHandle, error: str | None) -> None:
+        """A writer is done. One that failed (encoder crash, disk full) ends the take for
+        every camera; assembly then trims all files to the frames they all hold."""
+        recording = self.recording
+        if recording is None:
+            return
+        if error and recording.last_frame is None:
+            recording.last_frame = self._gate.cut(self._roster.rows(), recording.first_frame,
+                                                  recording.last_frame)
+            self._emit(events.RecordingError(camera=camera.camera_id, message=error))
+        if recording.add_outcome(camera.camera_id, error):
+            self._finish(recording)
+
+    def writer_died(self, camera: CameraHandle, reason: str) -> None:
+        """A writer process died: its part of the take ends with that reason."""
+        recording = self.recording
+        if recording is not None and not recording.has_outcome(camera.camera_id):
+            self.writer_finished(camera, reason)
+
+    def _finish(self, recording: Recording) -> None:
+        """All writers reported: free the group for the next take, assemble off-thread."""
+        self._gate.clear_take()
+        dropped = self._dropped()
+        recording.stop_clock()
+        self.recording = None
+        self.last_recording = recording
+        sensors = self._sensors()
+        for sensor in sensors:
+            sensor.request_stop()
+        recording.writers_done.set()
+        self._emit(events.RecordingStopped(folder=str(recording.folder)))
+        assembler = threading.Thread(target=self._assemble, args=(recording, dropped, sensors),
+                                     name="assemble", daemon=False)
+        self._assemblers.append(assembler)
+        assembler.start()
+
+    def _assemble(
+        self, recording: Recording, dropped: dict[str, int], sensors: list[SensorLink]
+    ) -> None:
+        folder = str(recording.folder)
+        last_reported = [-1.0]
+
+        def progress(fraction: float) -> None:
+            if fraction - last_reported[0] >= 0.1 or fraction >= 1.0:
+                last_reported[0] = fraction
+                self._emit(events.AssemblyProgress(folder=folder, fraction=round(fraction, 3)))
+
+        outcomes = {s.spec.name: s.outcome() for s in sensors}
+        recording.assemble(dropped, progress, outcomes)
+        self._emit(events.RecordingFinalized(
+            folder=folder, status=recording.status, frames=recording.frame_counts(),
+            errors=list(recording.errors),
+        ))
+
+    def join_assemblers(self) -> None:
+        """Wait for every assembly under way (final files are written even when closing)."""
+        for assembler in self._assemblers:
+            assembler.join()
+        self._assemblers = []
+
+    # --- the clock follows the group ------------------------------------------------------------
+
+    def paused(self) -> None:
+        if self.recording is not None:
+            self.recording.pause_clock()
+
+    def resumed(self) -> None:
+        if self.recording is not None:
+            self.recording.resume_clock()
+
+    def _dropped(self) -> dict[str, int]:
+        return {c.camera_id: self._gate.dropped(c.index) for c in self._roster.members()}
+
+
+def _manifest_cameras(members: list[CameraHandle]) -> list[dict[str, Any]]:
+    """What the manifest says about each recorded camera (passwords masked)."""
+    return [
+        {
+            "id": c.camera_id,
+            "source": mask_credentials(c.spec.source),
+            "synthetic": parse_source(c.spec.source).kind == "synthetic",
+            "index": c.index,
+            "settings": dict(c.settings),
+        }
+        for c in members
+    ]
