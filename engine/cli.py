@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -10,17 +11,19 @@ import signal
 import sys
 import threading
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from engine.capture.group import CaptureGroup, GroupError
 from engine.client import EngineCommandError, EngineNotRunning
-from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.rig import RigError
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
-from engine.specs import DEFAULT_FPS, CameraSpec, SensorSpec
+from engine.specs import CODECS, DEFAULT_FPS, CameraSpec, SensorSpec
+from engine.wire.commands import COMMANDS, Command
+from engine.wire.events import CameraFailed, Error, Event
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
@@ -71,9 +74,10 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _print_event(event: dict[str, Any]) -> None:
-    if event["event"] in ("camera_failed", "error"):
-        print(f"error: {event.get('camera', '')} {event['message']}".strip(), file=sys.stderr)
+def _print_event(event: Event) -> None:
+    if isinstance(event, CameraFailed | Error):
+        camera = event.camera if isinstance(event, CameraFailed) else ""
+        print(f"error: {camera} {event.message}".strip(), file=sys.stderr)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -228,24 +232,62 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
+    """Send the command the sub-command names, its arguments taken from the command line."""
+    declared = COMMANDS.fields(args.action)
+    values = {name: getattr(args, name) for name in declared}
+    for name, hint in declared.items():
+        if _is_dict(hint) and values[name] is not None:
+            values[name] = _parse_assignments(values[name]) or None
+    command = COMMANDS.type_of(args.action)(**{k: v for k, v in values.items()
+                                                if v is not None})
     with _client() as client:
-        action = args.action
-        if action == "record":
-            result = client.record(args.output, args.codec, args.name)
-        elif action in ("pause", "resume", "stop"):
-            result = getattr(client, action)()
-        elif action == "add-camera":
-            options = {"id": args.id} if args.id else {}
-            result = client.add_camera(args.target, **options)
-        elif action in ("remove-camera", "start-camera", "stop-camera"):
-            result = getattr(client, action.replace("-", "_"))(args.target)
-        elif action == "set":
-            result = client.set(args.target, **_parse_assignments(args.assignments))
-        else:
-            client.shutdown()
-            result = {"shutting_down": True}
+        result = client.call(command)
     print(json.dumps(result, indent=2))
     return EXIT_OK
+
+
+_CTL_CHOICES = {"codec": CODECS}
+
+
+def _is_dict(hint: Any) -> bool:
+    return dict in (hint, get_origin(hint)) or any(_is_dict(arm) for arm in _arms(hint))
+
+
+def _arms(hint: Any) -> tuple[Any, ...]:
+    """The types of a union (X | None), without None; () for anything else."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(arm for arm in get_args(hint) if arm is not type(None))
+    return ()
+
+
+def _add_ctl_commands(ctl: argparse.ArgumentParser) -> None:
+    """One sub-command per engine command (engine.wire.commands), its fields as arguments:
+    a required field is positional, an optional one an --option; an object is KEY=VALUE
+    pairs."""
+    actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND")
+    for name in COMMANDS.names():
+        cls: type[Command] = COMMANDS.type_of(name)
+        if name == "subscribe":
+            continue  # a one-shot command line has no event stream to receive
+        parser = actions.add_parser(name.replace("_", "-"),
+                                    help=(cls.__doc__ or "").strip().splitlines()[0])
+        parser.set_defaults(action=name)
+        hints = COMMANDS.fields(name)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            required = field.default is dataclasses.MISSING
+            if _is_dict(hint):
+                parser.add_argument(field.name, nargs="+" if required else "*",
+                                    metavar="KEY=VALUE")
+            elif required:
+                parser.add_argument(field.name, metavar=field.name.upper())
+            elif hint is bool:
+                parser.add_argument(f"--{field.name}", action=argparse.BooleanOptionalAction,
+                                    default=None)
+            else:
+                arm = (_arms(hint) or (hint,))[0]
+                parser.add_argument(f"--{field.name}", type=arm if arm in (int, float) else str,
+                                    choices=_CTL_CHOICES.get(field.name))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -300,15 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     ctl = commands.add_parser("ctl", help="send a command to the running engine")
-    ctl.add_argument("action", choices=[
-        "record", "pause", "resume", "stop", "add-camera", "remove-camera", "start-camera",
-        "stop-camera", "set", "shutdown"])
-    ctl.add_argument("target", nargs="?", help="SOURCE for add-camera, camera ID otherwise")
-    ctl.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="settings for set")
-    ctl.add_argument("--output", help="record: output folder (default: the rig's)")
-    ctl.add_argument("--codec", choices=CODECS, help="record: codec (default: the rig's)")
-    ctl.add_argument("--name", help="record: recording folder name")
-    ctl.add_argument("--id", help="add-camera: the new camera's id")
+    _add_ctl_commands(ctl)
     ctl.set_defaults(handler=cmd_ctl)
 
     bench = commands.add_parser("bench", help="measure capture, gating, publishing and encoding")

@@ -14,6 +14,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.client import EngineClient, EngineCommandError, EngineNotRunning
+from engine.wire.commands import COMMANDS
+from engine.wire.events import EVENTS
 
 DRAIN_INTERVAL_MS = 50
 
@@ -41,7 +43,7 @@ class EngineLink(QObject):
         self._drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self._drain_timer.timeout.connect(self._drain)
         self._drain_timer.start()
-        client.subscribe(self._incoming.put)
+        client.subscribe(lambda event: self._incoming.put(EVENTS.to_wire(event)))
 
     def _drain(self) -> None:
         while True:
@@ -81,7 +83,7 @@ class EngineLink(QObject):
         """Like command, and also return the refusal reason ("" on success) for the
         widget that asked; errorRaised still tells the main window."""
         try:
-            return self.client.call(name, **args), ""
+            return self.client.call(COMMANDS.from_wire(args, name)), ""
         except EngineCommandError as exc:
             reason = f"{name}: {exc}"
         except EngineNotRunning as exc:

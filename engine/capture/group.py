@@ -56,6 +56,7 @@ from engine.sensors.factory import validate_sensor
 from engine.sources import mask_credentials, parse_source, validate_size_fps
 from engine.sources.base import SettingRejected, SourceError
 from engine.specs import CameraSpec, SensorSpec
+from engine.wire.events import EVENTS, Event
 from engine.workers.camera import camera_main
 from engine.workers.writer import RecordJob, writer_main
 
@@ -66,7 +67,7 @@ _JOIN_TIMEOUT_S = 5.0
 _MAX_RING_BYTES = 512 * 1024 * 1024
 _MIN_RING_SLOTS = 4
 
-EventHandler = Callable[[dict[str, Any]], None]
+EventHandler = Callable[[Event], None]
 
 
 class GroupError(RuntimeError):
@@ -358,7 +359,7 @@ class CaptureGroup:
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self._on_event is not None:
-            self._on_event({"event": kind, "time": time.time(), **data})
+            self._on_event(EVENTS.from_wire({"event": kind, "time": time.time(), **data}))
 
     def _monitor_loop(self) -> None:
         """Dispatch events from every process; notice deaths through process sentinels."""

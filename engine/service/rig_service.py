@@ -7,13 +7,12 @@ locking, so a long stop (finalizing files) never blocks another client's status
 request. The supervisor restarts failed cameras; the state database remembers which
 cameras should run, so an engine restart brings the rig back as it was.
 
-Every text that leaves the engine passes `scrub`, which masks the passwords of
-network camera URLs.
+Events are engine.wire.events objects; the server masks the camera passwords this
+service names (`secrets`) in everything it sends.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -36,10 +35,21 @@ from engine.state.store import StateStore
 from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
 from engine.system.disk_guard import LowDiskError
+from engine.wire.events import (
+    Error,
+    Event,
+    RecordingFinalized,
+    RecordingRecovered,
+    RecordingResumed,
+    RingRecreated,
+    RingsChanged,
+    Stats,
+)
+from engine.wire.status import CameraStatus
 
 STATS_INTERVAL_S = 1.0
 
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[Event], None]
 
 
 class CommandError(RuntimeError):
@@ -54,7 +64,7 @@ class RigService:
         """`store`: the state database (None: nothing persists). `status_file`: where the
         device status JSON is kept for other programs."""
         self._rig = rig
-        self._emit_raw = emit
+        self._emit = emit
         self._store = store
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
@@ -63,7 +73,7 @@ class RigService:
         self._notices: list[str] = []  # problems found at start, before any client listened
         self._device = DeviceWatch(
             rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
-            lambda snapshot: self._emit("device", **snapshot), status_file,
+            emit, status_file,
             self._button_pressed, idle=lambda: self._state() in ("running", "paused"),
         )
         self._structure = threading.RLock()
@@ -92,7 +102,7 @@ class RigService:
         a camera the user stopped stays stopped. A different rig starts afresh."""
         if store.damage:
             self._notices.append(store.damage)
-            self._emit("error", message=store.damage)
+            self._emit(Error(message=store.damage))
         saved = {c["id"]: c for c in store.cameras()}
         if store.meta("rig") != self._rig.name:
             for camera_id in saved:
@@ -107,7 +117,7 @@ class RigService:
                        if any(c.camera_id == camera_id for c in rig.cameras)
                        else rig.with_camera(spec))
             except RigError as exc:
-                self._emit("error", message=f"cannot restore camera {camera_id}: {exc}")
+                self._emit(Error(message=f"cannot restore camera {camera_id}: {exc}"))
         self._rig = rig
         self._stopped = {i for i, row in saved.items() if row["desired"] == "stopped"}
         store.set_meta("rig", rig.name)
@@ -127,10 +137,10 @@ class RigService:
             return
         for result in recover(folder):
             if result.get("error"):
-                self._emit("error", message=f"could not recover {result['folder']}: "
-                                            f"{result['error']}")
+                self._emit(Error(message=f"could not recover {result['folder']}: "
+                                         f"{result['error']}"))
             else:
-                self._emit("recording_recovered", **result)
+                self._emit(RecordingRecovered(folder=str(result["folder"]), summary=result))
 
     def close(self) -> None:
         """Finalize any recording and stop every camera process. Running cameras are
@@ -164,7 +174,7 @@ class RigService:
             raise CommandError(str(exc)) from exc
         self._group = group
         self._refresh()
-        self._emit("rings_changed", rings=self.rings())
+        self._emit(RingsChanged(rings=self.rings()))
 
     def _refresh(self) -> None:
         """Statuses that show a command's effect at once, not at the next tick."""
@@ -173,38 +183,28 @@ class RigService:
 
     # --- events --------------------------------------------------------------------
 
-    def scrub(self, text: str) -> str:
-        """Mask every camera password that might appear in text."""
-        for camera in self._rig.cameras:
-            masked = mask_credentials(camera.source)
-            if masked != camera.source:
-                text = text.replace(camera.source, masked)
-        return text
+    def secrets(self) -> dict[str, str]:
+        """The rig's network camera URLs with a password -> the same URL masked."""
+        masked = {c.source: mask_credentials(c.source) for c in self._rig.cameras}
+        return {raw: text for raw, text in masked.items() if raw != text}
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        event = json.loads(self.scrub(json.dumps({"event": kind, "time": time.time(), **data},
-                                                 default=str)))
-        self._emit_raw(event)
-
-    def _on_group_event(self, event: dict[str, Any]) -> None:
-        kind = event.pop("event")
-        event.pop("time", None)
-        if kind in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
+    def _on_group_event(self, event: Event) -> None:
+        if event.NAME in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
             self._supervisor.wake()
-        if kind == "recording_finalized":
+        if isinstance(event, RecordingFinalized):
             self._recording_started = None
             self._finalized(event)
-        if kind == "ring_recreated":
-            self._emit("rings_changed", rings=self.rings())
+        if isinstance(event, RingRecreated):
+            self._emit(RingsChanged(rings=self.rings()))
             return
-        self._emit(kind, **event)
+        self._emit(event)
 
-    def _finalized(self, event: dict[str, Any]) -> None:
+    def _finalized(self, event: RecordingFinalized) -> None:
         if self._store is not None:
-            self._store.set_recording(event["folder"], event["status"], event.get("frames"))
+            self._store.set_recording(event.folder, event.status, event.frames)
         session = self._session
-        if session is not None and session["folder"] == event["folder"]:
-            if event["status"] == "interrupted":
+        if session is not None and session["folder"] == event.folder:
+            if event.status == "interrupted":
                 session["waiting"] = True  # auto_resume: the next take once all run again
             else:
                 self._session = None
@@ -214,7 +214,9 @@ class RigService:
         while not self._stop_ticker.wait(STATS_INTERVAL_S):
             with self._structure:
                 self._snapshot = self._sample()
-            self._emit("stats", **self._snapshot)
+            recording = self._group.recording if self._group else None
+            self._emit(Stats(**self._snapshot,
+                             elapsed_s=round(self._elapsed(), 1) if recording else None))
             self._resume_if_ready()
             self._guard_disk()
 
@@ -226,14 +228,14 @@ class RigService:
             return
         reason = self._device.should_stop(recording.folder)
         if reason is not None:
-            self._emit("error", message=reason)
+            self._emit(Error(message=reason))
             threading.Thread(target=self._stop_quietly, name="disk-stop", daemon=True).start()
 
     def _stop_quietly(self) -> None:
         try:
             self.stop(wait=False)
         except (GroupError, CommandError) as exc:
-            self._emit("error", message=f"could not stop the recording: {exc}")
+            self._emit(Error(message=f"could not stop the recording: {exc}"))
 
     def _engine_info(self) -> dict[str, Any]:
         group = self._group
@@ -255,7 +257,7 @@ class RigService:
             elif press is Press.DOUBLE:
                 self.resume() if self._state() == "paused" else self.pause()
         except EXPECTED_ERRORS as exc:
-            self._emit("error", message=f"record button: {exc}")
+            self._emit(Error(message=f"record button: {exc}"))
 
     def _resume_if_ready(self) -> None:
         """auto_resume: start the session's next take once every camera runs again."""
@@ -271,9 +273,9 @@ class RigService:
         try:
             self._start_take(session["output"], session["codec"], session)
         except EXPECTED_ERRORS as exc:
-            self._emit("error", message=f"could not resume the recording: {exc}")
+            self._emit(Error(message=f"could not resume the recording: {exc}"))
             return
-        self._emit("recording_resumed", folder=session["folder"], take=session["take"])
+        self._emit(RecordingResumed(folder=session["folder"], take=session["take"]))
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
@@ -284,16 +286,16 @@ class RigService:
         for spec in self._rig.cameras:
             entry = live.get(spec.camera_id) or {
                 "id": spec.camera_id, "pid": None, "frames": 0, "dropped": 0, "fps": 0.0,
-                "status": "stopped", "error": None,
+                "status": CameraStatus.STOPPED, "error": None,
             }
             supervised = health.get(spec.camera_id)
             if supervised is not None:  # the supervisor's view: status, since, restarts
                 entry = {**entry, **supervised,
                          "error": supervised["error"] or entry.get("error")}
-                if entry["status"] == "running" and group is not None and group.paused:
-                    entry["status"] = "paused"
+                if entry["status"] == CameraStatus.RUNNING and group is not None and group.paused:
+                    entry["status"] = CameraStatus.PAUSED
             cameras.append({
-                **entry, "source": mask_credentials(spec.source),
+                **entry, "source": spec.source,
                 "target_fps": spec.fps, "size": f"{spec.width}x{spec.height}",
             })
         return {"cameras": cameras, "spread": snapshot["spread"],
@@ -308,7 +310,7 @@ class RigService:
         group = self._group
         recording = group.recording if group else None
         last = group.last_recording if group else None
-        return json.loads(self.scrub(json.dumps({
+        return {
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
                        "state": self._state(), "notices": list(self._notices)},
             "rig": rig_summary(self._rig),
@@ -324,7 +326,7 @@ class RigService:
                 "folder": str(last.folder), "status": last.status,
                 "frames": last.frame_counts(), "errors": list(last.errors),
             },
-        }, default=str)))
+        }
 
     def _state(self) -> str:
         group = self._group
@@ -513,7 +515,7 @@ class RigService:
             )
             self._remember(self._rig.camera(camera))
         except RigError as exc:
-            self._emit("error", message=f"{camera}: applied but not kept in the rig: {exc}")
+            self._emit(Error(message=f"{camera}: applied but not kept in the rig: {exc}"))
         return {"id": camera, "settings": applied}
 
     def load_rig(self, path: str) -> dict[str, Any]:
