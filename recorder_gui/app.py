@@ -106,6 +106,8 @@ def _quit_after(seconds: float, screenshot: str | None, window, first_frame: lis
     (publish-to-paint latency, time to first frame, GUI CPU) and close."""
     from PySide6.QtCore import QTimer
 
+    from engine.wire.commands import Stop
+
     process = psutil.Process()
     process.cpu_percent()  # start the CPU measurement window
 
@@ -122,7 +124,7 @@ def _quit_after(seconds: float, screenshot: str | None, window, first_frame: lis
             print(f"first frame on screen {first_frame[0]:.2f} s after launch")
         print(f"GUI process CPU {cpu:.1f} % of one core")
         if window.recording:
-            window.link.command("stop", wait=True)
+            window.link.command(Stop(wait=True))
         window.recording = False  # nothing left to ask about
         window.close()
 

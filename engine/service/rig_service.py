@@ -26,6 +26,7 @@ from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
+from engine.recording.manifest import list_recordings
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
 from engine.sources import mask_credentials, parse_source
@@ -360,6 +361,11 @@ class RigService:
         from engine.sources.discovery import list_cameras
 
         return list_cameras()
+
+    def recordings(self, output: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest recordings of a folder, from their manifests (the GUI's recent list)."""
+        folder = Path(output).expanduser() if output else self._rig.recording.output_dir
+        return list_recordings(folder, limit)
 
     def properties(self, camera: str) -> list[dict[str, Any]]:
         return self._running_group().properties(self._known(camera))

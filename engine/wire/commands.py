@@ -60,6 +60,15 @@ class Discover(Command):
     """Sources that can be added: the synthetic pattern and every camera found."""
 
 
+@COMMANDS.register("recordings")
+@dataclass(frozen=True, kw_only=True)
+class Recordings(Command):
+    """The newest recordings in a folder (default: the rig's output folder), newest first."""
+
+    output: str | None = None
+    limit: int = 50
+
+
 @COMMANDS.register("subscribe")
 @dataclass(frozen=True, kw_only=True)
 class Subscribe(Command):
