@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName(DESKTOP_ID)  # Wayland matches the window to the .desktop entry
     try:
         if client is None:
+            assert engine is not None  # launched above, as no engine answered
             client = EngineClient.await_engine(engine, folder)
     except EngineNotRunning as exc:
         QMessageBox.critical(None, APP_NAME, f"The recording engine could not start:\n{exc}")

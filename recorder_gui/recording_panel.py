@@ -239,7 +239,7 @@ class RecordingPanel(QWidget):
     def update_stats(self, cameras: list[dict[str, Any]], spread: dict[str, Any] | None) -> None:
         """Show the figures of one stats event (or of a status answer)."""
         ids = [camera["id"] for camera in cameras]
-        if ids != [self.table.item(row, 0).text() for row in range(self.table.rowCount())]:
+        if ids != [self._cell(row, 0).text() for row in range(self.table.rowCount())]:
             self._reset_rows(ids)
         for row, camera in enumerate(cameras):
             self._show_camera(row, camera)
@@ -250,6 +250,11 @@ class RecordingPanel(QWidget):
             )
         else:
             self.spread_label.setText("Sync spread: —")
+
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.table.item(row, column)
+        assert item is not None  # _reset_rows fills every cell
+        return item
 
     def _reset_rows(self, ids: list[str]) -> None:
         self.table.setRowCount(len(ids))
@@ -267,18 +272,18 @@ class RecordingPanel(QWidget):
         fps, target = float(camera.get("fps") or 0.0), camera.get("target_fps")
         frames, dropped = int(camera.get("frames") or 0), int(camera.get("dropped") or 0)
         status = str(camera.get("status", ""))
-        self.table.item(row, 1).setText(status)
-        self.table.item(row, 1).setToolTip(camera.get("error") or "")
-        fps_item = self.table.item(row, FPS_COLUMN)
+        self._cell(row, 1).setText(status)
+        self._cell(row, 1).setToolTip(camera.get("error") or "")
+        fps_item = self._cell(row, FPS_COLUMN)
         fps_item.setText(f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}")
         # A paused or stopped camera is slow on purpose: no warning for it.
         _colour(fps_item, fps_colour(fps, target) if status == "running" else None)
-        self.table.item(row, FRAMES_COLUMN).setText(str(frames))
-        dropped_item = self.table.item(row, DROPPED_COLUMN)
+        self._cell(row, FRAMES_COLUMN).setText(str(frames))
+        dropped_item = self._cell(row, DROPPED_COLUMN)
         dropped_item.setText(str(dropped))
         dropped_item.setToolTip(f"{100 * dropped / max(frames, 1):.2f} % of the frames")
         _colour(dropped_item, dropped_colour(dropped, frames))
-        self.table.item(row, LAG_COLUMN).setText(str(camera.get("writer_lag") or 0))
+        self._cell(row, LAG_COLUMN).setText(str(camera.get("writer_lag") or 0))
 
     # --- the current recording -----------------------------------------------------------
 
@@ -340,13 +345,18 @@ class RecordingPanel(QWidget):
 
     def recent_recordings(self) -> list[RecentRecording]:
         """The list as shown, newest first."""
-        return [self.recent.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole)
+        return [self._recent_item(row).data(0, Qt.ItemDataRole.UserRole)
                 for row in range(self.recent.topLevelItemCount())]
+
+    def _recent_item(self, row: int) -> QTreeWidgetItem:
+        item = self.recent.topLevelItem(row)
+        assert item is not None
+        return item
 
     def _show_recording(self, recording: RecentRecording) -> None:
         """Update the recording's row, or put a new one on top."""
         for row in range(self.recent.topLevelItemCount()):
-            item = self.recent.topLevelItem(row)
+            item = self._recent_item(row)
             if item.data(0, Qt.ItemDataRole.UserRole).folder == recording.folder:
                 self._fill(item, recording)
                 return

@@ -103,7 +103,9 @@ def editor_value(editor: QWidget) -> Any:
         return editor.isChecked()
     if isinstance(editor, QComboBox):
         return editor.currentText()
-    return editor.value()
+    if isinstance(editor, QSpinBox | QDoubleSpinBox):
+        return editor.value()
+    raise TypeError(f"not a setting editor: {type(editor).__name__}")
 
 
 def show_value(editor: QWidget, value: Any) -> None:
@@ -120,7 +122,7 @@ def show_value(editor: QWidget, value: Any) -> None:
         editor.setCurrentIndex(index)
     elif isinstance(editor, QSpinBox):
         editor.setValue(int(value))
-    else:
+    elif isinstance(editor, QDoubleSpinBox):
         editor.setValue(float(value))
 
 

@@ -199,10 +199,10 @@ class TileGrid(QWidget):
         """Show exactly these cameras, re-attaching tiles whose ring was re-created."""
         wanted = {ring["camera"]: ring for ring in rings}
         for camera_id in [c for c in self.tiles if c not in wanted]:
-            tile = self.tiles.pop(camera_id)
-            tile.detach()
-            self._layout.removeWidget(tile)
-            tile.deleteLater()
+            gone = self.tiles.pop(camera_id)
+            gone.detach()
+            self._layout.removeWidget(gone)
+            gone.deleteLater()
         for camera_id, ring in wanted.items():
             tile = self.tiles.get(camera_id)
             if tile is None:

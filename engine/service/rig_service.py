@@ -37,6 +37,9 @@ from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
 from engine.system.disk_guard import LowDiskError
 from engine.wire.events import (
+    CameraFailed,
+    CameraJoined,
+    CameraLost,
     Error,
     Event,
     RecordingFinalized,
@@ -45,6 +48,7 @@ from engine.wire.events import (
     RingRecreated,
     RingsChanged,
     Stats,
+    WriterFailed,
 )
 from engine.wire.status import CameraStatus
 
@@ -58,7 +62,9 @@ class CommandError(RuntimeError):
 
 
 class RigService:
-    """Owns the rig and runs its cameras; every public method is one protocol command."""
+    """Owns the rig and runs its cameras. Each command of engine.wire.commands but the
+    server's own (subscribe, shutdown) is the public method of its name; start, close
+    and secrets are for the server."""
 
     def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None,
                  status_file: Path | None = None) -> None:
@@ -190,7 +196,7 @@ class RigService:
         return {raw: text for raw, text in masked.items() if raw != text}
 
     def _on_group_event(self, event: Event) -> None:
-        if event.NAME in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
+        if isinstance(event, CameraFailed | CameraLost | CameraJoined | WriterFailed):
             self._supervisor.wake()
         if isinstance(event, RecordingFinalized):
             self._recording_started = None
