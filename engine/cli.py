@@ -231,15 +231,21 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
     return changes
 
 
-def cmd_ctl(args: argparse.Namespace) -> int:
-    """Send the command the sub-command names, its arguments taken from the command line."""
+def ctl_command(args: argparse.Namespace) -> Command:
+    """The command a `ctl` sub-command names, its arguments taken from the command line
+    (an argument not given takes the command's default)."""
     declared = COMMANDS.fields(args.action)
     values = {name: getattr(args, name) for name in declared}
     for name, hint in declared.items():
         if _is_dict(hint) and values[name] is not None:
             values[name] = _parse_assignments(values[name]) or None
-    command = COMMANDS.type_of(args.action)(**{k: v for k, v in values.items()
-                                                if v is not None})
+    given = {name: value for name, value in values.items() if value is not None}
+    command: Command = COMMANDS.type_of(args.action)(**given)
+    return command
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    command = ctl_command(args)
     with _client() as client:
         result = client.call(command)
     print(json.dumps(result, indent=2))
@@ -262,8 +268,8 @@ def _arms(hint: Any) -> tuple[Any, ...]:
 
 def _add_ctl_commands(ctl: argparse.ArgumentParser) -> None:
     """One sub-command per engine command (engine.wire.commands), its fields as arguments:
-    a required field is positional, an optional one an --option; an object is KEY=VALUE
-    pairs."""
+    a required field is positional, an optional one an --option; an object takes
+    KEY=VALUE pairs."""
     actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND")
     for name in COMMANDS.names():
         cls: type[Command] = COMMANDS.type_of(name)
@@ -276,9 +282,10 @@ def _add_ctl_commands(ctl: argparse.ArgumentParser) -> None:
         for field in dataclasses.fields(cls):
             hint = hints[field.name]
             required = field.default is dataclasses.MISSING
-            if _is_dict(hint):
-                parser.add_argument(field.name, nargs="+" if required else "*",
-                                    metavar="KEY=VALUE")
+            if _is_dict(hint) and required:
+                parser.add_argument(field.name, nargs="+", metavar="KEY=VALUE")
+            elif _is_dict(hint):
+                parser.add_argument(f"--{field.name}", nargs="+", metavar="KEY=VALUE")
             elif required:
                 parser.add_argument(field.name, metavar=field.name.upper())
             elif hint is bool:

@@ -221,7 +221,8 @@ class RigService:
         while not self._stop_ticker.wait(STATS_INTERVAL_S):
             with self._structure:
                 self._snapshot = self._sample()
-            recording = self._group.recording if self._group else None
+            group = self._group
+            recording = group.recording if group else None
             self._emit(Stats(**self._snapshot,
                              elapsed_s=round(self._elapsed(), 1) if recording else None))
             self._resume_if_ready()

@@ -139,7 +139,7 @@ class AssemblyProgress(Event):
 class RecordingFinalized(Event):
     folder: str
     status: str
-    frames: dict[str, int] | None
+    frames: dict[str, int | None] | None  # None: a camera whose count is unknown
     errors: list[str]
 
 
