@@ -68,10 +68,7 @@ VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v);;All files (*)"
 
 def badge_colour(status: str) -> str:
     """Colour of a status badge; a state this GUI does not know is grey."""
-    try:
-        return CameraStatus(status.lower()).colour
-    except ValueError:
-        return GREY
+    return CameraStatus.colour_of(status)
 
 
 def status_tip(camera: dict[str, Any]) -> str:

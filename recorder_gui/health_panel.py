@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.wire.events import EVENTS, Device, Event, Stats
+from engine.wire.status import CameraStatus
 from recorder_gui import device_status as ds
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.history_plot import TimeSeries, history_plot
@@ -199,7 +200,7 @@ class HealthPanel(QWidget):
         row.name.setToolTip(f"{status}: {camera['error']}" if camera.get("error") else status)
         # A paused or stopped camera is slow on purpose: no warning for it.
         _show(row.fps, f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}",
-              colour=fps_colour(fps, target) if status == "running" else None)
+              colour=fps_colour(fps, target) if status == CameraStatus.RUNNING else None)
         _show(row.dropped, f"{dropped} ({100 * dropped / max(frames, 1):.1f} %)",
               f"{dropped} of {frames} frames", dropped_colour(dropped, frames))
 

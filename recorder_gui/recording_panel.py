@@ -41,6 +41,7 @@ from engine.wire.events import (
     RecordingStarted,
     RecordingStopped,
 )
+from engine.wire.status import CameraStatus
 from recorder_gui.engine_link import EngineLink
 
 RECENT_LIMIT = 50
@@ -277,7 +278,7 @@ class RecordingPanel(QWidget):
         fps_item = self._cell(row, FPS_COLUMN)
         fps_item.setText(f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}")
         # A paused or stopped camera is slow on purpose: no warning for it.
-        _colour(fps_item, fps_colour(fps, target) if status == "running" else None)
+        _colour(fps_item, fps_colour(fps, target) if status == CameraStatus.RUNNING else None)
         self._cell(row, FRAMES_COLUMN).setText(str(frames))
         dropped_item = self._cell(row, DROPPED_COLUMN)
         dropped_item.setText(str(dropped))

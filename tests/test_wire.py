@@ -110,6 +110,8 @@ def test_camera_status_values_all_have_a_colour_and_a_meaning():
         assert status.colour.startswith("#") and len(status.colour) == 7
         assert status.meaning
     assert CameraStatus("running").delivering and not CameraStatus("stopped").delivering
+    assert CameraStatus.colour_of("CRASHED") == CameraStatus.CRASHED.colour
+    assert CameraStatus.colour_of("warming") == CameraStatus.STOPPED.colour  # unknown: grey
 
 
 def test_masking_walks_every_string_of_a_message():
