@@ -5,18 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSettings, Signal
 
 from engine.client import EngineCommandError
 from engine.wire.commands import Command, Pause, Set
-from engine.wire.events import EVENTS, CameraFailed, Error, Event, Paused, Stats
+from engine.wire.events import (
+    EVENTS,
+    CameraFailed,
+    Error,
+    Event,
+    Paused,
+    RecordingStarted,
+    Stats,
+)
 from recorder_gui.engine_link import EngineEvents, EngineLink
+from recorder_gui.main_window import MainWindow
 
 pytestmark = pytest.mark.usefixtures("no_leaked_widgets")
 
 
 class RecordingClient:
-    """An engine client that keeps the commands it is sent and refuses `set`."""
+    """An engine client that keeps the commands it is sent, refuses `set` and answers
+    `pause` (anything else: nothing)."""
 
     def __init__(self) -> None:
         self.sent: list[Command] = []
@@ -28,7 +38,7 @@ class RecordingClient:
         self.sent.append(command)
         if isinstance(command, Set):
             raise EngineCommandError("unknown camera 'nope'")
-        return {"state": "paused"}
+        return {"state": "paused"} if isinstance(command, Pause) else None
 
 
 @pytest.fixture
@@ -63,3 +73,19 @@ def test_engine_errors_and_refused_commands_reach_error_raised(link, qtbot):
     assert link.command(Set(camera="nope", changes={"x": 1})) is None
     assert raised == ["disk almost full", "set: unknown camera 'nope'"]
     assert [c.NAME for c in link.client.sent] == ["pause", "set"]
+
+
+def test_the_window_shows_the_engines_elapsed_time(qtbot, tmp_path):
+    """No GUI clock: the toolbar shows what the engine's stats say."""
+    link = EngineLink(RecordingClient())  # type: ignore[arg-type]
+    window = MainWindow(link, QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
+    link.setParent(window)
+    qtbot.addWidget(window)
+    link.dispatch(RecordingStarted(folder="/data/take", first_frame=0))
+    assert window.elapsed_label.text() == "00:00:00"
+    link.dispatch(Stats(cameras=[], spread=None, paused=False, elapsed_s=75.4))
+    assert window.elapsed_label.text() == "00:01:15"
+    link.dispatch(Paused())
+    link.dispatch(Stats(cameras=[], spread=None, paused=True, elapsed_s=75.9))
+    assert window.elapsed_text() == "00:01:15 (PAUSED)"
+    window.recording = False  # nothing to ask about on close

@@ -3,8 +3,9 @@
 A request travels as {"id": n, "cmd": name, "args": {field: value}}. The server decodes
 it with `parse_request` (an unknown command or a malformed argument is answered with a
 WireError naming it) and runs the RigService method of the same name with the fields as
-keyword arguments; `subscribe` and `shutdown` are the server's own. EngineClient, the
-`ctl` CLI and the GUI build these objects; nothing else lists the command names.
+keyword arguments; `subscribe` and `shutdown` are the server's own. EngineClient (its
+typed convenience methods are thin wrappers), the `ctl` CLI (its sub-commands are
+generated from COMMANDS) and the GUI build these objects.
 """
 
 from __future__ import annotations
