@@ -4,8 +4,8 @@ Structural changes (add / remove a camera, load a rig) rebuild the capture group
 starting and stopping one camera does not (the others run on). Both are refused
 while recording. Recording commands go straight to the group, which does its own
 locking, so a long stop (finalizing files) never blocks another client's status
-request. The supervisor restarts failed cameras; the state database remembers which
-cameras should run, so an engine restart brings the rig back as it was.
+request. The supervisor restarts failed cameras; RigMemory keeps the rig in the state
+database, so an engine restart brings it back as it was.
 
 Events are engine.wire.events objects; the server masks the camera passwords this
 service names (`secrets`) in everything it sends.
@@ -29,6 +29,7 @@ from engine.recording.errors import RecordingError
 from engine.recording.manifest import list_recordings
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
+from engine.service.rig_memory import RigMemory
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
 from engine.specs import CameraSpec
@@ -73,6 +74,7 @@ class RigService:
         self._rig = rig
         self._emit = emit
         self._store = store
+        self._memory = RigMemory(store)
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
@@ -96,46 +98,20 @@ class RigService:
 
     def start(self) -> None:
         with self._structure:
-            if self._store is not None:
-                self._restore(self._store)
+            if self._store is not None and self._store.damage:
+                self._notices.append(self._store.damage)
+                self._emit(Error(message=self._store.damage))
+            self._rig, self._stopped, problems = self._memory.restore(self._rig)
+            for problem in problems:
+                self._emit(Error(message=problem))
             self._rebuild()
         self._ticker.start()
         self._supervisor.start()
         self._device.start()
         threading.Thread(target=self._recover, name="recover", daemon=True).start()
 
-    def _restore(self, store: StateStore) -> None:
-        """The rig as the last engine left it: cameras added at run time come back, and
-        a camera the user stopped stays stopped. A different rig starts afresh."""
-        if store.damage:
-            self._notices.append(store.damage)
-            self._emit(Error(message=store.damage))
-        saved = {c["id"]: c for c in store.cameras()}
-        if store.meta("rig") != self._rig.name:
-            for camera_id in saved:
-                store.remove_camera(camera_id)
-            saved = {}
-        rig = self._rig
-        for camera_id, row in saved.items():
-            spec = _spec_of(row)
-            try:
-                rig = (rig.with_settings(camera_id, {**row["settings"]["settings"],
-                                                     **_geometry(spec)})
-                       if any(c.camera_id == camera_id for c in rig.cameras)
-                       else rig.with_camera(spec))
-            except RigError as exc:
-                self._emit(Error(message=f"cannot restore camera {camera_id}: {exc}"))
-        self._rig = rig
-        self._stopped = {i for i, row in saved.items() if row["desired"] == "stopped"}
-        store.set_meta("rig", rig.name)
-        for spec in rig.cameras:
-            self._remember(spec)
-
     def _remember(self, spec: CameraSpec) -> None:
-        if self._store is not None:
-            desired = "stopped" if spec.camera_id in self._stopped else "running"
-            self._store.put_camera(spec.camera_id, spec.source,
-                                   {**_geometry(spec), "settings": spec.settings}, desired)
+        self._memory.remember(spec, spec.camera_id in self._stopped)
 
     def _recover(self) -> None:
         """Salvage what a crash left unfinished in the rig's output folder."""
@@ -459,14 +435,7 @@ class RigService:
         with self._structure:
             self._not_recording()
             self._rig, self._stopped = rig, stopped & {c.camera_id for c in rig.cameras}
-            if self._store is not None:
-                kept = {c.camera_id for c in rig.cameras}
-                for row in self._store.cameras():
-                    if row["id"] not in kept:
-                        self._store.remove_camera(row["id"])
-                self._store.set_meta("rig", rig.name)
-            for spec in rig.cameras:
-                self._remember(spec)
+            self._memory.replace(rig, self._stopped)
             self._rebuild()
 
     def add_camera(
@@ -541,21 +510,6 @@ class RigService:
         return {"path": str(Path(path).expanduser())}
 
 
-def _geometry(spec: CameraSpec) -> dict[str, Any]:
-    return {"width": spec.width, "height": spec.height, "fps": spec.fps}
-
-
-def _spec_of(row: dict[str, Any]) -> CameraSpec:
-    """A camera as the state database keeps it."""
-    saved = row["settings"]
-    return CameraSpec(row["id"], row["source"], int(saved["width"]), int(saved["height"]),
-                      float(saved["fps"]), dict(saved.get("settings", {})))
-
-
-COMMANDS = {
-    "ping", "status", "rings", "properties", "discover", "record", "pause", "resume", "stop",
-    "add_camera", "remove_camera", "start_camera", "stop_camera", "set", "load_rig", "save_rig",
-}
 # Failures that are the request's or the rig's, answered as errors (anything else is a bug).
 EXPECTED_ERRORS = (
     CommandError, GroupError, RigError, RecordingError, SourceError, ValueError, OSError, KeyError,
