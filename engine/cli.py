@@ -21,7 +21,7 @@ from engine.recording.errors import RecordingError
 from engine.rig import RigError
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
-from engine.specs import CODECS, DEFAULT_FPS, CameraSpec, SensorSpec
+from engine.specs import CODECS, DEFAULT_FPS, NETWORK_SCHEMES, CameraSpec, SensorSpec
 from engine.wire.commands import COMMANDS, Command
 from engine.wire.events import CameraFailed, Error, Event
 
@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     chosen = record.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--demo", type=int, metavar="N", help="N synthetic cameras")
     chosen.add_argument("--camera", action="append", metavar="SOURCE",
-                        help="a source: synthetic, 0, /dev/video0, a file, http(s):// or rtsp://")
+                        help="a source: synthetic, 0, /dev/video0, a file, or a URL ("
+                        + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + ")")
     record.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH")
     record.add_argument("--fps", type=float, default=DEFAULT_FPS)
     record.add_argument("--codec", choices=CODECS, default="h264")
