@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -10,18 +11,19 @@ import signal
 import sys
 import threading
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 from engine.capture.group import CaptureGroup, GroupError
 from engine.client import EngineCommandError, EngineNotRunning
-from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.rig import RigError
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
-from engine.specs import DEFAULT_FPS, CameraSpec, SensorSpec
+from engine.specs import CODECS, DEFAULT_FPS, NETWORK_SCHEMES, CameraSpec, SensorSpec
 from engine.system.disk_guard import GB, DiskGuard, LowDiskError
+from engine.wire.commands import COMMANDS, Command
 from engine.wire.events import CameraFailed, Error, Event
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -235,25 +237,70 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
     return changes
 
 
+def ctl_command(args: argparse.Namespace) -> Command:
+    """The command a `ctl` sub-command names, its arguments taken from the command line
+    (an argument not given takes the command's default)."""
+    declared = COMMANDS.fields(args.action)
+    values = {name: getattr(args, name) for name in declared}
+    for name, hint in declared.items():
+        if _is_dict(hint) and values[name] is not None:
+            values[name] = _parse_assignments(values[name]) or None
+    given = {name: value for name, value in values.items() if value is not None}
+    command: Command = COMMANDS.type_of(args.action)(**given)
+    return command
+
+
 def cmd_ctl(args: argparse.Namespace) -> int:
+    command = ctl_command(args)
     with _client() as client:
-        action = args.action
-        if action == "record":
-            result = client.record(args.output, args.codec, args.name)
-        elif action in ("pause", "resume", "stop"):
-            result = getattr(client, action)()
-        elif action == "add-camera":
-            options = {"id": args.id} if args.id else {}
-            result = client.add_camera(args.target, **options)
-        elif action in ("remove-camera", "start-camera", "stop-camera"):
-            result = getattr(client, action.replace("-", "_"))(args.target)
-        elif action == "set":
-            result = client.set(args.target, **_parse_assignments(args.assignments))
-        else:
-            client.shutdown()
-            result = {"shutting_down": True}
+        result = client.call(command)
     print(json.dumps(result, indent=2))
     return EXIT_OK
+
+
+_CTL_CHOICES = {"codec": CODECS}
+
+
+def _is_dict(hint: Any) -> bool:
+    return dict in (hint, get_origin(hint)) or any(_is_dict(arm) for arm in _arms(hint))
+
+
+def _arms(hint: Any) -> tuple[Any, ...]:
+    """The types of a union (X | None), without None; () for anything else."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(arm for arm in get_args(hint) if arm is not type(None))
+    return ()
+
+
+def _add_ctl_commands(ctl: argparse.ArgumentParser) -> None:
+    """One sub-command per engine command (engine.wire.commands), its fields as arguments:
+    a required field is positional, an optional one an --option; an object takes
+    KEY=VALUE pairs."""
+    actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND")
+    for name in COMMANDS.names():
+        cls: type[Command] = COMMANDS.type_of(name)
+        if name == "subscribe":
+            continue  # a one-shot command line has no event stream to receive
+        parser = actions.add_parser(name.replace("_", "-"),
+                                    help=(cls.__doc__ or "").strip().splitlines()[0])
+        parser.set_defaults(action=name)
+        hints = COMMANDS.fields(name)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            required = field.default is dataclasses.MISSING
+            if _is_dict(hint) and required:
+                parser.add_argument(field.name, nargs="+", metavar="KEY=VALUE")
+            elif _is_dict(hint):
+                parser.add_argument(f"--{field.name}", nargs="+", metavar="KEY=VALUE")
+            elif required:
+                parser.add_argument(field.name, metavar=field.name.upper())
+            elif hint is bool:
+                parser.add_argument(f"--{field.name}", action=argparse.BooleanOptionalAction,
+                                    default=None)
+            else:
+                arm = (_arms(hint) or (hint,))[0]
+                parser.add_argument(f"--{field.name}", type=arm if arm in (int, float) else str,
+                                    choices=_CTL_CHOICES.get(field.name))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -270,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     chosen = record.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--demo", type=int, metavar="N", help="N synthetic cameras")
     chosen.add_argument("--camera", action="append", metavar="SOURCE",
-                        help="a source: synthetic, 0, /dev/video0, a file, http(s):// or rtsp://")
+                        help="a source: synthetic, 0, /dev/video0, a file, or a URL ("
+                        + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + ")")
     record.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH")
     record.add_argument("--fps", type=float, default=DEFAULT_FPS)
     record.add_argument("--codec", choices=CODECS, default="h264")
@@ -311,15 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     ctl = commands.add_parser("ctl", help="send a command to the running engine")
-    ctl.add_argument("action", choices=[
-        "record", "pause", "resume", "stop", "add-camera", "remove-camera", "start-camera",
-        "stop-camera", "set", "shutdown"])
-    ctl.add_argument("target", nargs="?", help="SOURCE for add-camera, camera ID otherwise")
-    ctl.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="settings for set")
-    ctl.add_argument("--output", help="record: output folder (default: the rig's)")
-    ctl.add_argument("--codec", choices=CODECS, help="record: codec (default: the rig's)")
-    ctl.add_argument("--name", help="record: recording folder name")
-    ctl.add_argument("--id", help="add-camera: the new camera's id")
+    _add_ctl_commands(ctl)
     ctl.set_defaults(handler=cmd_ctl)
 
     bench = commands.add_parser("bench", help="measure capture, gating, publishing and encoding")

@@ -1,9 +1,11 @@
 """EngineClient: the one way the GUI and the CLI talk to a running engine.
 
 It connects to the engine of the runtime folder, or launches a detached one
-when none runs. Commands are synchronous calls; events arrive on a reader
-thread and are handed to the subscribed callbacks (keep them short: the GUI
-client re-posts them to its own thread).
+when none runs. Commands (engine.wire.commands objects) are synchronous calls;
+events arrive on a reader thread, are decoded into engine.wire.events objects
+(one the registry does not declare is logged and dropped) and handed to the
+subscribed callbacks (keep them short: the GUI client re-posts them to its own
+thread).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,10 +26,15 @@ from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import Any
 
+from engine.wire import commands as cmd
 from engine.wire import framing
+from engine.wire.events import EVENTS, Event
 from engine.wire.paths import RUNTIME_DIR_ENV, key_path, log_path, runtime_dir, socket_path
+from engine.wire.registry import WireError
 
-EventCallback = Callable[[dict[str, Any]], None]
+log = logging.getLogger("engine.client")
+
+EventCallback = Callable[[Event], None]
 LAUNCH_TIMEOUT_S = 30.0
 FROZEN_ENGINE_FLAG = "--engine"  # bundle executable: run the engine CLI
 
@@ -150,8 +158,7 @@ class EngineClient:
                 message = json.loads(self._conn.recv_bytes())
                 request_id = message.get("id")
                 if "event" in message and request_id is None:
-                    for callback in list(self._callbacks):
-                        callback(message)
+                    self._deliver(message)
                     continue
                 with self._pending_lock:
                     waiter = self._pending.pop(request_id, None)
@@ -167,27 +174,34 @@ class EngineClient:
             for event, _ in waiters:
                 event.set()  # their answer list stays empty: "engine went away"
 
-    def call(self, command: str, **args: Any) -> Any:
+    def _deliver(self, message: dict[str, Any]) -> None:
+        try:
+            event = EVENTS.from_wire(message)
+        except WireError as exc:
+            log.warning("dropped an event the engine should not send: %s", exc)
+            return
+        for callback in list(self._callbacks):
+            callback(event)
+
+    def call(self, command: cmd.Command) -> Any:
         """Run one command; return its result or raise EngineCommandError / EngineNotRunning."""
         if self._closed.is_set():
             raise EngineNotRunning("not connected to the engine")
         request_id = next(self._ids)
-        done, answer = threading.Event(), []
+        done, answer = threading.Event(), list[dict[str, Any]]()
         with self._pending_lock:
             self._pending[request_id] = (done, answer)
         try:
             with self._send_lock:
-                self._conn.send_bytes(
-                    framing.encode({"id": request_id, "cmd": command, "args": args})
-                )
+                self._conn.send_bytes(framing.encode(cmd.request(request_id, command)))
         except OSError as exc:
             raise EngineNotRunning(f"engine went away: {exc}") from exc
         if not done.wait(self.timeout_s):
             with self._pending_lock:
                 self._pending.pop(request_id, None)
-            raise EngineCommandError(f"{command}: no answer within {self.timeout_s:.0f} s")
+            raise EngineCommandError(f"{command.NAME}: no answer within {self.timeout_s:.0f} s")
         if not answer:
-            raise EngineNotRunning(f"the engine stopped during {command!r}")
+            raise EngineNotRunning(f"the engine stopped during {command.NAME!r}")
         if not answer[0]["ok"]:
             raise EngineCommandError(answer[0]["error"])
         return answer[0]["result"]
@@ -196,64 +210,64 @@ class EngineClient:
         """Receive every event from now on (camera changes, recordings, errors, stats)."""
         self._callbacks.append(callback)
         if len(self._callbacks) == 1:
-            self.call("subscribe")
+            self.call(cmd.Subscribe())
 
     @property
     def connected(self) -> bool:
         return not self._closed.is_set()
 
-    # --- commands ---------------------------------------------------------------------
+    # --- commands: thin wrappers, for typed calls from Python -------------------------
 
     def ping(self) -> dict[str, Any]:
-        return self.call("ping")
+        return self.call(cmd.Ping())
 
     def status(self) -> dict[str, Any]:
-        return self.call("status")
+        return self.call(cmd.Status())
 
     def rings(self) -> list[dict[str, Any]]:
         """Ring name and geometry per running camera, for a display to attach to."""
-        return self.call("rings")
+        return self.call(cmd.Rings())
 
     def properties(self, camera: str) -> list[dict[str, Any]]:
-        return self.call("properties", camera=camera)
+        return self.call(cmd.Properties(camera=camera))
 
     def record(
         self, output: str | None = None, codec: str | None = None, name: str | None = None
     ) -> dict[str, Any]:
-        return self.call("record", output=output, codec=codec, name=name)
+        return self.call(cmd.Record(output=output, codec=codec, name=name))
 
     def pause(self) -> dict[str, Any]:
-        return self.call("pause")
+        return self.call(cmd.Pause())
 
     def resume(self) -> dict[str, Any]:
-        return self.call("resume")
+        return self.call(cmd.Resume())
 
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording; with wait, return once the final files are assembled."""
-        return self.call("stop", wait=wait)
+        return self.call(cmd.Stop(wait=wait))
 
     def add_camera(self, source: str, **options: Any) -> dict[str, Any]:
-        return self.call("add_camera", source=source, **options)
+        return self.call(cmd.AddCamera(source=source, **options))
 
     def remove_camera(self, camera: str) -> dict[str, Any]:
-        return self.call("remove_camera", camera=camera)
+        return self.call(cmd.RemoveCamera(camera=camera))
 
     def start_camera(self, camera: str) -> dict[str, Any]:
-        return self.call("start_camera", camera=camera)
+        return self.call(cmd.StartCamera(camera=camera))
 
     def stop_camera(self, camera: str) -> dict[str, Any]:
-        return self.call("stop_camera", camera=camera)
+        return self.call(cmd.StopCamera(camera=camera))
 
     def set(self, camera: str, **changes: Any) -> dict[str, Any]:
         """Apply settings; returns the settings in effect, or raises with the reason."""
-        return self.call("set", camera=camera, changes=changes)
+        return self.call(cmd.Set(camera=camera, changes=changes))
 
     def load_rig(self, path: str | Path) -> dict[str, Any]:
-        return self.call("load_rig", path=str(path))
+        return self.call(cmd.LoadRig(path=str(path)))
 
     def save_rig(self, path: str | Path) -> dict[str, Any]:
-        return self.call("save_rig", path=str(path))
+        return self.call(cmd.SaveRig(path=str(path)))
 
     def shutdown(self) -> None:
         """Ask the engine to finalize any recording and exit."""
-        self.call("shutdown")
+        self.call(cmd.Shutdown())

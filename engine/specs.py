@@ -1,4 +1,5 @@
-"""What the rig asks of each camera and sensor: plain data every layer may import."""
+"""What the rig asks of each camera and sensor, and the engine's limits on what it may ask:
+plain data every layer may import, the GUI included, so no layer keeps its own copy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from typing import Any
 DEFAULT_WIDTH = 640
 DEFAULT_HEIGHT = 480
 DEFAULT_FPS = 30.0
+
+# The codecs a recording can be written with (engine.recording.encoder implements them).
+CODECS = ("h264", "mjpeg", "ffv1")
+# URL schemes of network camera sources (scheme://...), opened through FFmpeg.
+NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps")
+# Frame sizes the recording path takes: even (yuv420p) and within these bounds.
+MIN_SIDE = 16
+MAX_WIDTH = 7680
+MAX_HEIGHT = 4320
+MAX_FPS = 1000.0
 
 
 @dataclass(frozen=True)

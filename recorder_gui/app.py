@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName(DESKTOP_ID)  # Wayland matches the window to the .desktop entry
     try:
         if client is None:
+            assert engine is not None  # launched above, as no engine answered
             client = EngineClient.await_engine(engine, folder)
     except EngineNotRunning as exc:
         QMessageBox.critical(None, APP_NAME, f"The recording engine could not start:\n{exc}")
@@ -106,6 +107,8 @@ def _quit_after(seconds: float, screenshot: str | None, window, first_frame: lis
     (publish-to-paint latency, time to first frame, GUI CPU) and close."""
     from PySide6.QtCore import QTimer
 
+    from engine.wire.commands import Stop
+
     process = psutil.Process()
     process.cpu_percent()  # start the CPU measurement window
 
@@ -122,7 +125,7 @@ def _quit_after(seconds: float, screenshot: str | None, window, first_frame: lis
             print(f"first frame on screen {first_frame[0]:.2f} s after launch")
         print(f"GUI process CPU {cpu:.1f} % of one core")
         if window.recording:
-            window.link.command("stop", wait=True)
+            window.link.command(Stop(wait=True))
         window.recording = False  # nothing left to ask about
         window.close()
 

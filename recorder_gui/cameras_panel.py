@@ -3,7 +3,8 @@
 The table follows the engine's stats events (about once a second) and its status
 answer; it never keeps its own idea of a camera's state. Adding, removing, starting
 and stopping a camera makes the engine restart its capture group, so those commands
-block for a second or two under a busy cursor.
+block for a second or two under a busy cursor. Badge colours, accepted URL schemes
+and size / fps limits are the engine's (engine.wire.status, engine.specs).
 """
 
 from __future__ import annotations
@@ -40,32 +41,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.specs import MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_SIDE, NETWORK_SCHEMES
+from engine.wire.commands import (
+    AddCamera,
+    Discover,
+    RemoveCamera,
+    StartCamera,
+    Status,
+    StopCamera,
+)
+from engine.wire.events import Stats
+from engine.wire.status import CameraStatus
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.settings_dialog import SettingsDialog, run_command
 
 COLUMNS = ("ID", "Source", "Size @ fps", "Status", "FPS", "Dropped")
 STATUS_COLUMN = COLUMNS.index("Status")
-GREY = "#757575"
-BADGE_COLOURS = {  # the supervisor's states (engine/supervisor/health.py), and paused
-    "starting": "#1565c0",
-    "running": "#2e7d32",
-    "paused": "#f9a825",
-    "reconnecting": "#ef6c00",
-    "stalled": "#ef6c00",
-    "restarting": "#6a1b9a",
-    "crashed": "#c62828",
-    "failed": "#c62828",
-    "stopped": GREY,
-}
-STARTABLE = {"stopped", "failed", "crashed", "stalled", "reconnecting"}
-CONFIGURABLE = {"running", "paused"}  # the engine has properties only for running cameras
-NETWORK_SCHEMES = ("http://", "https://", "rtsp://")
+GREY = CameraStatus.STOPPED.colour
+STARTABLE = {CameraStatus.STOPPED, CameraStatus.FAILED, CameraStatus.CRASHED,
+             CameraStatus.STALLED, CameraStatus.RECONNECTING}
+# The engine has properties only for cameras whose process delivers frames.
+CONFIGURABLE = {status for status in CameraStatus if status.delivering}
+URL_PREFIXES = tuple(f"{scheme}://" for scheme in NETWORK_SCHEMES)
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v);;All files (*)"
 
 
 def badge_colour(status: str) -> str:
-    """Colour of a status badge; states this GUI does not know yet are grey."""
-    return BADGE_COLOURS.get(status.lower(), GREY)
+    """Colour of a status badge; a state this GUI does not know is grey."""
+    return CameraStatus.colour_of(status)
 
 
 def status_tip(camera: dict[str, Any]) -> str:
@@ -142,9 +145,9 @@ class CamerasPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.settings_button = QPushButton("Settings…")
         self.add_button.clicked.connect(self.add_camera)
-        self.remove_button.clicked.connect(lambda: self._change_rig("remove_camera", "removed"))
-        self.start_button.clicked.connect(lambda: self._change_rig("start_camera", "started"))
-        self.stop_button.clicked.connect(lambda: self._change_rig("stop_camera", "stopped"))
+        self.remove_button.clicked.connect(lambda: self._change_rig(RemoveCamera, "removed"))
+        self.start_button.clicked.connect(lambda: self._change_rig(StartCamera, "started"))
+        self.stop_button.clicked.connect(lambda: self._change_rig(StopCamera, "stopped"))
         self.settings_button.clicked.connect(self.open_settings)
         self.status_line = QLabel()
         self.status_line.setWordWrap(True)
@@ -167,15 +170,15 @@ class CamerasPanel(QWidget):
 
     def refresh(self) -> None:
         """Ask the engine for the current cameras now, rather than wait for the next stats."""
-        status, reason = run_command(self._link, "status")
+        status, reason = run_command(self._link, Status())
         if status is None:
             self._report(reason, error=True)
         else:
             self._show(status.get("cameras", []))
 
-    def _on_stats(self, event: dict[str, Any]) -> None:
-        if event.get("time", time.time()) >= self._stale_before:
-            self._show(event.get("cameras", []))
+    def _on_stats(self, event: Stats) -> None:
+        if event.time >= self._stale_before:
+            self._show(event.cameras)
 
     def _show(self, cameras: list[dict[str, Any]]) -> None:
         selected = self.selected_camera()
@@ -223,7 +226,7 @@ class CamerasPanel(QWidget):
         status = self._selected_status()
         self.remove_button.setEnabled(status is not None)
         self.start_button.setEnabled(status in STARTABLE)
-        self.stop_button.setEnabled(status is not None and status != "stopped")
+        self.stop_button.setEnabled(status is not None and status != CameraStatus.STOPPED)
         self.settings_button.setEnabled(status in CONFIGURABLE)
 
     def _report(self, text: str, error: bool = False) -> None:
@@ -232,11 +235,12 @@ class CamerasPanel(QWidget):
 
     # --- commands -----------------------------------------------------------------------
 
-    def _change_rig(self, command: str, done: str) -> None:
+    def _change_rig(self, command: type[RemoveCamera | StartCamera | StopCamera],
+                    done: str) -> None:
         camera_id = self.selected_camera()
         if camera_id is None:
             return
-        result, reason = run_command(self._link, command, camera=camera_id)
+        result, reason = run_command(self._link, command(camera=camera_id))
         self._rig_changed(f"{camera_id} {done}" if result is not None else reason,
                          error=result is None)
 
@@ -286,7 +290,8 @@ class AddCameraDialog(QDialog):
 
         self.devices = QListWidget()
         self.url_edit = QLineEdit()
-        self.url_edit.setPlaceholderText("rtsp://user:password@host/stream  or  http://…")
+        self.url_edit.setPlaceholderText(
+            f"rtsp://user:password@host/stream  ({', '.join(URL_PREFIXES)})")
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText("/path/to/video.mp4")
         browse = QPushButton("Browse…")
@@ -297,9 +302,9 @@ class AddCameraDialog(QDialog):
 
         self.id_edit = QLineEdit()
         self.id_edit.setPlaceholderText("automatic")
-        self.width_edit = self._optional(QSpinBox(), 16, 7680)
-        self.height_edit = self._optional(QSpinBox(), 16, 4320)
-        self.fps_edit = self._optional(QDoubleSpinBox(), 1, 1000)
+        self.width_edit = self._optional(QSpinBox(), MIN_SIDE, MAX_WIDTH)
+        self.height_edit = self._optional(QSpinBox(), MIN_SIDE, MAX_HEIGHT)
+        self.fps_edit = self._optional(QDoubleSpinBox(), 1, int(MAX_FPS))
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #c62828;")
         self.error_label.setWordWrap(True)
@@ -341,7 +346,7 @@ class AddCameraDialog(QDialog):
         return editor
 
     def _list_devices(self) -> None:
-        found, reason = run_command(self._link, "discover")
+        found, reason = run_command(self._link, Discover())
         for entry in found or []:
             text = f"{entry['source']} — {entry.get('description', entry.get('kind', ''))}"
             if entry.get("width") and entry.get("height"):
@@ -387,12 +392,12 @@ class AddCameraDialog(QDialog):
             self.error_label.setText("choose a source")
             return
         if self.url_choice.isChecked() and not options["source"].lower().startswith(
-            NETWORK_SCHEMES
+            URL_PREFIXES
         ):
-            self.error_label.setText("a network camera URL starts with http://, https:// "
-                                     "or rtsp://")
+            self.error_label.setText(
+                f"a network camera URL starts with {', '.join(URL_PREFIXES)}")
             return
-        result, reason = run_command(self._link, "add_camera", **options)
+        result, reason = run_command(self._link, AddCamera(**options))
         if result is None:
             self.error_label.setText(reason)
             return

@@ -10,6 +10,7 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
+from engine.wire.events import Device
 from recorder_gui.recording_panel import ALARM, WARNING
 
 GB = 1_000_000_000
@@ -145,27 +146,26 @@ def battery_colour(battery: dict[str, Any] | None) -> QColor | None:
 
 # --- the device as a whole ------------------------------------------------------------------
 
-def device_text(snapshot: dict[str, Any]) -> str:
-    parts = [str(snapshot.get("device_id") or "?"), str(snapshot.get("software_version") or "?"),
-             f"up {format_duration(snapshot.get('uptime_seconds') or 0)}"]
-    state = str(snapshot.get("engine_state") or "?")
-    recording = snapshot.get("recording") or {}
-    if recording.get("active"):
-        state += f" ({format_duration(recording.get('duration_s') or 0)})"
+def device_text(device: Device) -> str:
+    parts = [device.device_id or "?", device.software_version or "?",
+             f"up {format_duration(device.uptime_seconds or 0)}"]
+    state = device.engine_state or "?"
+    if device.recording.get("active"):
+        state += f" ({format_duration(device.recording.get('duration_s') or 0)})"
     return " · ".join([*parts, state])
 
 
-def device_tooltip(snapshot: dict[str, Any]) -> str:
-    recording = snapshot.get("recording") or {}
+def device_tooltip(device: Device) -> str:
+    recording = device.recording
     return f"recording {recording.get('id')}" if recording.get("active") else ""
 
 
-def alerts(snapshot: dict[str, Any]) -> list[tuple[str, QColor]]:
+def alerts(device: Device) -> list[tuple[str, QColor]]:
     """The device error (danger) and warnings, most urgent first, for the operator to see."""
     found = []
-    if snapshot.get("device_error"):
-        found.append((str(snapshot["device_error"]), ALARM))
-    elif snapshot.get("device_healthy") is False:
+    if device.device_error:
+        found.append((device.device_error, ALARM))
+    elif not device.device_healthy:
         found.append(("device not healthy", ALARM))
-    found += [(str(warning), WARNING) for warning in snapshot.get("warnings") or []]
+    found += [(str(warning), WARNING) for warning in device.warnings]
     return found

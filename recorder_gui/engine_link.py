@@ -1,9 +1,13 @@
 """EngineLink: the engine client as Qt signals, for the widgets that are handed it.
 
+EngineEvents declares one signal per engine event (engine.wire.events), named as the
+event and carrying its typed object; a widget connects to the events it needs. A test
+keeps this list equal to the registry's.
+
 Events arrive on the client's reader thread, which only puts them on a thread-safe
-queue; a GUI-thread timer drains it and emits the signals. (Emitting a Signal(dict)
-from the reader thread crashed PySide6 with a refcount error, now and then.) No
-frame ever travels this way: tiles read the shared-memory rings themselves.
+queue; a GUI-thread timer drains it and emits the signals. (Emitting from the reader
+thread crashed PySide6 with a refcount error, now and then.) No frame ever travels
+this way: tiles read the shared-memory rings themselves.
 """
 
 from __future__ import annotations
@@ -11,32 +15,65 @@ from __future__ import annotations
 import queue
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from engine.client import EngineClient, EngineCommandError, EngineNotRunning
+from engine.wire.commands import Command
+from engine.wire.events import Error, Event, RecordingError, SensorError
 
 DRAIN_INTERVAL_MS = 50
 
 
-class EngineLink(QObject):
-    """Signals for engine events, and commands that report failures instead of raising."""
+class EngineEvents(QObject):
+    """One signal per engine event, each carrying the event object (engine.wire.events)."""
 
-    event = Signal(dict)  # every engine event
-    stats = Signal(dict)  # about once a second: per-camera fps / frames / dropped, spread
-    recordingStarted = Signal(dict)  # {"folder", "first_frame"}
-    recordingStopped = Signal(dict)  # capture is free again; assembly follows
-    recordingFinalized = Signal(dict)  # {"folder", "status", "frames", "errors"}
-    assemblyProgress = Signal(str, float)  # folder, 0..1
-    pausedChanged = Signal(bool)
-    ringsChanged = Signal(list)  # [{"camera", "ring", "width", "height", "fps"}]
-    cameraFailed = Signal(str, str)  # camera id, reason
-    errorRaised = Signal(str)  # engine errors and refused commands, for the user to see
+    # the capture group
+    group_started = Signal(object)
+    camera_failed = Signal(object)
+    camera_lost = Signal(object)
+    camera_reconnected = Signal(object)
+    camera_joined = Signal(object)
+    camera_stopped = Signal(object)
+    ring_recreated = Signal(object)
+    writer_failed = Signal(object)
+    sensor_error = Signal(object)
+    paused = Signal(object)
+    resumed = Signal(object)
+    # recordings
+    recording_started = Signal(object)
+    recording_error = Signal(object)
+    recording_stopped = Signal(object)
+    assembly_progress = Signal(object)
+    recording_finalized = Signal(object)
+    recording_resumed = Signal(object)
+    recording_recovered = Signal(object)
+    # the service
+    camera_status = Signal(object)
+    rings_changed = Signal(object)
+    stats = Signal(object)
+    device = Signal(object)
+    error = Signal(object)
+
+    anyEvent = Signal(object)  # every event, just before its own signal (the event log)
+
+    def signal_of(self, event: Event) -> SignalInstance:
+        """The signal of an event's type."""
+        signal: SignalInstance = getattr(self, event.NAME)
+        return signal
+
+
+class EngineLink(EngineEvents):
+    """The engine's events as signals, and commands that report failures instead of raising."""
+
+    errorRaised = Signal(str)  # refused commands and the engine's errors, for the user to see
     disconnected = Signal(str)
 
     def __init__(self, client: EngineClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self._incoming: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        for failure in (self.error, self.recording_error, self.sensor_error):
+            failure.connect(self._relay_error)
+        self._incoming: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._drain_timer = QTimer(self)
         self._drain_timer.setInterval(DRAIN_INTERVAL_MS)
         self._drain_timer.timeout.connect(self._drain)
@@ -49,41 +86,27 @@ class EngineLink(QObject):
                 event = self._incoming.get_nowait()
             except queue.Empty:
                 return
-            self._dispatch(event)
+            self.dispatch(event)
 
-    def _dispatch(self, event: dict[str, Any]) -> None:
-        self.event.emit(event)
-        kind = event.get("event")
-        if kind == "stats":
-            self.stats.emit(event)
-        elif kind == "recording_started":
-            self.recordingStarted.emit(event)
-        elif kind == "recording_stopped":
-            self.recordingStopped.emit(event)
-        elif kind == "recording_finalized":
-            self.recordingFinalized.emit(event)
-        elif kind == "assembly_progress":
-            self.assemblyProgress.emit(event["folder"], float(event["fraction"]))
-        elif kind in ("paused", "resumed"):
-            self.pausedChanged.emit(kind == "paused")
-        elif kind == "rings_changed":
-            self.ringsChanged.emit(list(event.get("rings", [])))
-        elif kind == "camera_failed":
-            self.cameraFailed.emit(event.get("camera", "?"), event.get("message", ""))
-        elif kind in ("error", "recording_error", "sensor_error"):
-            self.errorRaised.emit(event.get("message", str(event)))
+    def dispatch(self, event: Event) -> None:
+        """Emit an event's signals (as the engine's events arrive)."""
+        self.anyEvent.emit(event)
+        self.signal_of(event).emit(event)
 
-    def command(self, name: str, /, **args: Any) -> Any | None:
+    def _relay_error(self, event: Error | RecordingError | SensorError) -> None:
+        self.errorRaised.emit(event.message)
+
+    def command(self, command: Command) -> Any | None:
         """Run an engine command; on refusal emit errorRaised with the reason, return None."""
-        return self.try_command(name, **args)[0]
+        return self.try_command(command)[0]
 
-    def try_command(self, name: str, /, **args: Any) -> tuple[Any | None, str]:
+    def try_command(self, command: Command) -> tuple[Any | None, str]:
         """Like command, and also return the refusal reason ("" on success) for the
         widget that asked; errorRaised still tells the main window."""
         try:
-            return self.client.call(name, **args), ""
+            return self.client.call(command), ""
         except EngineCommandError as exc:
-            reason = f"{name}: {exc}"
+            reason = f"{command.NAME}: {exc}"
         except EngineNotRunning as exc:
             reason = str(exc)
             self.disconnected.emit(reason)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.wire.events import EVENTS, Device, Event, Stats
+from engine.wire.status import CameraStatus
 from recorder_gui import device_status as ds
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.history_plot import TimeSeries, history_plot
@@ -111,7 +113,8 @@ class HealthPanel(QWidget):
 
         self._lay_out()
         link.stats.connect(self.update_stats)
-        link.event.connect(self._on_event)
+        link.device.connect(self.update_device)
+        link.anyEvent.connect(self._on_event)
         link.errorRaised.connect(self._on_error)
 
     def _lay_out(self) -> None:
@@ -155,10 +158,10 @@ class HealthPanel(QWidget):
 
     # --- cameras ---------------------------------------------------------------------------
 
-    def update_stats(self, stats: dict[str, Any]) -> None:
+    def update_stats(self, stats: Stats) -> None:
         """Add one stats event to the fps history and show each camera's figures."""
-        now = float(stats.get("time") or time.time())
-        cameras = stats.get("cameras") or []
+        now = stats.time
+        cameras = stats.cameras
         ids = [camera["id"] for camera in cameras]
         if ids != list(self.camera_rows):
             self._set_cameras(ids)
@@ -197,7 +200,7 @@ class HealthPanel(QWidget):
         row.name.setToolTip(f"{status}: {camera['error']}" if camera.get("error") else status)
         # A paused or stopped camera is slow on purpose: no warning for it.
         _show(row.fps, f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}",
-              colour=fps_colour(fps, target) if status == "running" else None)
+              colour=fps_colour(fps, target) if status == CameraStatus.RUNNING else None)
         _show(row.dropped, f"{dropped} ({100 * dropped / max(frames, 1):.1f} %)",
               f"{dropped} of {frames} frames", dropped_colour(dropped, frames))
 
@@ -212,14 +215,13 @@ class HealthPanel(QWidget):
 
     # --- device ------------------------------------------------------------------------------
 
-    def update_device(self, snapshot: dict[str, Any]) -> None:
-        """Show one device-status snapshot and add it to the histories; parts it lacks
+    def update_device(self, device: Device) -> None:
+        """Show one device-status event and add it to the histories; parts it lacks
         stay as they were."""
         values = self.device_values
-        cpu, memory = snapshot.get("cpu"), snapshot.get("memory")
-        storage, network = snapshot.get("storage"), snapshot.get("network")
-        battery = snapshot.get("battery")
-        _show(values["device"], ds.device_text(snapshot), ds.device_tooltip(snapshot))
+        cpu, memory, storage = device.cpu, device.memory, device.storage
+        network, battery = device.network, device.battery
+        _show(values["device"], ds.device_text(device), ds.device_tooltip(device))
         if cpu:
             _show(values["cpu"], ds.cpu_text(cpu), ds.cpu_tooltip(cpu))
         if memory:
@@ -230,13 +232,12 @@ class HealthPanel(QWidget):
         if network:
             _show(values["network"], ds.network_text(network), ds.network_tooltip(network),
                   ds.network_colour(network))
-        if "battery" in snapshot:
-            _show(values["battery"], ds.battery_text(battery), ds.battery_tooltip(battery),
-                  ds.battery_colour(battery))
-            self.no_battery.setVisible(battery is None)
-        self._show_alerts(ds.alerts(snapshot))
+        _show(values["battery"], ds.battery_text(battery), ds.battery_tooltip(battery),
+              ds.battery_colour(battery))
+        self.no_battery.setVisible(battery is None)
+        self._show_alerts(ds.alerts(device))
 
-        now = float(snapshot.get("time") or time.time())
+        now = device.time
         history = self.device_history
         history["cpu"].add(now, cpu["usage_percent"] if cpu else None)
         history["memory"].add(now, memory["used_percent"] if memory else None)
@@ -258,15 +259,15 @@ class HealthPanel(QWidget):
         """The log as plain text lines, oldest first."""
         return self.log.toPlainText().splitlines()
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "device":
-            self.update_device(event)
+    def _on_event(self, event: Event) -> None:
+        """Log an event, in its generic wire form (kind and the fields that say what)."""
+        kind = event.NAME
         if kind in UNLOGGED_EVENTS:
             return
+        wire = EVENTS.to_wire(event)
         relayed = kind in RELAYED_ERROR_EVENTS
-        self._relayed_error = event.get("message", str(event)) if relayed else None
-        self._append(event_line(event), error=kind in ERROR_EVENTS)
+        self._relayed_error = wire.get("message", str(wire)) if relayed else None
+        self._append(event_line(wire), error=kind in ERROR_EVENTS)
 
     def _on_error(self, message: str) -> None:
         """Log refused commands. EngineLink emits errorRaised for some engine events too,

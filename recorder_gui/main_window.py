@@ -1,12 +1,12 @@
 """The main window: live tiles, Record / Pause / Stop, and the panels around them.
 
 Everything goes through the EngineLink handed to the constructor. The window never
-owns a recording: closing it can leave the engine recording in the background.
+owns a recording: closing it can leave the engine recording in the background. The
+elapsed time shown is the engine's (status, then every stats event), not a GUI clock.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -23,6 +23,15 @@ from PySide6.QtWidgets import (
 )
 
 from engine import __version__
+from engine.wire import commands as cmd
+from engine.wire.events import (
+    CameraFailed,
+    Device,
+    RecordingStarted,
+    RecordingStopped,
+    RingsChanged,
+    Stats,
+)
 from recorder_gui.cameras_panel import CamerasPanel
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
@@ -59,8 +68,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{APP_NAME} {__version__}")
         self.recording = False
         self.paused = False
-        self._elapsed_base = 0.0
-        self._elapsed_since: float | None = None
+        self._elapsed_s = 0.0  # the engine's figure for the recording in progress
         self._zooms: list[ZoomDialog] = []
         # The window owns the timer that clears an error's colour, so it dies with the window.
         self._error_colour = QTimer(self, singleShot=True, interval=ERROR_SHOWN_MS)
@@ -91,19 +99,16 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_indicators)
         self.statusBar().addPermanentWidget(self._state_label)
 
-        link.ringsChanged.connect(self.tiles.set_rings)
+        link.rings_changed.connect(self._on_rings_changed)
         link.stats.connect(self._on_stats)
-        link.recordingStarted.connect(self._on_recording_started)
-        link.recordingStopped.connect(self._on_recording_stopped)
-        link.pausedChanged.connect(self._on_paused)
+        link.recording_started.connect(self._on_recording_started)
+        link.recording_stopped.connect(self._on_recording_stopped)
+        link.paused.connect(lambda _event: self._on_paused(True))
+        link.resumed.connect(lambda _event: self._on_paused(False))
         link.errorRaised.connect(self.show_error)
-        link.cameraFailed.connect(lambda camera, why: self.show_error(f"{camera} failed: {why}"))
+        link.camera_failed.connect(self._on_camera_failed)
         link.disconnected.connect(self._on_disconnected)
 
-        self._clock = QTimer(self)
-        self._clock.setInterval(250)
-        self._clock.timeout.connect(self._tick)
-        self._clock.start()
         self._restore_geometry()
         self.sync_from_engine()
 
@@ -154,8 +159,8 @@ class MainWindow(QMainWindow):
 
     def sync_from_engine(self) -> None:
         """Take the engine's state as it is (it may have been recording before we opened)."""
-        status = self.link.command("status")
-        rings = self.link.command("rings")
+        status = self.link.command(cmd.Status())
+        rings = self.link.command(cmd.Rings())
         if status is None or rings is None:
             return
         self.tiles.set_rings(rings)
@@ -163,45 +168,43 @@ class MainWindow(QMainWindow):
         recording = status.get("recording")
         self.recording = recording is not None
         self.paused = bool(recording and recording["paused"])
-        self._elapsed_base = float(recording["elapsed_s"]) if recording else 0.0
-        self._elapsed_since = time.monotonic() if self.recording and not self.paused else None
+        self._elapsed_s = float(recording["elapsed_s"]) if recording else 0.0
         self._state_label.setText(f"engine {status['engine']['state']}")
         if status.get("device"):
-            self.device_indicators.update_device(status["device"])
+            self.device_indicators.update_device(Device(**status["device"]))
         self._apply_recording_state()
 
-    def _on_stats(self, event: dict[str, Any]) -> None:
-        self.tiles.set_stats(event.get("cameras", []))
+    def _on_rings_changed(self, event: RingsChanged) -> None:
+        self.tiles.set_rings(event.rings)
 
-    def _on_recording_started(self, event: dict[str, Any]) -> None:
+    def _on_stats(self, event: Stats) -> None:
+        self.tiles.set_stats(event.cameras)
+        if event.elapsed_s is not None:
+            self._elapsed_s = event.elapsed_s
+            self._show_elapsed()
+
+    def _on_recording_started(self, event: RecordingStarted) -> None:
         self.recording, self.paused = True, False
-        self._elapsed_base, self._elapsed_since = 0.0, time.monotonic()
-        self.statusBar().showMessage(f"recording to {event.get('folder')}", 5000)
+        self._elapsed_s = 0.0
+        self.statusBar().showMessage(f"recording to {event.folder}", 5000)
         self._apply_recording_state()
 
-    def _on_recording_stopped(self, event: dict[str, Any]) -> None:
-        self._freeze_elapsed()
+    def _on_recording_stopped(self, event: RecordingStopped) -> None:
         self.recording = self.paused = False
-        self.statusBar().showMessage(f"stopped; assembling {event.get('folder')}", 5000)
+        self.statusBar().showMessage(f"stopped; assembling {event.folder}", 5000)
         self._apply_recording_state()
 
     def _on_paused(self, paused: bool) -> None:
-        if paused:
-            self._freeze_elapsed()
-        elif self.recording:
-            self._elapsed_since = time.monotonic()
         self.paused = paused
         self._apply_recording_state()
 
-    def _freeze_elapsed(self) -> None:
-        if self._elapsed_since is not None:
-            self._elapsed_base += time.monotonic() - self._elapsed_since
-            self._elapsed_since = None
+    def _on_camera_failed(self, event: CameraFailed) -> None:
+        self.show_error(f"{event.camera} failed: {event.message}")
 
     def _apply_recording_state(self) -> None:
         self.tiles.set_recording(self.recording, self.paused)
         self._update_actions()
-        self._tick()
+        self._show_elapsed()
 
     def _update_actions(self) -> None:
         self.record_action.setEnabled(not self.recording)
@@ -210,12 +213,9 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(self.recording)
 
     def elapsed_text(self) -> str:
-        elapsed = self._elapsed_base
-        if self._elapsed_since is not None:
-            elapsed += time.monotonic() - self._elapsed_since
-        return format_elapsed(elapsed) + (" (PAUSED)" if self.paused else "")
+        return format_elapsed(self._elapsed_s) + (" (PAUSED)" if self.paused else "")
 
-    def _tick(self) -> None:
+    def _show_elapsed(self) -> None:
         self.elapsed_label.setText(self.elapsed_text())
         colour = "#d22" if self.recording and not self.paused else "#c90" if self.paused else ""
         self.elapsed_label.setStyleSheet(
@@ -226,15 +226,15 @@ class MainWindow(QMainWindow):
 
     def start_recording(self) -> None:
         if not self.recording:
-            self.link.command("record", **self.recording_panel.record_options())
+            self.link.command(self.recording_panel.record_command())
 
     def toggle_pause(self) -> None:
         if self.recording:
-            self.link.command("resume" if self.paused else "pause")
+            self.link.command(cmd.Resume() if self.paused else cmd.Pause())
 
     def stop_recording(self) -> None:
         if self.recording:
-            self.link.command("stop", wait=False)  # files are assembled in the background
+            self.link.command(cmd.Stop(wait=False))  # files are assembled in the background
 
     def show_error(self, message: str) -> None:
         """Errors are shown, never swallowed: status bar now, event log for good."""
@@ -292,14 +292,13 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         if choice == "stop":
-            self.link.command("stop", wait=True)
+            self.link.command(cmd.Stop(wait=True))
         if self.owns_engine and choice != "keep":
-            self.link.command("shutdown")
+            self.link.command(cmd.Shutdown())
         self._settings.setValue("recording/output", self.recording_panel.output_edit.text())
         self._settings.setValue("recording/codec", self.recording_panel.codec_combo.currentText())
         self._settings.setValue("geometry", self.saveGeometry())
         self._settings.setValue("windowState", self.saveState())
-        self._clock.stop()
         self.tiles.detach_all()
         for zoom in list(self._zooms):
             zoom.close()

@@ -2,12 +2,11 @@
 
 Everything comes through the EngineLink handed in: the rig's defaults and any running
 recording from one `status` call at start, then engine events. Recent recordings are
-read from the recording folders' manifests, which the engine writes atomically.
+what the engine's `recordings` command reads from the folders' manifests.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.recording.errors import RecordingError
-from engine.recording.manifest import read_manifest
+from engine.specs import CODECS
+from engine.wire import commands as cmd
+from engine.wire.events import (
+    AssemblyProgress,
+    RecordingFinalized,
+    RecordingStarted,
+    RecordingStopped,
+)
+from engine.wire.status import CameraStatus
 from recorder_gui.engine_link import EngineLink
 
-CODECS = ("h264", "mjpeg", "ffv1")
 RECENT_LIMIT = 50
 
 WARNING = QColor("#e67e00")
@@ -87,33 +92,15 @@ class RecentRecording:
     started: str = ""  # ISO 8601 UTC, sorts chronologically
 
     @classmethod
-    def from_manifest(cls, folder: Path, manifest: dict[str, Any]) -> RecentRecording:
-        cameras = manifest.get("cameras") or []
-        frames = {c["id"]: c.get("frames") for c in cameras if isinstance(c, dict) and "id" in c}
-        return cls(folder, str(manifest.get("status", "?")), frames,
-                   str(manifest.get("started_utc") or ""))
+    def from_listing(cls, entry: dict[str, Any]) -> RecentRecording:
+        """One entry of the engine's `recordings` answer."""
+        return cls(Path(entry["folder"]), entry["status"], dict(entry["frames"]),
+                   entry["started_utc"])
 
     @property
     def frames_text(self) -> str:
         return ", ".join(f"{camera} {'—' if count is None else count}"
                          for camera, count in self.frames.items())
-
-
-def scan_recordings(output_dir: Path, limit: int = RECENT_LIMIT) -> list[RecentRecording]:
-    """The newest recordings directly under output_dir; folders without a readable
-    manifest are not recordings and are skipped."""
-    try:
-        folders = [child for child in output_dir.iterdir() if child.is_dir()]
-    except OSError:
-        return []
-    found = []
-    for folder in folders:
-        try:
-            found.append(RecentRecording.from_manifest(folder, read_manifest(folder)))
-        except RecordingError:
-            continue
-    found.sort(key=lambda recording: recording.started, reverse=True)
-    return found[:limit]
 
 
 class RecordingPanel(QWidget):
@@ -167,13 +154,14 @@ class RecordingPanel(QWidget):
         )
 
         self._lay_out(browse)
-        link.stats.connect(self.update_stats)
-        link.recordingStarted.connect(self._on_started)
-        link.pausedChanged.connect(self._on_paused)
-        link.recordingStopped.connect(self._on_stopped)
-        link.assemblyProgress.connect(self._on_progress)
-        link.recordingFinalized.connect(self._on_finalized)
-        link.event.connect(self._on_event)
+        link.stats.connect(lambda event: self.update_stats(event.cameras, event.spread))
+        link.recording_started.connect(self._on_started)
+        link.paused.connect(lambda _event: self._on_paused(True))
+        link.resumed.connect(lambda _event: self._on_paused(False))
+        link.recording_stopped.connect(self._on_stopped)
+        link.assembly_progress.connect(self._on_assembly_progress)
+        link.recording_finalized.connect(self._on_finalized)
+        link.recording_recovered.connect(lambda _event: self.refresh_recent())
         self._load_status()
 
     def _lay_out(self, browse: QPushButton) -> None:
@@ -208,7 +196,7 @@ class RecordingPanel(QWidget):
 
     def _load_status(self) -> None:
         """Defaults from the rig and, when re-attaching, the recording already running."""
-        status = self.link.command("status")
+        status = self.link.command(cmd.Status())
         if status is not None:
             rig_options = status["rig"]["recording"]
             self.output_edit.setText(str(rig_options.get("output_dir", "")))
@@ -220,20 +208,17 @@ class RecordingPanel(QWidget):
             recording = status.get("recording")
             self._current = recording["folder"] if recording else None
             self._paused = status["engine"]["state"] == "paused"
-            self.update_stats(status)
+            self.update_stats(status["cameras"], status["spread"])
         self._show_state()
         self.refresh_recent()
 
     # --- options ---------------------------------------------------------------------
 
-    def record_options(self) -> dict[str, str]:
-        """Arguments for the engine's `record` command; empty fields are left to the rig."""
-        options = {
-            "output": self.output_edit.text().strip(),
-            "name": self.name_edit.text().strip(),
-            "codec": self.codec_combo.currentText(),
-        }
-        return {key: value for key, value in options.items() if value}
+    def record_command(self) -> cmd.Record:
+        """The engine's `record` command; empty fields are left to the rig."""
+        return cmd.Record(output=self.output_edit.text().strip() or None,
+                          name=self.name_edit.text().strip() or None,
+                          codec=self.codec_combo.currentText() or None)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
@@ -252,15 +237,13 @@ class RecordingPanel(QWidget):
 
     # --- live figures ------------------------------------------------------------------
 
-    def update_stats(self, stats: dict[str, Any]) -> None:
-        """Show one stats event (or the matching part of a status answer)."""
-        cameras = stats.get("cameras") or []
+    def update_stats(self, cameras: list[dict[str, Any]], spread: dict[str, Any] | None) -> None:
+        """Show the figures of one stats event (or of a status answer)."""
         ids = [camera["id"] for camera in cameras]
-        if ids != [self.table.item(row, 0).text() for row in range(self.table.rowCount())]:
+        if ids != [self._cell(row, 0).text() for row in range(self.table.rowCount())]:
             self._reset_rows(ids)
         for row, camera in enumerate(cameras):
             self._show_camera(row, camera)
-        spread = stats.get("spread")
         if spread and spread.get("frame_sets"):
             self.spread_label.setText(
                 f"Sync spread: p50 {spread['p50_ms']:.2f} ms · p99 {spread['p99_ms']:.2f} ms"
@@ -268,6 +251,11 @@ class RecordingPanel(QWidget):
             )
         else:
             self.spread_label.setText("Sync spread: —")
+
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.table.item(row, column)
+        assert item is not None  # _reset_rows fills every cell
+        return item
 
     def _reset_rows(self, ids: list[str]) -> None:
         self.table.setRowCount(len(ids))
@@ -285,18 +273,18 @@ class RecordingPanel(QWidget):
         fps, target = float(camera.get("fps") or 0.0), camera.get("target_fps")
         frames, dropped = int(camera.get("frames") or 0), int(camera.get("dropped") or 0)
         status = str(camera.get("status", ""))
-        self.table.item(row, 1).setText(status)
-        self.table.item(row, 1).setToolTip(camera.get("error") or "")
-        fps_item = self.table.item(row, FPS_COLUMN)
+        self._cell(row, 1).setText(status)
+        self._cell(row, 1).setToolTip(camera.get("error") or "")
+        fps_item = self._cell(row, FPS_COLUMN)
         fps_item.setText(f"{fps:.1f} / {target:g}" if target else f"{fps:.1f}")
         # A paused or stopped camera is slow on purpose: no warning for it.
-        _colour(fps_item, fps_colour(fps, target) if status == "running" else None)
-        self.table.item(row, FRAMES_COLUMN).setText(str(frames))
-        dropped_item = self.table.item(row, DROPPED_COLUMN)
+        _colour(fps_item, fps_colour(fps, target) if status == CameraStatus.RUNNING else None)
+        self._cell(row, FRAMES_COLUMN).setText(str(frames))
+        dropped_item = self._cell(row, DROPPED_COLUMN)
         dropped_item.setText(str(dropped))
         dropped_item.setToolTip(f"{100 * dropped / max(frames, 1):.2f} % of the frames")
         _colour(dropped_item, dropped_colour(dropped, frames))
-        self.table.item(row, LAG_COLUMN).setText(str(camera.get("writer_lag") or 0))
+        self._cell(row, LAG_COLUMN).setText(str(camera.get("writer_lag") or 0))
 
     # --- the current recording -----------------------------------------------------------
 
@@ -308,20 +296,23 @@ class RecordingPanel(QWidget):
         self.state_label.setText(state)
         self.folder_label.setText(self._current or "—")
 
-    def _on_started(self, event: dict[str, Any]) -> None:
-        self._current = event["folder"]
+    def _on_started(self, event: RecordingStarted) -> None:
+        self._current = event.folder
         self._show_state()
-        self._show_recording(RecentRecording(Path(event["folder"]), "recording"))
+        self._show_recording(RecentRecording(Path(event.folder), "recording"))
 
     def _on_paused(self, paused: bool) -> None:
         self._paused = paused
         self._show_state()
 
-    def _on_stopped(self, event: dict[str, Any]) -> None:
-        if event.get("folder") == self._current:
+    def _on_stopped(self, event: RecordingStopped) -> None:
+        if event.folder == self._current:
             self._current = None
         self._show_state()
-        self._on_progress(event["folder"], 0.0)
+        self._on_progress(event.folder, 0.0)
+
+    def _on_assembly_progress(self, event: AssemblyProgress) -> None:
+        self._on_progress(event.folder, event.fraction)
 
     def _on_progress(self, folder: str, fraction: float) -> None:
         self._assembling[folder] = fraction
@@ -329,42 +320,44 @@ class RecordingPanel(QWidget):
         self.progress.setValue(round(100 * fraction))
         self.progress.show()
 
-    def _on_finalized(self, event: dict[str, Any]) -> None:
-        self._assembling.pop(event["folder"], None)
+    def _on_finalized(self, event: RecordingFinalized) -> None:
+        self._assembling.pop(event.folder, None)
         if self._assembling:
             folder, fraction = next(reversed(self._assembling.items()))
             self._on_progress(folder, fraction)
         else:
             self.progress.hide()
         self._show_recording(RecentRecording(
-            Path(event["folder"]), str(event.get("status", "?")), dict(event.get("frames") or {})
+            Path(event.folder), event.status, dict(event.frames or {})
         ))
-
-    def _on_event(self, event: dict[str, Any]) -> None:
-        """Recordings the engine salvaged after a crash join the list too."""
-        if event.get("event") == "recording_recovered" and event.get("folder"):
-            folder = Path(event["folder"])
-            with contextlib.suppress(RecordingError):
-                self._show_recording(RecentRecording.from_manifest(folder, read_manifest(folder)))
 
     # --- recent recordings -----------------------------------------------------------------
 
     def refresh_recent(self) -> None:
-        """Re-read the recordings of the output folder."""
+        """Ask the engine for the recordings of the output folder (ones it salvaged after
+        a crash included)."""
         self.recent.clear()
         self._scanned = self._output_folder()
-        for recording in scan_recordings(self._scanned) if self._scanned else []:
-            self.recent.addTopLevelItem(self._item(recording))
+        if self._scanned is None:
+            return
+        found = self.link.command(cmd.Recordings(output=str(self._scanned), limit=RECENT_LIMIT))
+        for entry in found or []:
+            self.recent.addTopLevelItem(self._item(RecentRecording.from_listing(entry)))
 
     def recent_recordings(self) -> list[RecentRecording]:
         """The list as shown, newest first."""
-        return [self.recent.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole)
+        return [self._recent_item(row).data(0, Qt.ItemDataRole.UserRole)
                 for row in range(self.recent.topLevelItemCount())]
+
+    def _recent_item(self, row: int) -> QTreeWidgetItem:
+        item = self.recent.topLevelItem(row)
+        assert item is not None
+        return item
 
     def _show_recording(self, recording: RecentRecording) -> None:
         """Update the recording's row, or put a new one on top."""
         for row in range(self.recent.topLevelItemCount()):
-            item = self.recent.topLevelItem(row)
+            item = self._recent_item(row)
             if item.data(0, Qt.ItemDataRole.UserRole).folder == recording.folder:
                 self._fill(item, recording)
                 return

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.wire.commands import Command, Properties, Set
 from recorder_gui.engine_link import EngineLink
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
@@ -46,10 +47,10 @@ def busy_cursor() -> Iterator[None]:
         QApplication.restoreOverrideCursor()
 
 
-def run_command(link: EngineLink, name: str, **args: Any) -> tuple[Any | None, str]:
+def run_command(link: EngineLink, command: Command) -> tuple[Any | None, str]:
     """Run an engine command under a busy cursor; return (result, refusal reason)."""
     with busy_cursor():
-        return link.try_command(name, **args)
+        return link.try_command(command)
 
 
 def _decimals(number: float | None) -> int:
@@ -102,7 +103,9 @@ def editor_value(editor: QWidget) -> Any:
         return editor.isChecked()
     if isinstance(editor, QComboBox):
         return editor.currentText()
-    return editor.value()
+    if isinstance(editor, QSpinBox | QDoubleSpinBox):
+        return editor.value()
+    raise TypeError(f"not a setting editor: {type(editor).__name__}")
 
 
 def show_value(editor: QWidget, value: Any) -> None:
@@ -119,7 +122,7 @@ def show_value(editor: QWidget, value: Any) -> None:
         editor.setCurrentIndex(index)
     elif isinstance(editor, QSpinBox):
         editor.setValue(int(value))
-    else:
+    elif isinstance(editor, QDoubleSpinBox):
         editor.setValue(float(value))
 
 
@@ -139,7 +142,7 @@ class SettingsDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #c62828;")
         self.error_label.setWordWrap(True)
-        properties, reason = run_command(link, "properties", camera=camera_id)
+        properties, reason = run_command(link, Properties(camera=camera_id))
         for prop in properties or []:
             editor = make_editor(prop)
             self.editors[prop["name"]] = editor
@@ -196,7 +199,7 @@ class SettingsDialog(QDialog):
         changes = self.changes()
         if not changes:
             return True
-        result, reason = run_command(self._link, "set", camera=self.camera_id, changes=changes)
+        result, reason = run_command(self._link, Set(camera=self.camera_id, changes=changes))
         if result is not None:
             self._applied.update(
                 {name: value for name, value in result["settings"].items() if name in self.editors}

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QWidget
 
+from engine.wire.events import Device
 from recorder_gui import device_status as ds
 from recorder_gui.engine_link import EngineLink
 
@@ -125,12 +126,8 @@ class DeviceIndicators(QWidget):
         for indicator in (self.alert, self.battery, self.network):
             layout.addWidget(indicator)
         self.clear(ds.NOT_REPORTED)
-        link.event.connect(self._on_event)
+        link.device.connect(self.update_device)
         link.disconnected.connect(self._on_disconnected)
-
-    def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "device":
-            self.update_device(event)
 
     def _on_disconnected(self, reason: str) -> None:
         self.clear(f"lost the engine: {reason}")
@@ -142,20 +139,20 @@ class DeviceIndicators(QWidget):
         self.network.show_state(network_pixmap(None, ratio), "network —", why)
         self.alert.hide()
 
-    def update_device(self, snapshot: dict[str, Any]) -> None:
+    def update_device(self, device: Device) -> None:
         ratio = self.devicePixelRatioF()
-        battery = snapshot.get("battery")
+        battery = device.battery
         short = "no battery" if battery is None else f"{battery['percent']:.0f} %"
         self.battery.show_state(
             battery_pixmap(battery, ratio), short,
             f"{ds.battery_text(battery)}\n{ds.battery_tooltip(battery)}",
             ds.battery_colour(battery))
-        network = snapshot["network"]
+        network = device.network
         self.network.show_state(
             network_pixmap(network, ratio), ds.network_word(network),
             f"{ds.network_text(network)}\n{ds.network_tooltip(network)}",
             ds.network_colour(network))
-        self._show_alerts(ds.alerts(snapshot))
+        self._show_alerts(ds.alerts(device))
 
     def _show_alerts(self, alerts: list[tuple[str, QColor]]) -> None:
         if not alerts:

@@ -20,18 +20,13 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from engine.ipc.ring import M_AFTER_PUBLISH, M_FRAME, FrameRing
+from engine.wire.status import CameraStatus
 
 DISPLAY_HZ = 30
 LATENCY_SAMPLES = 600
 BORDER_PX = 4
 RECORDING_COLOUR = QColor(220, 30, 30)
 PAUSED_COLOUR = QColor(235, 190, 20)
-TROUBLE_COLOUR = QColor(239, 108, 0)
-STATUS_COLOURS = {"running": QColor(60, 170, 80), "paused": PAUSED_COLOUR,
-                  "starting": QColor(66, 133, 244), "restarting": QColor(171, 71, 188),
-                  "reconnecting": TROUBLE_COLOUR, "stalled": TROUBLE_COLOUR,
-                  "crashed": RECORDING_COLOUR, "failed": RECORDING_COLOUR,
-                  "stopped": QColor(140, 140, 140)}
 
 
 class CameraTile(QWidget):
@@ -161,7 +156,7 @@ class CameraTile(QWidget):
         painter.drawText(bar.adjusted(8, 0, -8, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, line)
         badge = self.status.upper()
-        painter.setPen(STATUS_COLOURS.get(self.status, QColor(140, 140, 140)))
+        painter.setPen(QColor(CameraStatus.colour_of(self.status)))
         painter.drawText(bar.adjusted(8, 0, -8, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, badge)
 
@@ -199,10 +194,10 @@ class TileGrid(QWidget):
         """Show exactly these cameras, re-attaching tiles whose ring was re-created."""
         wanted = {ring["camera"]: ring for ring in rings}
         for camera_id in [c for c in self.tiles if c not in wanted]:
-            tile = self.tiles.pop(camera_id)
-            tile.detach()
-            self._layout.removeWidget(tile)
-            tile.deleteLater()
+            gone = self.tiles.pop(camera_id)
+            gone.detach()
+            self._layout.removeWidget(gone)
+            gone.deleteLater()
         for camera_id, ring in wanted.items():
             tile = self.tiles.get(camera_id)
             if tile is None:

@@ -13,8 +13,18 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engine.cli import build_parser, ctl_command
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
+from engine.wire.commands import (
+    COMMANDS,
+    AddCamera,
+    Record,
+    Set,
+    Shutdown,
+    Stop,
+    StopCamera,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -199,3 +209,32 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert len(figures["capture"]) == 6  # 1, 2, 4 cameras x paced, unpaced at 640x480
     assert figures["record"]["identical_counts"] and figures["record"]["verified"]
     assert "targets" in result.stdout
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["record", "--name", "take", "--codec", "ffv1"],
+     Record(name="take", codec="ffv1")),
+    (["stop", "--no-wait"], Stop(wait=False)),
+    (["stop"], Stop()),
+    (["add-camera", "rtsps://u:p@cam/s", "--id", "door", "--fps", "12.5",
+      "--settings", "open_timeout_ms=900"],
+     AddCamera(source="rtsps://u:p@cam/s", id="door", fps=12.5,
+               settings={"open_timeout_ms": "900"})),
+    (["set", "left", "brightness=10", "width=320"],
+     Set(camera="left", changes={"brightness": "10", "width": "320"})),
+    (["stop-camera", "left"], StopCamera(camera="left")),
+    (["shutdown"], Shutdown()),
+])
+def test_ctl_sub_commands_come_from_the_command_registry(argv, command):
+    assert ctl_command(build_parser().parse_args(["ctl", *argv])) == command
+
+
+def test_ctl_offers_every_command_but_subscribe(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ctl", "--help"])
+    listed = capsys.readouterr().out
+    for name in COMMANDS.names():
+        assert (name.replace("_", "-") in listed) == (name != "subscribe"), name
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ctl", "record", "--codec", "gif"])
+

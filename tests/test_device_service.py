@@ -10,6 +10,7 @@ import pytest
 
 from engine.client import EngineCommandError
 from engine.recording.verify import verify_recording
+from engine.wire.events import EVENTS
 from tests.engines import RIG, Engine
 from tests.test_crash_safety import mount_tmpfs
 from tests.waiting import wait_for
@@ -25,7 +26,7 @@ def test_device_status_is_published_in_status_and_in_the_status_file(tmp_path):
     try:
         events: list[dict] = []
         with engine.client() as client:
-            client.subscribe(events.append)
+            client.subscribe(lambda event: events.append(EVENTS.to_wire(event)))
             device = wait_for(lambda: next((e for e in events if e["event"] == "device"), None),
                               5, "a device event")
             client.record()
@@ -72,7 +73,7 @@ def test_a_recording_stops_cleanly_before_the_disk_fills(tmp_path):
     try:
         events: list[dict] = []
         with engine.client() as client:
-            client.subscribe(events.append)
+            client.subscribe(lambda event: events.append(EVENTS.to_wire(event)))
             client.record()
             finalized = wait_for(lambda: next((e for e in events
                                                if e["event"] == "recording_finalized"), None),

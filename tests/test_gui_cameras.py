@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
+from engine.specs import MAX_WIDTH, NETWORK_SCHEMES
+from engine.wire.events import Stats
+from engine.wire.status import CameraStatus
 from recorder_gui.cameras_panel import (
-    BADGE_COLOURS,
     COLUMNS,
     GREY,
     STATUS_COLUMN,
@@ -92,7 +94,7 @@ def test_panel_lists_cameras_with_running_badges(link, qtbot):
     assert cell(panel, "left", "Source") == "synthetic"
     assert cell(panel, "left", "Size @ fps") == "256x192 @ 30"
     badge = panel.table.item(row_of(panel, "left"), STATUS_COLUMN)
-    assert badge.background().color().name() == BADGE_COLOURS["running"]
+    assert badge.background().color().name() == CameraStatus.RUNNING.colour
     assert not panel.remove_button.isEnabled()  # nothing selected yet
     assert not panel.settings_button.isEnabled()
 
@@ -102,16 +104,16 @@ def test_supervisor_states_show_as_badges_with_restarts_and_since(link, qtbot):
     panel = make_panel(link, qtbot)
     since = time.time() - 12
     # Emitted on this thread, so handled at once, before any real stats can be delivered.
-    link.stats.emit({"event": "stats", "cameras": [
+    link.stats.emit(Stats(cameras=[
         {"id": "a", "source": "synthetic", "status": "crashed", "error": "device unplugged",
          "since": since, "restarts": 3, "fps": 0.0, "dropped": 0, "size": "640x480",
          "target_fps": 30.0},
         {"id": "b", "source": "synthetic", "status": "warming", "error": None,
          "fps": 0.0, "dropped": 0, "size": "640x480", "target_fps": 30.0},
-    ]})
+    ], spread=None, paused=False))
     assert badges(panel) == {"a": "CRASHED ×3", "b": "WARMING"}
     crashed = panel.table.item(row_of(panel, "a"), STATUS_COLUMN)
-    assert crashed.background().color().name() == BADGE_COLOURS["crashed"]
+    assert crashed.background().color().name() == CameraStatus.CRASHED.colour
     tip = panel.table.item(row_of(panel, "a"), 0).toolTip()
     assert time.strftime("%H:%M:%S", time.localtime(since)) in tip
     assert "restarted 3 time(s)" in tip and "device unplugged" in tip
@@ -182,6 +184,23 @@ def test_add_camera_refusal_keeps_the_dialog_open(link, qtbot):
     assert "rtsp://" in dialog.error_label.text()
     dialog.close()
     assert panel.table.rowCount() == 2
+
+
+@pytest.mark.timeout(120)
+def test_the_dialog_takes_every_url_scheme_the_engine_takes(link, qtbot):
+    """rtsps:// was refused here while the engine accepted it: the schemes are the engine's."""
+    panel = make_panel(link, qtbot)
+    dialog = AddCameraDialog(link, panel)
+    dialog.show()
+    dialog.url_choice.setChecked(True)
+    dialog.width_edit.setValue(dialog.width_edit.maximum())
+    assert dialog.width_edit.maximum() == MAX_WIDTH
+    for scheme in NETWORK_SCHEMES:
+        dialog.url_edit.setText(f"{scheme}://camera.invalid/stream")
+        dialog.id_edit.setText("left")  # refused by the engine, after the scheme check
+        dialog.accept()
+        assert "already in the rig" in dialog.error_label.text(), scheme
+    dialog.close()
 
 
 @pytest.mark.timeout(120)

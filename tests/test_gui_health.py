@@ -15,6 +15,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel
 
+from engine.wire.commands import Command
+from engine.wire.events import EVENTS, Device, Stats
 from recorder_gui.device_status import GB, MB, NOT_REPORTED
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
@@ -47,7 +49,7 @@ SNAPSHOT: dict[str, Any] = {
 }
 
 
-def snapshot(**changes: Any) -> dict[str, Any]:
+def snapshot(**changes: Any) -> Device:
     """The snapshot above with some parts changed; a dict value updates that part's keys."""
     result = copy.deepcopy(SNAPSHOT)
     for key, value in changes.items():
@@ -55,7 +57,12 @@ def snapshot(**changes: Any) -> dict[str, Any]:
             result[key].update(value)
         else:
             result[key] = value
-    return result
+    device: Device = EVENTS.from_wire(result)
+    return device
+
+
+def stats(at: float, cameras: list[dict[str, Any]]) -> Stats:
+    return Stats(time=at, cameras=cameras, spread=None, paused=False)
 
 
 class QuietClient:
@@ -64,7 +71,7 @@ class QuietClient:
     def subscribe(self, callback: Any) -> None:
         pass
 
-    def call(self, name: str, **args: Any) -> None:
+    def call(self, command: Command) -> None:
         return None
 
 
@@ -101,7 +108,7 @@ def test_values_show_once_the_engine_reports_them(qtbot, link):
     for label in panel.device_values.values():
         assert (label.text(), label.toolTip()) == ("—", NOT_REPORTED)
 
-    link.event.emit(snapshot())
+    link.device.emit(snapshot())
     values = {key: label.text() for key, label in panel.device_values.items()}
     assert values == {
         "device": "rig-01 · 0.4.0 · up 2 h 05 min · recording (12 min)",
@@ -122,7 +129,7 @@ def test_values_show_once_the_engine_reports_them(qtbot, link):
 
 def test_optional_parts_read_plainly_when_absent(qtbot, link):
     panel = health_panel(qtbot, link)
-    link.event.emit(snapshot(
+    link.device.emit(snapshot(
         device_id="<b>rig</b>",  # shown as it is, not as markup
         cpu={"per_core_percent": [35.0], "temperature_c": None},
         storage={"seconds_to_full": None, "write_rate_bps": 0.0},
@@ -152,7 +159,7 @@ def test_optional_parts_read_plainly_when_absent(qtbot, link):
 ])
 def test_free_disk_is_coloured_at_the_thresholds(qtbot, link, free, level, colour):
     panel = health_panel(qtbot, link)
-    link.event.emit(snapshot(storage={"free_bytes": free, "level": level}))
+    link.device.emit(snapshot(storage={"free_bytes": free, "level": level}))
     assert text_colour(panel.device_values["disk"]) == colour
 
 
@@ -160,13 +167,13 @@ def test_free_disk_is_coloured_at_the_thresholds(qtbot, link, free, level, colou
     (50.0, False, None), (15.0, False, WARNING), (5.0, False, ALARM), (5.0, True, None)])
 def test_battery_is_coloured_when_low_and_not_charging(qtbot, link, percent, charging, colour):
     panel = health_panel(qtbot, link)
-    link.event.emit(snapshot(battery={"percent": percent, "is_charging": charging}))
+    link.device.emit(snapshot(battery={"percent": percent, "is_charging": charging}))
     assert text_colour(panel.device_values["battery"]) == colour
 
 
 def test_device_error_and_warnings_are_shown_in_their_colours(qtbot, link):
     panel = health_panel(qtbot, link)
-    link.event.emit(snapshot(device_healthy=False, device_error="battery read failed <i2c>",
+    link.device.emit(snapshot(device_healthy=False, device_error="battery read failed <i2c>",
                              warnings=["disk almost full", "CPU at 85 °C"]))
     text = panel.alerts_label.text()
     assert not panel.alerts_label.isHidden()
@@ -174,9 +181,9 @@ def test_device_error_and_warnings_are_shown_in_their_colours(qtbot, link):
     assert text.index("battery read failed") < text.index("disk almost full")
     assert "CPU at 85 °C" in text and WARNING.name() in text
 
-    link.event.emit(snapshot(device_healthy=False))
+    link.device.emit(snapshot(device_healthy=False))
     assert "device not healthy" in panel.alerts_label.text()
-    link.event.emit(snapshot())
+    link.device.emit(snapshot())
     assert panel.alerts_label.isHidden()
 
 
@@ -186,7 +193,7 @@ def test_histories_hold_the_last_ten_minutes_at_most(qtbot, link):
     panel = health_panel(qtbot, link)
     for second in range(700):
         battery = None if 100 <= second < 200 else {"percent": 90.0 - second / 100}
-        link.event.emit(snapshot(time=START + second, battery=battery,
+        link.device.emit(snapshot(time=START + second, battery=battery,
                                  cpu={"usage_percent": float(second % 100)},
                                  storage={"write_rate_bps": 2.0 * MB}))
     for key, series in panel.device_history.items():
@@ -202,21 +209,21 @@ def test_histories_hold_the_last_ten_minutes_at_most(qtbot, link):
     assert ago.min() == -HISTORY_SECONDS and len(ago) == 501  # none without a battery
     assert not panel.no_battery.isVisible()
 
-    link.event.emit(snapshot(time=START + 2000, battery=None))  # after a long gap
+    link.device.emit(snapshot(time=START + 2000, battery=None))  # after a long gap
     assert points(panel.device_history["cpu"].curve)[0].tolist() == [0.0]
     assert len(points(panel.device_history["battery"].curve)[0]) == 0
     assert panel.no_battery.isVisible()
 
-    link.event.emit(snapshot(time=START + 10))  # the clock went back
+    link.device.emit(snapshot(time=START + 10))  # the clock went back
     assert points(panel.device_history["cpu"].curve)[0].tolist() == [0.0]
 
 
 def test_fps_history_is_bounded_too(qtbot, link):
     panel = health_panel(qtbot, link)
     for second in range(650):
-        link.stats.emit({"event": "stats", "time": START + second, "cameras": [
+        link.stats.emit(stats(START + second, [
             {"id": "a", "status": "running", "fps": 30.0, "target_fps": 30.0,
-             "frames": 30 * second, "dropped": 0}]})
+             "frames": 30 * second, "dropped": 0}]))
     ago, fps = points(panel.fps_history["a"].curve)
     assert len(ago) == HISTORY_POINTS and ago.min() >= -HISTORY_SECONDS and ago.max() == 0
     assert np.all(fps == 30.0)
@@ -231,12 +238,12 @@ def camera(camera_id: str, fps: float, dropped: int, status: str = "running") ->
 
 def test_cameras_are_coloured_by_frame_rate_and_dropped_frames(qtbot, link):
     panel = health_panel(qtbot, link)
-    link.stats.emit({"event": "stats", "time": START, "cameras": [
+    link.stats.emit(stats(START, [
         camera("fine", 29.0, 10),  # 97 % of the target; 1 % dropped is still fine
         camera("behind", 27.0, 20),  # 90 %; 2 %
         camera("stalling", 21.0, 60),  # 70 %; 6 %
         camera("paused", 0.0, 0, status="paused"),  # slow on purpose
-    ]})
+    ]))
     rows = panel.camera_rows
     assert list(rows) == ["fine", "behind", "stalling", "paused"]
     assert [rows[c].fps.text() for c in rows] == ["29.0 / 30", "27.0 / 30", "21.0 / 30",
@@ -247,7 +254,7 @@ def test_cameras_are_coloured_by_frame_rate_and_dropped_frames(qtbot, link):
     assert [text_colour(rows[c].dropped) for c in rows] == [None, WARNING, ALARM, None]
     assert {curve.name() for curve in panel.plot.getPlotItem().listDataItems()} == set(rows)
 
-    link.stats.emit({"event": "stats", "time": START + 1, "cameras": [camera("fine", 30.0, 0)]})
+    link.stats.emit(stats(START + 1, [camera("fine", 30.0, 0)]))
     assert list(panel.camera_rows) == ["fine"]
     assert text_colour(panel.camera_rows["fine"].fps) is None
     assert [curve.name() for curve in panel.plot.getPlotItem().listDataItems()] == ["fine"]
@@ -267,7 +274,7 @@ def test_status_bar_shows_battery_and_network(qtbot, tmp_path):
     assert indicators.battery.toolTip() == NOT_REPORTED
     assert indicators.alert.isHidden()
 
-    link._dispatch(snapshot())  # as the engine's events reach the window
+    link.dispatch(snapshot())  # as the engine's events reach the window
     assert indicators.battery.text.text() == "87 %"
     assert indicators.battery.toolTip().startswith("87 % · 8.12 V · on battery")
     assert not indicators.battery.icon.pixmap().isNull()
@@ -276,7 +283,7 @@ def test_status_bar_shows_battery_and_network(qtbot, tmp_path):
     assert text_colour(indicators.network.text) is None
     assert window.health_panel.device_values["battery"].text() == "87 % · 8.12 V · on battery"
 
-    link._dispatch(snapshot(battery=None, network={"status": "offline", "wifi": None},
+    link.dispatch(snapshot(battery=None, network={"status": "offline", "wifi": None},
                             warnings=["disk almost full", "network down"]))
     assert indicators.battery.text.text() == "no battery"
     assert indicators.network.text.text() == "offline"
@@ -285,7 +292,7 @@ def test_status_bar_shows_battery_and_network(qtbot, tmp_path):
     assert indicators.alert.text.text() == "disk almost full (+1 more)"
     assert indicators.alert.toolTip() == "disk almost full\nnetwork down"
 
-    link._dispatch(snapshot(battery={"percent": 8.0}))
+    link.dispatch(snapshot(battery={"percent": 8.0}))
     assert indicators.battery.text.text() == "8 %"
     assert text_colour(indicators.battery.text) == ALARM
     assert indicators.alert.isHidden()
@@ -294,7 +301,7 @@ def test_status_bar_shows_battery_and_network(qtbot, tmp_path):
 def test_status_bar_forgets_the_readings_when_the_engine_is_lost(qtbot, link):
     indicators = DeviceIndicators(link)
     qtbot.addWidget(indicators)
-    link.event.emit(snapshot(warnings=["disk almost full"]))
+    link.device.emit(snapshot(warnings=["disk almost full"]))
     assert indicators.battery.text.text() == "87 %"
     link.disconnected.emit("socket closed")
     assert indicators.battery.text.text() == "battery —"

@@ -10,6 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from engine.wire.commands import Record, Set, Stop
+from engine.wire.events import CameraLost, SensorError
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
 from recorder_gui.recording_panel import (
@@ -48,10 +50,10 @@ def cell_colour(panel: RecordingPanel, row: int, column: int) -> QColor | None:
 
 
 def record_briefly(link: EngineLink, name: str) -> Path:
-    result = link.command("record", name=name)
+    result = link.command(Record(name=name))
     assert result is not None
     time.sleep(0.5)
-    assert link.command("stop") is not None
+    assert link.command(Stop()) is not None
     return Path(result["folder"])
 
 
@@ -70,17 +72,18 @@ def test_recording_panel_records_and_lists_the_recording(qtbot, engine, link):
                     timeout=10_000)
 
     panel.name_edit.setText(" take-one ")
-    options = panel.record_options()
-    assert options == {"output": str(engine.output), "name": "take-one", "codec": "mjpeg"}
-    assert link.command("record", **options) is not None
+    command = panel.record_command()
+    assert command == Record(output=str(engine.output), name="take-one", codec="mjpeg")
+    assert link.command(command) is not None
     qtbot.waitUntil(lambda: panel.folder_label.text().endswith("take-one"))
     assert panel.state_label.text() == "Recording"
     qtbot.wait(1000)
 
     progress_shown: list[bool] = []  # connected after the panel: sees the bar as it left it
-    link.assemblyProgress.connect(lambda *_: progress_shown.append(not panel.progress.isHidden()))
-    with qtbot.waitSignal(link.recordingFinalized, timeout=30_000):
-        assert link.command("stop") is not None
+    link.assembly_progress.connect(
+        lambda *_: progress_shown.append(not panel.progress.isHidden()))
+    with qtbot.waitSignal(link.recording_finalized, timeout=30_000):
+        assert link.command(Stop()) is not None
     assert progress_shown and all(progress_shown)
     assert panel.progress.isHidden()
     assert panel.state_label.text() == "Not recording"
@@ -125,12 +128,12 @@ def test_figures_are_coloured_by_threshold(qtbot, link):
         return {"id": camera_id, "status": status, "frames": 1000, "dropped": dropped,
                 "fps": fps, "writer_lag": 3, "target_fps": 30.0}
 
-    panel.update_stats({"event": "stats", "cameras": [
+    panel.update_stats([
         camera("fine", 29.0, 10),  # 97 % of target; 1 % dropped is still fine
         camera("behind", 27.0, 20),  # 90 %; 2 %
         camera("stalling", 20.0, 60),  # 67 %; 6 %
         camera("paused", 0.0, 0, status="paused"),  # slow on purpose
-    ], "spread": {"frame_sets": 30, "p50_ms": 0.5, "p99_ms": 1.25, "max_ms": 2.0}})
+    ], {"frame_sets": 30, "p50_ms": 0.5, "p99_ms": 1.25, "max_ms": 2.0})
 
     assert [cell(panel, row, 0) for row in range(4)] == ["fine", "behind", "stalling", "paused"]
     assert cell(panel, 1, FPS_COLUMN) == "27.0 / 30"
@@ -141,10 +144,10 @@ def test_figures_are_coloured_by_threshold(qtbot, link):
     assert panel.spread_label.text() == (
         "Sync spread: p50 0.50 ms · p99 1.25 ms · max 2.00 ms (30 frame sets)")
 
-    panel.update_stats({"cameras": [camera("fine", 10.0, 100)], "spread": None})
+    panel.update_stats([camera("fine", 10.0, 100)], None)
     assert panel.table.rowCount() == 1
     assert cell_colour(panel, 0, FPS_COLUMN) == ALARM
-    panel.update_stats({"cameras": [camera("fine", 30.0, 0)], "spread": None})
+    panel.update_stats([camera("fine", 30.0, 0)], None)
     assert cell_colour(panel, 0, FPS_COLUMN) is None
     assert cell_colour(panel, 0, DROPPED_COLUMN) is None
     assert panel.spread_label.text() == "Sync spread: —"
@@ -189,14 +192,13 @@ def test_event_log(qtbot, link):
     assert not [line for line in lines if " stats " in line or "assembly_progress" in line]
     assert all(line_colour(panel, number) != ALARM for number in range(len(lines)))
 
-    assert link.command("set", camera="nope", changes={"x": 1}) is None
+    assert link.command(Set(camera="nope", changes={"x": 1})) is None
     refused = panel.log_lines()[-1]
     assert refused.endswith("error  set: unknown camera 'nope'")
     assert line_colour(panel, len(panel.log_lines()) - 1) == ALARM
 
     # An engine error event reaches the panel twice (as `event` and as errorRaised): one line.
-    link._dispatch({"event": "sensor_error", "sensor": "imu", "message": "port vanished",
-                    "time": time.time()})
+    link.dispatch(SensorError(sensor="imu", message="port vanished", time=time.time()))
     assert [line for line in panel.log_lines() if "port vanished" in line] == [
         panel.log_lines()[-1]]
     assert panel.log_lines()[-1].endswith("sensor_error  imu  port vanished")
@@ -207,7 +209,7 @@ def test_event_log(qtbot, link):
 def test_event_log_keeps_the_newest_lines(qtbot, link):
     panel = health_panel(qtbot, link)
     for number in range(1100):
-        link.event.emit({"event": "paused", "message": f"number {number}"})
+        link.anyEvent.emit(CameraLost(camera="a", message=f"number {number}"))
     lines = panel.log_lines()
     assert len(lines) == 1000
     assert lines[-1].endswith("number 1099")

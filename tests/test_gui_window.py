@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 from engine.sources import framecode
+from engine.wire.commands import Set
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.main_window import MainWindow, format_elapsed
 
@@ -67,11 +68,11 @@ def test_record_pause_resume_stop_from_the_toolbar(qtbot, window):
     qtbot.waitUntil(lambda: not window.paused, timeout=10000)
     time.sleep(0.6)
     finalized = []
-    window.link.recordingFinalized.connect(finalized.append)
+    window.link.recording_finalized.connect(finalized.append)
     window.stop_action.trigger()
     wait_recording(qtbot, window, False)
     qtbot.waitUntil(lambda: bool(finalized), timeout=30000)
-    folder = Path(finalized[0]["folder"])
+    folder = Path(finalized[0].folder)
     report = verify_recording(folder)
     assert report.ok, report.summary()
     frames = {c["frames"] for c in read_manifest(folder)["cameras"]}
@@ -81,7 +82,7 @@ def test_record_pause_resume_stop_from_the_toolbar(qtbot, window):
 def test_a_blocked_gui_loses_no_frame(qtbot, window):
     """The GUI's event loop frozen for 3 s while recording: the engine records on."""
     finalized = []
-    window.link.recordingFinalized.connect(finalized.append)
+    window.link.recording_finalized.connect(finalized.append)
     window.record_action.trigger()
     wait_recording(qtbot, window, True)
     started = time.monotonic()
@@ -89,11 +90,11 @@ def test_a_blocked_gui_loses_no_frame(qtbot, window):
     window.stop_action.trigger()
     stopped = time.monotonic()
     qtbot.waitUntil(lambda: bool(finalized), timeout=30000)
-    manifest = read_manifest(Path(finalized[0]["folder"]))
+    manifest = read_manifest(Path(finalized[0].folder))
     assert manifest["status"] == "finalized"
     # The file holds every frame: verify checks the frame numbers run without a gap,
     # and the count matches the time recorded.
-    assert verify_recording(Path(finalized[0]["folder"])).ok
+    assert verify_recording(Path(finalized[0].folder)).ok
     frames = manifest["cameras"][0]["frames"]
     assert frames >= (stopped - started) * 30 - 6
     # "dropped" counts sensor ticks a camera missed; a blocked GUI must cause none. A
@@ -104,7 +105,7 @@ def test_a_blocked_gui_loses_no_frame(qtbot, window):
 
 def test_tiles_follow_a_re_created_ring(qtbot, window):
     tile = window.tiles.tiles["right"]
-    window.link.command("set", camera="right", changes={"width": 320, "height": 240})
+    window.link.command(Set(camera="right", changes={"width": 320, "height": 240}))
     qtbot.waitUntil(lambda: tile.image() is not None and tile.image().width() == 320,
                     timeout=15000)
     qtbot.waitUntil(lambda: tile.frame_number >= 0, timeout=10000)

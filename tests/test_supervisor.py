@@ -17,6 +17,7 @@ import pytest
 
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
+from engine.wire.events import EVENTS
 from tests.conftest import free_port
 from tests.engines import RIG, Engine, short_folder
 from tests.waiting import wait_for
@@ -271,7 +272,7 @@ def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
     engine = engines.start(camera_rig(synthetic("a") + synthetic("b"), "auto_resume = true\n"))
     events: list[dict] = []
     with engine.client() as client:
-        client.subscribe(events.append)
+        client.subscribe(lambda event: events.append(EVENTS.to_wire(event)))
         wait_for(lambda: all(c["status"] == "running" for c in cameras(client).values()), 10,
                  "running")
         first = client.record(name="session")["folder"]

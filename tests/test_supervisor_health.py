@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.supervisor.health import CameraHealth, Policy, Status
+from engine.supervisor.health import CameraHealth, Policy
+from engine.wire.status import CameraStatus
 
 POLICY = Policy(backoff_initial_s=1.0, backoff_max_s=8.0, restart_limit=3, restart_window_s=30.0,
                 reconnect_crash_after_s=30.0, reconnect_restart_after_s=60.0)
@@ -18,7 +19,7 @@ class Machine:
     """A CameraHealth and the transitions it reported."""
 
     def __init__(self, policy: Policy = POLICY) -> None:
-        self.changes: list[tuple[Status, str | None]] = []
+        self.changes: list[tuple[CameraStatus, str | None]] = []
         self.health = CameraHealth("cam0", policy, lambda _id, s, e: self.changes.append((s, e)),
                                    now=0.0)
 
@@ -34,13 +35,13 @@ def test_frames_make_a_camera_running_and_a_death_restarts_at_once():
     m = Machine()
     assert m.look(0.0, camera(0)) is None
     assert m.look(1.0, camera(30)) is None
-    assert m.health.status is Status.RUNNING
+    assert m.health.status is CameraStatus.RUNNING
     assert m.look(1.5, camera(45, alive=False, member=False, error="exited")) == "exited"
-    assert m.changes[-1] == (Status.CRASHED, "exited")
+    assert m.changes[-1] == (CameraStatus.CRASHED, "exited")
     m.health.restart_started(1.5, "exited")
-    assert m.health.status is Status.RESTARTING and m.health.restarts == 1
+    assert m.health.status is CameraStatus.RESTARTING and m.health.restarts == 1
     m.health.restart_finished(2.5, None)
-    assert m.health.status is Status.RUNNING
+    assert m.health.status is CameraStatus.RUNNING
 
 
 def test_restarts_back_off_doubling_to_the_maximum():
@@ -94,7 +95,7 @@ def test_no_frame_for_the_stall_timeout_restarts_the_camera_the_others_wait_for(
     m.look(1.0, camera(30))
     assert m.look(2.9, camera(30), lowest=30) is None
     assert m.look(3.1, camera(30), lowest=30) == "no frame for 2.1 s"
-    assert m.health.status is Status.STALLED
+    assert m.health.status is CameraStatus.STALLED
 
 
 def test_a_camera_waiting_for_a_slower_one_is_not_stalled():
@@ -102,7 +103,7 @@ def test_a_camera_waiting_for_a_slower_one_is_not_stalled():
     m.look(0.0, camera(10))
     assert m.look(5.0, camera(11), lowest=10) is None  # it advanced once, then waits
     assert m.look(9.0, camera(11), lowest=10) is None
-    assert m.health.status is Status.RUNNING
+    assert m.health.status is CameraStatus.RUNNING
 
 
 def test_a_held_group_is_not_stalled():
@@ -125,10 +126,10 @@ def test_reconnecting_is_debounced_then_crashed_then_restarted():
     m.look(0.0, camera(0))
     lost = camera(30, lost=True, member=False)
     assert m.look(1.0, lost) is None
-    assert m.health.status is Status.RECONNECTING
-    assert m.look(29.0, lost) is None and m.health.status is Status.RECONNECTING
-    assert m.look(31.5, lost) is None and m.health.status is Status.CRASHED
-    assert m.look(60.5, lost) is None and m.health.status is Status.CRASHED
+    assert m.health.status is CameraStatus.RECONNECTING
+    assert m.look(29.0, lost) is None and m.health.status is CameraStatus.RECONNECTING
+    assert m.look(31.5, lost) is None and m.health.status is CameraStatus.CRASHED
+    assert m.look(60.5, lost) is None and m.health.status is CameraStatus.CRASHED
     assert m.look(61.0, lost) == "no stream for 60 s"
 
 
@@ -138,7 +139,8 @@ def test_a_short_outage_ends_running_without_a_restart():
     m.look(1.0, camera(30, lost=True, member=False))
     m.look(3.0, camera(30, member=True))  # rejoined at a common frame
     m.look(4.0, camera(60))
-    assert [s for s, _ in m.changes] == [Status.RUNNING, Status.RECONNECTING, Status.RUNNING]
+    assert [s for s, _ in m.changes] == [CameraStatus.RUNNING, CameraStatus.RECONNECTING,
+                                         CameraStatus.RUNNING]
     assert m.health.restarts == 0
 
 
@@ -146,7 +148,7 @@ def test_a_stopped_camera_is_never_restarted():
     m = Machine()
     for now in range(100):
         assert m.look(float(now), camera(alive=False, member=False, stopped=True)) is None
-    assert m.changes == [(Status.STOPPED, None)]
+    assert m.changes == [(CameraStatus.STOPPED, None)]
 
 
 def test_status_changes_are_reported_once():
@@ -154,4 +156,4 @@ def test_status_changes_are_reported_once():
     dead = camera(alive=False, member=False, error="gone")
     for now in range(5):
         m.look(now * 0.1, dead)
-    assert m.changes == [(Status.CRASHED, "gone")]
+    assert m.changes == [(CameraStatus.CRASHED, "gone")]

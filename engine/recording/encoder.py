@@ -20,8 +20,7 @@ import numpy as np
 
 from engine.recording.errors import RecordingError
 from engine.sources import framecode
-
-CODECS = ("h264", "mjpeg", "ffv1")
+from engine.specs import CODECS
 
 # One encoder runs per camera on a small machine: two threads each keeps a single
 # camera fast without letting N cameras oversubscribe the cores N-fold.

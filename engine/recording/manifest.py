@@ -57,3 +57,28 @@ def read_manifest(recording_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise RecordingError(f"manifest {path} is not a JSON object")
     return manifest
+
+
+def list_recordings(root: Path, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` recordings directly under root, newest first, as
+    {"folder", "status", "frames": {camera: count or None}, "started_utc"}; folders
+    without a readable manifest are not recordings and are skipped."""
+    try:
+        folders = [child for child in root.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+    found: list[dict[str, Any]] = []
+    for folder in folders:
+        try:
+            manifest = read_manifest(folder)
+        except RecordingError:
+            continue
+        cameras = manifest.get("cameras") or []
+        found.append({
+            "folder": str(folder), "status": str(manifest.get("status", "?")),
+            "frames": {c["id"]: c.get("frames") for c in cameras
+                       if isinstance(c, dict) and "id" in c},
+            "started_utc": str(manifest.get("started_utc") or ""),
+        })
+    found.sort(key=lambda recording: recording["started_utc"], reverse=True)
+    return found[:limit]

@@ -1,6 +1,6 @@
 """The engine's view of the workstation itself: device status, low-disk guard, record button.
 
-Built from the rig's [device] table. The device monitor publishes a `device` event
+Built from the rig's [device] table. The device monitor publishes a `Device` event
 about once a second and keeps the JSON status file; the disk guard (applied to every take
 by the capture group) refuses a recording that would fill the disk and ends one before it
 does; the optional GPIO button maps its presses to the same commands a client sends.
@@ -18,6 +18,7 @@ from engine.system.button import ButtonPoller, Press, open_gpio_button, run_hook
 from engine.system.device_monitor import DeviceMonitor
 from engine.system.disk_guard import GB, DiskGuard
 from engine.system.network import NetworkConfig, NetworkMonitor
+from engine.wire.events import Device, Event
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class DeviceWatch:
         options: DeviceOptions,
         output_dir: Callable[[], Path],
         engine_info: Callable[[], dict[str, Any]],
-        publish: Callable[[dict[str, Any]], None],
+        publish: Callable[[Event], None],
         status_file: Path | None,
         on_press: Callable[[Press], None],
         idle: Callable[[], bool],
@@ -52,7 +53,8 @@ class DeviceWatch:
                         (target.rpartition(":") for target in options.network_targets))
         self.network = NetworkMonitor(NetworkConfig(targets=targets))
         self.monitor = DeviceMonitor(
-            lambda: existing_folder(output_dir()), engine_info, publish=publish,
+            lambda: existing_folder(output_dir()), engine_info,
+            publish=lambda snapshot: publish(Device(**snapshot)),
             status_file=status_file, device_id=options.device_id or None,
             disk_guard=self.disk_guard, network=self.network,
         )

@@ -4,16 +4,15 @@ Structural changes (add / remove a camera, load a rig) rebuild the capture group
 starting and stopping one camera does not (the others run on). Both are refused
 while recording. Recording commands go straight to the group, which does its own
 locking, so a long stop (finalizing files) never blocks another client's status
-request. The supervisor restarts failed cameras; the state database remembers which
-cameras should run, so an engine restart brings the rig back as it was.
+request. The supervisor restarts failed cameras; RigMemory keeps the rig in the state
+database, so an engine restart brings it back as it was.
 
-Every text that leaves the engine passes `scrub`, which masks the passwords of
-network camera URLs.
+Events are engine.wire.events objects; the server masks the camera passwords this
+service names (`secrets`) in everything it sends.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -27,9 +26,11 @@ from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.stats import LiveStats
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
+from engine.recording.manifest import list_recordings
 from engine.recording.session import Session
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
+from engine.service.rig_memory import RigMemory
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
 from engine.specs import CameraSpec
@@ -37,11 +38,26 @@ from engine.state.store import StateStore
 from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
 from engine.system.disk_guard import LowDiskError
-from engine.wire.events import EVENTS, Event
+from engine.wire.events import (
+    CameraFailed,
+    CameraJoined,
+    CameraLost,
+    CameraStopped,
+    Error,
+    Event,
+    RecordingFinalized,
+    RecordingRecovered,
+    RecordingResumed,
+    RingRecreated,
+    RingsChanged,
+    Stats,
+    WriterFailed,
+)
+from engine.wire.status import CameraStatus
 
 STATS_INTERVAL_S = 1.0
 
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[Event], None]
 
 
 class CommandError(RuntimeError):
@@ -49,15 +65,18 @@ class CommandError(RuntimeError):
 
 
 class RigService:
-    """Owns the rig and runs its cameras; every public method is one protocol command."""
+    """Owns the rig and runs its cameras. Each command of engine.wire.commands but the
+    server's own (subscribe, shutdown) is the public method of its name; start, close
+    and secrets are for the server."""
 
     def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None,
                  status_file: Path | None = None) -> None:
         """`store`: the state database (None: nothing persists). `status_file`: where the
         device status JSON is kept for other programs."""
         self._rig = rig
-        self._emit_raw = emit
+        self._emit = emit
         self._store = store
+        self._memory = RigMemory(store)
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
@@ -65,7 +84,7 @@ class RigService:
         self._notices: list[str] = []  # problems found at start, before any client listened
         self._device = DeviceWatch(
             rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
-            lambda snapshot: self._emit("device", **snapshot), status_file,
+            emit, status_file,
             self._button_pressed, idle=lambda: self._state() in ("running", "paused"),
         )
         self._structure = threading.RLock()
@@ -79,46 +98,20 @@ class RigService:
 
     def start(self) -> None:
         with self._structure:
-            if self._store is not None:
-                self._restore(self._store)
+            if self._store is not None and self._store.damage:
+                self._notices.append(self._store.damage)
+                self._emit(Error(message=self._store.damage))
+            self._rig, self._stopped, problems = self._memory.restore(self._rig)
+            for problem in problems:
+                self._emit(Error(message=problem))
             self._rebuild()
         self._ticker.start()
         self._supervisor.start()
         self._device.start()
         threading.Thread(target=self._recover, name="recover", daemon=True).start()
 
-    def _restore(self, store: StateStore) -> None:
-        """The rig as the last engine left it: cameras added at run time come back, and
-        a camera the user stopped stays stopped. A different rig starts afresh."""
-        if store.damage:
-            self._notices.append(store.damage)
-            self._emit("error", message=store.damage)
-        saved = {c["id"]: c for c in store.cameras()}
-        if store.meta("rig") != self._rig.name:
-            for camera_id in saved:
-                store.remove_camera(camera_id)
-            saved = {}
-        rig = self._rig
-        for camera_id, row in saved.items():
-            spec = _spec_of(row)
-            try:
-                rig = (rig.with_settings(camera_id, {**row["settings"]["settings"],
-                                                     **_geometry(spec)})
-                       if any(c.camera_id == camera_id for c in rig.cameras)
-                       else rig.with_camera(spec))
-            except RigError as exc:
-                self._emit("error", message=f"cannot restore camera {camera_id}: {exc}")
-        self._rig = rig
-        self._stopped = {i for i, row in saved.items() if row["desired"] == "stopped"}
-        store.set_meta("rig", rig.name)
-        for spec in rig.cameras:
-            self._remember(spec)
-
     def _remember(self, spec: CameraSpec) -> None:
-        if self._store is not None:
-            desired = "stopped" if spec.camera_id in self._stopped else "running"
-            self._store.put_camera(spec.camera_id, spec.source,
-                                   {**_geometry(spec), "settings": spec.settings}, desired)
+        self._memory.remember(spec, spec.camera_id in self._stopped)
 
     def _recover(self) -> None:
         """Salvage what a crash left unfinished in the rig's output folder."""
@@ -127,10 +120,10 @@ class RigService:
             return
         for result in recover(folder):
             if result.get("error"):
-                self._emit("error", message=f"could not recover {result['folder']}: "
-                                            f"{result['error']}")
+                self._emit(Error(message=f"could not recover {result['folder']}: "
+                                         f"{result['error']}"))
             else:
-                self._emit("recording_recovered", **result)
+                self._emit(RecordingRecovered(folder=str(result["folder"]), summary=result))
 
     def close(self) -> None:
         """Finalize any recording and stop every camera process. Running cameras are
@@ -157,6 +150,7 @@ class RigService:
         group = CaptureGroup(
             self._rig.cameras, sensors=self._rig.sensors, on_event=self._on_group_event,
             stopped=self._stopped, tolerate_failures=True, disk_guard=self._device.disk_guard,
+            start_timeout_s=self._rig.recording.device_ready_timeout_s,
         )
         try:
             group.start()
@@ -164,7 +158,7 @@ class RigService:
             raise CommandError(str(exc)) from exc
         self._group = group
         self._refresh()
-        self._emit("rings_changed", rings=self.rings())
+        self._emit(RingsChanged(rings=self.rings()))
 
     def _refresh(self) -> None:
         """Statuses that show a command's effect at once, not at the next tick."""
@@ -173,39 +167,28 @@ class RigService:
 
     # --- events --------------------------------------------------------------------
 
-    def scrub(self, text: str) -> str:
-        """Mask every camera password that might appear in text."""
-        for camera in self._rig.cameras:
-            masked = mask_credentials(camera.source)
-            if masked != camera.source:
-                text = text.replace(camera.source, masked)
-        return text
+    def secrets(self) -> dict[str, str]:
+        """The rig's network camera URLs with a password -> the same URL masked."""
+        masked = {c.source: mask_credentials(c.source) for c in self._rig.cameras}
+        return {raw: text for raw, text in masked.items() if raw != text}
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        event = json.loads(self.scrub(json.dumps({"event": kind, "time": time.time(), **data},
-                                                 default=str)))
-        self._emit_raw(event)
-
-    def _on_group_event(self, group_event: Event) -> None:
-        event = EVENTS.to_wire(group_event)
-        kind = event.pop("event")
-        event.pop("time", None)
-        if kind in ("camera_failed", "camera_lost", "camera_joined", "writer_failed"):
+    def _on_group_event(self, event: Event) -> None:
+        if isinstance(event, CameraFailed | CameraLost | CameraJoined | WriterFailed):
             self._supervisor.wake()
-        if kind == "recording_finalized":
+        if isinstance(event, RecordingFinalized):
             self._finalized(event)
-        if kind in ("ring_recreated", "camera_stopped"):  # a ring is new or gone
-            self._emit("rings_changed", rings=self.rings())
-            if kind == "ring_recreated":
+        if isinstance(event, RingRecreated | CameraStopped):  # a ring is new or gone
+            self._emit(RingsChanged(rings=self.rings()))
+            if isinstance(event, RingRecreated):
                 return
-        self._emit(kind, **event)
+        self._emit(event)
 
-    def _finalized(self, event: dict[str, Any]) -> None:
+    def _finalized(self, event: RecordingFinalized) -> None:
         if self._store is not None:
-            self._store.set_recording(event["folder"], event["status"], event.get("frames"))
+            self._store.set_recording(event.folder, event.status, event.frames)
         session = self._session
-        if session is not None and session.folder == event["folder"]:
-            if event["status"] == "interrupted":
+        if session is not None and session.folder == event.folder:
+            if event.status == "interrupted":
                 session.waiting = True  # auto_resume: the next take once all run again
             else:
                 self._session = None
@@ -215,14 +198,17 @@ class RigService:
         while not self._stop_ticker.wait(STATS_INTERVAL_S):
             with self._structure:
                 self._snapshot = self._sample()
-            self._emit("stats", **self._snapshot)
+            group = self._group
+            recording = group.recording if group else None
+            self._emit(Stats(**self._snapshot,
+                             elapsed_s=round(self._elapsed(), 1) if recording else None))
             self._resume_if_ready()
 
     def _stop_quietly(self) -> None:
         try:
             self.stop(wait=False)
         except (GroupError, CommandError) as exc:
-            self._emit("error", message=f"could not stop the recording: {exc}")
+            self._emit(Error(message=f"could not stop the recording: {exc}"))
 
     def _engine_info(self) -> dict[str, Any]:
         group = self._group
@@ -244,7 +230,7 @@ class RigService:
             elif press is Press.DOUBLE:
                 self.resume() if self._state() == "paused" else self.pause()
         except EXPECTED_ERRORS as exc:
-            self._emit("error", message=f"record button: {exc}")
+            self._emit(Error(message=f"record button: {exc}"))
 
     def _resume_if_ready(self) -> None:
         """auto_resume: start the session's next take once every camera runs again."""
@@ -260,9 +246,9 @@ class RigService:
         try:
             self._start_take(session.output, session.codec, session)
         except EXPECTED_ERRORS as exc:
-            self._emit("error", message=f"could not resume the recording: {exc}")
+            self._emit(Error(message=f"could not resume the recording: {exc}"))
             return
-        self._emit("recording_resumed", folder=session.folder, take=session.take)
+        self._emit(RecordingResumed(folder=str(session.folder), take=session.take))
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
@@ -276,16 +262,16 @@ class RigService:
         for spec in self._rig.cameras:
             entry = live.get(spec.camera_id) or {
                 "id": spec.camera_id, "pid": None, "frames": 0, "dropped": 0, "fps": 0.0,
-                "status": "stopped", "error": None,
+                "status": CameraStatus.STOPPED, "error": None,
             }
             supervised = health.get(spec.camera_id)
             if supervised is not None:  # the supervisor's view: status, since, restarts
                 entry = {**entry, **supervised,
                          "error": supervised["error"] or entry.get("error")}
-                if entry["status"] == "running" and group is not None and group.paused:
-                    entry["status"] = "paused"
+                if entry["status"] == CameraStatus.RUNNING and group is not None and group.paused:
+                    entry["status"] = CameraStatus.PAUSED
             cameras.append({
-                **entry, "source": mask_credentials(spec.source),
+                **entry, "source": spec.source,
                 "target_fps": spec.fps, "size": f"{spec.width}x{spec.height}",
             })
         return {"cameras": cameras, "spread": snapshot["spread"],
@@ -300,7 +286,7 @@ class RigService:
         group = self._group
         recording = group.recording if group else None
         last = group.last_recording if group else None
-        return json.loads(self.scrub(json.dumps({
+        return {
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
                        "state": self._state(), "notices": list(self._notices)},
             "rig": rig_summary(self._rig),
@@ -316,7 +302,7 @@ class RigService:
                 "folder": str(last.folder), "status": last.status,
                 "frames": last.frame_counts(), "errors": list(last.errors),
             },
-        }, default=str)))
+        }
 
     def _state(self) -> str:
         group = self._group
@@ -348,6 +334,11 @@ class RigService:
         from engine.sources.discovery import list_cameras
 
         return list_cameras()
+
+    def recordings(self, output: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest recordings of a folder, from their manifests (the GUI's recent list)."""
+        folder = Path(output).expanduser() if output else self._rig.recording.output_dir
+        return list_recordings(folder, limit)
 
     def properties(self, camera: str) -> list[dict[str, Any]]:
         return self._running_group().properties(self._known(camera))
@@ -419,14 +410,7 @@ class RigService:
         with self._structure:
             self._not_recording()
             self._rig, self._stopped = rig, stopped & {c.camera_id for c in rig.cameras}
-            if self._store is not None:
-                kept = {c.camera_id for c in rig.cameras}
-                for row in self._store.cameras():
-                    if row["id"] not in kept:
-                        self._store.remove_camera(row["id"])
-                self._store.set_meta("rig", rig.name)
-            for spec in rig.cameras:
-                self._remember(spec)
+            self._memory.replace(rig, self._stopped)
             self._rebuild()
 
     def add_camera(
@@ -488,7 +472,7 @@ class RigService:
             )
             self._remember(self._rig.camera(camera))
         except RigError as exc:
-            self._emit("error", message=f"{camera}: applied but not kept in the rig: {exc}")
+            self._emit(Error(message=f"{camera}: applied but not kept in the rig: {exc}"))
         return {"id": camera, "settings": applied}
 
     def load_rig(self, path: str) -> dict[str, Any]:
@@ -501,21 +485,6 @@ class RigService:
         return {"path": str(Path(path).expanduser())}
 
 
-def _geometry(spec: CameraSpec) -> dict[str, Any]:
-    return {"width": spec.width, "height": spec.height, "fps": spec.fps}
-
-
-def _spec_of(row: dict[str, Any]) -> CameraSpec:
-    """A camera as the state database keeps it."""
-    saved = row["settings"]
-    return CameraSpec(row["id"], row["source"], int(saved["width"]), int(saved["height"]),
-                      float(saved["fps"]), dict(saved.get("settings", {})))
-
-
-COMMANDS = {
-    "ping", "status", "rings", "properties", "discover", "record", "pause", "resume", "stop",
-    "add_camera", "remove_camera", "start_camera", "stop_camera", "set", "load_rig", "save_rig",
-}
 # Failures that are the request's or the rig's, answered as errors (anything else is a bug).
 EXPECTED_ERRORS = (
     CommandError, GroupError, RigError, RecordingError, SourceError, ValueError, OSError, KeyError,

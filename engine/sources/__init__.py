@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.sources.base import PropertySpec, SettingRejected, Source, SourceError
+from engine.specs import MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_SIDE, NETWORK_SCHEMES
 
 __all__ = [
     "Kind",
@@ -35,7 +36,6 @@ ACCEPTED = (
     "expected 'synthetic', a device index or /dev/videoN, a video file path, "
     "or an http(s):// / rtsp:// URL"
 )
-NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps")
 
 _DEVICE_PATH = re.compile(r"/dev/video\d+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -138,13 +138,14 @@ def mask_credentials(uri: str) -> str:
 
 def validate_size_fps(width: int, height: int, fps: float) -> None:
     """Reject a frame size or rate the recording path cannot take (yuv420p needs even sizes)."""
-    for name, value, limit in (("width", width, 7680), ("height", height, 4320)):
+    for name, value, limit in (("width", width, MAX_WIDTH), ("height", height, MAX_HEIGHT)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingRejected(f"{name} must be an integer, got {value!r}")
-        if not 16 <= value <= limit or value % 2:
-            raise SettingRejected(f"{name} must be an even number in 16..{limit}, got {value}")
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 1000:
-        raise SettingRejected(f"fps must be a number in (0, 1000], got {fps!r}")
+        if not MIN_SIDE <= value <= limit or value % 2:
+            raise SettingRejected(
+                f"{name} must be an even number in {MIN_SIDE}..{limit}, got {value}")
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= MAX_FPS:
+        raise SettingRejected(f"fps must be a number in (0, {MAX_FPS:g}], got {fps!r}")
 
 
 def validate_changes(specs: list[PropertySpec], changes: dict[str, Any]) -> dict[str, Any]:

@@ -21,20 +21,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from engine.option import option
-
-
-class Status(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    RECONNECTING = "reconnecting"
-    STALLED = "stalled"
-    CRASHED = "crashed"
-    RESTARTING = "restarting"
-    STOPPED = "stopped"
+from engine.wire.status import CameraStatus
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ class Policy:
         return min(self.backoff_initial_s * 2 ** (failures - 1), self.backoff_max_s)
 
 
-StatusListener = Callable[[str, Status, "str | None"], None]
+StatusListener = Callable[[str, CameraStatus, "str | None"], None]
 
 
 class CameraHealth:
@@ -89,7 +79,8 @@ class CameraHealth:
     `restart_finished` around each restart the supervisor carries out."""
 
     def __init__(self, camera_id: str, policy: Policy, on_status: StatusListener,
-                 now: float, status: Status = Status.STARTING, restarts: int = 0) -> None:
+                 now: float, status: CameraStatus = CameraStatus.STARTING,
+                 restarts: int = 0) -> None:
         self.camera_id = camera_id
         self.policy = policy
         self._on_status = on_status
@@ -117,7 +108,7 @@ class CameraHealth:
         """
         if camera["stopped"]:
             self._forgive()
-            self._set(now, Status.STOPPED, None)
+            self._set(now, CameraStatus.STOPPED, None)
             return None
         if self.restarting:
             return None
@@ -125,7 +116,7 @@ class CameraHealth:
             return self._reconnecting(now)
         self._lost_since = None
         if not camera["alive"]:
-            self._set(now, Status.CRASHED, camera["error"] or self.error)
+            self._set(now, CameraStatus.CRASHED, camera["error"] or self.error)
             return self._due(now, camera["error"] or "camera process died")
         if not camera["member"]:
             return None  # opening or joining
@@ -139,21 +130,22 @@ class CameraHealth:
         if outage >= policy.reconnect_restart_after_s:
             return self._due(now, f"no stream for {outage:.0f} s")
         if outage >= policy.reconnect_crash_after_s:
-            self._set(now, Status.CRASHED, f"no stream for {policy.reconnect_crash_after_s:g} s")
+            self._set(now, CameraStatus.CRASHED,
+                      f"no stream for {policy.reconnect_crash_after_s:g} s")
         else:
-            self._set(now, Status.RECONNECTING, "stream lost")
+            self._set(now, CameraStatus.RECONNECTING, "stream lost")
         return None
 
     def _in_gate(self, now: float, camera: dict[str, Any], held: bool,
                  lowest: int | None) -> str | None:
         frames = int(camera["frames"])
-        if self.status is Status.STARTING:  # it passed the start-up barrier
-            self._set(now, Status.RUNNING, None)
+        if self.status is CameraStatus.STARTING:  # it passed the start-up barrier
+            self._set(now, CameraStatus.RUNNING, None)
         if frames != self._frames or held:
             if self._frames is not None and frames != self._frames:
-                self._set(now, Status.RUNNING, None)
+                self._set(now, CameraStatus.RUNNING, None)
             self._frames, self._progress_at = frames, now
-        if self.status is Status.RUNNING:
+        if self.status is CameraStatus.RUNNING:
             if self._running_since is None:
                 self._running_since = now
             elif now - self._running_since >= self.policy.restart_window_s:
@@ -161,7 +153,7 @@ class CameraHealth:
         quiet_s = now - self._progress_at
         timeout = self.policy.stall_timeout(camera["fps"], camera["settings"])
         if quiet_s >= timeout and (lowest is None or frames <= lowest):
-            self._set(now, Status.STALLED, f"no frame for {quiet_s:.1f} s")
+            self._set(now, CameraStatus.STALLED, f"no frame for {quiet_s:.1f} s")
             return self._due(now, f"no frame for {quiet_s:.1f} s")
         return None
 
@@ -190,7 +182,7 @@ class CameraHealth:
         self._failures += 1
         self._next_restart_at = None
         self._running_since = None
-        self._set(now, Status.RESTARTING, reason)
+        self._set(now, CameraStatus.RESTARTING, reason)
 
     def restart_finished(self, now: float, error: str | None) -> None:
         """The new process joined the group (error None) or could not start."""
@@ -198,23 +190,23 @@ class CameraHealth:
         self._lost_since = None
         self._frames, self._progress_at = None, now
         if error is None:
-            self._set(now, Status.RUNNING, None)
+            self._set(now, CameraStatus.RUNNING, None)
         else:
-            self._set(now, Status.CRASHED, error)
+            self._set(now, CameraStatus.CRASHED, error)
 
     def _forgive(self) -> None:
         self._failures = 0
         self._next_restart_at = None
         self._running_since = None
 
-    def _set(self, now: float, status: Status, error: str | None) -> None:
+    def _set(self, now: float, status: CameraStatus, error: str | None) -> None:
         if status is self.status and (error is None or error == self.error):
             return
         if status is not self.status:
             self.since = now
-            if status is not Status.RUNNING:
+            if status is not CameraStatus.RUNNING:
                 self._running_since = None
         self.status = status
-        if error is not None or status in (Status.RUNNING, Status.STOPPED):
+        if error is not None or status in (CameraStatus.RUNNING, CameraStatus.STOPPED):
             self.error = error
         self._on_status(self.camera_id, status, error)

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.state.store import StateStore
-from engine.supervisor.health import CameraHealth, Policy, Status
+from engine.supervisor.health import CameraHealth, Policy
+from engine.wire.events import CameraStatusChanged, Error, Event
+from engine.wire.status import CameraStatus
 
-EventSink = Callable[..., None]
+EventSink = Callable[[Event], None]
 _RESTART_WAIT_S = 10.0
 
 
@@ -87,7 +89,7 @@ class Supervisor:
             try:
                 self.tick()
             except Exception as exc:  # a tick must never end supervision
-                self._emit("error", message=f"supervisor: {exc}")
+                self._emit(Error(message=f"supervisor: {exc}"))
 
     def tick(self) -> None:
         group = self._group()
@@ -139,7 +141,7 @@ class Supervisor:
             tracker.restart_finished(self._clock(), error)
         self._wake.set()
 
-    def _status_changed(self, camera_id: str, status: Status, error: str | None) -> None:
+    def _status_changed(self, camera_id: str, status: CameraStatus, error: str | None) -> None:
         if self._store is not None:
             self._store.set_status(camera_id, str(status), error)
-        self._emit("camera_status", camera=camera_id, status=str(status), error=error)
+        self._emit(CameraStatusChanged(camera=camera_id, status=str(status), error=error))

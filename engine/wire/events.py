@@ -139,7 +139,7 @@ class AssemblyProgress(Event):
 class RecordingFinalized(Event):
     folder: str
     status: str
-    frames: dict[str, int | None] | None
+    frames: dict[str, int | None] | None  # None: a camera whose count is unknown
     errors: list[str]
 
 
@@ -184,19 +184,34 @@ class RingsChanged(Event):
 @EVENTS.register("stats")
 @dataclass(frozen=True, kw_only=True)
 class Stats(Event):
-    """About once a second: per-camera status and figures, the live sync spread."""
+    """About once a second: per-camera status and figures, the live sync spread, and the
+    recording's elapsed time (the engine's clock; None when not recording)."""
 
     cameras: list[dict[str, Any]]
     spread: dict[str, Any] | None
     paused: bool
+    elapsed_s: float | None = None
 
 
 @EVENTS.register("device")
 @dataclass(frozen=True, kw_only=True)
 class Device(Event):
-    """About once a second: CPU, memory, disk, network, battery, recording, warnings."""
+    """About once a second: the workstation's status (engine.system.device_monitor), the
+    same keys as the status file other programs read."""
 
-    status: dict[str, Any]
+    device_id: str | None
+    software_version: str
+    uptime_seconds: float
+    engine_state: str
+    cpu: dict[str, Any]
+    memory: dict[str, Any]
+    storage: dict[str, Any]
+    network: dict[str, Any]
+    recording: dict[str, Any]
+    battery: dict[str, Any] | None
+    device_healthy: bool
+    device_error: str | None
+    warnings: list[str]
 
 
 @EVENTS.register("error")

@@ -3,7 +3,8 @@
 Authentication is multiprocessing.connection's HMAC challenge with a random key
 kept in a 0600 file; after it, every message is one JSON object (never pickle,
 so a peer can only ever send data). Requests are {"id", "cmd", "args"}; answers
-are {"id", "ok", "result" | "error"}; events are {"event", ...} without an id.
+are {"id", "ok", "result" | "error"}; events are {"event", ...} without an id. What
+they may hold is declared in engine.wire.commands and engine.wire.events.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from typing import Any
 
 MAX_MESSAGE = 1 << 20
 HANDSHAKE_TIMEOUT_S = 3.0
-
-
-class ProtocolError(ValueError):
-    """A message that is not a well-formed request; the text says what is wrong."""
 
 
 def create_key(path: Path) -> bytes:
@@ -85,23 +82,3 @@ def clear_receive_timeout(conn: Connection) -> None:
 
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), default=str).encode()
-
-
-def decode_request(data: bytes) -> tuple[int | None, str, dict[str, Any]]:
-    """(id, command, args) of a request, or ProtocolError naming what is wrong."""
-    try:
-        message = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not a JSON message: {exc}") from None
-    if not isinstance(message, dict):
-        raise ProtocolError("a request must be a JSON object")
-    request_id = message.get("id")
-    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
-        raise ProtocolError("'id' must be an integer")
-    command = message.get("cmd")
-    if not isinstance(command, str):
-        raise ProtocolError("'cmd' must be a string")
-    args = message.get("args", {})
-    if not isinstance(args, dict):
-        raise ProtocolError("'args' must be an object")
-    return request_id, command, args

@@ -26,6 +26,15 @@ class CameraStatus(StrEnum):
         """The badge colour (#rrggbb) every view uses for this state."""
         return _COLOURS[self]
 
+    @classmethod
+    def colour_of(cls, name: str) -> str:
+        """The colour of a state by name, any case; grey for one this version does not
+        know (a newer engine's)."""
+        try:
+            return cls(name.lower()).colour
+        except ValueError:
+            return _COLOURS[cls.STOPPED]
+
     @property
     def meaning(self) -> str:
         """One line for a tooltip or a status table."""

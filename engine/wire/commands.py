@@ -1,0 +1,218 @@
+"""Every command a client may send the engine, declared once: name, arguments, their types.
+
+A request travels as {"id": n, "cmd": name, "args": {field: value}}. The server decodes
+it with `parse_request` (an unknown command or a malformed argument is answered with a
+WireError naming it) and runs the RigService method of the same name with the fields as
+keyword arguments; `subscribe` and `shutdown` are the server's own. EngineClient (its
+typed convenience methods are thin wrappers), the `ctl` CLI (its sub-commands are
+generated from COMMANDS) and the GUI build these objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from engine.wire.registry import Message, Registry, WireError
+
+COMMANDS: Registry[Command] = Registry("command", "cmd")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command(Message):
+    """Base of every command; `args` are its fields as the wire carries them."""
+
+    def args(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# --- observation -------------------------------------------------------------------------
+
+@COMMANDS.register("ping")
+@dataclass(frozen=True, kw_only=True)
+class Ping(Command):
+    """The engine's version and pid: is it there?"""
+
+
+@COMMANDS.register("status")
+@dataclass(frozen=True, kw_only=True)
+class Status(Command):
+    """The engine, the rig, every camera, the device, the recording (current and last)."""
+
+
+@COMMANDS.register("rings")
+@dataclass(frozen=True, kw_only=True)
+class Rings(Command):
+    """Ring name and geometry per running camera, for a display to attach to."""
+
+
+@COMMANDS.register("properties")
+@dataclass(frozen=True, kw_only=True)
+class Properties(Command):
+    """The settings a camera offers, with their ranges and current values."""
+
+    camera: str
+
+
+@COMMANDS.register("discover")
+@dataclass(frozen=True, kw_only=True)
+class Discover(Command):
+    """Sources that can be added: the synthetic pattern and every camera found."""
+
+
+@COMMANDS.register("recordings")
+@dataclass(frozen=True, kw_only=True)
+class Recordings(Command):
+    """The newest recordings in a folder (default: the rig's output folder), newest first."""
+
+    output: str | None = None
+    limit: int = 50
+
+
+@COMMANDS.register("subscribe")
+@dataclass(frozen=True, kw_only=True)
+class Subscribe(Command):
+    """Receive every event from now on on this connection."""
+
+
+# --- recording ----------------------------------------------------------------------------
+
+@COMMANDS.register("record")
+@dataclass(frozen=True, kw_only=True)
+class Record(Command):
+    """Start recording (by default: the rig's output folder and codec, a time-stamped name)."""
+
+    output: str | None = None
+    codec: str | None = None
+    name: str | None = None
+
+
+@COMMANDS.register("pause")
+@dataclass(frozen=True, kw_only=True)
+class Pause(Command):
+    """Hold every camera at one frame boundary; a recording resumes intact."""
+
+
+@COMMANDS.register("resume")
+@dataclass(frozen=True, kw_only=True)
+class Resume(Command):
+    """Release the cameras held by pause."""
+
+
+@COMMANDS.register("stop")
+@dataclass(frozen=True, kw_only=True)
+class Stop(Command):
+    """Stop recording; with wait, answer once the final files are assembled."""
+
+    wait: bool = True
+
+
+# --- cameras and rig ----------------------------------------------------------------------
+
+@COMMANDS.register("add_camera")
+@dataclass(frozen=True, kw_only=True)
+class AddCamera(Command):
+    """Add a camera to the rig (by default: the next free camN id, the default geometry)."""
+
+    source: str
+    id: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    settings: dict[str, Any] | None = None
+
+
+@COMMANDS.register("remove_camera")
+@dataclass(frozen=True, kw_only=True)
+class RemoveCamera(Command):
+    """Remove a camera from the rig."""
+
+    camera: str
+
+
+@COMMANDS.register("start_camera")
+@dataclass(frozen=True, kw_only=True)
+class StartCamera(Command):
+    """Start one camera; the others keep running."""
+
+    camera: str
+
+
+@COMMANDS.register("stop_camera")
+@dataclass(frozen=True, kw_only=True)
+class StopCamera(Command):
+    """Stop one camera and keep it stopped, across engine restarts too."""
+
+    camera: str
+
+
+@COMMANDS.register("set")
+@dataclass(frozen=True, kw_only=True)
+class Set(Command):
+    """Apply settings to a camera; the answer holds the settings actually in effect."""
+
+    camera: str
+    changes: dict[str, Any]
+
+
+@COMMANDS.register("load_rig")
+@dataclass(frozen=True, kw_only=True)
+class LoadRig(Command):
+    """Replace the rig with the one a rig file (TOML) describes."""
+
+    path: str
+
+
+@COMMANDS.register("save_rig")
+@dataclass(frozen=True, kw_only=True)
+class SaveRig(Command):
+    """Write the rig as it runs now to a rig file."""
+
+    path: str
+
+
+@COMMANDS.register("shutdown")
+@dataclass(frozen=True, kw_only=True)
+class Shutdown(Command):
+    """Finalize any recording and exit."""
+
+
+# --- requests -----------------------------------------------------------------------------
+
+def request(request_id: int, command: Command) -> dict[str, Any]:
+    """The wire form of a command sent as request `request_id`."""
+    return {"id": request_id, "cmd": command.NAME, "args": command.args()}
+
+
+def parse_request(data: bytes) -> tuple[int | None, Command]:
+    """(id, command) of a request; WireError naming what is wrong. The id is read first,
+    so a malformed command can still be answered under its request's id."""
+    try:
+        message = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"not a JSON message: {exc}") from None
+    if not isinstance(message, dict):
+        raise WireError("a request must be a JSON object")
+    request_id = message.get("id")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+        raise WireError("'id' must be an integer")
+    name = message.get("cmd")
+    if not isinstance(name, str):
+        raise RequestError(request_id, "'cmd' must be a string")
+    try:
+        COMMANDS.type_of(name)
+    except WireError as exc:
+        raise RequestError(request_id, str(exc)) from None
+    try:
+        return request_id, COMMANDS.from_wire(message.get("args", {}), name)
+    except WireError as exc:
+        raise RequestError(request_id, f"bad arguments for {name!r}: {exc}") from None
+
+
+class RequestError(WireError):
+    """A request whose id could be read but whose command is malformed."""
+
+    def __init__(self, request_id: int | None, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
