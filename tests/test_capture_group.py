@@ -1,4 +1,5 @@
-"""The capture group with real processes and synthetic cameras: the invariants of ARCHITECTURE.md.
+"""The capture group with real processes and synthetic cameras: the invariants of
+docs/architecture.md (what the sync gate guarantees).
 
 Every recording made here is checked by decoding its files: identical frame
 counts, and frame k of every file carries the same burned-in frame number.
@@ -21,6 +22,7 @@ from engine.recording.verify import verify_recording
 from engine.sources.base import SettingRejected
 from engine.specs import CameraSpec
 from tests.conftest import free_port, leak_guard, tool_or_skip
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -278,10 +280,16 @@ def test_network_camera_and_video_file_record_in_lock_step_with_synthetic(
     assert not manifest["cameras"][0]["synthetic"]
 
 
+def _rows(path: Path) -> int:
+    """Timestamp rows a writer has handed to the OS (what survives its SIGKILL)."""
+    return max(0, len(path.read_bytes().splitlines()) - 1) if path.exists() else 0
+
+
 def test_a_dead_writer_never_blocks_capture_and_ends_the_recording(tmp_path):
     with CaptureGroup(rig(2), ring_seconds=0.1) as group:
         recording = group.start_recording(tmp_path, "mjpeg")
-        time.sleep(0.5)
+        wait_for(lambda: min(_rows(recording.timestamps_path(c)) for c in ("cam0", "cam1")) > 12,
+                 10, "both writers synced more than 12 timestamp rows to disk")
         os.kill(group.process_ids()["cam0-writer"], signal.SIGKILL)
         assert recording.done.wait(15), "recording was not finalized after its writer died"
         counts = group.counts()

@@ -188,12 +188,14 @@ class CameraLifecycle:
         failed writer, and start a fresh writer for the next recording."""
         writer = camera.writer
         writer.alive = False
-        reason = f"{camera.camera_id}: recording writer exited (code {writer.process.exitcode})"
+        writer.process.join(1.0)  # its sentinel fired: reap it, so the exit code is known
+        reason = f"recording writer exited (code {writer.process.exitcode})"
         if camera.ring is not None:
             camera.ring.cursor = -1
-        writer.replies.put(Failed(reason))
-        self._emit(events.WriterFailed(camera=camera.camera_id, message=reason))
-        self.takes.writer_died(camera, reason)
+        writer.replies.put(Failed(f"{camera.camera_id}: {reason}"))
+        self._emit(events.WriterFailed(camera=camera.camera_id,
+                                       message=f"{camera.camera_id}: {reason}"))
+        self.takes.writer_died(camera, reason)  # the take names the camera itself
         if not self._closing.is_set():
             writer.conn.close()
             camera.writer = self.spawn_writer(camera.spec)
