@@ -213,6 +213,8 @@ class CaptureGroup:
     def _emit(self, event: events.Event) -> None:
         if self._on_event is not None:
             self._on_event(event)
+        if isinstance(event, events.CameraJoined) and self._takes is not None:
+            self._takes.camera_joined()
 
     # --- pause ---------------------------------------------------------------------------
 
@@ -246,11 +248,11 @@ class CaptureGroup:
     def start_recording(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, multitrack: bool = False,
-        session: dict[str, Any] | None = None,
+        auto_resume: bool = False,
     ) -> Recording:
         """See TakeController.start (LowDiskError below the disk guard's threshold)."""
         return self.takes.start(output_dir, codec, name, chunk_length_s=chunk_length_s,
-                                multitrack=multitrack, session=session)
+                                multitrack=multitrack, auto_resume=auto_resume)
 
     def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
         """See TakeController.stop."""

@@ -7,6 +7,10 @@ frame chosen, so nothing is recorded by half the rig. It ends at a common frame
 fills (the disk guard, checked about once a second while recording: the same policy
 for the service, the CLI and any other caller). Once every writer has reported, the
 group is free for the next take and the files are assembled on a thread of their own.
+
+With auto_resume a recording is a Session of takes: a take that a failure ended is
+followed by the next one as soon as every camera that should run is in the gate again;
+a take the user (or the disk guard) stops ends the session.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from engine.capture.gate import Gate
 from engine.capture.sensor_link import SensorLink
 from engine.ipc.messages import Abort, Prepare, Prepared, RecordJob, StartWriting
 from engine.recording.errors import RecordingError
-from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
+from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording, Session
 from engine.sources import mask_credentials, parse_source
-from engine.system.disk_guard import DiskGuard
+from engine.system.disk_guard import DiskGuard, LowDiskError
 from engine.wire import events
 
 DISK_CHECK_S = 1.0
@@ -52,6 +56,8 @@ class TakeController:
         self.recording: Recording | None = None
         self.last_recording: Recording | None = None
         self._assemblers: list[threading.Thread] = []
+        self._session: Session | None = None  # auto_resume: the takes to go on with
+        self._membership = threading.Event()  # a camera joined the gate (see camera_joined)
 
     def _gather(self) -> int:
         return self._gate.gather(self._roster.rows(), self._roster.idle_frame())
@@ -61,20 +67,36 @@ class TakeController:
     def start(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, multitrack: bool = False,
-        session: dict[str, Any] | None = None,
+        auto_resume: bool = False,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
 
         Raises LowDiskError below the disk guard's stop threshold, GroupError while a
         camera that should run is not in the gate, RecordingError if a file cannot be
         made. A new take may start while the previous one is still being assembled.
+        With auto_resume the take is the first of a Session (see the module docstring).
         """
         output_dir = Path(output_dir)
+        with self._control:
+            session = (Session(output_dir, codec, chunk_length_s, multitrack)
+                       if auto_resume else None)
+            recording = self._start_take(output_dir, codec, name, chunk_length_s, multitrack,
+                                         session)
+            self._session = session
+            return recording
+
+    def _start_take(
+        self, output_dir: Path, codec: str, name: str | None, chunk_length_s: float,
+        multitrack: bool, session: Session | None,
+    ) -> Recording:
         with self._control:
             if self.recording is not None:
                 raise GroupError("a recording is already running")
             self.disk_guard.check_can_start(output_dir)
             self._roster.require_running()
+            link = None
+            if session is not None:
+                name, link = session.next_take(name)
             members = self._roster.members()
             recording = Recording.create(
                 output_dir, name, codec, _manifest_cameras(members),
@@ -82,7 +104,7 @@ class TakeController:
                 chunk_length_s,
             )
             recording.multitrack = multitrack
-            recording.session = session
+            recording.session = link
             self._prepare_writers(recording, members)
             first = self._gather()
             try:
@@ -100,6 +122,8 @@ class TakeController:
                     sensor.record(recording.folder)
             finally:
                 self._gate.release()
+            if session is not None:
+                session.started(recording)
             self._emit(events.RecordingStarted(folder=str(recording.folder), first_frame=first))
             threading.Thread(target=self._guard_disk, args=(recording,), name="disk-guard",
                              daemon=True).start()
@@ -130,8 +154,10 @@ class TakeController:
 
     def stop(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
         """End the take at a common frame; wait until the writers are done, and with
-        `assembled` (the default) until the final files are written too."""
+        `assembled` (the default) until the final files are written too. A stopped take
+        ends its session: nothing resumes after it."""
         with self._control:
+            self._session = None
             recording = self.recording
             if recording is None:
                 raise GroupError("no recording is running")
@@ -204,6 +230,14 @@ class TakeController:
         sensors = self._sensors()
         for sensor in sensors:
             sensor.request_stop()
+        session = self._session
+        if session is not None and session.folder == str(recording.folder):
+            if recording.errors and not self._closing.is_set():
+                session.waiting = True  # before writers_done: a camera may rejoin right after
+                threading.Thread(target=self._resume_when_ready, args=(session,),
+                                 name="auto-resume", daemon=True).start()
+            else:
+                self._session = None
         recording.writers_done.set()
         self._emit(events.RecordingStopped(folder=str(recording.folder)))
         assembler = threading.Thread(target=self._assemble, args=(recording, dropped, sensors),
@@ -228,6 +262,30 @@ class TakeController:
             folder=folder, status=recording.status, frames=recording.frame_counts(),
             errors=list(recording.errors),
         ))
+
+    # --- auto_resume ---------------------------------------------------------------------------
+
+    def camera_joined(self) -> None:
+        """A camera is in the gate again: a waiting session may go on."""
+        self._membership.set()
+
+    def _resume_when_ready(self, session: Session) -> None:
+        """Start the session's next take once every camera that should run is in the gate;
+        give up when the session ends (a stop, the group closing) or a take cannot start."""
+        while self._session is session and session.waiting and not self._closing.is_set():
+            self._membership.clear()
+            try:
+                recording = self._start_take(session.output, session.codec, None,
+                                             session.chunk_length_s, session.multitrack, session)
+            except GroupError:  # a camera is not back yet (or a take runs): wait for one
+                self._membership.wait(1.0)
+                continue
+            except (RecordingError, LowDiskError, OSError, ValueError) as exc:
+                self._session = None
+                self._emit(events.Error(message=f"could not resume the recording: {exc}"))
+                return
+            self._emit(events.RecordingResumed(folder=str(recording.folder), take=session.take))
+            return
 
     def join_assemblers(self) -> None:
         """Wait for every assembly under way (final files are written even when closing)."""

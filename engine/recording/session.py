@@ -301,6 +301,8 @@ class Session:
 
     output: Path
     codec: str
+    chunk_length_s: float
+    multitrack: bool
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     take: int = 0
     first: str | None = None

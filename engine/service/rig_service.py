@@ -27,7 +27,6 @@ from engine.capture.stats import LiveStats
 from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import list_recordings
-from engine.recording.session import Session
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
 from engine.service.rig_memory import RigMemory
@@ -47,7 +46,7 @@ from engine.wire.events import (
     Event,
     RecordingFinalized,
     RecordingRecovered,
-    RecordingResumed,
+    RecordingStarted,
     RingRecreated,
     RingsChanged,
     Stats,
@@ -80,7 +79,6 @@ class RigService:
         self._group: CaptureGroup | None = None
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
-        self._session: Session | None = None  # auto_resume: the session to go on with
         self._notices: list[str] = []  # problems found at start, before any client listened
         self._device = DeviceWatch(
             rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
@@ -175,23 +173,16 @@ class RigService:
     def _on_group_event(self, event: Event) -> None:
         if isinstance(event, CameraFailed | CameraLost | CameraJoined | WriterFailed):
             self._supervisor.wake()
-        if isinstance(event, RecordingFinalized):
-            self._finalized(event)
+        if self._store is not None and isinstance(event, RecordingStarted | RecordingFinalized):
+            # every take, resumed ones too; frames once finalized
+            frames = event.frames if isinstance(event, RecordingFinalized) else None
+            status = event.status if isinstance(event, RecordingFinalized) else "recording"
+            self._store.set_recording(event.folder, status, frames)
         if isinstance(event, RingRecreated | CameraStopped):  # a ring is new or gone
             self._emit(RingsChanged(rings=self.rings()))
             if isinstance(event, RingRecreated):
                 return
         self._emit(event)
-
-    def _finalized(self, event: RecordingFinalized) -> None:
-        if self._store is not None:
-            self._store.set_recording(event.folder, event.status, event.frames)
-        session = self._session
-        if session is not None and session.folder == event.folder:
-            if event.status == "interrupted":
-                session.waiting = True  # auto_resume: the next take once all run again
-            else:
-                self._session = None
 
     def _tick(self) -> None:
         """About once a second: fresh per-camera figures for status and the event stream."""
@@ -202,7 +193,6 @@ class RigService:
             recording = group.recording if group else None
             self._emit(Stats(**self._snapshot,
                              elapsed_s=round(self._elapsed(), 1) if recording else None))
-            self._resume_if_ready()
 
     def _stop_quietly(self) -> None:
         try:
@@ -231,24 +221,6 @@ class RigService:
                 self.resume() if self._state() == "paused" else self.pause()
         except EXPECTED_ERRORS as exc:
             self._emit(Error(message=f"record button: {exc}"))
-
-    def _resume_if_ready(self) -> None:
-        """auto_resume: start the session's next take once every camera runs again."""
-        session = self._session
-        group = self._group
-        if session is None or not session.waiting or group is None:
-            return
-        statuses = self._supervisor.statuses()
-        wanted = [c.camera_id for c in self._rig.cameras if c.camera_id not in self._stopped]
-        if group.recording is not None or any(
-                statuses.get(i, {}).get("status") != "running" for i in wanted):
-            return
-        try:
-            self._start_take(session.output, session.codec, session)
-        except EXPECTED_ERRORS as exc:
-            self._emit(Error(message=f"could not resume the recording: {exc}"))
-            return
-        self._emit(RecordingResumed(folder=str(session.folder), take=session.take))
 
     def _sample(self) -> dict[str, Any]:
         group = self._group
@@ -353,29 +325,14 @@ class RigService:
     def record(
         self, output: str | None = None, codec: str | None = None, name: str | None = None
     ) -> dict[str, Any]:
+        """Start a take; the group refuses it below the disk threshold. With the rig's
+        auto_resume, a take a failure ends is followed by the next (RecordingResumed)."""
         options = self._rig.recording
-        output_dir = Path(output).expanduser() if output else options.output_dir
-        codec = codec or options.codec
-        # auto_resume: the takes of one session name each other in their manifests
-        session = Session(output_dir, codec) if options.auto_resume else None
-        return self._start_take(output_dir, codec, session, name)
-
-    def _start_take(self, output_dir: Path, codec: str, session: Session | None,
-                    name: str | None = None) -> dict[str, Any]:
-        """One take; the group refuses it below the disk threshold (resumed takes too)."""
-        options = self._rig.recording
-        link = None
-        if session is not None:
-            name, link = session.next_take(name)
         recording = self._running_group().start_recording(
-            output_dir, codec, name, chunk_length_s=options.chunk_length_s,
-            multitrack=options.multitrack, session=link,
+            Path(output).expanduser() if output else options.output_dir,
+            codec or options.codec, name, chunk_length_s=options.chunk_length_s,
+            multitrack=options.multitrack, auto_resume=options.auto_resume,
         )
-        if session is not None:
-            session.started(recording)
-            self._session = session
-        if self._store is not None:
-            self._store.set_recording(str(recording.folder), "recording")
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 
     def pause(self) -> dict[str, Any]:
@@ -389,7 +346,6 @@ class RigService:
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording. With wait, answer once the final files are assembled; without,
         as soon as capture is free again (a `recording_finalized` event follows)."""
-        self._session = None  # a take the user ends does not resume
         recording = self._running_group().stop_recording(assembled=wait)
         return {"folder": str(recording.folder), "status": recording.status,
                 "frames": recording.frame_counts(), "errors": list(recording.errors)}
