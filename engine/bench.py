@@ -2,7 +2,8 @@
 
 Figures are reported against references measured in the same run on the same
 machine (a plain numpy copy of the same frame), because shared machines are
-too noisy for absolute targets.
+too noisy for absolute targets. One module (over 400 lines) because every figure is
+measured the same way and reported in one table; each figure is a function of its own.
 """
 
 from __future__ import annotations

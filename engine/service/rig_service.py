@@ -8,7 +8,8 @@ request. The supervisor restarts failed cameras; RigMemory keeps the rig in the 
 database, so an engine restart brings it back as it was.
 
 Events are engine.wire.events objects; the server masks the camera passwords this
-service names (`secrets`) in everything it sends.
+service names (`secrets`) in everything it sends. The module is a little over 400 lines
+because it is one concept: the engine's command surface, one public method a command.
 """
 
 from __future__ import annotations

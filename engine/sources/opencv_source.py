@@ -7,6 +7,8 @@ and recover:
 - FileSource: replays a video at its native rate, looping by default.
 - NetworkSource: an http(s)/rtsp(s) stream via FFmpeg, with bounded timeouts and
   reconnect.
+They stay in one module (over 400 lines) because they are one concept, VideoCapture's
+behaviour, and a change to one (say, how a read is retried) is read against the others.
 """
 
 from __future__ import annotations
