@@ -2,7 +2,7 @@
 """Bootstrap for the README's two commands; needs only Python 3.11+.
 
     python3 dev.py demo     open the workstation on the demo rig (4 synthetic cameras)
-    python3 dev.py test     run ruff and the whole test suite
+    python3 dev.py test     run ruff, mypy, the import contracts and the whole test suite
     python3 dev.py record   no display? record the demo rig headless and verify it
     python3 dev.py bundle   build the desktop bundle dist/recorder-workstation/ (PyInstaller)
 
@@ -66,9 +66,11 @@ def record(extra: list[str]) -> int:
 
 
 def test(extra: list[str]) -> int:
-    code = run("ruff", "check", ".")
-    if code != 0:
-        return code
+    """The contracts first (lint, types, import layers: fast), then the tests."""
+    for check in (("ruff", "check", "."), ("mypy",), ("lint-imports",)):
+        code = run(*check)
+        if code != 0:
+            return code
     return run("pytest", *extra)
 
 
