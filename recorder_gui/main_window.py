@@ -269,8 +269,9 @@ class MainWindow(QMainWindow):
         state = self._settings.value("windowState")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
+        else:  # first start: 1400x900, or the whole screen where that is smaller
+            screen = self.screen().availableGeometry()
+            self.resize(min(1400, screen.width()), min(900, screen.height()))
         if state is not None:
             self.restoreState(state)
 
