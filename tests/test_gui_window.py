@@ -27,6 +27,7 @@ def window(qtbot, engine, tmp_path):
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     main = MainWindow(link, settings)
     qtbot.addWidget(main)
+    main.resize(1400, 900)  # larger than the offscreen screen: tiles show frames unscaled
     main.show()
     qtbot.waitUntil(lambda: all(t.frame_number >= 0 for t in main.tiles.tiles.values())
                     and len(main.tiles.tiles) == 2, timeout=15000)
