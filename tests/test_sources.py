@@ -27,7 +27,13 @@ from engine.sources import (
     validate_size_fps,
 )
 from engine.sources.discovery import list_cameras
-from engine.sources.opencv_source import DeviceSource, FileSource, NetworkSource, _fit_into
+from engine.sources.opencv_source import (
+    DeviceSource,
+    FileSource,
+    NetworkSource,
+    _fit_into,
+    true_rate,
+)
 from engine.sources.synthetic import SyntheticSource
 from tests.conftest import free_port
 from tests.waiting import wait_for
@@ -428,6 +434,34 @@ def test_network_source_reads_an_mjpeg_stream(mjpeg_server):
         source.flush()
     finally:
         source.close()
+
+
+def test_network_source_measures_the_rate_a_stream_does_not_declare(mjpeg_server):
+    """ffmpeg's MJPEG over HTTP declares no rate (FFmpeg then says 25); it serves 15."""
+    source = create_source(mjpeg_server.start(free_port()), 0, 640, 480, 30,
+                           {"open_timeout_ms": 3000})
+    source.open()
+    try:
+        assert source.settings()["fps"] == 15.0
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(("rate", "declared", "jitter_ms", "expected"), [
+    (15.0, 25.0, 4.0, 15.0),  # undeclared: measured, snapped to the standard rate
+    (30000 / 1001, 30.0, 2.0, 30.0),  # within 1 % of what the stream declares: kept
+    (30000 / 1001, 25.0, 2.0, round(30000 / 1001, 3)),  # NTSC rate, not 30
+    (17.3, 25.0, 1.0, 17.3),  # no standard rate near: measured
+])
+def test_true_rate_from_arrival_times(rate, declared, jitter_ms, expected):
+    rng = np.random.default_rng(7)
+    arrivals = [i / rate + rng.uniform(0, jitter_ms / 1000) for i in range(30)]
+    arrivals[:3] = [0.0, 0.001, 0.002]  # a burst of buffered frames at the start
+    assert true_rate(declared, arrivals) == pytest.approx(expected, rel=0.002)
+
+
+def test_true_rate_keeps_the_declared_rate_without_enough_frames():
+    assert true_rate(25.0, [0.0, 0.04, 0.08]) == 25.0
 
 
 @pytest.mark.timeout(60)

@@ -30,6 +30,13 @@ GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
 GAP_WARMUP = 5  # intervals needed before gaps are judged at all
 FLUSH_MAX_GRABS = 5  # V4L2 queues 4 buffers by default
 FLUSH_MAX_S = 0.25
+# Measuring a network stream's rate at open (see true_rate).
+RATE_PROBE_S = 1.5
+RATE_PROBE_MAX_FRAMES = 120
+RATE_PROBE_SKIP = 3  # first frames, often a burst from the server's buffer
+RATE_PROBE_MIN_FRAMES = 8
+STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0,
+                  5.0, 10.0, 12.5, 15.0, 20.0, 100.0, 120.0)
 
 # Image controls of local cameras: (cv2 property, generic lower and upper limit). The
 # true limits depend on the driver; the device's read-back shows what it accepted.
@@ -364,6 +371,27 @@ class NetworkSource(OpenCVSource):
         self._count_gap()
         return True
 
+    def open(self) -> None:
+        """Open, then measure the stream's true rate: many streams (MJPEG over HTTP, some
+        RTSP cameras) declare none, and FFmpeg then reports a default 25 fps, which would
+        tag every file of a recording with a wrong time axis."""
+        opened = self._cap is None
+        super().open()
+        if opened:
+            self._actual["fps"] = true_rate(self._actual["fps"], self._arrival_times())
+            self._last_grab = None
+
+    def _arrival_times(self) -> list[float]:
+        """When each frame of about RATE_PROBE_S of the stream arrived (monotonic s)."""
+        cap = self._opened()
+        times: list[float] = []
+        deadline = time.monotonic() + RATE_PROBE_S
+        while time.monotonic() < deadline and len(times) < RATE_PROBE_MAX_FRAMES:
+            if not cap.grab():
+                break
+            times.append(time.monotonic())
+        return times
+
     def _default_options(self) -> dict[str, Any]:
         return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 2.0}
 
@@ -422,6 +450,28 @@ class NetworkSource(OpenCVSource):
             return False
         finally:
             self._reconnecting = False
+
+
+def true_rate(declared: float, arrivals: list[float]) -> float:
+    """The stream's frame rate from frame arrival times: the least-squares slope of arrival
+    time against frame index, which a few late or bunched frames barely move (the first
+    frames, often a burst of buffered ones, are left out). The declared rate is kept when
+    it agrees within 1 %; a measured rate close to a standard one is snapped to it."""
+    times = arrivals[RATE_PROBE_SKIP:]
+    if len(times) < RATE_PROBE_MIN_FRAMES:
+        return declared
+    index = np.arange(len(times), dtype=np.float64)
+    seconds = np.asarray(times, dtype=np.float64)
+    slope = float(np.polyfit(index, seconds, 1)[0])
+    if slope <= 0:
+        return declared
+    measured = 1.0 / slope
+    if abs(measured - declared) <= 0.01 * declared:
+        return declared
+    nearest = min(STANDARD_RATES, key=lambda rate: abs(measured - rate))
+    if abs(measured - nearest) <= 0.003 * nearest:
+        return round(nearest, 3)
+    return round(measured, 2)
 
 
 def open_cv_source(
