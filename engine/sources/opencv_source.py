@@ -25,6 +25,7 @@ import numpy as np
 from engine.pacing import DeadlinePacer
 from engine.sources import Kind, SourceKind, validate_changes
 from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.drain import FrameDrain
 
 GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
 GAP_WARMUP = 5  # intervals needed before gaps are judged at all
@@ -347,10 +348,14 @@ class NetworkSource(OpenCVSource):
     """An http(s)/rtsp(s) stream through OpenCV's FFmpeg backend.
 
     Open and read timeouts bound every blocking call, so an unreachable host fails
-    in bounded time. A failed grab retries briefly (reconnect_timeout_s, for blips)
-    before grab() returns False; `reconnecting` is True meanwhile. A longer outage is
-    the camera process's to ride out: it leaves the sync gate, so the rest of the rig
-    keeps running, and calls reconnect() with a growing backoff.
+    in bounded time. A FrameDrain reads the stream as it arrives, so grab() always
+    latches the newest frame and no backlog forms (while another camera is slower,
+    while paused, after a reconnect); frames no grab took count as `dropped`
+    (skipped). A stream that fails or goes silent for the read timeout is retried
+    briefly (reconnect_timeout_s, for blips) before grab() returns False;
+    `reconnecting` is True meanwhile. A longer outage is the camera process's to ride
+    out: it leaves the sync gate, so the rest of the rig keeps running, and calls
+    reconnect() with a growing backoff.
     """
 
     kind_label = "network camera"
@@ -358,6 +363,11 @@ class NetworkSource(OpenCVSource):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._reconnecting = False
+        self._drain: FrameDrain | None = None
+        self._latched = 0  # the drain's sequence number when grab() last returned
+        self._taken = 0  # ... of the last frame retrieved
+        self._skipped = 0
+        self._captured_ns = 0
         super().__init__(*args, **kwargs)
 
     @property
@@ -365,21 +375,68 @@ class NetworkSource(OpenCVSource):
         """True while grab() is re-establishing a lost stream."""
         return self._reconnecting
 
-    def grab(self) -> bool:
-        if not self._opened().grab() and not self._reconnect():
-            return False
-        self._count_gap()
-        return True
-
     def open(self) -> None:
         """Open, then measure the stream's true rate: many streams (MJPEG over HTTP, some
         RTSP cameras) declare none, and FFmpeg then reports a default 25 fps, which would
-        tag every file of a recording with a wrong time axis."""
+        tag every file of a recording with a wrong time axis. Then start draining."""
         opened = self._cap is None
         super().open()
         if opened:
             self._actual["fps"] = true_rate(self._actual["fps"], self._arrival_times())
-            self._last_grab = None
+            self._skipped = 0
+            self._start_drain()
+
+    def grab(self) -> bool:
+        """Latch a frame newer than the last one retrieved (the newest there is)."""
+        timeout_s = self._options["read_timeout_ms"] / 1000
+        if self._drain is None or not self._drain.wait_newer(self._latched, timeout_s):
+            self._stop_drain()
+            if not self._reconnect():
+                return False
+            self._start_drain()
+            assert self._drain is not None
+            if not self._drain.wait_newer(self._latched, timeout_s):
+                return False
+        self._latched = self._drain.sequence
+        return True
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        if self._drain is None:
+            raise SourceError(f"{self.kind_label} {self.name} is not open")
+        sequence, self._captured_ns = self._drain.copy_newest(out)
+        self._skipped += max(0, sequence - self._taken - 1)
+        self._taken = sequence
+
+    def flush(self) -> None:
+        """Frames that arrived while the group was held are not skipped ones: the next
+        grab waits for one that arrives after the hold."""
+        if self._drain is not None:
+            self._latched = self._taken = self._drain.sequence
+
+    @property
+    def dropped(self) -> int:
+        """Frames the stream delivered that no grab took."""
+        return self._skipped
+
+    @property
+    def captured_ns(self) -> int:
+        """When the frame last retrieved arrived from the network (monotonic ns): the
+        closest this source comes to its capture time."""
+        return self._captured_ns
+
+    def close(self) -> None:
+        self._stop_drain()
+        super().close()
+
+    def _start_drain(self) -> None:
+        self._drain = FrameDrain(self._opened(), self.name)
+        self._latched = self._taken = 0
+
+    def _stop_drain(self) -> None:
+        """Stop reading; the read under way ends within the read timeout."""
+        if self._drain is not None:
+            self._drain.stop(self._options["read_timeout_ms"] / 1000 + 1.0)
+            self._drain = None
 
     def _arrival_times(self) -> list[float]:
         """When each frame of about RATE_PROBE_S of the stream arrived (monotonic s)."""
@@ -423,10 +480,12 @@ class NetworkSource(OpenCVSource):
 
     def reconnect(self) -> bool:
         """One attempt to re-establish a lost stream; the caller paces the attempts."""
+        self._stop_drain()
         if self._cap is not None:
             self._cap.release()
         self._cap = self._connect(self._options["open_timeout_ms"])
         if self._cap.isOpened() and self._cap.grab():
+            self._start_drain()
             return True
         self._cap.release()
         return False
@@ -456,7 +515,7 @@ def true_rate(declared: float, arrivals: list[float]) -> float:
     """The stream's frame rate from frame arrival times: the least-squares slope of arrival
     time against frame index, which a few late or bunched frames barely move (the first
     frames, often a burst of buffered ones, are left out). The declared rate is kept when
-    it agrees within 1 %; a measured rate close to a standard one is snapped to it."""
+    it agrees within 1 %; a measured rate within 1 % of a standard one is snapped to it."""
     times = arrivals[RATE_PROBE_SKIP:]
     if len(times) < RATE_PROBE_MIN_FRAMES:
         return declared
@@ -469,7 +528,7 @@ def true_rate(declared: float, arrivals: list[float]) -> float:
     if abs(measured - declared) <= 0.01 * declared:
         return declared
     nearest = min(STANDARD_RATES, key=lambda rate: abs(measured - rate))
-    if abs(measured - nearest) <= 0.003 * nearest:
+    if abs(measured - nearest) <= 0.01 * nearest:
         return round(nearest, 3)
     return round(measured, 2)
 
