@@ -1,21 +1,31 @@
 """The synthetic camera's free-running clock: its own rate, jitter, missed frames, no backlog.
 
 The schedule itself is checked without sleeping (FreeClock is a pure function of its seed
-and start); the source is checked in real time, loosely, since the machine may be busy.
+and start); the source is checked in real time, loosely, since the machine may be busy; and
+a capture group of free-running cameras still records identical counts that verify.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-from engine.rig import RigError, rig_from_dict
+from engine.capture.group import CaptureGroup
+from engine.recording.manifest import read_manifest
+from engine.recording.verify import verify_recording
+from engine.rig import RigError, demo_camera_settings, rig_from_dict
 from engine.sources import SettingRejected, framecode
 from engine.sources.free_clock import FreeClock
 from engine.sources.synthetic import FREE_CLOCK_KEYS, SyntheticSource
+from engine.specs import CameraSpec
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(90)
 
 WIDTH, HEIGHT = 320, 240
 
@@ -178,3 +188,35 @@ def test_invalid_clock_settings_are_rejected(settings, message):
     camera = {"id": "left", "source": "synthetic", "settings": settings}
     with pytest.raises(RigError, match=r"cameras\[1\]\.settings\.\w+: "):
         rig_from_dict({"name": "x", "cameras": [{"source": "synthetic"}, camera]})
+
+
+# --- in a capture group ----------------------------------------------------------------------
+
+
+def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
+    cameras = [CameraSpec(f"cam{i}", "synthetic", 256, 192, 30.0, demo_camera_settings(i))
+               for i in range(2)]  # cam1 at 29.97, as in the demo rig
+    with CaptureGroup(cameras) as group:
+        recording = group.start_recording(tmp_path, "mjpeg")
+        start = min(group.counts())
+        wait_for(lambda: min(group.counts()) >= start + 45, 20.0, "45 recorded frame sets")
+        group.stop_recording()
+    report = verify_recording(recording.folder)
+    assert report.ok, report.summary()
+    manifest = read_manifest(recording.folder)
+    assert [c["settings"]["clock"] for c in manifest["cameras"]] == ["free", "free"]
+    assert len({c["frames"] for c in manifest["cameras"]}) == 1  # the gate still holds
+    for camera in manifest["cameras"]:
+        stamps = decoded_stamps(recording.folder / camera["file"])
+        assert all(index == camera["index"] for _, index in stamps)
+        numbers = [number for number, _ in stamps]
+        assert all(b > a for a, b in itertools.pairwise(numbers))  # each camera's own counter
+
+
+def decoded_stamps(path: Path) -> list[tuple[int, int]]:
+    with av.open(str(path)) as container:
+        stamps = [framecode.read(frame.to_ndarray(format="bgr24"))
+                  for frame in container.decode(video=0)]
+    readable = [stamp for stamp in stamps if stamp is not None]
+    assert len(readable) == len(stamps)
+    return readable
