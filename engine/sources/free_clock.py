@@ -50,11 +50,14 @@ class FreeClock:
         self._jitter_key = (seed * 4 + _JITTER) * _GOLDEN & _MASK
         self._miss_key = (seed * 4 + _MISS) * _GOLDEN & _MASK
         self._t0 = 0
+        self._first = 0
         self._last = -1
 
-    def start(self, now_ns: int | None = None) -> None:
-        """Frame 0 is due now (or at now_ns); nothing has been taken yet."""
+    def start(self, now_ns: int | None = None, first_number: int = 0) -> None:
+        """The first frame is due now (or at now_ns) and numbered first_number, so a clock
+        started again after a settings change continues its count; nothing is taken yet."""
         self._t0 = time.monotonic_ns() if now_ns is None else now_ns
+        self._first = first_number
         self._last = -1
 
     def produced_ns(self, index: int) -> int:
@@ -77,7 +80,9 @@ class FreeClock:
         return -1
 
     def take(self) -> tuple[int, int]:
-        """(frame number, capture time in ns) of the newest frame, waiting for one if needed."""
+        """(frame number, capture time in ns) of the newest frame, waiting for one if needed.
+
+        The frame number counts from start()'s first_number, missed frames included."""
         index = self.newest(time.monotonic_ns())
         if index < 0:
             index = self._last + 1
@@ -87,4 +92,4 @@ class FreeClock:
             if remaining > 0:
                 time.sleep(remaining / 1e9)
         self._last = index
-        return index, self.produced_ns(index)
+        return self._first + index, self.produced_ns(index)

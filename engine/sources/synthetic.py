@@ -82,6 +82,7 @@ class SyntheticSource:
         self._dropped = 0
         self._source_frame = -1  # the free clock's number of the latched frame
         self._capture_ns: int | None = None
+        self._gap_forgiven = False  # flushed: frames produced while held are not dropped
 
     # -- protocol --------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class SyntheticSource:
         self._grabs = 0
         self._dropped = 0
         self._source_frame = -1
+        self._gap_forgiven = False
 
     def settings(self) -> dict[str, Any]:
         return dict(self._values)
@@ -117,7 +119,9 @@ class SyntheticSource:
         if self._clock is not None:
             # Counts the frames produced meanwhile and those the sensor missed alike.
             number, self._capture_ns = self._clock.take()
-            self._dropped += number - self._source_frame - 1
+            if not self._gap_forgiven:
+                self._dropped += number - self._source_frame - 1
+            self._gap_forgiven = False
             self._source_frame = number
         elif values["paced"]:
             self._dropped += self._pacer.wait()
@@ -135,14 +139,14 @@ class SyntheticSource:
             raise SourceError("synthetic camera is not open")
         if out.shape != background.shape:
             raise SourceError(f"buffer shape {out.shape} != frame {background.shape}")
+        if self._clock is not None:  # the picture follows the camera's own count
+            frame_number = self._source_frame
         np.copyto(out, background)
         size, x_span, y_top, y_span = self._square
         x = frame_number * 7 % x_span
         y = frame_number * 5 % (2 * y_span)
         y = y_top + (y if y < y_span else 2 * y_span - y)
         out[y:y + size, x:x + size] = 255
-        if self._clock is not None:
-            frame_number = self._source_frame
         framecode.burn(out, frame_number, self._camera_index)
 
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -155,14 +159,16 @@ class SyntheticSource:
         if restart_clock:
             self._clock = self._free_clock()
             if self._clock is not None and self._background is not None:
-                self._clock.start()
-                self._source_frame = -1
+                self._clock.start(first_number=self._source_frame + 1)
         if self._background is not None:
             self._build_background()
         return self.settings()
 
     def flush(self) -> None:
-        self._pacer.reset()  # the free clock keeps no backlog to discard
+        # The free clock keeps no backlog to discard; like the gated schedule's reset, the
+        # frames it produced while the group was held do not count as dropped.
+        self._pacer.reset()
+        self._gap_forgiven = True
 
     def resync(self) -> None:
         # Without this, a camera whose schedule started one tick earlier than a peer's
