@@ -18,7 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from engine.capture.group import CaptureGroup, GroupError
 from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.errors import RecordingError
-from engine.rig import RigError
+from engine.rig import RigError, demo_camera_settings
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
 from engine.specs import CODECS, DEFAULT_FPS, NETWORK_SCHEMES, CameraSpec, SensorSpec
@@ -39,14 +39,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def camera_specs(args: argparse.Namespace) -> list[CameraSpec]:
-    """cam0, cam1, ... from --demo N (synthetic) or the --camera sources in order."""
-    sources = ["synthetic"] * args.demo if args.demo else list(args.camera)
+    """cam0, cam1, ... from --demo N (synthetic, free-running like the demo rig's cameras)
+    or the --camera sources in order."""
     width, height = args.size
-    extra = {"paced": False} if getattr(args, "unpaced", False) else {}
-    return [
-        CameraSpec(f"cam{i}", source, width, height, args.fps, dict(extra))
-        for i, source in enumerate(sources)
-    ]
+    if args.demo:
+        return [CameraSpec(f"cam{i}", "synthetic", width, height, args.fps,
+                           demo_camera_settings(i)) for i in range(args.demo)]
+    return [CameraSpec(f"cam{i}", source, width, height, args.fps)
+            for i, source in enumerate(args.camera)]
 
 
 def sensor_specs(sources: list[str]) -> list[SensorSpec]:

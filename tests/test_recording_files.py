@@ -408,6 +408,40 @@ def test_verify_decodes_but_does_not_read_stamps_of_real_cameras(tmp_path):
     assert "stamps_checked" not in report.cameras["cam0"]
 
 
+def free_running(manifest: dict, folder: Path) -> None:
+    """Mark every camera of a made recording as a free-running synthetic one."""
+    for camera in manifest["cameras"]:
+        camera["settings"]["clock"] = "free"
+    write_manifest(folder, manifest)
+
+
+def test_verify_reads_a_free_running_cameras_own_frame_numbers(tmp_path):
+    folder = tmp_path / "take"
+    # Each camera counts on its own clock: cam1 is 40 ahead and skipped a frame at 105.
+    manifest = make_recording(
+        folder, stamp=lambda f, c: (f + 40 * c + (c and f >= 105), c))
+    assert "frame stamp" in problems_of(folder)  # as gated cameras: frame k differs
+    free_running(manifest, folder)
+    report = verify_recording(folder)
+    assert report.ok, report.problems
+    assert report.cameras["cam1"]["stamps_checked"] == FRAMES
+    assert report.cameras["cam0"]["source_frames_skipped"] == 0
+    assert report.cameras["cam1"]["source_frames_skipped"] == 1
+    assert "cam1: 12 frames decoded (h264 320x240), 12 timestamp rows, 12 frame stamps " \
+           "checked, 1 source frames skipped" in report.summary()
+
+
+def test_verify_a_free_running_camera_whose_numbers_go_back_or_name_another_camera(tmp_path):
+    folder = tmp_path / "take"
+    stamps = {(104, 0): (90, 0), (106, 1): (106, 0)}
+    manifest = make_recording(folder, stamp=lambda f, c: stamps.get((f, c), (f, c)))
+    free_running(manifest, folder)
+    assert problems_of(folder) == (
+        "cam0: video frame 4 of cam0.mkv carries source frame 90 after 103\n"
+        "cam1: video frame 6 of cam1.mkv carries camera 0, expected camera 1"
+    )
+
+
 def test_verify_one_camera_a_frame_short(tmp_path):
     folder = tmp_path / "take"
     manifest = make_recording(folder, frames=(FRAMES, FRAMES - 1))

@@ -19,6 +19,7 @@ from engine.rig import (
     RigError,
     RigWarning,
     default_output_dir,
+    demo_camera_settings,
     demo_rig,
     load_rig,
     rig_from_dict,
@@ -97,8 +98,9 @@ def test_an_output_folder_outside_home_is_written_as_is(tmp_path, home):
 def test_the_demo_file_is_the_demo_rig():
     assert load_rig(DEMO_RIG_FILE) == demo_rig(4)
     assert [c.camera_id for c in demo_rig(2, 320, 240, 15).cameras] == ["cam0", "cam1"]
-    assert demo_rig(2, 320, 240, 15).camera("cam1") == CameraSpec("cam1", "synthetic", 320, 240,
-                                                                   15.0)
+    assert demo_rig(2, 320, 240, 15).camera("cam1") == CameraSpec(
+        "cam1", "synthetic", 320, 240, 15.0,
+        {"clock": "free", "rate_scale": 0.999, "jitter_ms": 1.0, "miss_probability": 0.001})
 
 
 def test_rig_codecs_are_the_encoder_codecs():
@@ -282,8 +284,9 @@ def test_cameras_are_added_removed_and_changed_by_copying():
     assert [c.camera_id for c in added.without_camera("cam0").cameras] == ["cam1", "door"]
     changed = rig.with_settings("cam1", {"width": 320, "height": 240, "brightness": 5})
     changed = changed.with_settings("cam1", {"fps": 15, "pattern": "bars"})
-    assert changed.camera("cam1") == CameraSpec(
-        "cam1", "synthetic", 320, 240, 15.0, {"brightness": 5, "pattern": "bars"})
+    assert changed.camera("cam1") == CameraSpec(  # merged into the demo camera's clock settings
+        "cam1", "synthetic", 320, 240, 15.0,
+        {**demo_camera_settings(1), "brightness": 5, "pattern": "bars"})
     assert changed.camera("cam0") == rig.camera("cam0")
     assert rig == demo_rig(2)  # the original is untouched
 

@@ -2,7 +2,10 @@
 
 Decodes every frame of every video (corruption shows up only when decoding), so the
 counts it reports are what a reader will actually get. For synthetic cameras it also
-reads the burned-in frame stamps, proving frame k of every file is the same frame set.
+reads the burned-in frame stamps: a gated camera stamps the group's frame number, proving
+frame k of every file is the same frame set; a free-running one (settings clock = "free")
+stamps its own counter, so its numbers must only increase, and the gaps are the source
+frames it skipped or missed.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class VerifyReport:
                 text += f", {info['timestamp_rows']} timestamp rows"
             if "stamps_checked" in info:
                 text += f", {info['stamps_checked']} frame stamps checked"
+            if "source_frames_skipped" in info:
+                text += f", {info['source_frames_skipped']} source frames skipped"
             lines.append(text)
         sync = manifest.get("sync") if manifest else None
         if sync:
@@ -150,7 +155,11 @@ def _verify_camera(
             expected = columns["frame"]
         else:
             expected = np.arange(first_frame, first_frame + len(stamps))
-        _check_stamps(camera_id, camera, stamps, expected, problems)
+        if _free_running(camera):
+            info["source_frames_skipped"] = _check_free_stamps(camera_id, camera, stamps,
+                                                               problems)
+        else:
+            _check_stamps(camera_id, camera, stamps, expected, problems)
         info["stamps_checked"] = len(stamps)
     decoded = info.get("frames_decoded")
     if columns is not None and decoded is not None and info["timestamp_rows"] != decoded:
@@ -277,6 +286,39 @@ def _check_stamps(
             f"{camera_id}: video frame {k} of {camera['file']} carries {found}, "
             f"expected frame {wanted[0]} camera {index}",
         )
+
+
+def _free_running(camera: dict[str, Any]) -> bool:
+    """The camera ran on its own clock (the source reported its settings to the manifest)."""
+    settings = camera.get("settings")
+    return isinstance(settings, dict) and settings.get("clock") == "free"
+
+
+def _check_free_stamps(
+    camera_id: str,
+    camera: dict[str, Any],
+    stamps: list[tuple[int, int] | None],
+    problems: _Problems,
+) -> int:
+    """Each stamp names this camera and a source frame after the previous one; return how
+    many source frame numbers the file skips (not grabbed, or missed by the sensor)."""
+    index = camera.get("index")
+    previous: int | None = None
+    skipped = 0
+    for k, stamp in enumerate(stamps):
+        if stamp is None or stamp[1] != index:
+            found = "no readable stamp" if stamp is None else f"camera {stamp[1]}"
+            problems.add("frame stamp", f"{camera_id}: video frame {k} of {camera['file']} "
+                                        f"carries {found}, expected camera {index}")
+            continue
+        if previous is not None:
+            if stamp[0] <= previous:
+                problems.add("frame stamp", f"{camera_id}: video frame {k} of {camera['file']} "
+                                            f"carries source frame {stamp[0]} after {previous}")
+            else:
+                skipped += stamp[0] - previous - 1
+        previous = stamp[0]
+    return skipped
 
 
 def _check_counts(

@@ -16,6 +16,7 @@ from engine.rig.model import (
     DEFAULT_RIG_NAME,
     DEMO_RIG_FILE,
     Rig,
+    demo_camera_settings,
     demo_rig,
     rig_from_dict,
     rig_summary,
@@ -26,6 +27,6 @@ from engine.rig.schema import DeviceOptions, RecordingOptions, default_output_di
 
 __all__ = [
     "DEFAULT_RIG_NAME", "DEMO_RIG_FILE", "DeviceOptions", "RecordingOptions", "Rig", "RigError",
-    "RigWarning", "default_output_dir", "demo_rig", "load_rig", "rig_from_dict", "rig_summary",
-    "save_rig",
+    "RigWarning", "default_output_dir", "demo_camera_settings", "demo_rig", "load_rig",
+    "rig_from_dict", "rig_summary", "save_rig",
 ]

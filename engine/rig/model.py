@@ -183,6 +183,13 @@ def rig_summary(rig: Rig) -> dict[str, Any]:
     return summary
 
 
+def demo_camera_settings(index: int) -> dict[str, Any]:
+    """The demo's cameras free-run like real ones: each on its own clock, 1 ms of jitter,
+    a missed frame in a thousand, and the second one at 29.97 against its nominal 30."""
+    settings: dict[str, Any] = {"clock": "free", "jitter_ms": 1.0, "miss_probability": 0.001}
+    return settings | {"rate_scale": 0.999} if index == 1 else settings
+
+
 def demo_rig(
     cameras: int = 4,
     width: int = DEFAULT_WIDTH,
@@ -193,5 +200,6 @@ def demo_rig(
     return rig_from_dict({
         "name": "demo",
         "cameras": [{"id": f"cam{index}", "source": "synthetic", "width": width,
-                     "height": height, "fps": fps} for index in range(cameras)],
+                     "height": height, "fps": fps, "settings": demo_camera_settings(index)}
+                    for index in range(cameras)],
     })

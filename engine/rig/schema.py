@@ -29,6 +29,7 @@ from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
 from engine.sources import (
     ACCEPTED,
+    Kind,
     SettingRejected,
     SourceError,
     SourceKind,
@@ -274,8 +275,26 @@ def read_camera(index: int, value: Any, base_dir: Path | None) -> CameraSpec:
         if not isinstance(item, bool | int | float | str):
             raise Problem((*path, "settings", key),
                           f"must be a number, true/false or a string, got {show(item)}")
+    if parse_source(source).kind is Kind.SYNTHETIC:
+        _check_synthetic_settings(path, size, dict(settings))
     return CameraSpec(camera_id, source, size["width"], size["height"], float(size["fps"]),
                       dict(settings))
+
+
+def _check_synthetic_settings(path: KeyPath, size: dict[str, Any],
+                              settings: dict[str, Any]) -> None:
+    """Settings of the test pattern are checked by the source itself, so a wrong one is
+    named here (file, line, camera, key) rather than when the camera process starts."""
+    from engine.sources.synthetic import SyntheticSource
+
+    try:
+        SyntheticSource(0, size["width"], size["height"], float(size["fps"]), settings)
+    except SettingRejected as exc:
+        # The source's message starts with the setting it rejects, when it is one.
+        key, _, requirement = str(exc).partition(" ")
+        if key in settings:
+            raise Problem((*path, "settings", key), requirement) from None
+        raise Problem((*path, "settings"), str(exc)) from None
 
 
 def camera_table(spec: CameraSpec) -> dict[str, Any]:

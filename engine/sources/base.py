@@ -58,6 +58,10 @@ class Source(Protocol):
     def grab(self) -> bool:
         """Block until the next frame is latched; False when the device failed."""
 
+    def capture_ns(self) -> int | None:
+        """When the latched frame was captured, on time.monotonic_ns's clock; None when the
+        source cannot tell (the camera process's after-grab stamp then stands in)."""
+
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
         """Write the latched frame into `out` in place (shape from settings())."""
 

@@ -103,6 +103,10 @@ class OpenCVSource:
         self._count_gap()
         return True
 
+    def capture_ns(self) -> int | None:
+        """Not known yet: the after-grab stamp stands in (issue 13 adds driver and packet times)."""
+        return None
+
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
         ok, image = self._opened().retrieve(image=out)
         if not ok or image is None:

@@ -1,9 +1,11 @@
 """The embedded test-pattern camera.
 
-SyntheticSource behaves like a free-running sensor: frames are due on a fixed
-schedule, a caller that comes back late has missed (dropped) the frames due meanwhile,
-and every frame carries a machine-readable stamp (framecode) of its frame number and
-camera index, so tests and the CLI can prove which frame landed where.
+Two clocks. "gated" (the default): frames are due on a fixed schedule that starts again
+whenever the group is held, and each frame is stamped (framecode) with the group's frame
+number, so tests and the CLI can prove frame k of every file is the same frame set.
+"free": the camera runs on its own clock like real hardware (its rate a little off,
+jitter, missed frames; engine/sources/free_clock.py) and stamps its own frame counter,
+so a recording shows which source frame each frame set got and where frames were skipped.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import numpy as np
 from engine.pacing import DeadlinePacer
 from engine.sources import framecode, validate_changes
 from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.free_clock import FreeClock, max_jitter_ms
 
 PATTERNS = ("gradient", "bars", "noise")
 TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")
+CLOCKS = ("gated", "free")
+# Settings of the free clock: listed by properties() only for a free-running camera.
+FREE_CLOCK_KEYS = ("rate_scale", "jitter_ms", "miss_probability", "seed")
 
 # BGR tints cycled by camera index, so tiles of different cameras look different.
 _TINTS = np.array(
@@ -36,7 +42,11 @@ class SyntheticSource:
     """A paced test pattern at the requested size and rate, stamped with framecode.
 
     Settings (all also accepted by apply()): width, height, fps, paced (False: grab
-    returns at once, for benchmarks), brightness, exposure, pattern.
+    returns at once, for benchmarks), brightness, exposure, pattern, clock ("gated" or
+    "free"). Free-running only: rate_scale (the clock runs at fps x rate_scale: 0.999
+    makes a nominal 30 fps camera deliver 29.97), jitter_ms (each frame within
+    +-jitter_ms of its tick, uniform), miss_probability (of a frame the sensor skips),
+    seed (of the jitter and misses; each camera index gets its own schedule).
 
     Failure injection for tests (accepted by apply() and the constructor, not listed
     by properties()):
@@ -60,28 +70,41 @@ class SyntheticSource:
         self._values: dict[str, Any] = {
             "width": 640, "height": 480, "fps": 30.0, "paced": True, "brightness": 0,
             "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
-            "stall_after_frames": None, "grab_delay_ms": 0.0,
+            "stall_after_frames": None, "grab_delay_ms": 0.0, "clock": "gated",
+            "rate_scale": 1.0, "jitter_ms": 0.0, "miss_probability": 0.0, "seed": 0,
         }
         self._values = self._validated({"width": width, "height": height, "fps": fps,
                                         **(settings or {})})
         self._pacer = DeadlinePacer(self._values["fps"])
+        self._clock = self._free_clock()
         self._background: np.ndarray | None = None
         self._grabs = 0
         self._dropped = 0
+        self._source_frame = -1  # the free clock's number of the latched frame
+        self._capture_ns: int | None = None
+        self._gap_forgiven = False  # flushed: frames produced while held are not dropped
 
     # -- protocol --------------------------------------------------------------
 
     def open(self) -> None:
         self._build_background()
         self._pacer.reset()
+        if self._clock is not None:
+            self._clock.start()
         self._grabs = 0
         self._dropped = 0
+        self._source_frame = -1
+        self._gap_forgiven = False
 
     def settings(self) -> dict[str, Any]:
         return dict(self._values)
 
     def properties(self) -> list[PropertySpec]:
-        return [spec for spec in _specs(self._values) if spec.name not in TEST_HOOKS]
+        # A gated camera lists no clock settings (a real camera has no such choice); a
+        # free-running one lists them all, so its dialog can tune or leave the free clock.
+        hidden = TEST_HOOKS if self._clock is not None else (*TEST_HOOKS, "clock",
+                                                              *FREE_CLOCK_KEYS)
+        return [spec for spec in _specs(self._values) if spec.name not in hidden]
 
     def grab(self) -> bool:
         if self._background is None:
@@ -93,11 +116,22 @@ class SyntheticSource:
             while True:
                 time.sleep(1.0)
         self._grabs += 1
-        if values["paced"]:
+        if self._clock is not None:
+            # Counts the frames produced meanwhile and those the sensor missed alike.
+            number, self._capture_ns = self._clock.take()
+            if not self._gap_forgiven:
+                self._dropped += number - self._source_frame - 1
+            self._gap_forgiven = False
+            self._source_frame = number
+        elif values["paced"]:
             self._dropped += self._pacer.wait()
         if values["grab_delay_ms"]:
             self._pacer.stall(values["grab_delay_ms"] / 1000.0)
         return True
+
+    def capture_ns(self) -> int | None:
+        """When the free clock produced the latched frame; None for the gated clock."""
+        return self._capture_ns if self._clock is not None else None
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
         background = self._background
@@ -105,6 +139,8 @@ class SyntheticSource:
             raise SourceError("synthetic camera is not open")
         if out.shape != background.shape:
             raise SourceError(f"buffer shape {out.shape} != frame {background.shape}")
+        if self._clock is not None:  # the picture follows the camera's own count
+            frame_number = self._source_frame
         np.copyto(out, background)
         size, x_span, y_top, y_span = self._square
         x = frame_number * 7 % x_span
@@ -117,18 +153,28 @@ class SyntheticSource:
         values = self._validated(changes)
         if values["fps"] != self._values["fps"]:
             self._pacer = DeadlinePacer(values["fps"])
+        restart_clock = any(values[key] != self._values[key]
+                            for key in ("fps", "clock", *FREE_CLOCK_KEYS))
         self._values = values
+        if restart_clock:
+            self._clock = self._free_clock()
+            if self._clock is not None and self._background is not None:
+                self._clock.start(first_number=self._source_frame + 1)
         if self._background is not None:
             self._build_background()
         return self.settings()
 
     def flush(self) -> None:
+        # The free clock keeps no backlog to discard; like the gated schedule's reset, the
+        # frames it produced while the group was held do not count as dropped.
         self._pacer.reset()
+        self._gap_forgiven = True
 
     def resync(self) -> None:
         # Without this, a camera whose schedule started one tick earlier than a peer's
         # (they reset either side of a tick) would grab every frame a period early.
-        if self._values["paced"]:
+        # The free clock always hands out its newest frame: nothing to skip.
+        if self._values["paced"] and self._clock is None:
             self._dropped += self._pacer.skip_overdue()
 
     @property
@@ -155,7 +201,24 @@ class SyntheticSource:
                 f"height {values['height']} is too small for width {values['width']}: the "
                 f"frame stamp needs {stamp_rows} rows plus 32 for the pattern"
             )
+        rate = values["fps"] * values["rate_scale"]
+        if values["jitter_ms"] >= max_jitter_ms(rate):
+            raise SettingRejected(
+                f"jitter_ms must be below half a frame period ({max_jitter_ms(rate):.3g} ms "
+                f"at {rate:g} fps), got {values['jitter_ms']:g}"
+            )
+        if values["clock"] == "free" and not values["paced"]:
+            raise SettingRejected('paced must be true with clock "free" (unpaced is gated only)')
         return values
+
+    def _free_clock(self) -> FreeClock | None:
+        """The camera's own clock when it free-runs; None for the gated clock."""
+        values = self._values
+        if values["clock"] != "free":
+            return None
+        seed = values["seed"] << 8 | self._camera_index & 0xFF
+        return FreeClock(values["fps"] * values["rate_scale"], values["jitter_ms"],
+                         values["miss_probability"], seed)
 
     def _build_background(self) -> None:
         """Render everything that does not change per frame, once per settings change."""
@@ -203,4 +266,9 @@ def _specs(values: dict[str, Any]) -> list[PropertySpec]:
         PropertySpec("fail_after_frames", "int", values["fail_after_frames"], 0),
         PropertySpec("stall_after_frames", "int", values["stall_after_frames"], 0),
         PropertySpec("grab_delay_ms", "float", values["grab_delay_ms"], 0, 10_000),
+        PropertySpec("clock", "choice", values["clock"], choices=CLOCKS),
+        PropertySpec("rate_scale", "float", values["rate_scale"], 0.5, 2.0),
+        PropertySpec("jitter_ms", "float", values["jitter_ms"], 0, 100),
+        PropertySpec("miss_probability", "float", values["miss_probability"], 0, 0.5),
+        PropertySpec("seed", "int", values["seed"], 0, 2**31 - 1, 1),
     ]

@@ -1,0 +1,95 @@
+"""The frame clock of a free-running camera, simulated without a thread.
+
+A real camera produces frames on its own crystal whether or not anyone reads them: its
+rate is a little off the nominal one, each frame comes a little early or late, and now and
+then the sensor misses one. Frame i of this clock is produced at
+t0 + i / rate + jitter(i) unless missed(i); jitter and misses are a pure function of
+(seed, i), so the newest frame at any moment is computed, not queued, and a seeded clock
+replays the same schedule whatever the caller does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_JITTER, _MISS = 1, 2  # salts: independent random streams of one seed
+
+
+def _unit(key: int, index: int) -> float:
+    """A uniform number in [0, 1) for (key, index): SplitMix64, no state, no allocation."""
+    z = (key + (index + 1) * _GOLDEN) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return ((z ^ (z >> 31)) >> 11) / float(1 << 53)
+
+
+def max_jitter_ms(rate: float) -> float:
+    """Jitter must stay below half a period, so frames are produced in order."""
+    return 500.0 / rate
+
+
+class FreeClock:
+    """Frames produced at `rate` per second from start(), with uniform +-jitter and misses.
+
+    take() hands out the newest frame produced since the last one taken, sleeping only
+    while there is none yet: a caller that comes back late never sees the frames produced
+    meanwhile (they are skipped, as on a real camera), and never a backlog.
+    """
+
+    def __init__(self, rate: float, jitter_ms: float, miss_probability: float,
+                 seed: int) -> None:
+        if jitter_ms >= max_jitter_ms(rate):
+            raise ValueError(f"jitter {jitter_ms} ms is not below half a period at {rate} fps")
+        self.rate = rate
+        self._period_ns = 1e9 / rate
+        self._jitter_ns = jitter_ms * 1e6
+        self._miss = miss_probability
+        self._jitter_key = (seed * 4 + _JITTER) * _GOLDEN & _MASK
+        self._miss_key = (seed * 4 + _MISS) * _GOLDEN & _MASK
+        self._t0 = 0
+        self._first = 0
+        self._last = -1
+
+    def start(self, now_ns: int | None = None, first_number: int = 0) -> None:
+        """The first frame is due now (or at now_ns) and numbered first_number, so a clock
+        started again after a settings change continues its count; nothing is taken yet."""
+        self._t0 = time.monotonic_ns() if now_ns is None else now_ns
+        self._first = first_number
+        self._last = -1
+
+    def produced_ns(self, index: int) -> int:
+        """When frame `index` was (or will be) produced, on time.monotonic_ns's clock."""
+        offset = (2.0 * _unit(self._jitter_key, index) - 1.0) * self._jitter_ns
+        return self._t0 + round(index * self._period_ns + offset)
+
+    def missed(self, index: int) -> bool:
+        """The sensor skipped this frame: it is never produced, its number stays unused."""
+        return self._miss > 0 and _unit(self._miss_key, index) < self._miss
+
+    def newest(self, now_ns: int) -> int:
+        """The newest frame produced by now_ns that was not taken yet, or -1 if none."""
+        # Jitter is below half a period, so no frame after this one can be out yet.
+        index = math.floor((now_ns - self._t0) / self._period_ns) + 1
+        while index > self._last:
+            if not self.missed(index) and self.produced_ns(index) <= now_ns:
+                return index
+            index -= 1
+        return -1
+
+    def take(self) -> tuple[int, int]:
+        """(frame number, capture time in ns) of the newest frame, waiting for one if needed.
+
+        The frame number counts from start()'s first_number, missed frames included."""
+        index = self.newest(time.monotonic_ns())
+        if index < 0:
+            index = self._last + 1
+            while self.missed(index):
+                index += 1
+            remaining = self.produced_ns(index) - time.monotonic_ns()
+            if remaining > 0:
+                time.sleep(remaining / 1e9)
+        self._last = index
+        return self._first + index, self.produced_ns(index)
