@@ -1,8 +1,11 @@
 """A stand-in RTSP camera: GStreamer's RTSP server, H.264, every frame clock-stamped.
 
 Run by the SYSTEM Python (Debian's python3-gi; the venv has no gi) from the repository
-root:  /usr/bin/python3 tests/rtsp_stamped_server.py PORT PATH WIDTH HEIGHT FPS
-It serves rtsp://127.0.0.1:PORT/PATH. Frames are made and stamped on a fixed schedule
+root:  /usr/bin/python3 tests/rtsp_stamped_server.py PORT PATH WIDTH HEIGHT FPS [LATE_S]
+It serves rtsp://127.0.0.1:PORT/PATH. With LATE_S, a PLAY request that comes while a
+client already plays is answered LATE_S seconds late: a camera that opens later than the
+others, for certain (which of two cameras opening together gets the first keyframe is
+otherwise a race). Frames are made and stamped on a fixed schedule
 and pushed into appsrc, which keeps at most two and drops the oldest: like a real
 camera, the source never waits for its readers. The media is shared, so every client
 receives the very same frames. It exits on SIGTERM or when its stdin closes (the test
@@ -14,6 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,12 +51,13 @@ def missing() -> str | None:
     return f"GStreamer elements {absent}" if absent else None
 
 
-def serve(port: int, path: str, width: int, height: int, fps: int) -> None:
+def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float) -> None:
     import gi
 
     gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
     gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
     from tests.stamped_frames import StampedFrames, run_paced
 
@@ -68,6 +73,17 @@ def serve(port: int, path: str, width: int, height: int, fps: int) -> None:
     def configured(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
         sources.append(media.get_element().get_child_by_name("src"))
 
+    playing = []  # clients whose PLAY was answered
+
+    def before_play(_client: object, _context: object) -> GstRtsp.RTSPStatusCode:
+        if playing and late_s:
+            time.sleep(late_s)  # stalls only the RTSP dialogue: the players' media flows on
+        return GstRtsp.RTSPStatusCode.OK
+
+    def connected(_server: object, client: GstRtspServer.RTSPClient) -> None:
+        client.connect("pre-play-request", before_play)
+        client.connect("play-request", lambda *_: playing.append(client))
+
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(PIPELINE.format(width=width, height=height, fps=fps))
     factory.set_shared(True)
@@ -76,6 +92,7 @@ def serve(port: int, path: str, width: int, height: int, fps: int) -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(port))
     server.get_mount_points().add_factory(f"/{path}", factory)
+    server.connect("client-connected", connected)
     server.attach(None)
 
     stop = threading.Event()
@@ -94,8 +111,8 @@ def main() -> int:
         problem = missing()
         print(problem or "ok")
         return 1 if problem else 0
-    port, path, width, height, fps = sys.argv[1:]
-    serve(int(port), path, int(width), int(height), int(fps))
+    port, path, width, height, fps, *late = sys.argv[1:]
+    serve(int(port), path, int(width), int(height), int(fps), float(late[0]) if late else 0.0)
     return 0
 
 

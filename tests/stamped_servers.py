@@ -44,13 +44,14 @@ class StampedServers:
     def __init__(self) -> None:
         self._processes: list[subprocess.Popen] = []
 
-    def rtsp(self, width: int = 640, height: int = 480, fps: int = 30) -> str:
-        """rtsp://127.0.0.1:PORT/stamped: H.264 at fps, the frames shared by every client."""
+    def rtsp(self, width: int = 640, height: int = 480, fps: int = 30, late_s: float = 0) -> str:
+        """rtsp://127.0.0.1:PORT/stamped: H.264 at fps, the frames shared by every client;
+        with late_s, every client after the first starts playing late_s later."""
         rtsp_server_or_skip()
         port = free_port()
         # stdin stays open while we live: the server ends if this process dies unannounced.
         server = self._start([SYSTEM_PYTHON, str(TESTS / "rtsp_stamped_server.py"),
-                              str(port), "stamped", str(width), str(height), str(fps)],
+                              str(port), "stamped", str(width), str(height), str(fps), str(late_s)],
                              stdin=subprocess.PIPE)
         wait_listening(server, port, "the RTSP server")
         return f"rtsp://127.0.0.1:{port}/stamped"
