@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,16 @@ def test_served_frames_carry_monotonic_stamps_of_the_moment_they_were_made(serve
     # Read promptly, the last second's frames are fresh: made a few frame periods ago.
     ages_ms = [(read - s.monotonic_ns) / 1e6 for s, read in seen[-fps:] if s]
     assert 0 < np.median(ages_ms) < 250, ages_ms
+
+
+def test_every_client_of_the_rtsp_server_receives_the_very_same_frames(servers):
+    url = servers.rtsp(fps=30)
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: read_stream(url, 90), range(2))
+    served = [{s.counter: s.monotonic_ns for s, _ in seen if s} for seen in (first, second)]
+    common = served[0].keys() & served[1].keys()  # one may start a keyframe interval later
+    assert len(common) >= 30, (sorted(served[0]), sorted(served[1]))
+    assert all(served[0][counter] == served[1][counter] for counter in common)
 
 
 @dataclass
