@@ -10,14 +10,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psutil
 import pytest
 
 from engine.ipc.ring import segment_prefix
 from tests.engines import engine  # noqa: F401  (the `engine` fixture, for every module)
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_listening
 
 SHM = Path("/dev/shm")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests need no display
@@ -83,9 +83,15 @@ def tool_or_skip(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
+    missing_requirement(name, "Debian's ffmpeg")
+
+
+def missing_requirement(what: str, installer: str) -> NoReturn:
+    """Skip for a missing system requirement, except in CI, where .ci/run installs it and
+    its absence is a failure."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required in CI (.ci/run installs Debian's ffmpeg)")
-    pytest.skip(f"{name} is not installed")
+        pytest.fail(f"{what} is required in CI (.ci/run installs {installer})")
+    pytest.skip(f"{what} is not installed")
 
 
 def free_port() -> int:
@@ -109,13 +115,7 @@ class MjpegServers:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append(process)
-        # Connecting would use up the single client, so watch for the listening socket.
-        def listening() -> bool:
-            assert process.poll() is None, "ffmpeg exited before listening"
-            return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
-                       for conn in psutil.Process(process.pid).net_connections("tcp"))
-
-        wait_for(listening, 10, f"ffmpeg listening on port {port}")
+        wait_listening(process, port, "ffmpeg")
         return url
 
     def kill(self) -> None:

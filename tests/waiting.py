@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import psutil
 
 T = TypeVar("T")
 
@@ -24,3 +27,15 @@ def wait_for(
             raise AssertionError(f"not within {timeout_s} s: {what}")
         time.sleep(step_s)
     return value
+
+
+def wait_listening(process: subprocess.Popen, port: int, what: str, timeout_s: float = 10) -> None:
+    """Wait until process listens on the TCP port. Watching the socket, not connecting:
+    a connection would use up a server that takes a single client."""
+
+    def listening() -> bool:
+        assert process.poll() is None, f"{what} exited before listening on port {port}"
+        return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                   for conn in psutil.Process(process.pid).net_connections("tcp"))
+
+    wait_for(listening, timeout_s, f"{what} listening on port {port}")
