@@ -1,8 +1,9 @@
 """Same count is not same moment: real servers serve clock-stamped frames, the engine
 records them, and decoding every recorded frame proves which moment it shows.
 
-The strict xfails are what issue 13 must make true (frame sets chosen by capture time);
-they fail loudly (XPASS) once it is, and the marker must then go.
+Network cameras are drained continuously (engine/sources/drain.py), so a camera that
+opened late or reads a slower stream never records a backlog: frame k of every file
+shows the same moment.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from tests.conftest import leak_guard
 from tests.stamped_servers import ROOT, StampedServers
 
 RECORD_SECONDS = 10
-NOT_YET = pytest.mark.xfail(strict=True, raises=AssertionError,
-                            reason="issue 13: frames are chosen by count, not capture time")
 MS = 1_000_000
 
 
@@ -184,7 +183,6 @@ def test_two_rtsp_cameras_on_one_stream_record_identical_counts(two_rtsp):
     assert_counts_hold(two_rtsp)
 
 
-@NOT_YET
 def test_two_rtsp_cameras_on_one_stream_record_the_same_moment(two_rtsp):
     sync = two_rtsp.sync
     assert sync.within(1000 / 30) >= 0.99, sync.summary()
@@ -195,7 +193,16 @@ def test_rtsp_and_mjpeg_cameras_record_identical_counts(two_rtsp_one_mjpeg):
     assert_counts_hold(two_rtsp_one_mjpeg)
 
 
-@NOT_YET
 def test_rtsp_and_mjpeg_cameras_record_the_same_moment(two_rtsp_one_mjpeg):
     sync = two_rtsp_one_mjpeg.sync
     assert sync.within(100) >= 0.99, sync.summary()
+
+
+def test_a_recording_runs_at_the_group_rate_and_its_files_say_so(two_rtsp_one_mjpeg):
+    """The MJPEG stream declares no rate (FFmpeg would say 25 for any); the group runs at
+    its slowest camera, 25 fps, and every file is tagged with that rate."""
+    assert two_rtsp_one_mjpeg.manifest["fps"] == 25.0
+    for camera in two_rtsp_one_mjpeg.manifest["cameras"]:
+        with av.open(str(two_rtsp_one_mjpeg.folder / camera["file"])) as container:
+            stream = container.streams.video[0]
+            assert float(stream.guessed_rate or stream.average_rate or 0) == 25.0
