@@ -371,7 +371,7 @@ class NetworkSource(OpenCVSource):
         self._latched = 0  # the drain's sequence number when grab() last returned
         self._taken = 0  # ... of the last frame retrieved
         self._skipped = 0
-        self._captured_ns = 0
+        self._captured_ns = 0  # arrival of the frame last retrieved
         super().__init__(*args, **kwargs)
 
     @property
@@ -422,11 +422,10 @@ class NetworkSource(OpenCVSource):
         """Frames the stream delivered that no grab took."""
         return self._skipped
 
-    @property
-    def captured_ns(self) -> int:
+    def capture_ns(self) -> int | None:
         """When the frame last retrieved arrived from the network (monotonic ns): the
-        closest this source comes to its capture time."""
-        return self._captured_ns
+        closest this source comes to its capture time so far (RTP times are to come)."""
+        return self._captured_ns or None
 
     def close(self) -> None:
         self._stop_drain()
