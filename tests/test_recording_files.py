@@ -192,7 +192,7 @@ def test_timestamps_round_trip(tmp_path, monkeypatch):
 
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(TIMESTAMP_COLUMNS)
-    assert lines[1] == "50,10000,10001,10002,10003,2026-11-22T04:11:15.123456Z"
+    assert lines[1] == "50,10000,10001,10002,10003,2026-11-22T04:11:15.123456Z,10001"
     columns = read_timestamps(path)
     assert list(columns) == list(TIMESTAMP_COLUMNS)
     assert columns["frame"].tolist() == [50, 51, 52]
