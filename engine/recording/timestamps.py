@@ -25,11 +25,12 @@ STAMP_COLUMNS: tuple[StampColumn, ...] = (
     "after_publish_ns",
 )
 # When the source captured the frame (monotonic ns; the manifest's capture_clock says
-# which clock). It came last, after utc, so every older column keeps its place.
+# which clock). It came after the other stamps: the columns before it keep their place,
+# and utc stays last.
 CAPTURE_COLUMN = "capture_ns"
-TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc", CAPTURE_COLUMN)
+TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, "utc")
 # The layout of files recorded before capture_ns: they still read, assemble and verify.
-OLD_TIMESTAMP_COLUMNS = TIMESTAMP_COLUMNS[:-1]
+OLD_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
 
 
@@ -92,7 +93,7 @@ class TimestampWriter:
         captured = after_grab_ns if capture_ns is None else capture_ns
         row = (
             f"{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},{after_publish_ns},"
-            f"{utc_iso(utc_ns)},{captured}\n"
+            f"{captured},{utc_iso(utc_ns)}\n"
         )
         if self._file is None:
             raise RecordingError(f"timestamps file {self.path} is already closed")
