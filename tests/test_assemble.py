@@ -182,6 +182,24 @@ def test_clean_recording_assembles_into_one_file_per_camera(tmp_path, codec):
         assert ffprobe_frames(folder / f"{camera_id}.mkv") == [75]
 
 
+def test_a_crashed_recording_made_before_capture_times_recovers_in_its_own_layout(tmp_path):
+    folder = make_recording(tmp_path / "rec", [40, 40], last_part=True)
+    for camera_id in IDS[:2]:
+        path = folder / "timestamps" / f"{camera_id}.csv"
+        lines = [line.split(",") for line in path.read_text().splitlines()]
+        path.write_text("".join(",".join(f[:5] + f[6:]) + "\n" for f in lines))  # no capture_ns
+    old_header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
+    assert "capture_ns" not in old_header
+
+    assemble_recording(folder, status="recovered")
+
+    manifest = assert_assembled(folder, 40, "recovered")
+    assert manifest["stopped_utc"] == "2026-11-22T04:11:16.299999Z"  # the last row's
+    assert (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0] == old_header
+    assert json.loads((folder / "sync_report.json").read_text())["stamp"] == "after_grab_ns"
+    assert manifest["sync"]["p50_ms"] == 0.2  # cam1 grabbed 0.2 ms after cam0
+
+
 def test_assembling_twice_is_harmless(tmp_path):
     folder = make_recording(tmp_path / "rec", [40, 40])
     first = assemble_recording(folder, status="finalized")

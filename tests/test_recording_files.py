@@ -16,8 +16,19 @@ import pytest
 from engine.recording.encoder import CODECS, VideoEncoder, encode_throughput, synthetic_frame
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest, write_manifest
-from engine.recording.sync_report import compute_spread, write_sync_report
-from engine.recording.timestamps import TIMESTAMP_COLUMNS, TimestampWriter, read_timestamps
+from engine.recording.sync_report import (
+    SYNC_REPORT_NAME,
+    compute_spread,
+    frame_set_stamps,
+    mean_offsets_ms,
+    write_sync_report,
+)
+from engine.recording.timestamps import (
+    OLD_TIMESTAMP_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    TimestampWriter,
+    read_timestamps,
+)
 from engine.recording.verify import verify_recording
 from engine.sources import framecode
 from engine.utc import utc_now_iso
@@ -192,7 +203,7 @@ def test_timestamps_round_trip(tmp_path, monkeypatch):
 
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(TIMESTAMP_COLUMNS)
-    assert lines[1] == "50,10000,10001,10002,10003,2026-11-22T04:11:15.123456Z"
+    assert lines[1] == "50,10000,10001,10002,10003,10001,2026-11-22T04:11:15.123456Z"
     columns = read_timestamps(path)
     assert list(columns) == list(TIMESTAMP_COLUMNS)
     assert columns["frame"].tolist() == [50, 51, 52]
@@ -224,6 +235,29 @@ def test_timestamps_broken_file_names_it(tmp_path):
     path.write_text("frame,when\n")
     with pytest.raises(RecordingError, match="header"):
         read_timestamps(path)
+
+
+def test_timestamps_record_the_capture_time_and_older_columns_keep_their_place(tmp_path):
+    path = tmp_path / "cam0.csv"
+    with TimestampWriter(path) as writer:
+        writer.write(7, 100, 200, 300, 400, 0, capture_ns=150)  # the source's capture time
+        writer.write(8, 500, 600, 700, 800, 0)  # the source cannot tell: after-grab
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[:5] == list(OLD_TIMESTAMP_COLUMNS[:5])
+    assert header[5:] == ["capture_ns", "utc"]
+    columns = read_timestamps(path)
+    assert columns["capture_ns"].tolist() == [150, 600]
+    assert columns["utc"] == ["1970-01-01T00:00:00.000000Z"] * 2
+
+
+def test_timestamps_of_older_recordings_still_read(tmp_path):
+    path = tmp_path / "cam0.csv"
+    path.write_text(",".join(OLD_TIMESTAMP_COLUMNS) + "\n"
+                    "3,10,20,30,40,2026-11-22T04:11:15.123456Z\n")
+    columns = read_timestamps(path)
+    assert "capture_ns" not in columns
+    assert columns["after_grab_ns"].tolist() == [20]
+    assert columns["utc"] == ["2026-11-22T04:11:15.123456Z"]
 
 
 def test_timestamps_writer_missing_recording_folder(tmp_path):
@@ -293,6 +327,23 @@ def test_spread_single_camera_and_empty():
     empty = {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
     assert compute_spread({}) == empty
     assert compute_spread({"a": cam([0], [0.0]), "b": cam([1], [0.0])}) == empty
+
+
+def test_spread_uses_capture_times_when_every_camera_has_them():
+    a = cam([0, 1], [0.0, 33.0]) | {"capture_ns": np.array([0, 33_000_000])}
+    b = cam([0, 1], [0.0, 33.0]) | {"capture_ns": np.array([4_000_000, 35_000_000])}
+    assert compute_spread({"a": a, "b": b})["max_ms"] == 4.0
+    assert compute_spread({"a": a, "b": cam([0, 1], [0.0, 33.0])})["max_ms"] == 0.0  # old
+    assert compute_spread({"a": a, "b": b}, "after_grab_ns")["max_ms"] == 0.0
+
+
+def test_mean_offsets_are_taken_from_each_frame_sets_median():
+    a = cam([0, 1], [0.0, 33.0])
+    b = cam([0, 1], [1.0, 34.0])
+    c = cam([0, 1], [4.0, 33.0])  # 3 ms late in set 0, on the median in set 1
+    stamps = frame_set_stamps({"a": a, "b": b, "c": c}, "after_grab_ns")
+    assert mean_offsets_ms(stamps) == [-0.5, 0.5, 1.5]
+    assert mean_offsets_ms(frame_set_stamps({}, "after_grab_ns")) == []
 
 
 # --- a whole recording and verify ------------------------------------------------------
@@ -543,3 +594,58 @@ def test_verify_malformed_manifest_entries(tmp_path):
     problems = problems_of(folder)
     assert "manifest camera #1 has no file" in problems
     assert "manifest first_frame is None, not a frame number" in problems
+
+
+def rewrite_columns(path: Path, edit) -> None:
+    """Apply edit(list of fields) to the header and every row of a timestamps file."""
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    for fields in lines:
+        edit(fields)
+    path.write_text("\n".join(",".join(fields) for fields in lines) + "\n")
+
+
+def test_sync_report_is_computed_from_capture_times(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder)
+    report = json.loads((folder / SYNC_REPORT_NAME).read_text())
+    assert report["stamp"] == "capture_ns"
+    assert report["mean_offset_ms"] == {"cam0": -0.125, "cam1": 0.125}
+
+    def captured_10_ms_before_the_grab(fields: list[str]) -> None:
+        if fields[0] != "frame":
+            fields[5] = str(int(fields[2]) - 10_000_000)
+
+    rewrite_columns(folder / "timestamps" / "cam1.csv", captured_10_ms_before_the_grab)
+    manifest["sync"] = write_sync_report(folder, manifest)
+    write_manifest(folder, manifest)
+    assert manifest["sync"]["p50_ms"] == manifest["sync"]["max_ms"] == 9.75
+    report = json.loads((folder / SYNC_REPORT_NAME).read_text())
+    assert report["mean_offset_ms"] == {"cam0": 4.875, "cam1": -4.875}
+    assert verify_recording(folder).ok
+
+
+def test_a_recording_made_before_capture_times_still_verifies(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder)
+    for camera in manifest["cameras"]:
+        rewrite_columns(folder / camera["timestamps"], lambda fields: fields.pop(5))
+    header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
+    assert header == ",".join(OLD_TIMESTAMP_COLUMNS)
+    manifest["sync"] = write_sync_report(folder, manifest)
+    write_manifest(folder, manifest)
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+    assert manifest["sync"]["p50_ms"] == 0.25
+    assert json.loads((folder / SYNC_REPORT_NAME).read_text())["stamp"] == "after_grab_ns"
+
+
+def test_verify_flags_capture_times_that_go_back_or_come_after_the_frame(tmp_path):
+    folder = tmp_path / "take"
+    make_recording(folder)
+    path = folder / "timestamps" / "cam0.csv"
+    edit_row(path, 4, lambda fields: fields.__setitem__(5, str(int(fields[5]) - 40_000_000)))
+    edit_row(path, 8, lambda fields: fields.__setitem__(5, str(int(fields[3]) + 1)))
+    problems = problems_of(folder)
+    assert "cam0: timestamps/cam0.csv row 4 (frame 104): capture_ns goes back" in problems
+    assert "cam0: timestamps/cam0.csv row 8 (frame 108): capture_ns after after_retrieve_ns" \
+        in problems

@@ -12,6 +12,8 @@ import pytest
 
 from engine.ipc.ring import (
     FLAG_RECORD,
+    M_AFTER_GRAB,
+    M_CAPTURE,
     M_FLAGS,
     M_FRAME,
     M_SEQ,
@@ -26,6 +28,15 @@ def ring():
     ring = FrameRing.create(4, (48, 64, 3))
     yield ring
     ring.close()
+
+
+def test_a_frame_carries_its_capture_time_else_its_after_grab_stamp(ring):
+    ring.begin_write(0)
+    ring.end_write(0, 10, 20, 30, 0, FLAG_RECORD, 15)
+    ring.begin_write(1)
+    ring.end_write(1, 40, 50, 60, 0, FLAG_RECORD)  # the source cannot tell
+    assert ring.metadata(0)[M_CAPTURE] == 15
+    assert ring.metadata(1)[M_CAPTURE] == ring.metadata(1)[M_AFTER_GRAB] == 50
 
 
 def test_published_frame_is_read_back_with_its_metadata(ring):

@@ -9,6 +9,7 @@ shows the same moment.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import pytest
 from engine.recording.manifest import read_manifest
 from engine.recording.stamp_band import top_rows
 from engine.recording.stamp_sync import UNREAD, StampSync, measure_stamp_sync
+from engine.recording.timestamps import read_timestamps
 from engine.sources import clockstamp, framecode
 from tests.conftest import leak_guard
 from tests.stamped_servers import ROOT, StampedServers
@@ -188,6 +190,20 @@ def test_two_rtsp_cameras_on_one_stream_record_the_same_moment(two_rtsp):
     sync = two_rtsp.sync
     assert sync.within(1000 / 30) >= 0.99, sync.summary()
     assert sync.same_frame >= 0.90, sync.summary()
+
+
+def test_network_cameras_record_each_frames_arrival_as_its_capture_time(two_rtsp):
+    cameras = two_rtsp.manifest["cameras"]
+    assert [camera["capture_clock"] for camera in cameras] == ["arrival", "arrival"]
+    sync = two_rtsp.sync
+    for row, camera in enumerate(cameras):
+        stamps = read_timestamps(two_rtsp.folder / camera["timestamps"])
+        read = sync.counters[row] != UNREAD
+        arrived = stamps["capture_ns"][read]
+        assert (arrived >= sync.served_ns[row, read]).all()  # made before it arrived
+        assert (stamps["capture_ns"] <= stamps["after_retrieve_ns"]).all()
+    report = json.loads((two_rtsp.folder / "sync_report.json").read_text())
+    assert report["stamp"] == "capture_ns"
 
 
 def test_rtsp_and_mjpeg_cameras_record_identical_counts(two_rtsp_one_mjpeg):

@@ -8,6 +8,7 @@ a capture group of free-running cameras still records identical counts that veri
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from engine.capture.group import CaptureGroup
 from engine.recording.manifest import read_manifest
+from engine.recording.timestamps import read_timestamps
 from engine.recording.verify import verify_recording
 from engine.rig import RigError, demo_camera_settings, rig_from_dict
 from engine.sources import SettingRejected, framecode
@@ -230,6 +232,33 @@ def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
         assert all(index == camera["index"] for _, index in stamps)
         numbers = [number for number, _ in stamps]
         assert all(b > a for a, b in itertools.pairwise(numbers))  # each camera's own counter
+
+
+def test_free_running_cameras_record_their_clocks_capture_times(tmp_path):
+    cameras = [CameraSpec(f"cam{i}", "synthetic", 256, 192, 30.0, demo_camera_settings(i))
+               for i in range(2)]
+    cameras.append(CameraSpec("gated", "synthetic", 256, 192, 30.0, {}))
+    with CaptureGroup(cameras) as group:
+        recording = group.start_recording(tmp_path, "mjpeg")
+        start = min(group.counts())
+        wait_for(lambda: min(group.counts()) >= start + 30, 20.0, "30 recorded frame sets")
+        group.stop_recording()
+    report = verify_recording(recording.folder)
+    assert report.ok, report.summary()
+    manifest = read_manifest(recording.folder)
+    assert [c["capture_clock"] for c in manifest["cameras"]] == ["source", "source", "after_grab"]
+    for camera in manifest["cameras"]:
+        stamps = read_timestamps(recording.folder / camera["timestamps"])
+        captured, grabbed = stamps["capture_ns"], stamps["after_grab_ns"]
+        assert len(captured) == camera["frames"] >= 30
+        if camera["capture_clock"] == "source":  # the clock made the frame before the grab
+            assert (captured <= grabbed).all() and (captured < grabbed).mean() > 0.9
+            assert (np.diff(captured) > 0).all()
+        else:
+            assert (captured == grabbed).all()
+    sync = json.loads((recording.folder / "sync_report.json").read_text())
+    assert sync["stamp"] == "capture_ns"
+    assert set(sync["mean_offset_ms"]) == {"cam0", "cam1", "gated"}
 
 
 def decoded_stamps(path: Path) -> list[tuple[int, int]]:

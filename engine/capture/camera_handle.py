@@ -24,9 +24,12 @@ from typing import Any, TypeVar
 
 from engine.capture.errors import GroupError
 from engine.ipc.messages import (
+    Applied,
     CameraReply,
     Failed,
+    Opened,
     PrepareFailed,
+    Reconnected,
     Rejected,
     WriterReply,
 )
@@ -97,6 +100,7 @@ class CameraHandle:
     ring: FrameRing | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     properties: list[dict[str, Any]] = field(default_factory=list)
+    capture_clock: str = "after_grab"
     error: str | None = None
     count: int = 0
     _transition: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +108,11 @@ class CameraHandle:
     @property
     def camera_id(self) -> str:
         return self.spec.camera_id
+
+    def described(self, reply: Opened | Applied | Reconnected) -> None:
+        """Take what the camera process says its source is now."""
+        self.settings, self.properties = reply.settings, reply.properties
+        self.capture_clock = reply.capture_clock
 
     # --- transitions ---------------------------------------------------------------------
 

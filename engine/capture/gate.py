@@ -180,7 +180,7 @@ class Gate:
         return int(self.state.cameras[index, C_DROPPED])
 
     def spreads_ms(self, rows: list[int], start: int, end: int) -> np.ndarray:
-        """Grab spread (ms) across rows of each frame set in [start, end) still in history."""
+        """Capture spread (ms) across rows of each frame set in [start, end) still in history."""
         start = max(start, end - GRAB_HISTORY // 2)
         if not rows or end <= start:
             return np.zeros(0)

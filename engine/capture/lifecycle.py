@@ -117,7 +117,7 @@ class CameraLifecycle:
             if not isinstance(reply, Opened):
                 failed[camera.camera_id] = reply.reason
                 continue
-            camera.settings, camera.properties = reply.settings, reply.properties
+            camera.described(reply)
         if failed and not tolerate_failures:
             lines = [f"{camera_id}: {reason}" for camera_id, reason in failed.items()]
             raise GroupError("cameras failed to start:\n  " + "\n  ".join(lines), failed)
@@ -244,7 +244,7 @@ class CameraLifecycle:
                         raise SettingRejected(f"{camera.camera_id}: {reply.reason}")
                     if not isinstance(reply, Applied):
                         raise GroupError(f"{camera.camera_id}: {reply.reason}")
-                    camera.settings, camera.properties = reply.settings, reply.properties
+                    camera.described(reply)
                     if reply.reshape:
                         self._give_ring(camera, deadline)
                         self._emit(events.RingRecreated(camera=camera.camera_id))
@@ -273,7 +273,7 @@ class CameraLifecycle:
             if not isinstance(reply, Opened):
                 self._retire(camera, reply.reason)
                 raise GroupError(f"{camera_id}: {reply.reason}")
-            self._admit(camera, reply.settings, reply.properties, deadline)
+            self._admit(camera, reply, deadline)
 
     def stop_camera(self, camera_id: str) -> None:
         """End one camera's process and free its ring; the others run on. A recording
@@ -307,17 +307,15 @@ class CameraLifecycle:
         if not camera.lifecycle_lock.acquire(blocking=False):
             return
         try:
-            self._admit(camera, reply.settings, reply.properties,
-                        time.monotonic() + self.start_timeout_s)
+            self._admit(camera, reply, time.monotonic() + self.start_timeout_s)
         except GroupError as exc:
             self._emit(events.Error(message=f"{camera.camera_id} could not rejoin: {exc}"))
         finally:
             camera.lifecycle_lock.release()
 
-    def _admit(self, camera: CameraHandle, settings: dict[str, Any],
-               properties: list[dict[str, Any]], deadline: float) -> None:
+    def _admit(self, camera: CameraHandle, reply: Opened | Reconnected, deadline: float) -> None:
         """Give an opened camera a ring and its place in the gate at the next common frame."""
-        camera.settings, camera.properties = settings, properties
+        camera.described(reply)
         recording = self.takes.recording  # one this camera left: its writers finish first
         if recording is not None and not recording.writers_done.wait(self.start_timeout_s):
             raise GroupError(f"recording {recording.folder} did not finish")

@@ -1,6 +1,6 @@
 """Live figures computed over a window by whoever asks for them, never by the group itself.
 
-The group's queries are pure reads (counts with a monotonic time, grab stamps); each
+The group's queries are pure reads (counts with a monotonic time, capture stamps); each
 observer (the service's stats tick, the bench) holds its own RateMeter and SpreadWindow,
 so asking never disturbs another observer's window.
 """
@@ -39,7 +39,7 @@ class RateMeter:
 
 
 class SpreadWindow:
-    """The grab spread of the frame sets completed since the previous call."""
+    """The capture spread of the frame sets completed since the previous call."""
 
     def __init__(self, group: _Observed) -> None:
         self._group = group

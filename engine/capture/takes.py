@@ -316,6 +316,7 @@ def _manifest_cameras(members: list[CameraHandle]) -> list[dict[str, Any]]:
             "synthetic": parse_source(c.spec.source).kind == "synthetic",
             "index": c.index,
             "settings": dict(c.settings),
+            "capture_clock": c.capture_clock,
         }
         for c in members
     ]

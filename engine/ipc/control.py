@@ -12,7 +12,8 @@ Group cells:
 
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
 error, command sequence (commands waiting on the pipe), dropped.
-A history of after-grab stamps per frame (grab_ns) gives the live sync spread.
+A history of capture stamps per frame (grab_ns: the source's capture time, else the
+after-grab stamp) gives the live sync spread.
 """
 
 from __future__ import annotations

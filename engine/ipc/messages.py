@@ -42,10 +42,12 @@ class ApplySettings:
 
 @dataclass(frozen=True)
 class Opened:
-    """The source is open with these actual settings and properties."""
+    """The source is open with these actual settings and properties; capture_clock: where
+    its frames' capture times come from ("source", "arrival" or "after_grab")."""
 
     settings: dict[str, Any]
     properties: list[dict[str, Any]]
+    capture_clock: str
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Applied:
 
     settings: dict[str, Any]
     properties: list[dict[str, Any]]
+    capture_clock: str
     reshape: bool
 
 
@@ -82,6 +85,7 @@ class Reconnected:
 
     settings: dict[str, Any]
     properties: list[dict[str, Any]]
+    capture_clock: str
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """A shared-memory ring of frame slots, one ring per camera.
 
-Layout of the segment: a small int64 header, an int64 metadata row per slot,
+Layout of the segment: a small int64 header, an int64 metadata row per slot
+(frame number, the process's stamps, the source's capture time, UTC, flags),
 then the slot images (each 64-byte aligned). Frame n lives in slot n % n_slots.
 
 Three parties use a ring:
@@ -28,7 +29,7 @@ _MAGIC = 0x52494E47  # "RING"
 _HEADER_FIELDS = 8
 _H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR = range(7)
 
-META_FIELDS = 8
+META_FIELDS = 9
 (
     M_SEQ,
     M_FRAME,
@@ -38,6 +39,7 @@ META_FIELDS = 8
     M_AFTER_PUBLISH,
     M_UTC,
     M_FLAGS,
+    M_CAPTURE,
 ) = range(META_FIELDS)
 
 FLAG_RECORD = 1
@@ -221,12 +223,15 @@ class FrameRing:
         after_retrieve_ns: int,
         utc_ns: int,
         flags: int,
+        capture_ns: int | None = None,
     ) -> None:
-        """Stamp the slot's metadata and publish it as the newest frame."""
+        """Stamp the slot's metadata and publish it as the newest frame. capture_ns is
+        when the source captured the frame; None (the source cannot tell): after-grab."""
         row = self.meta[frame_number % self.n_slots]
         row[M_FRAME] = frame_number
         row[M_BEFORE_GRAB] = before_grab_ns
         row[M_AFTER_GRAB] = after_grab_ns
+        row[M_CAPTURE] = after_grab_ns if capture_ns is None else capture_ns
         row[M_AFTER_RETRIEVE] = after_retrieve_ns
         row[M_UTC] = utc_ns
         row[M_FLAGS] = flags

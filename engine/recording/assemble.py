@@ -27,7 +27,6 @@ from engine.durable import fsync_path
 from engine.recording.chunk_scan import (
     CHUNKS_FOLDER,
     READ_ERRORS,
-    TIMESTAMPS_HEADER,
     CameraScan,
     scan_camera,
 )
@@ -35,6 +34,7 @@ from engine.recording.encoder import frame_rate
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from engine.recording.sync_report import write_sync_report
+from engine.recording.timestamps import utc_field
 
 MULTITRACK_NAME = "all_cameras.mkv"
 FINAL_STATUSES = ("finalized", "interrupted", "recovered")
@@ -113,12 +113,13 @@ def assemble_recording(
         _write_video(path, tracks, frames, rate, tracker)
     timestamp_files = [folder / entry["timestamps"] for entry in entries]
     for path, camera in zip(timestamp_files, cameras, strict=True):
-        _write_rows(path, camera.rows[:frames])
+        _write_rows(path, camera.columns, camera.rows[:frames])
     for renamed_in in {folder, *(path.parent for path in timestamp_files)}:
         fsync_path(renamed_in)  # the renames themselves survive a power cut
 
     dropped = {camera.id: camera.available - frames for camera in cameras}
-    _update_manifest(folder, manifest, status, frames, dropped, cameras[0].rows[frames - 1])
+    last_utc = utc_field(cameras[0].columns, cameras[0].rows[frames - 1])
+    _update_manifest(folder, manifest, status, frames, dropped, last_utc)
     _remove_chunks(folder)
     tracker.finish()
     return _summary(folder, manifest, started, dropped)
@@ -288,12 +289,13 @@ def _check_decodes(path: Path, tracks: int, frames: int, tracker: _Tracker) -> N
         raise RecordingError(f"{path} decodes {counts} frames per track, expected {frames}")
 
 
-def _write_rows(path: Path, rows: list[str]) -> None:
-    """Replace a timestamps file with exactly these rows (temp, fsync, rename)."""
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[str]) -> None:
+    """Replace a timestamps file with exactly these rows, in their own layout (temp,
+    fsync, rename)."""
     temporary = path.with_name(path.name + ".tmp")
     try:
         with open(temporary, "w", encoding="ascii", newline="") as file:
-            file.write("\n".join([TIMESTAMPS_HEADER, *rows]) + "\n")
+            file.write("\n".join([",".join(columns), *rows]) + "\n")
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -307,13 +309,13 @@ def _update_manifest(
     status: str,
     frames: int,
     dropped: dict[str, int],
-    last_row: str,
+    last_utc: str,
 ) -> None:
     manifest |= {
         "status": status, "layout": "files", "last_frame": manifest["first_frame"] + frames
     }
     if manifest.get("stopped_utc") is None:  # a crash left none: the last kept frame's time
-        manifest["stopped_utc"] = last_row.rpartition(",")[2]
+        manifest["stopped_utc"] = last_utc
     for entry in manifest["cameras"]:
         entry["frames"] = frames
     if status in _SALVAGE_STATUSES:

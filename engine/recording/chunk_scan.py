@@ -16,10 +16,9 @@ from typing import Any, NamedTuple
 import av
 
 from engine.recording.errors import RecordingError
-from engine.recording.timestamps import TIMESTAMP_COLUMNS
+from engine.recording.timestamps import TIMESTAMP_COLUMNS, columns_of
 
 CHUNKS_FOLDER = "chunks"
-TIMESTAMPS_HEADER = ",".join(TIMESTAMP_COLUMNS)
 # Everything reading a damaged file can raise (av.FFmpegError covers av's EOFError);
 # IndexError: a file without a video stream.
 READ_ERRORS = (av.FFmpegError, OSError, EOFError, IndexError)
@@ -47,6 +46,7 @@ class CameraScan:
     id: str
     chunks: list[Chunk]  # the unbroken run of chunks from the first frame on
     rows: list[str]  # the unbroken run of complete timestamp rows, as written
+    columns: tuple[str, ...]  # the timestamps file's layout (older files lack capture_ns)
 
     @property
     def frames(self) -> int:
@@ -68,10 +68,10 @@ def scan_camera(
     folder: Path, camera: dict[str, Any], first_frame: int, chunk_frames: int
 ) -> CameraScan:
     """Scan the chunks and timestamps of one manifest camera entry."""
+    columns, rows = _timestamp_rows(folder / camera["timestamps"], first_frame)
     return CameraScan(
-        camera["id"],
-        _usable_chunks(folder / CHUNKS_FOLDER / camera["id"], chunk_frames),
-        _timestamp_rows(folder / camera["timestamps"], first_frame),
+        camera["id"], _usable_chunks(folder / CHUNKS_FOLDER / camera["id"], chunk_frames),
+        rows, columns,
     )
 
 
@@ -142,8 +142,9 @@ def _count_frames(path: Path, *, decode: bool) -> tuple[int, StreamFormat | None
     return frames, found_format
 
 
-def _timestamp_rows(path: Path, first_frame: int) -> list[str]:
-    """The complete rows for frames first_frame, first_frame + 1, ... in order.
+def _timestamp_rows(path: Path, first_frame: int) -> tuple[tuple[str, ...], list[str]]:
+    """The file's columns and its complete rows for frames first_frame, first_frame + 1,
+    ... in order.
 
     Tolerant where a crash leaves its marks: the rows end at a row cut in half (or any
     row that does not parse), and a file without a complete header has none.
@@ -154,25 +155,25 @@ def _timestamp_rows(path: Path, first_frame: int) -> list[str]:
         raise RecordingError(f"cannot read timestamps file {path}: {exc.strerror or exc}") from exc
     lines = text.split("\n")[:-1]  # what follows the last newline is an unfinished row
     if not lines:
-        return []
-    if lines[0] != TIMESTAMPS_HEADER:
-        raise RecordingError(
-            f"timestamps file {path}: header is {lines[0]!r}, expected {TIMESTAMPS_HEADER!r}"
-        )
+        return TIMESTAMP_COLUMNS, []
+    columns = columns_of(lines[0], path)
     rows: list[str] = []
     for line in lines[1:]:
-        if not _is_row(line, first_frame + len(rows)):
+        if not _is_row(line, first_frame + len(rows), columns):
             break
         rows.append(line)
-    return rows
+    return columns, rows
 
 
-def _is_row(line: str, frame: int) -> bool:
+def _is_row(line: str, frame: int, columns: tuple[str, ...]) -> bool:
     fields = line.split(",")
-    if len(fields) != len(TIMESTAMP_COLUMNS) or not fields[-1].endswith("Z"):
+    if len(fields) != len(columns):
+        return False
+    utc = fields.pop(columns.index("utc"))
+    if not utc.endswith("Z"):
         return False
     try:
-        numbers = [int(field) for field in fields[:-1]]
+        numbers = [int(field) for field in fields]
     except ValueError:
         return False
     return numbers[0] == frame

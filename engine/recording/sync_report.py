@@ -1,14 +1,17 @@
-"""Inter-camera grab spread: how far apart in time the cameras latched each frame set.
+"""Inter-camera spread: how far apart in time the cameras captured each frame set.
 
-For every frame number present in all cameras, spread = latest minus earliest
-after_grab stamp. Its median, p99 and max (ms) say how well the rig held sync.
+For every frame number present in all cameras, spread = latest minus earliest stamp.
+The stamp is capture_ns where every camera's timestamps have it (the source's capture
+time or its stand-in; the manifest's capture_clock says which), else after_grab_ns
+(recordings made before capture_ns). Its median, p99 and max (ms) say how well the rig
+held sync; each camera's mean offset from its frame sets' median says which one lags.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import numpy as np
 
@@ -17,34 +20,65 @@ from engine.recording.timestamps import read_timestamps
 
 SYNC_REPORT_NAME = "sync_report.json"
 
+SpreadStamp = Literal["capture_ns", "after_grab_ns"]
+
 
 class GrabColumns(TypedDict):
     """What the spread needs of a camera's timestamps (TimestampColumns has more)."""
 
     frame: np.ndarray
     after_grab_ns: np.ndarray
+    capture_ns: NotRequired[np.ndarray]
 
 
-def compute_spread(timestamps_by_camera: Mapping[str, GrabColumns]) -> dict[str, Any]:
-    """Spread summary over the frame numbers common to all cameras."""
+def spread_stamp(timestamps_by_camera: Mapping[str, GrabColumns]) -> SpreadStamp:
+    """capture_ns when every camera has it, else after_grab_ns (an older recording)."""
+    if all("capture_ns" in camera for camera in timestamps_by_camera.values()):
+        return "capture_ns"
+    return "after_grab_ns"
+
+
+def frame_set_stamps(
+    timestamps_by_camera: Mapping[str, GrabColumns], stamp: SpreadStamp
+) -> np.ndarray:
+    """cameras x frame sets: each camera's stamp for every frame number all cameras have."""
     columns = list(timestamps_by_camera.values())
     if not columns:
-        return _summary(np.empty(0, np.int64))
+        return np.empty((0, 0), np.int64)
     common = columns[0]["frame"]
     for camera in columns[1:]:
         common = np.intersect1d(common, camera["frame"])
-    grabs = np.empty((len(columns), len(common)), np.int64)
+    stamps = np.empty((len(columns), len(common)), np.int64)
     for row, camera in enumerate(columns):
         frames = np.asarray(camera["frame"])
         order = np.argsort(frames, kind="stable")
         positions = order[np.searchsorted(frames, common, sorter=order)]
-        grabs[row] = np.asarray(camera["after_grab_ns"])[positions]
-    return _summary(grabs.max(axis=0) - grabs.min(axis=0))
+        stamps[row] = np.asarray(camera[stamp])[positions]
+    return stamps
 
 
-def _summary(spread_ns: np.ndarray) -> dict[str, Any]:
-    if len(spread_ns) == 0:
+def compute_spread(
+    timestamps_by_camera: Mapping[str, GrabColumns], stamp: SpreadStamp | None = None
+) -> dict[str, Any]:
+    """Spread summary over the frame numbers common to all cameras, from `stamp`
+    (by default spread_stamp's choice)."""
+    chosen = stamp or spread_stamp(timestamps_by_camera)
+    return _summary(frame_set_stamps(timestamps_by_camera, chosen))
+
+
+def mean_offsets_ms(stamps: np.ndarray) -> list[float]:
+    """Each camera's mean offset (ms) from the median stamp of its frame sets; + is later."""
+    if stamps.size == 0:
+        return [0.0] * len(stamps)
+    relative = (stamps - stamps.min()).astype(np.float64)  # small numbers: exact in float
+    offsets = (relative - np.median(relative, axis=0)).mean(axis=1)
+    return [round(float(offset) / 1e6, 3) for offset in offsets]
+
+
+def _summary(stamps: np.ndarray) -> dict[str, Any]:
+    if stamps.size == 0:
         return {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    spread_ns = stamps.max(axis=0) - stamps.min(axis=0)
     p50, p99 = np.percentile(spread_ns, [50, 99])
     return {
         "frame_sets": len(spread_ns),
@@ -55,16 +89,21 @@ def _summary(spread_ns: np.ndarray) -> dict[str, Any]:
 
 
 def write_sync_report(recording_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Compute the spread from the manifest's timestamps files, write sync_report.json,
-    return the summary (what the manifest's "sync" holds)."""
+    """Compute the spread from the manifest's timestamps files, write sync_report.json
+    (with the stamp it used and each camera's mean offset), return the summary (what the
+    manifest's "sync" holds)."""
     recording_dir = Path(recording_dir)
     timestamps = {
         camera["id"]: read_timestamps(recording_dir / camera["timestamps"])
         for camera in manifest["cameras"]
     }
-    summary = compute_spread(timestamps)
+    stamp = spread_stamp(timestamps)
+    stamps = frame_set_stamps(timestamps, stamp)
+    summary = _summary(stamps)
     report = summary | {
-        "cameras": {camera: {"frames": len(t["frame"])} for camera, t in timestamps.items()}
+        "stamp": stamp,
+        "mean_offset_ms": dict(zip(timestamps, mean_offsets_ms(stamps), strict=True)),
+        "cameras": {camera: {"frames": len(t["frame"])} for camera, t in timestamps.items()},
     }
     write_json_atomic(recording_dir / SYNC_REPORT_NAME, report)
     return summary

@@ -1,7 +1,7 @@
 """Per-camera timestamps file: one CSV row per frame in the video, in file order.
 
 Videos carry only a nominal frame rate; these rows are the truth about when each
-frame was grabbed, so they are written for every frame and fsync'd on close.
+frame was captured and grabbed, so they are written for every frame and fsync'd on close.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Literal, TextIO, TypedDict
+from typing import Literal, NotRequired, TextIO, TypedDict, cast
 
 import numpy as np
 
@@ -17,20 +17,26 @@ from engine.recording.errors import RecordingError
 from engine.utc import utc_iso
 
 StampColumn = Literal["before_grab_ns", "after_grab_ns", "after_retrieve_ns", "after_publish_ns"]
-# Monotonic ns, in the order they are taken.
+# Monotonic ns, in the order the camera process takes them.
 STAMP_COLUMNS: tuple[StampColumn, ...] = (
     "before_grab_ns",
     "after_grab_ns",
     "after_retrieve_ns",
     "after_publish_ns",
 )
-TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
+# When the source captured the frame (monotonic ns; the manifest's capture_clock says
+# which clock). It came after the other stamps: the columns before it keep their place,
+# and utc stays last.
+CAPTURE_COLUMN = "capture_ns"
+TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, "utc")
+# The layout of files recorded before capture_ns: they still read, assemble and verify.
+OLD_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
 
 
-
 class TimestampColumns(TypedDict):
-    """A timestamps file read back: one int64 array per number column, utc as text."""
+    """A timestamps file read back: one int64 array per number column, utc as text;
+    capture_ns only when the file has it."""
 
     frame: np.ndarray
     before_grab_ns: np.ndarray
@@ -38,6 +44,23 @@ class TimestampColumns(TypedDict):
     after_retrieve_ns: np.ndarray
     after_publish_ns: np.ndarray
     utc: list[str]
+    capture_ns: NotRequired[np.ndarray]
+
+
+def columns_of(header: str, path: Path) -> tuple[str, ...]:
+    """The columns a header line names, in file order; RecordingError naming the file
+    unless it is the current layout or the one before capture_ns."""
+    for columns in (TIMESTAMP_COLUMNS, OLD_TIMESTAMP_COLUMNS):
+        if header == ",".join(columns):
+            return columns
+    raise RecordingError(
+        f"timestamps file {path}: header is {header!r}, expected {_HEADER.strip()!r}"
+    )
+
+
+def utc_field(columns: tuple[str, ...], row: str) -> str:
+    """The utc text of one row of a file with these columns."""
+    return row.split(",")[columns.index("utc")]
 
 
 class TimestampWriter:
@@ -64,10 +87,13 @@ class TimestampWriter:
         after_retrieve_ns: int,
         after_publish_ns: int,
         utc_ns: int,
+        capture_ns: int | None = None,
     ) -> None:
+        """One row; capture_ns None (the source cannot tell): the after-grab stamp."""
+        captured = after_grab_ns if capture_ns is None else capture_ns
         row = (
             f"{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},{after_publish_ns},"
-            f"{utc_iso(utc_ns)}\n"
+            f"{captured},{utc_iso(utc_ns)}\n"
         )
         if self._file is None:
             raise RecordingError(f"timestamps file {self.path} is already closed")
@@ -117,32 +143,26 @@ class TimestampWriter:
 
 
 def read_timestamps(path: Path) -> TimestampColumns:
-    """Columns of a timestamps file: int64 arrays, and utc as a list of str."""
+    """Columns of a timestamps file (either layout): int64 arrays, and utc as a list of str."""
     path = Path(path)
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"cannot read timestamps file {path}: {exc}") from exc
     header, _, body = text.partition("\n")
-    if header + "\n" != _HEADER:
-        raise RecordingError(
-            f"timestamps file {path}: header is {header!r}, expected {_HEADER.strip()!r}"
-        )
+    columns = columns_of(header, path)
+    number_at = [position for position, name in enumerate(columns) if name != "utc"]
     lines = body.splitlines()
     if not lines:
-        numbers = np.empty((0, len(STAMP_COLUMNS) + 1), np.int64)
+        numbers = np.empty((0, len(number_at)), np.int64)
     else:
         try:
             numbers = np.loadtxt(
-                io.StringIO(body), delimiter=",", usecols=range(5), dtype=np.int64, ndmin=2
+                io.StringIO(body), delimiter=",", usecols=number_at, dtype=np.int64, ndmin=2
             )
         except ValueError as exc:
             raise RecordingError(f"timestamps file {path}: {exc}") from exc
-    return {
-        "frame": numbers[:, 0],
-        "before_grab_ns": numbers[:, 1],
-        "after_grab_ns": numbers[:, 2],
-        "after_retrieve_ns": numbers[:, 3],
-        "after_publish_ns": numbers[:, 4],
-        "utc": [line.rpartition(",")[2] for line in lines],
-    }
+    by_name = {columns[at]: numbers[:, k] for k, at in enumerate(number_at)}
+    utc = [utc_field(columns, line) for line in lines]
+    return cast(TimestampColumns,
+                {name: utc if name == "utc" else by_name[name] for name in columns})

@@ -253,6 +253,27 @@ def _check_timestamps(
                 "timestamp order",
                 f"{camera_id}: {name} row {row} (frame {frames[row]}): {earlier} after {later}",
             )
+    if "capture_ns" in columns:  # recordings made before it have none
+        _check_capture(camera_id, name, columns, problems)
+
+
+def _check_capture(
+    camera_id: str, name: str, columns: TimestampColumns, problems: _Problems
+) -> None:
+    """Capture times never go back, and no frame was captured after it was in the ring."""
+    frames, captured = columns["frame"], columns["capture_ns"]
+    for row in np.flatnonzero(np.diff(captured) < 0) + 1:
+        problems.add(
+            "timestamp order",
+            f"{camera_id}: {name} row {row} (frame {frames[row]}): capture_ns goes back "
+            f"{(captured[row - 1] - captured[row]) / 1e6:.3f} ms",
+        )
+    for row in np.flatnonzero(captured > columns["after_retrieve_ns"]):
+        problems.add(
+            "timestamp order",
+            f"{camera_id}: {name} row {row} (frame {frames[row]}): capture_ns after "
+            "after_retrieve_ns",
+        )
 
 
 def _check_stamps(

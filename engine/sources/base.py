@@ -8,7 +8,7 @@ frame is written exactly once on its way from the device to the ring.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -43,6 +43,12 @@ class PropertySpec:
         return asdict(self)
 
 
+CaptureClock = Literal["source", "arrival", "after_grab"]
+"""Where a camera's capture times come from: the source's own clock (a free-running
+synthetic camera), the frame's arrival at the demuxer (a network stream), or the camera
+process's after-grab stamp (a source that cannot tell)."""
+
+
 class Source(Protocol):
     """A camera-like source of BGR frames (height x width x 3, uint8)."""
 
@@ -61,6 +67,10 @@ class Source(Protocol):
     def capture_ns(self) -> int | None:
         """When the latched frame was captured, on time.monotonic_ns's clock; None when the
         source cannot tell (the camera process's after-grab stamp then stands in)."""
+
+    @property
+    def capture_clock(self) -> CaptureClock:
+        """The kind of clock capture_ns() reads, as the recording's manifest names it."""
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
         """Write the latched frame into `out` in place (shape from settings())."""

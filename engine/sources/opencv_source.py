@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.pacing import DeadlinePacer
 from engine.sources import Kind, SourceKind, validate_changes
-from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.base import CaptureClock, PropertySpec, SettingRejected, SourceError
 from engine.sources.drain import FrameDrain
 
 GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
@@ -55,6 +55,7 @@ class OpenCVSource:
     """What every VideoCapture-backed source shares; subclasses implement _open_capture()."""
 
     kind_label = "camera"
+    capture_clock: CaptureClock = "after_grab"  # no capture time yet: see capture_ns()
 
     def __init__(
         self,
@@ -363,6 +364,7 @@ class NetworkSource(OpenCVSource):
     """
 
     kind_label = "network camera"
+    capture_clock: CaptureClock = "arrival"
     BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.pacing import DeadlinePacer
 from engine.sources import framecode, validate_changes
-from engine.sources.base import PropertySpec, SettingRejected, SourceError
+from engine.sources.base import CaptureClock, PropertySpec, SettingRejected, SourceError
 from engine.sources.free_clock import FreeClock, max_jitter_ms
 
 PATTERNS = ("gradient", "bars", "noise")
@@ -132,6 +132,10 @@ class SyntheticSource:
     def capture_ns(self) -> int | None:
         """When the free clock produced the latched frame; None for the gated clock."""
         return self._capture_ns if self._clock is not None else None
+
+    @property
+    def capture_clock(self) -> CaptureClock:
+        return "source" if self._clock is not None else "after_grab"
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
         background = self._background

@@ -3,7 +3,8 @@
 The loop, per frame: pending commands -> hold gate (pause, updates, record
 boundaries) -> sync gate (every camera ready, own count <= every other count,
 ring room for the recording writer) -> grab -> retrieve straight into the ring
-slot -> read recording flags -> clear "grabbing" -> publish -> count + 1.
+slot -> the source's capture time -> read recording flags -> clear "grabbing" ->
+publish -> count + 1.
 
 A camera may join a running group (after a restart or a reconnect): the
 controller sets its count to the group's common frame and then hands it a ring,
@@ -116,10 +117,11 @@ class _CaptureProcess:
         send_to_controller(self.conn, Opened(*self._described()))
         self._capture_loop()
 
-    def _described(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The source's actual settings and its property metadata."""
+    def _described(self) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+        """The source's actual settings, its property metadata and its capture clock."""
         assert self.source is not None
-        return self.source.settings(), [p.to_dict() for p in self.source.properties()]
+        source = self.source
+        return source.settings(), [p.to_dict() for p in source.properties()], source.capture_clock
 
     def _handle_commands(self) -> None:
         self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
@@ -158,8 +160,7 @@ class _CaptureProcess:
                 self.ring.close()
                 self.ring = None
         self.source.flush()
-        settings, properties = self._described()
-        send_to_controller(self.conn, Applied(settings, properties, reshape))
+        send_to_controller(self.conn, Applied(*self._described(), reshape))
 
     def close(self) -> None:
         if self.source is not None:
@@ -199,6 +200,7 @@ class _CaptureProcess:
         counts, ready, group = state.counts, state.ready, state.globals
         grab_history = state.grab_ns[index]
         monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
+        capture_ns = source.capture_ns
         frame_number = int(counts[index])
         waits = 0
         held_since = 0
@@ -252,10 +254,14 @@ class _CaptureProcess:
             os.sched_yield()
             source.retrieve(ring.begin_write(frame_number), frame_number)
             after_retrieve = monotonic_ns()
+            captured = capture_ns()  # a network stream knows it only once retrieved
+            if captured is None:
+                captured = after_grab
             flags = state.recording_flags(frame_number)  # before "grabbing" is cleared
             cells[C_GRABBING] = 0
-            ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags)
-            grab_history[frame_number % GRAB_HISTORY] = after_grab
+            ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags,
+                           captured)
+            grab_history[frame_number % GRAB_HISTORY] = captured  # the live spread's stamp
             cells[C_DROPPED] = source.dropped
             frame_number += 1
             counts[index] = frame_number

@@ -38,6 +38,7 @@ from engine.ipc.ring import (
     M_AFTER_PUBLISH,
     M_AFTER_RETRIEVE,
     M_BEFORE_GRAB,
+    M_CAPTURE,
     M_FLAGS,
     M_FRAME,
     M_SEQ,
@@ -150,6 +151,7 @@ def _record(
                     int(meta[M_AFTER_RETRIEVE]),
                     int(meta[M_AFTER_PUBLISH]),
                     int(meta[M_UTC]),
+                    int(meta[M_CAPTURE]),
                 )
                 frames += 1
             frame_number += 1
