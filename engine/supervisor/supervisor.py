@@ -92,17 +92,20 @@ class Supervisor:
                 self._emit(Error(message=f"supervisor: {exc}"))
 
     def tick(self) -> None:
+        """Observe the group once. Ticks run one at a time and read the group's health
+        under the lock, so a tick (the thread's, or one a command asked for) never applies
+        a view older than one already applied: a camera just stopped stays stopped."""
         group = self._group()
         if group is None:
             return
-        try:
-            health = group.health()
-        except Exception:  # the group is being replaced or closed
-            return
-        now = self._clock()
-        in_gate = [c["frames"] for c in health["cameras"].values() if c["member"]]
-        lowest = min(in_gate) if in_gate else None
         with self._lock:
+            try:
+                health = group.health()
+            except Exception:  # the group is being replaced or closed
+                return
+            now = self._clock()
+            in_gate = [c["frames"] for c in health["cameras"].values() if c["member"]]
+            lowest = min(in_gate) if in_gate else None
             for camera_id in list(self._health):
                 if camera_id not in health["cameras"]:
                     del self._health[camera_id]
