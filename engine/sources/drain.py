@@ -76,7 +76,3 @@ class FrameDrain:
         """End the thread; it finishes the read under way (at most the read timeout)."""
         self._stopping = True
         self._thread.join(timeout_s)
-
-    @property
-    def stopped(self) -> bool:
-        return not self._thread.is_alive()
