@@ -64,14 +64,19 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
     Gst.init(None)
     loop = GLib.MainLoop()
     frames = StampedFrames(width, height)
-    sources: list[Gst.Element] = []  # the shared media's appsrc, once a client asked
+    # The appsrc of every media that clients use: normally the one shared media, but a
+    # media being torn down while a new client arrives would otherwise starve the new one.
+    sources: dict[int, Gst.Element] = {}
 
     def push() -> None:
-        if sources:
-            sources[-1].emit("push-buffer", Gst.Buffer.new_wrapped(frames.make().tobytes()))
+        frame = frames.make().tobytes()
+        for source in list(sources.values()):
+            source.emit("push-buffer", Gst.Buffer.new_wrapped(frame))
 
     def configured(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
-        sources.append(media.get_element().get_child_by_name("src"))
+        key = id(media)
+        sources[key] = media.get_element().get_child_by_name("src")
+        media.connect("unprepared", lambda *_: sources.pop(key, None))
 
     playing = []  # clients whose PLAY was answered
 

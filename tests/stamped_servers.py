@@ -9,8 +9,10 @@ frames shows. Every process started here is ended by stop(), even after a failur
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ class StampedServers:
 
     def __init__(self) -> None:
         self._processes: list[subprocess.Popen] = []
+        self._logs: list[tuple[str, Any]] = []  # (what, its stderr file)
 
     def rtsp(self, width: int = 640, height: int = 480, fps: int = 30, late_s: float = 0) -> str:
         """rtsp://127.0.0.1:PORT/stamped: H.264 at fps, the frames shared by every client;
@@ -52,7 +55,7 @@ class StampedServers:
         # stdin stays open while we live: the server ends if this process dies unannounced.
         server = self._start([SYSTEM_PYTHON, str(TESTS / "rtsp_stamped_server.py"),
                               str(port), "stamped", str(width), str(height), str(fps), str(late_s)],
-                             stdin=subprocess.PIPE)
+                             stdin=subprocess.PIPE, env={**os.environ, "GST_DEBUG": "2"})
         wait_listening(server, port, "the RTSP server")
         return f"rtsp://127.0.0.1:{port}/stamped"
 
@@ -73,10 +76,20 @@ class StampedServers:
         wait_listening(server, port, "ffmpeg's MJPEG server")
         return url
 
+    def log(self) -> str:
+        """What the servers printed on stderr so far: a failing test shows it."""
+        parts = []
+        for what, file in self._logs:
+            file.seek(0)
+            parts.append(f"--- {what} stderr ---\n{file.read().decode(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
     def _start(self, command: list[str], stdin: Any = subprocess.DEVNULL,
-               stdout: Any = None) -> subprocess.Popen:
+               stdout: Any = None, env: dict[str, str] | None = None) -> subprocess.Popen:
+        stderr = tempfile.TemporaryFile()
+        self._logs.append((Path(command[1]).name, stderr))
         process = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=stdout,
-                                   stderr=subprocess.DEVNULL)
+                                   stderr=stderr, env=env)
         self._processes.append(process)
         return process
 
@@ -91,3 +104,6 @@ class StampedServers:
                 process.wait(timeout=5)
             if process.stdin is not None:
                 process.stdin.close()
+        for _, file in self._logs:
+            file.close()
+        self._logs.clear()

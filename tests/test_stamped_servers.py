@@ -133,14 +133,14 @@ class Recorded:
     sync: StampSync
 
 
-def record(tmp_path: Path, urls: list[str], fps: int) -> Recorded:
+def record(tmp_path: Path, urls: list[str], fps: int, servers: StampedServers) -> Recorded:
     cameras = [arg for url in urls for arg in ("--camera", url)]
     result = subprocess.run(
         [sys.executable, "-m", "engine", "record", *cameras, "--size", "640x480", "--fps",
          str(fps), "--codec", "mjpeg", "--seconds", str(RECORD_SECONDS),
          "--output", str(tmp_path), "--name", "stamped"],
         capture_output=True, text=True, timeout=90, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + servers.log()
     folder = tmp_path / "stamped"
     sync = measure_stamp_sync(folder)
     print(f"\n{result.stdout}\n{sync.summary()}")
@@ -157,7 +157,7 @@ def two_rtsp(tmp_path_factory) -> Recorded:
         servers = StampedServers()
         try:
             url = servers.rtsp(fps=30, late_s=1.0)
-            return record(tmp_path_factory.mktemp("two_rtsp"), [url, url], 30)
+            return record(tmp_path_factory.mktemp("two_rtsp"), [url, url], 30, servers)
         finally:
             servers.stop()
 
@@ -169,7 +169,7 @@ def two_rtsp_one_mjpeg(tmp_path_factory) -> Recorded:
         servers = StampedServers()
         try:
             rtsp, mjpeg = servers.rtsp(fps=30), servers.mjpeg(fps=25)
-            return record(tmp_path_factory.mktemp("mixed"), [rtsp, rtsp, mjpeg], 25)
+            return record(tmp_path_factory.mktemp("mixed"), [rtsp, rtsp, mjpeg], 25, servers)
         finally:
             servers.stop()
 
