@@ -187,7 +187,7 @@ def test_a_crashed_recording_made_before_capture_times_recovers_in_its_own_layou
     for camera_id in IDS[:2]:
         path = folder / "timestamps" / f"{camera_id}.csv"
         lines = [line.split(",") for line in path.read_text().splitlines()]
-        path.write_text("".join(",".join(f[:5] + f[6:]) + "\n" for f in lines))  # no capture_ns
+        path.write_text("".join(",".join(f[:5] + f[7:]) + "\n" for f in lines))  # no capture_ns
     old_header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
     assert "capture_ns" not in old_header
 

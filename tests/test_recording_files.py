@@ -203,7 +203,7 @@ def test_timestamps_round_trip(tmp_path, monkeypatch):
 
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(TIMESTAMP_COLUMNS)
-    assert lines[1] == "50,10000,10001,10002,10003,10001,2026-11-22T04:11:15.123456Z"
+    assert lines[1] == "50,10000,10001,10002,10003,10001,0,2026-11-22T04:11:15.123456Z"
     columns = read_timestamps(path)
     assert list(columns) == list(TIMESTAMP_COLUMNS)
     assert columns["frame"].tolist() == [50, 51, 52]
@@ -242,12 +242,14 @@ def test_timestamps_record_the_capture_time_and_older_columns_keep_their_place(t
     with TimestampWriter(path) as writer:
         writer.write(7, 100, 200, 300, 400, 0, capture_ns=150)  # the source's capture time
         writer.write(8, 500, 600, 700, 800, 0)  # the source cannot tell: after-grab
+        writer.write(9, 900, 1000, 1100, 1200, 0, capture_ns=150, repeat=True)  # no new frame
     header = path.read_text().splitlines()[0].split(",")
     assert header[:5] == list(OLD_TIMESTAMP_COLUMNS[:5])
-    assert header[5:] == ["capture_ns", "utc"]
+    assert header[5:] == ["capture_ns", "repeat", "utc"]
     columns = read_timestamps(path)
-    assert columns["capture_ns"].tolist() == [150, 600]
-    assert columns["utc"] == ["1970-01-01T00:00:00.000000Z"] * 2
+    assert columns["capture_ns"].tolist() == [150, 600, 150]
+    assert columns["repeat"].tolist() == [0, 0, 1]
+    assert columns["utc"] == ["1970-01-01T00:00:00.000000Z"] * 3
 
 
 def test_timestamps_of_older_recordings_still_read(tmp_path):
@@ -628,7 +630,8 @@ def test_a_recording_made_before_capture_times_still_verifies(tmp_path):
     folder = tmp_path / "take"
     manifest = make_recording(folder)
     for camera in manifest["cameras"]:
-        rewrite_columns(folder / camera["timestamps"], lambda fields: fields.pop(5))
+        rewrite_columns(folder / camera["timestamps"],
+                        lambda fields: (fields.pop(5), fields.pop(5)))  # capture_ns, repeat
     header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
     assert header == ",".join(OLD_TIMESTAMP_COLUMNS)
     manifest["sync"] = write_sync_report(folder, manifest)

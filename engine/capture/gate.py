@@ -27,6 +27,9 @@ from engine.ipc.control import (
     G_FIRST_RECORDING,
     G_HOLD_AT,
     G_LAST_RECORDING,
+    G_SET_ANCHOR_FRAME,
+    G_SET_ANCHOR_NS,
+    G_SET_PERIOD_NS,
     G_STOP,
     GRAB_HISTORY,
     NO_HOLD,
@@ -36,6 +39,9 @@ from engine.ipc.control import (
 
 _GATHER_POLL_S = 0.0005
 _FENCE_S = 0.001
+# The first frame set after a hold is due this long after the release, on the period
+# grid (time for every camera to see the release).
+_RESTART_LEAD_NS = 2_000_000
 
 
 class Gate:
@@ -47,6 +53,7 @@ class Gate:
         self.state = GroupState.create(n_cameras)
         self._failed = failed
         self._frozen = False
+        self._period_ns = 0  # the set clock's period once set_rate was called
 
     @property
     def name(self) -> str:
@@ -90,9 +97,30 @@ class Gate:
         self.state.globals[G_HOLD_AT] = frame
 
     def release(self) -> None:
-        """Lower the hold point, unless the group is frozen (paused)."""
-        if not self._frozen:
-            self.state.globals[G_HOLD_AT] = NO_HOLD
+        """Lower the hold point, unless the group is frozen (paused). The set clock
+        restarts at the hold frame: sets resume now, not at the moments missed meanwhile."""
+        if self._frozen:
+            return
+        group = self.state.globals
+        hold = int(group[G_HOLD_AT])
+        if hold != NO_HOLD and self._period_ns:
+            self._anchor(hold)
+        group[G_HOLD_AT] = NO_HOLD
+
+    def set_rate(self, fps: float) -> None:
+        """The group's frame-set rate (its slowest camera's); takes effect at the next
+        release, which every change of the cameras' rates comes before."""
+        self._period_ns = round(1e9 / fps)
+
+    def _anchor(self, frame: int) -> None:
+        """Frame set `frame` is due at the next tick of the period grid on the monotonic
+        clock (the grid a gated synthetic camera's schedule ticks on, too)."""
+        group = self.state.globals
+        period = self._period_ns
+        due = time.monotonic_ns() + _RESTART_LEAD_NS
+        group[G_SET_PERIOD_NS] = period
+        group[G_SET_ANCHOR_FRAME] = frame
+        group[G_SET_ANCHOR_NS] = -(-due // period) * period
 
     def freeze(self, rows: list[int], idle_frame: int) -> bool:
         """Hold every camera at one frame until thaw; False if it already was."""

@@ -121,12 +121,19 @@ class CameraLifecycle:
         if failed and not tolerate_failures:
             lines = [f"{camera_id}: {reason}" for camera_id, reason in failed.items()]
             raise GroupError("cameras failed to start:\n  " + "\n  ".join(lines), failed)
-        for camera in starting:
-            if camera.camera_id in failed:
-                self._retire(camera, failed[camera.camera_id])
-            else:
-                self._give_ring(camera, deadline)
-                camera.admitted(0)
+        opened = [c for c in starting if c.camera_id not in failed]
+        if opened:
+            self.gate.set_rate(min(float(c.settings["fps"]) for c in opened))
+        self.gate.hold_at(0)  # the set clock starts once every camera has its ring
+        try:
+            for camera in starting:
+                if camera.camera_id in failed:
+                    self._retire(camera, failed[camera.camera_id])
+                else:
+                    self._give_ring(camera, deadline)
+                    camera.admitted(0)
+        finally:
+            self.gate.release()
         self._emit(events.GroupStarted(
             cameras=[c.camera_id for c in self._roster if c.member], failed=failed))
 
@@ -214,6 +221,12 @@ class CameraLifecycle:
         if was_member:
             camera.count = count
 
+    def _set_group_rate(self) -> None:
+        """Frame sets come at the slowest member's rate (a recording's files say so too)."""
+        members = self._roster.members()
+        if members:
+            self.gate.set_rate(min(float(c.settings["fps"]) for c in members))
+
     def _gather(self) -> int:
         return self.gate.gather(self._roster.rows(), self._roster.idle_frame())
 
@@ -251,6 +264,7 @@ class CameraLifecycle:
                     applied[camera.camera_id] = camera.settings
                 return applied
             finally:
+                self._set_group_rate()
                 self.gate.release()
 
     # --- one camera's life cycle, while the others run on --------------------------------
@@ -330,6 +344,7 @@ class CameraLifecycle:
                 self.park(camera, was_member=False)
                 raise
             finally:
+                self._set_group_rate()
                 self.gate.release()
         self._emit(events.CameraJoined(camera=camera.camera_id, frame=frame))
         self._emit(events.RingRecreated(camera=camera.camera_id))

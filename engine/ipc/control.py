@@ -9,6 +9,9 @@ Group cells:
 - first_recording / last_recording: recording boundaries as frame numbers
   (-1 = unset). Files hold exactly the frames [first, last).
 - stop: the processes exit their loops.
+- set clock (set_period_ns, set_anchor_frame, set_anchor_ns): frame set k is due at
+  anchor_ns + (k - anchor_frame) * set_period_ns on the monotonic clock, the moment
+  every free-running camera samples its frame for it (0 period: no clock yet).
 
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
 error, command sequence (commands waiting on the pipe), dropped.
@@ -37,7 +40,8 @@ PARKED = 2**62
 GRAB_HISTORY = 1024
 
 _GLOBAL_FIELDS = 8
-G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP = range(4)
+(G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP, G_SET_PERIOD_NS, G_SET_ANCHOR_FRAME,
+ G_SET_ANCHOR_NS) = range(7)
 
 _CAMERA_FIELDS = 8
 C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED = range(6)
@@ -97,6 +101,15 @@ class GroupState:
         if last < 0 or frame_number < last:
             return FLAG_RECORD
         return FLAG_FINISH
+
+    def set_moment_ns(self, frame_number: int) -> int:
+        """When frame set frame_number is due (monotonic ns); 0 while there is no clock."""
+        group = self.globals
+        period = int(group[G_SET_PERIOD_NS])
+        if not period:
+            return 0
+        sets_after_anchor = frame_number - int(group[G_SET_ANCHOR_FRAME])
+        return int(group[G_SET_ANCHOR_NS]) + sets_after_anchor * period
 
     def close(self) -> None:
         del self.counts, self.ready, self.grabbing, self.globals, self.cameras, self.grab_ns

@@ -44,6 +44,7 @@ META_FIELDS = 9
 
 FLAG_RECORD = 1
 FLAG_FINISH = 2
+FLAG_REPEAT = 4  # the camera had no new frame for this set: its previous one again
 
 _ALIGN = 64
 

@@ -103,7 +103,10 @@ def write_sync_report(recording_dir: Path, manifest: dict[str, Any]) -> dict[str
     report = summary | {
         "stamp": stamp,
         "mean_offset_ms": dict(zip(timestamps, mean_offsets_ms(stamps), strict=True)),
-        "cameras": {camera: {"frames": len(t["frame"])} for camera, t in timestamps.items()},
+        # Repeated: frame sets for which the camera had no new frame (its previous again).
+        "cameras": {camera: {"frames": len(t["frame"]),
+                             "repeated": int(np.sum(t["repeat"])) if "repeat" in t else 0}
+                    for camera, t in timestamps.items()},
     }
     write_json_atomic(recording_dir / SYNC_REPORT_NAME, report)
     return summary

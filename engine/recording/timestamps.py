@@ -28,15 +28,20 @@ STAMP_COLUMNS: tuple[StampColumn, ...] = (
 # which clock). It came after the other stamps: the columns before it keep their place,
 # and utc stays last.
 CAPTURE_COLUMN = "capture_ns"
-TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, "utc")
-# The layout of files recorded before capture_ns: they still read, assemble and verify.
+# 1 where the camera had no new frame for the frame set and its previous one was used
+# again (its capture_ns repeats too); 0 for a new frame.
+REPEAT_COLUMN = "repeat"
+TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, REPEAT_COLUMN, "utc")
+# Earlier layouts still read, assemble and verify: files recorded before repeat, and
+# before capture_ns.
+CAPTURE_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, "utc")
 OLD_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
 
 
 class TimestampColumns(TypedDict):
     """A timestamps file read back: one int64 array per number column, utc as text;
-    capture_ns only when the file has it."""
+    capture_ns and repeat only when the file has them."""
 
     frame: np.ndarray
     before_grab_ns: np.ndarray
@@ -45,12 +50,13 @@ class TimestampColumns(TypedDict):
     after_publish_ns: np.ndarray
     utc: list[str]
     capture_ns: NotRequired[np.ndarray]
+    repeat: NotRequired[np.ndarray]
 
 
 def columns_of(header: str, path: Path) -> tuple[str, ...]:
     """The columns a header line names, in file order; RecordingError naming the file
-    unless it is the current layout or the one before capture_ns."""
-    for columns in (TIMESTAMP_COLUMNS, OLD_TIMESTAMP_COLUMNS):
+    unless it is the current layout or an earlier one."""
+    for columns in (TIMESTAMP_COLUMNS, CAPTURE_TIMESTAMP_COLUMNS, OLD_TIMESTAMP_COLUMNS):
         if header == ",".join(columns):
             return columns
     raise RecordingError(
@@ -88,12 +94,13 @@ class TimestampWriter:
         after_publish_ns: int,
         utc_ns: int,
         capture_ns: int | None = None,
+        repeat: bool = False,
     ) -> None:
         """One row; capture_ns None (the source cannot tell): the after-grab stamp."""
         captured = after_grab_ns if capture_ns is None else capture_ns
         row = (
             f"{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},{after_publish_ns},"
-            f"{captured},{utc_iso(utc_ns)}\n"
+            f"{captured},{int(repeat)},{utc_iso(utc_ns)}\n"
         )
         if self._file is None:
             raise RecordingError(f"timestamps file {self.path} is already closed")

@@ -155,8 +155,9 @@ def _verify_camera(
         else:
             expected = np.arange(first_frame, first_frame + len(stamps))
         if _free_running(camera):
+            repeats = columns.get("repeat") if columns is not None else None
             info["source_frames_skipped"] = _check_free_stamps(camera_id, camera, stamps,
-                                                               problems)
+                                                               repeats, problems)
         else:
             _check_stamps(camera_id, camera, stamps, expected, problems)
         info["stamps_checked"] = len(stamps)
@@ -306,10 +307,12 @@ def _check_free_stamps(
     camera_id: str,
     camera: dict[str, Any],
     stamps: list[tuple[int, int] | None],
+    repeats: np.ndarray | None,
     problems: _Problems,
 ) -> int:
-    """Each stamp names this camera and a source frame after the previous one; return how
-    many source frame numbers the file skips (not grabbed, or missed by the sensor)."""
+    """Each stamp names this camera and a source frame after the previous one (the same
+    one where the timestamps mark a repeat); return how many source frame numbers the
+    file skips (no frame set took them, or the sensor missed them)."""
     index = camera.get("index")
     previous: int | None = None
     skipped = 0
@@ -319,7 +322,8 @@ def _check_free_stamps(
             problems.add("frame stamp", f"{camera_id}: video frame {k} of {camera['file']} "
                                         f"carries {found}, expected camera {index}")
             continue
-        if previous is not None:
+        repeat = repeats is not None and k < len(repeats) and bool(repeats[k])
+        if previous is not None and not (repeat and stamp[0] == previous):
             if stamp[0] <= previous:
                 problems.add("frame stamp", f"{camera_id}: video frame {k} of {camera['file']} "
                                             f"carries source frame {stamp[0]} after {previous}")

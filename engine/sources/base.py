@@ -1,13 +1,19 @@
 """The one small protocol every frame source speaks.
 
-open -> settings() -> grab() -> retrieve(out) -> apply(changes) -> close().
+open -> settings() -> latch_at(moment) -> retrieve(out) -> apply(changes) -> close().
 `retrieve` fills a caller-owned buffer (a shared-memory ring slot) in place, so a
 frame is written exactly once on its way from the device to the ring.
+
+A free-running source (a real camera: its frames come on its own clock) is sampled:
+for each frame set the group names a moment, and the source latches the frame it
+captured nearest at or before it, or repeats the previous one when none came since.
+A gated source (a file, the gated synthetic camera) makes its next frame when asked.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -43,10 +49,19 @@ class PropertySpec:
         return asdict(self)
 
 
-CaptureClock = Literal["source", "arrival", "after_grab"]
+CaptureClock = Literal["source", "driver", "rtp", "arrival", "after_grab"]
 """Where a camera's capture times come from: the source's own clock (a free-running
-synthetic camera), the frame's arrival at the demuxer (a network stream), or the camera
-process's after-grab stamp (a source that cannot tell)."""
+synthetic camera), the driver's buffer timestamp (V4L2), the stream's RTP timestamps
+mapped onto the local clock, the frame's arrival at the demuxer (a stream that carries
+no usable times), or the camera process's after-grab stamp (a source that cannot tell)."""
+
+
+class Latch(IntEnum):
+    """What latch_at() found for a frame set."""
+
+    FAILED = 0  # the device failed or went silent for its read timeout
+    NEW = 1  # a frame not used by any earlier set
+    REPEAT = 2  # no frame came since the previous set: that one is used again
 
 
 class Source(Protocol):
@@ -61,8 +76,18 @@ class Source(Protocol):
     def properties(self) -> list[PropertySpec]:
         """Adjustable properties with their types, limits and choices."""
 
+    @property
+    def free_running(self) -> bool:
+        """Frames come on the device's own clock: the group samples them at set moments
+        (the camera process waits for the moment). False: the source paces itself."""
+
     def grab(self) -> bool:
         """Block until the next frame is latched; False when the device failed."""
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """Latch the frame for the frame set at moment_ns (monotonic ns): a free-running
+        source's frame captured nearest at or before it, or REPEAT; a gated source's next
+        frame (it ignores the moment)."""
 
     def capture_ns(self) -> int | None:
         """When the latched frame was captured, on time.monotonic_ns's clock; None when the

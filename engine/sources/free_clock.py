@@ -79,6 +79,15 @@ class FreeClock:
             index -= 1
         return -1
 
+    def take_at(self, moment_ns: int) -> tuple[int, int] | None:
+        """(frame number, capture time in ns) of the newest frame produced by moment_ns and
+        not taken yet, without waiting; None when there is none (the last one repeats)."""
+        index = self.newest(moment_ns)
+        if index < 0:
+            return None
+        self._last = index
+        return self._first + index, self.produced_ns(index)
+
     def take(self) -> tuple[int, int]:
         """(frame number, capture time in ns) of the newest frame, waiting for one if needed.
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.pacing import DeadlinePacer
 from engine.sources import Kind, SourceKind, validate_changes
-from engine.sources.base import CaptureClock, PropertySpec, SettingRejected, SourceError
+from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.drain import FrameDrain
 
 GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
@@ -49,6 +49,10 @@ CONTROLS = {
     "auto_exposure": (cv2.CAP_PROP_AUTO_EXPOSURE, 0, 3),
 }
 FOURCCS = ("auto", "MJPG", "YUYV", "H264")
+DEVICE_READ_TIMEOUT_S = 2.0  # a USB camera silent this long has failed
+LATCH_WAIT_PERIODS = 3  # how long a set waits for a later frame to prove none is missing
+RTP_WINDOW_NS = 10_000_000_000  # see RtpClock
+RTP_JUMP_NS = 2_000_000_000  # presentation times that jump further start a new mapping
 
 
 class OpenCVSource:
@@ -98,11 +102,19 @@ class OpenCVSource:
     def properties(self) -> list[PropertySpec]:
         return self._specs()
 
+    @property
+    def free_running(self) -> bool:
+        return False
+
     def grab(self) -> bool:
         if not self._opened().grab():
             return False
         self._count_gap()
         return True
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """A gated source's next frame; the moment is its own schedule's business."""
+        return Latch.NEW if self.grab() else Latch.FAILED
 
     def capture_ns(self) -> int | None:
         """Not known yet: the after-grab stamp stands in (issue 13 adds driver and packet times)."""
@@ -197,7 +209,99 @@ class OpenCVSource:
         self._last_grab = now
 
 
-class DeviceSource(OpenCVSource):
+class DrainedSource(OpenCVSource):
+    """A free-running capture read by a FrameDrain: no backlog forms while the group
+    waits, is held or is slower, and each frame set takes the frame captured nearest at
+    or before its moment. Frames no set took count as `dropped` (skipped); so do a
+    stream's frames that were never decoded, where it numbers them (not yet known here).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._drain: FrameDrain | None = None
+        self._taken = 0  # the drain's sequence number of the frame last latched
+        self._skipped = 0
+        self._captured_ns = 0  # capture time of the frame last retrieved
+        super().__init__(*args, **kwargs)
+
+    @property
+    def free_running(self) -> bool:
+        return True
+
+    def grab(self) -> bool:
+        """Latch the newest frame, waiting for one newer than the last latched."""
+        if not self._wait_newer():
+            return False
+        assert self._drain is not None
+        self._took(self._drain.latch_newest())
+        return True
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """The frame captured nearest at or before the moment, decided once a frame
+        captured after it has arrived (delivery jitter cannot change the choice then),
+        waiting at most LATCH_WAIT_PERIODS of this camera's own frame period."""
+        drain = self._drain
+        if drain is None or drain.failed:
+            return Latch.NEW if self.grab() else Latch.FAILED
+        period_ns = 1e9 / float(self._actual.get("fps") or self._requested["fps"])
+        drain.wait_past(moment_ns, moment_ns + round(LATCH_WAIT_PERIODS * period_ns))
+        sequence = drain.latch_at(moment_ns)
+        if not sequence:
+            if self._taken:
+                return Latch.REPEAT
+            return Latch.NEW if self.grab() else Latch.FAILED  # nothing latched yet: wait
+        self._took(sequence)
+        return Latch.NEW
+
+    def _took(self, sequence: int) -> None:
+        self._skipped += max(0, sequence - self._taken - 1)
+        self._taken = sequence
+
+    def _wait_newer(self) -> bool:
+        """A frame newer than the last latched came within the read timeout."""
+        drain = self._drain
+        return drain is not None and drain.wait_newer(self._taken, self._read_timeout_s())
+
+    def _read_timeout_s(self) -> float:
+        return self._options["read_timeout_ms"] / 1000
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        if self._drain is None:
+            raise SourceError(f"{self.kind_label} {self.name} is not open")
+        self._captured_ns = self._drain.copy_latched(out)
+
+    def flush(self) -> None:
+        """Frames that arrived while the group was held are not skipped ones."""
+        if self._drain is not None:
+            self._taken = self._drain.sequence
+
+    @property
+    def dropped(self) -> int:
+        """Frames the camera delivered that no frame set used."""
+        return self._skipped
+
+    def capture_ns(self) -> int | None:
+        return self._captured_ns or None
+
+    def close(self) -> None:
+        self._stop_drain()
+        super().close()
+
+    def _stamp(self, cap: cv2.VideoCapture, arrived_ns: int) -> int:
+        """The capture time of the frame just read (see capture_clock)."""
+        return arrived_ns
+
+    def _start_drain(self) -> None:
+        self._drain = FrameDrain(self._opened(), self.name, self._stamp)
+        self._taken = 0
+
+    def _stop_drain(self) -> None:
+        """Stop reading; the read under way ends within the read timeout."""
+        if self._drain is not None:
+            self._drain.stop(self._read_timeout_s() + 1.0)
+            self._drain = None
+
+
+class DeviceSource(DrainedSource):
     """A local camera (index or /dev/videoN); V4L2 on Linux.
 
     Options: fourcc ("auto" or a pixel format such as MJPG, which many USB cameras need
@@ -205,10 +309,33 @@ class DeviceSource(OpenCVSource):
     (exposure, gain, brightness, contrast, auto_exposure), in the driver's own units.
     """
 
+    capture_clock: CaptureClock = "driver"  # "arrival" when the driver's stamps are off
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._controls: dict[str, float] = {}
         self._supported: tuple[str, ...] = tuple(CONTROLS)
         super().__init__(*args, **kwargs)
+
+    def open(self) -> None:
+        """Open, learn whether the driver stamps buffers on the monotonic clock, drain."""
+        if self._cap is not None:
+            return
+        super().open()
+        stamped_ns = driver_stamp_ns(self._opened())
+        self.capture_clock = "driver" if plausible_stamp(stamped_ns, time.monotonic_ns()) \
+            else "arrival"
+        self._start_drain()
+
+    def _stamp(self, cap: cv2.VideoCapture, arrived_ns: int) -> int:
+        """V4L2's buffer timestamp (taken by the kernel when the frame was complete)."""
+        if self.capture_clock == "driver":
+            stamped_ns = driver_stamp_ns(cap)
+            if plausible_stamp(stamped_ns, arrived_ns):
+                return stamped_ns
+        return arrived_ns
+
+    def _read_timeout_s(self) -> float:
+        return DEVICE_READ_TIMEOUT_S
 
     def settings(self) -> dict[str, Any]:
         values = super().settings()
@@ -274,7 +401,15 @@ class DeviceSource(OpenCVSource):
         self._options.update(values)
 
     def _set_controls(self, controls: dict[str, float]) -> None:
-        """Set controls; if the device refuses one, restore the earlier ones and reject."""
+        """Set controls (with the drain stopped: VideoCapture is not thread-safe); if the
+        device refuses one, restore the earlier ones and reject."""
+        self._stop_drain()
+        try:
+            self._set_each(controls)
+        finally:
+            self._start_drain()
+
+    def _set_each(self, controls: dict[str, float]) -> None:
         cap = self._opened()
         done: dict[str, float] = {}
         for name, value in controls.items():
@@ -349,32 +484,27 @@ class FileSource(OpenCVSource):
         return cap.grab()
 
 
-class NetworkSource(OpenCVSource):
+class NetworkSource(DrainedSource):
     """An http(s)/rtsp(s) stream through OpenCV's FFmpeg backend.
 
     Open and read timeouts bound every blocking call, so an unreachable host fails
-    in bounded time. A FrameDrain reads the stream as it arrives, so grab() always
-    latches the newest frame and no backlog forms (while another camera is slower,
-    while paused, after a reconnect); frames no grab took count as `dropped`
-    (skipped). A stream that fails or goes silent for the read timeout is retried
+    in bounded time. A stream that fails or goes silent for the read timeout is retried
     briefly (reconnect_timeout_s, for blips) before grab() returns False;
     `reconnecting` is True meanwhile. A longer outage is the camera process's to ride
     out: it leaves the sync gate, so the rest of the rig keeps running, and calls
-    reconnect() with a growing backoff.
+    reconnect() with a growing backoff. Capture times: an RTSP stream's RTP timestamps
+    mapped onto the local clock (RtpClock), else each frame's arrival.
     """
 
     kind_label = "network camera"
-    capture_clock: CaptureClock = "arrival"
     BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._reconnecting = False
-        self._drain: FrameDrain | None = None
-        self._latched = 0  # the drain's sequence number when grab() last returned
-        self._taken = 0  # ... of the last frame retrieved
-        self._skipped = 0
-        self._captured_ns = 0  # arrival of the frame last retrieved
         super().__init__(*args, **kwargs)
+        rtsp = str(self._target).lower().startswith(("rtsp://", "rtsps://"))
+        self._rtp = RtpClock() if rtsp else None
+        self.capture_clock: CaptureClock = "rtp" if rtsp else "arrival"
 
     @property
     def reconnecting(self) -> bool:
@@ -388,70 +518,47 @@ class NetworkSource(OpenCVSource):
         opened = self._cap is None
         super().open()
         if opened:
-            self._actual["fps"] = true_rate(self._actual["fps"], self._arrival_times())
+            self._actual["fps"] = true_rate(self._actual["fps"], self._frame_times())
             self._skipped = 0
             self._start_drain()
 
     def grab(self) -> bool:
-        """Latch a frame newer than the last one retrieved (the newest there is)."""
-        timeout_s = self._options["read_timeout_ms"] / 1000
-        if self._drain is None or not self._drain.wait_newer(self._latched, timeout_s):
+        """Latch the newest frame (see DrainedSource); a silent stream is reconnected."""
+        if not self._wait_newer():
             self._stop_drain()
             if not self._reconnect():
                 return False
             self._start_drain()
-            assert self._drain is not None
-            if not self._drain.wait_newer(self._latched, timeout_s):
+            if not self._wait_newer():
                 return False
-        self._latched = self._drain.sequence
+        assert self._drain is not None
+        self._took(self._drain.latch_newest())
         return True
 
-    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
-        if self._drain is None:
-            raise SourceError(f"{self.kind_label} {self.name} is not open")
-        sequence, self._captured_ns = self._drain.copy_newest(out)
-        self._skipped += max(0, sequence - self._taken - 1)
-        self._taken = sequence
-
-    def flush(self) -> None:
-        """Frames that arrived while the group was held are not skipped ones: the next
-        grab waits for one that arrives after the hold."""
-        if self._drain is not None:
-            self._latched = self._taken = self._drain.sequence
-
-    @property
-    def dropped(self) -> int:
-        """Frames the stream delivered that no grab took."""
-        return self._skipped
-
-    def capture_ns(self) -> int | None:
-        """When the frame last retrieved arrived from the network (monotonic ns): the
-        closest this source comes to its capture time so far (RTP times are to come)."""
-        return self._captured_ns or None
-
-    def close(self) -> None:
-        self._stop_drain()
-        super().close()
+    def _stamp(self, cap: cv2.VideoCapture, arrived_ns: int) -> int:
+        if self._rtp is None:
+            return arrived_ns
+        return self._rtp.capture_ns(cap.get(cv2.CAP_PROP_POS_MSEC), arrived_ns)
 
     def _start_drain(self) -> None:
-        self._drain = FrameDrain(self._opened(), self.name)
-        self._latched = self._taken = 0
+        if self._rtp is not None:
+            self._rtp.reset()  # a new connection starts a new RTP time line
+        super()._start_drain()
 
-    def _stop_drain(self) -> None:
-        """Stop reading; the read under way ends within the read timeout."""
-        if self._drain is not None:
-            self._drain.stop(self._options["read_timeout_ms"] / 1000 + 1.0)
-            self._drain = None
-
-    def _arrival_times(self) -> list[float]:
-        """When each frame of about RATE_PROBE_S of the stream arrived (monotonic s)."""
+    def _frame_times(self) -> list[float]:
+        """The times (s) of about RATE_PROBE_S of the stream's frames: an RTSP stream's own
+        presentation times (the camera's clock, untouched by the burst of buffered frames
+        a server sends first), else each frame's arrival."""
         cap = self._opened()
         times: list[float] = []
         deadline = time.monotonic() + RATE_PROBE_S
         while time.monotonic() < deadline and len(times) < RATE_PROBE_MAX_FRAMES:
             if not cap.grab():
                 break
-            times.append(time.monotonic())
+            if self._rtp is not None:
+                times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+            else:
+                times.append(time.monotonic())
         return times
 
     def _default_options(self) -> dict[str, Any]:
@@ -517,10 +624,11 @@ class NetworkSource(OpenCVSource):
 
 
 def true_rate(declared: float, arrivals: list[float]) -> float:
-    """The stream's frame rate from frame arrival times: the least-squares slope of arrival
-    time against frame index, which a few late or bunched frames barely move (the first
-    frames, often a burst of buffered ones, are left out). The declared rate is kept when
-    it agrees within 1 %; a measured rate within 1 % of a standard one is snapped to it."""
+    """The stream's frame rate from frame times (arrival or presentation): the
+    least-squares slope of time against frame index, which a few late or bunched frames
+    barely move (the first frames, often a burst of buffered ones, are left out). The
+    declared rate is kept when it agrees within 1 %; a measured rate within 1 % of a
+    standard one is snapped to it."""
     times = arrivals[RATE_PROBE_SKIP:]
     if len(times) < RATE_PROBE_MIN_FRAMES:
         return declared
@@ -563,3 +671,42 @@ def _fit_into(image: np.ndarray, out: np.ndarray) -> None:
     if convert is not None:
         image = cv2.cvtColor(image, convert)
     cv2.resize(image, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_AREA)
+
+
+def driver_stamp_ns(cap: cv2.VideoCapture) -> int:
+    """The buffer timestamp OpenCV's V4L2 backend reports for the frame last read (ns)."""
+    return round(cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6)
+
+
+def plausible_stamp(stamped_ns: int, now_ns: int) -> bool:
+    """A driver stamp on the monotonic clock: before now, and less than a second ago
+    (drivers that stamp with the wall clock or from zero fail this)."""
+    return 0 <= now_ns - stamped_ns < 1_000_000_000
+
+
+class RtpClock:
+    """Maps a stream's presentation times (from RTP timestamps: the camera's clock) onto
+    the local monotonic clock. offset = the smallest (arrival - pts) seen, i.e. the
+    frame that travelled fastest; every frame's capture time is then pts + offset, free
+    of network and decoder jitter. The minimum is taken over two windows of
+    RTP_WINDOW_S, so a slow drift between the camera's clock and ours is followed. A
+    jump in the stream's times (a camera restart) starts a new mapping."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._offsets = [2**63 - 1, 2**63 - 1]  # the previous window's minimum, this one's
+        self._window_end_ns = 0
+        self._last_pts_ns = -(2**63)
+
+    def capture_ns(self, pts_ms: float, arrived_ns: int) -> int:
+        pts_ns = round(pts_ms * 1e6)
+        if not 0 <= pts_ns - self._last_pts_ns < RTP_JUMP_NS:
+            self._offsets = [2**63 - 1, 2**63 - 1]
+        self._last_pts_ns = pts_ns
+        if arrived_ns >= self._window_end_ns:
+            self._offsets = [self._offsets[1], 2**63 - 1]
+            self._window_end_ns = arrived_ns + RTP_WINDOW_NS
+        self._offsets[1] = min(self._offsets[1], arrived_ns - pts_ns)
+        return pts_ns + min(self._offsets)

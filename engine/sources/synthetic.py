@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.pacing import DeadlinePacer
 from engine.sources import framecode, validate_changes
-from engine.sources.base import CaptureClock, PropertySpec, SettingRejected, SourceError
+from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.free_clock import FreeClock, max_jitter_ms
 
 PATTERNS = ("gradient", "bars", "noise")
@@ -106,7 +106,37 @@ class SyntheticSource:
                                                               *FREE_CLOCK_KEYS)
         return [spec for spec in _specs(self._values) if spec.name not in hidden]
 
+    @property
+    def free_running(self) -> bool:
+        return self._clock is not None
+
     def grab(self) -> bool:
+        """The next frame: the gated clock's next tick, or the free clock's newest frame
+        (waiting for one if none came since the last grab)."""
+        if not self._may_grab():
+            return False
+        if self._clock is not None:
+            self._took(self._clock.take())
+        elif self._values["paced"]:
+            self._dropped += self._pacer.wait()
+        self._delay()
+        return True
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        if self._clock is None:
+            return Latch.NEW if self.grab() else Latch.FAILED
+        if not self._may_grab():
+            return Latch.FAILED
+        taken = self._clock.take_at(moment_ns)
+        if taken is None and self._source_frame >= 0:
+            self._delay()
+            return Latch.REPEAT
+        self._took(taken if taken is not None else self._clock.take())
+        self._delay()
+        return Latch.NEW
+
+    def _may_grab(self) -> bool:
+        """False for an injected failure; never returns for an injected stall."""
         if self._background is None:
             raise SourceError("synthetic camera is not open")
         values = self._values
@@ -116,18 +146,20 @@ class SyntheticSource:
             while True:
                 time.sleep(1.0)
         self._grabs += 1
-        if self._clock is not None:
-            # Counts the frames produced meanwhile and those the sensor missed alike.
-            number, self._capture_ns = self._clock.take()
-            if not self._gap_forgiven:
-                self._dropped += number - self._source_frame - 1
-            self._gap_forgiven = False
-            self._source_frame = number
-        elif values["paced"]:
-            self._dropped += self._pacer.wait()
-        if values["grab_delay_ms"]:
-            self._pacer.stall(values["grab_delay_ms"] / 1000.0)
         return True
+
+    def _took(self, taken: tuple[int, int]) -> None:
+        """Latch a free-clock frame; the frames produced meanwhile and those the sensor
+        missed count alike as dropped."""
+        number, self._capture_ns = taken
+        if not self._gap_forgiven:
+            self._dropped += number - self._source_frame - 1
+        self._gap_forgiven = False
+        self._source_frame = number
+
+    def _delay(self) -> None:
+        if self._values["grab_delay_ms"]:
+            self._pacer.stall(self._values["grab_delay_ms"] / 1000.0)
 
     def capture_ns(self) -> int | None:
         """When the free clock produced the latched frame; None for the gated clock."""

@@ -2,9 +2,11 @@
 
 The loop, per frame: pending commands -> hold gate (pause, updates, record
 boundaries) -> sync gate (every camera ready, own count <= every other count,
-ring room for the recording writer) -> grab -> retrieve straight into the ring
-slot -> the source's capture time -> read recording flags -> clear "grabbing" ->
-publish -> count + 1.
+ring room for the recording writer) -> a free-running camera waits for the frame
+set's moment on the group's set clock -> latch (the frame captured nearest at or
+before the moment, or the previous one again, marked as a repeat; a gated source's
+next frame) -> retrieve straight into the ring slot -> the source's capture time ->
+read recording flags -> clear "grabbing" -> publish -> count + 1.
 
 A camera may join a running group (after a restart or a reconnect): the
 controller sets its count to the group's common frame and then hands it a ring,
@@ -45,9 +47,9 @@ from engine.ipc.messages import (
     Rejected,
     StreamLost,
 )
-from engine.ipc.ring import FrameRing
+from engine.ipc.ring import FLAG_REPEAT, FrameRing
 from engine.sources import create_source
-from engine.sources.base import SettingRejected, Source
+from engine.sources.base import Latch, SettingRejected, Source
 from engine.specs import CameraSpec
 
 # Gate waits: spin briefly (the group is usually a few microseconds from opening),
@@ -58,6 +60,7 @@ _HELD_SLEEP_S = 0.001
 _GEOMETRY_KEYS = ("width", "height", "fps")
 _RECONNECT_FIRST_S = 0.25
 _RECONNECT_MAX_S = 5.0
+_MAX_SET_WAIT_NS = 100_000_000  # a longer wait for a set's moment re-checks the hold first
 
 
 def camera_main(
@@ -200,7 +203,8 @@ class _CaptureProcess:
         counts, ready, group = state.counts, state.ready, state.globals
         grab_history = state.grab_ns[index]
         monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
-        capture_ns = source.capture_ns
+        capture_ns, latch_at = source.capture_ns, source.latch_at
+        free_running = source.free_running
         frame_number = int(counts[index])
         waits = 0
         held_since = 0
@@ -236,13 +240,20 @@ class _CaptureProcess:
             if waits:
                 source.resync()  # waited for a slower camera: take a frame as fresh as its
                 waits = 0
+            moment = state.set_moment_ns(frame_number) if free_running else 0
+            if moment:
+                remaining_ns = moment - monotonic_ns()
+                if remaining_ns > 0:
+                    time.sleep(min(remaining_ns, _MAX_SET_WAIT_NS) / 1e9)
+                    continue  # re-check commands and the hold after the wait
             cells[C_GRABBING] = 1
             if frame_number >= group[G_HOLD_AT]:  # the controller raised the hold meanwhile
                 cells[C_GRABBING] = 0
                 continue
 
             before_grab = monotonic_ns()
-            if not source.grab():
+            latched = latch_at(moment or before_grab)
+            if latched == Latch.FAILED:
                 if not hasattr(source, "reconnect"):
                     raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
                 self._ride_out_outage()
@@ -258,6 +269,8 @@ class _CaptureProcess:
             if captured is None:
                 captured = after_grab
             flags = state.recording_flags(frame_number)  # before "grabbing" is cleared
+            if latched == Latch.REPEAT:
+                flags |= FLAG_REPEAT
             cells[C_GRABBING] = 0
             ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags,
                            captured)

@@ -34,6 +34,7 @@ from engine.ipc.messages import (
 from engine.ipc.ring import (
     FLAG_FINISH,
     FLAG_RECORD,
+    FLAG_REPEAT,
     M_AFTER_GRAB,
     M_AFTER_PUBLISH,
     M_AFTER_RETRIEVE,
@@ -152,6 +153,7 @@ def _record(
                     int(meta[M_AFTER_PUBLISH]),
                     int(meta[M_UTC]),
                     int(meta[M_CAPTURE]),
+                    bool(flags & FLAG_REPEAT),
                 )
                 frames += 1
             frame_number += 1
