@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -36,6 +37,17 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, not {text!r}") from None
     return width, height
+
+
+def positive_ms(text: str) -> float:
+    """A --sync-tolerance-ms value: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of ms, not {text!r}")
+    return value
 
 
 def camera_specs(args: argparse.Namespace) -> list[CameraSpec]:
@@ -141,7 +153,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from engine.recording.verify import verify_recording
 
-    report = verify_recording(Path(args.recording))
+    report = verify_recording(Path(args.recording), args.sync_tolerance_ms)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -336,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check that every file holds the same frames")
     verify.add_argument("recording", metavar="RECORDING_DIR")
+    verify.add_argument("--sync-tolerance-ms", type=positive_ms, metavar="MS",
+                        help="fail when the cameras' capture spread exceeds this at p99 "
+                             "(default: the rig's sync_tolerance_ms, else one frame period)")
     verify.set_defaults(handler=cmd_verify)
 
     recover = commands.add_parser("recover", help="salvage recordings a crash left unfinished")

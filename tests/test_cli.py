@@ -25,6 +25,7 @@ from engine.wire.commands import (
     Stop,
     StopCamera,
 )
+from tests.test_recording_files import OUT_OF_SYNC, make_out_of_sync_recording, make_recording
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -125,6 +126,21 @@ def test_verify_fails_with_a_report_on_a_damaged_recording(tmp_path):
     result = run_engine("verify", str(folder))
     assert result.returncode == 1
     assert "cam1" in result.stdout
+
+
+def test_verify_fails_a_recording_out_of_sync_unless_told_a_wider_tolerance(tmp_path):
+    make_out_of_sync_recording(tmp_path / "late")
+    result = run_engine("verify", str(tmp_path / "late"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "PROBLEMS FOUND" in result.stdout and OUT_OF_SYNC in result.stdout
+    wider = run_engine("verify", "--sync-tolerance-ms", "2000", str(tmp_path / "late"))
+    assert wider.returncode == 0, wider.stdout
+    assert "tolerance 2000.0 ms (0 frame sets over)" in wider.stdout
+    make_recording(tmp_path / "in-sync")
+    assert run_engine("verify", str(tmp_path / "in-sync")).returncode == 0
+    refused = run_engine("verify", "--sync-tolerance-ms", "0", str(tmp_path / "late"))
+    assert refused.returncode == 2
+    assert "must be a positive number of ms, not '0'" in refused.stderr
 
 
 def test_cameras_lists_the_synthetic_source():
