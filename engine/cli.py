@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin
 from engine.capture.group import CaptureGroup, GroupError
 from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.errors import RecordingError
+from engine.recording.sync_tolerance import sync_held
 from engine.rig import RigError, demo_camera_settings
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
@@ -125,10 +126,13 @@ def format_summary(manifest: dict[str, Any]) -> str:
         lines.append(f"{camera['id']:<12}{camera['frames'] or 0:>8}{camera['dropped'] or 0:>9}")
     sync = manifest.get("sync") or {}
     if sync:
-        lines.append(
-            f"grab spread ms  p50 {sync['p50_ms']:.3f}  p99 {sync['p99_ms']:.3f}  "
-            f"max {sync['max_ms']:.3f}  ({sync['frame_sets']} frame sets)"
-        )
+        line = (f"capture spread ms  p50 {sync['p50_ms']:.3f}  p99 {sync['p99_ms']:.3f}  "
+                f"max {sync['max_ms']:.3f}  ({sync['frame_sets']} frame sets)")
+        if "tolerance_ms" in sync:
+            held = ("held" if sync_held(sync)
+                    else f"NOT held: {sync['over_tolerance']} frame sets over")
+            line += f"  tolerance {sync['tolerance_ms']:.3f}: {held}"
+        lines.append(line)
     lines.extend(f"error: {error}" for error in manifest.get("errors", []))
     return "\n".join(lines)
 

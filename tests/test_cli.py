@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.cli import build_parser, ctl_command
+from engine.cli import build_parser, ctl_command, format_summary
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 from engine.wire.commands import (
@@ -51,7 +51,8 @@ def test_record_prints_a_summary_and_the_recording_verifies(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "status: finalized" in result.stdout
-    assert "grab spread ms" in result.stdout
+    assert "capture spread ms" in result.stdout
+    assert "tolerance 33.333: " in result.stdout  # one frame period at 30 fps
     folder = only_recording(tmp_path)
     assert str(folder) in result.stdout
     verified = run_engine("verify", str(folder))
@@ -126,6 +127,18 @@ def test_verify_fails_with_a_report_on_a_damaged_recording(tmp_path):
     result = run_engine("verify", str(folder))
     assert result.returncode == 1
     assert "cam1" in result.stdout
+
+
+def test_the_record_summary_says_whether_the_sync_tolerance_held():
+    manifest = {"name": "take", "status": "finalized", "cameras": [
+        {"id": "a", "frames": 12, "dropped": 0}, {"id": "b", "frames": 12, "dropped": 0}]}
+    spread = {"frame_sets": 12, "p50_ms": 1000.25, "p99_ms": 1000.25, "max_ms": 1000.25,
+              "tolerance_ms": 33.333, "over_tolerance": 12}
+    assert format_summary(manifest | {"sync": spread}).splitlines()[-1] == (
+        "capture spread ms  p50 1000.250  p99 1000.250  max 1000.250  (12 frame sets)  "
+        "tolerance 33.333: NOT held: 12 frame sets over")
+    in_sync = spread | {"p50_ms": 0.25, "p99_ms": 0.25, "max_ms": 0.25, "over_tolerance": 0}
+    assert format_summary(manifest | {"sync": in_sync}).endswith("tolerance 33.333: held")
 
 
 def test_verify_fails_a_recording_out_of_sync_unless_told_a_wider_tolerance(tmp_path):
