@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any, Union, get_args, get_origin
 from engine.capture.group import CaptureGroup, GroupError
 from engine.client import EngineCommandError, EngineNotRunning
 from engine.recording.errors import RecordingError
+from engine.recording.sync_tolerance import sync_held
 from engine.rig import RigError, demo_camera_settings
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
@@ -36,6 +38,17 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, not {text!r}") from None
     return width, height
+
+
+def positive_ms(text: str) -> float:
+    """A --sync-tolerance-ms value: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of ms, not {text!r}")
+    return value
 
 
 def camera_specs(args: argparse.Namespace) -> list[CameraSpec]:
@@ -113,10 +126,13 @@ def format_summary(manifest: dict[str, Any]) -> str:
         lines.append(f"{camera['id']:<12}{camera['frames'] or 0:>8}{camera['dropped'] or 0:>9}")
     sync = manifest.get("sync") or {}
     if sync:
-        lines.append(
-            f"grab spread ms  p50 {sync['p50_ms']:.3f}  p99 {sync['p99_ms']:.3f}  "
-            f"max {sync['max_ms']:.3f}  ({sync['frame_sets']} frame sets)"
-        )
+        line = (f"capture spread ms  p50 {sync['p50_ms']:.3f}  p99 {sync['p99_ms']:.3f}  "
+                f"max {sync['max_ms']:.3f}  ({sync['frame_sets']} frame sets)")
+        if "tolerance_ms" in sync:
+            held = ("held" if sync_held(sync)
+                    else f"NOT held: {sync['over_tolerance']} frame sets over")
+            line += f"  tolerance {sync['tolerance_ms']:.3f}: {held}"
+        lines.append(line)
     lines.extend(f"error: {error}" for error in manifest.get("errors", []))
     return "\n".join(lines)
 
@@ -141,7 +157,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from engine.recording.verify import verify_recording
 
-    report = verify_recording(Path(args.recording))
+    report = verify_recording(Path(args.recording), args.sync_tolerance_ms)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -336,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check that every file holds the same frames")
     verify.add_argument("recording", metavar="RECORDING_DIR")
+    verify.add_argument("--sync-tolerance-ms", type=positive_ms, metavar="MS",
+                        help="fail when the cameras' capture spread exceeds this at p99 "
+                             "(default: the rig's sync_tolerance_ms, else one frame period)")
     verify.set_defaults(handler=cmd_verify)
 
     recover = commands.add_parser("recover", help="salvage recordings a crash left unfinished")

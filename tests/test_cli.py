@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.cli import build_parser, ctl_command
+from engine.cli import build_parser, ctl_command, format_summary
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
 from engine.wire.commands import (
@@ -25,6 +25,7 @@ from engine.wire.commands import (
     Stop,
     StopCamera,
 )
+from tests.test_recording_files import OUT_OF_SYNC, make_out_of_sync_recording, make_recording
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,7 +51,8 @@ def test_record_prints_a_summary_and_the_recording_verifies(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "status: finalized" in result.stdout
-    assert "grab spread ms" in result.stdout
+    assert "capture spread ms" in result.stdout
+    assert "tolerance 33.333: " in result.stdout  # one frame period at 30 fps
     folder = only_recording(tmp_path)
     assert str(folder) in result.stdout
     verified = run_engine("verify", str(folder))
@@ -125,6 +127,33 @@ def test_verify_fails_with_a_report_on_a_damaged_recording(tmp_path):
     result = run_engine("verify", str(folder))
     assert result.returncode == 1
     assert "cam1" in result.stdout
+
+
+def test_the_record_summary_says_whether_the_sync_tolerance_held():
+    manifest = {"name": "take", "status": "finalized", "cameras": [
+        {"id": "a", "frames": 12, "dropped": 0}, {"id": "b", "frames": 12, "dropped": 0}]}
+    spread = {"frame_sets": 12, "p50_ms": 1000.25, "p99_ms": 1000.25, "max_ms": 1000.25,
+              "tolerance_ms": 33.333, "over_tolerance": 12}
+    assert format_summary(manifest | {"sync": spread}).splitlines()[-1] == (
+        "capture spread ms  p50 1000.250  p99 1000.250  max 1000.250  (12 frame sets)  "
+        "tolerance 33.333: NOT held: 12 frame sets over")
+    in_sync = spread | {"p50_ms": 0.25, "p99_ms": 0.25, "max_ms": 0.25, "over_tolerance": 0}
+    assert format_summary(manifest | {"sync": in_sync}).endswith("tolerance 33.333: held")
+
+
+def test_verify_fails_a_recording_out_of_sync_unless_told_a_wider_tolerance(tmp_path):
+    make_out_of_sync_recording(tmp_path / "late")
+    result = run_engine("verify", str(tmp_path / "late"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "PROBLEMS FOUND" in result.stdout and OUT_OF_SYNC in result.stdout
+    wider = run_engine("verify", "--sync-tolerance-ms", "2000", str(tmp_path / "late"))
+    assert wider.returncode == 0, wider.stdout
+    assert "tolerance 2000.0 ms (0 frame sets over)" in wider.stdout
+    make_recording(tmp_path / "in-sync")
+    assert run_engine("verify", str(tmp_path / "in-sync")).returncode == 0
+    refused = run_engine("verify", "--sync-tolerance-ms", "0", str(tmp_path / "late"))
+    assert refused.returncode == 2
+    assert "must be a positive number of ms, not '0'" in refused.stderr
 
 
 def test_cameras_lists_the_synthetic_source():

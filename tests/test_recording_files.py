@@ -18,10 +18,17 @@ from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.sync_report import (
     SYNC_REPORT_NAME,
+    SpreadStamp,
     compute_spread,
     frame_set_stamps,
     mean_offsets_ms,
     write_sync_report,
+)
+from engine.recording.sync_tolerance import (
+    SyncTolerance,
+    sync_failure,
+    sync_held,
+    sync_tolerance,
 )
 from engine.recording.timestamps import (
     OLD_TIMESTAMP_COLUMNS,
@@ -35,6 +42,7 @@ from engine.utc import utc_now_iso
 from tests.conftest import tool_or_skip
 
 WIDTH, HEIGHT = 320, 240
+MS = 1_000_000
 FFPROBE_CODEC = {"h264": "h264", "mjpeg": "mjpeg", "ffv1": "ffv1"}
 
 
@@ -359,9 +367,12 @@ def make_recording(
     frames: tuple[int, ...] = (FRAMES, FRAMES),
     stamp=lambda frame, camera: (frame, camera),
     codec: str = "h264",
+    latency_ms: tuple[float, ...] = (0.0, 0.0),
 ) -> dict:
     """A complete 2-camera recording written with the real writers; stamp() decides what is
-    burned into each frame, so a test can plant a wrong one."""
+    burned into each frame, so a test can plant a wrong one; latency_ms, how long before
+    its grab each camera captured its frames (a camera with 1000 ms more latency shows
+    moments a second older in every frame set)."""
     folder.mkdir()
     cameras = []
     for index, count in enumerate(frames):
@@ -378,6 +389,7 @@ def make_recording(
                     grab + 1_000_000,
                     grab + 1_200_000,
                     1_795_320_675_000_000_000 + grab,
+                    grab - round(latency_ms[index] * MS),
                 )
         encoder.close()
         cameras.append(
@@ -436,6 +448,8 @@ def test_valid_recording_verifies(tmp_path, codec):
         "p50_ms": 0.25,
         "p99_ms": 0.25,
         "max_ms": 0.25,
+        "tolerance_ms": 33.333,
+        "over_tolerance": 0,
     }
     sync_file = json.loads((folder / "sync_report.json").read_text())
     assert sync_file["cameras"] == {"cam0": {"frames": FRAMES}, "cam1": {"frames": FRAMES}}
@@ -447,6 +461,8 @@ def test_valid_recording_verifies(tmp_path, codec):
     assert report.cameras["cam1"]["stamps_checked"] == FRAMES
     assert "OK" in report.summary()
     assert f"cam1: 12 frames decoded ({codec} 320x240)" in report.summary()
+    assert "sync (capture_ns): 12 frame sets, p50 0.25 ms, p99 0.25 ms, max 0.25 ms, " \
+           "tolerance 33.333 ms (0 frame sets over)" in report.summary()
 
 
 def test_verify_decodes_but_does_not_read_stamps_of_real_cameras(tmp_path):
@@ -652,3 +668,101 @@ def test_verify_flags_capture_times_that_go_back_or_come_after_the_frame(tmp_pat
     assert "cam0: timestamps/cam0.csv row 4 (frame 104): capture_ns goes back" in problems
     assert "cam0: timestamps/cam0.csv row 8 (frame 108): capture_ns after after_retrieve_ns" \
         in problems
+
+
+# --- sync tolerance ----------------------------------------------------------------------
+
+
+def test_the_tolerance_is_the_rigs_else_one_frame_period_of_the_slowest_camera():
+    cameras = [{"settings": {"fps": 30.0}}, {"settings": {"fps": 25.0}}, {"settings": {}}]
+    assert sync_tolerance({"fps": 25.0, "cameras": cameras}) == SyncTolerance(
+        40.0, "one frame period at 25 fps")
+    assert sync_tolerance({"fps": 30.0, "cameras": []}) == SyncTolerance(
+        1000 / 30, "one frame period at 30 fps")
+    assert sync_tolerance({"fps": 30.0, "sync_tolerance_ms": 5.0}) == SyncTolerance(
+        5.0, "the rig's sync_tolerance_ms")
+    assert sync_tolerance({"fps": 30.0, "sync_tolerance_ms": 5.0}, 7.5) == SyncTolerance(
+        7.5, "--sync-tolerance-ms")
+    assert sync_tolerance({"fps": None, "cameras": "?"}) is None
+
+
+def spread_of(outliers: int, sets: int = 200) -> dict:
+    """sets frame sets 1 ms apart, `outliers` of them 500 ms apart, against 33.3 ms."""
+    late = [500.0 if k < outliers else 1.0 for k in range(sets)]
+    frames = list(range(sets))
+    return compute_spread(
+        {"a": cam(frames, [33.0 * k for k in frames]),
+         "b": cam(frames, [33.0 * k + late[k] for k in frames])},
+        tolerance_ms=1000 / 30)
+
+
+@pytest.mark.parametrize(("outliers", "held"), [(0, True), (1, True), (2, True), (3, False)])
+def test_sync_fails_when_more_than_one_percent_of_frame_sets_spread_further(outliers, held):
+    """The rule is p99 within the tolerance: one outlier in 200 frame sets holds (max
+    shows it), 3 (1.5 %) fail."""
+    spread = spread_of(outliers)
+    assert spread["over_tolerance"] == outliers
+    assert spread["max_ms"] == (500.0 if outliers else 1.0)
+    assert sync_held(spread) is held
+    tolerance = SyncTolerance(1000 / 30, "one frame period at 30 fps")
+    stamp: SpreadStamp = "after_grab_ns"
+    assert (sync_failure(spread, tolerance, stamp) is None) is held
+    if not held:
+        assert sync_failure(spread, tolerance, stamp) == (
+            "sync: 3 of 200 frame sets (1.5 %) spread more than 33.3 ms (the tolerance: one "
+            "frame period at 30 fps), more than the 1 % allowed; p99 500.0 ms, max 500.0 ms "
+            "(from after_grab_ns)")
+
+
+OUT_OF_SYNC = (
+    "sync: 12 of 12 frame sets (100.0 %) spread more than 33.3 ms (the tolerance: one frame "
+    "period at 30 fps), more than the 1 % allowed; p99 1000.2 ms, max 1000.2 ms "
+    "(from capture_ns)"
+)
+
+
+def make_out_of_sync_recording(folder: Path) -> dict:
+    """A recording made the old way (frame sets gated by grab time): identical counts and
+    frame numbers, but cam0 delivers every frame a second late, so cam1 captured each
+    frame set 1000 ms after cam0."""
+    return make_recording(folder, latency_ms=(1000.0, 0.0))
+
+
+def test_verify_fails_a_recording_whose_cameras_captured_a_second_apart(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_out_of_sync_recording(folder)
+    report = verify_recording(folder)
+    assert not report.ok
+    assert report.problems == [OUT_OF_SYNC]
+    assert [info["frames_decoded"] for info in report.cameras.values()] == [FRAMES, FRAMES]
+    assert "PROBLEMS FOUND" in report.summary() and OUT_OF_SYNC in report.summary()
+    sync_file = json.loads((folder / SYNC_REPORT_NAME).read_text())
+    assert sync_file["tolerance_ms"] == 33.333 and sync_file["over_tolerance"] == FRAMES
+    assert manifest["sync"]["p99_ms"] == 1000.25
+
+    assert verify_recording(folder, sync_tolerance_ms=2000.0).ok
+
+
+def test_the_manifests_sync_tolerance_is_the_one_verify_and_the_report_use(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_out_of_sync_recording(folder)
+    manifest["sync_tolerance_ms"] = 2000.0
+    manifest["sync"] = write_sync_report(folder, manifest)
+    write_manifest(folder, manifest)
+    assert manifest["sync"]["tolerance_ms"] == 2000.0
+    assert manifest["sync"]["over_tolerance"] == 0
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+    assert "tolerance 2000.0 ms (0 frame sets over)" in report.summary()
+    assert "tolerance: --sync-tolerance-ms" in "".join(
+        verify_recording(folder, sync_tolerance_ms=10.0).problems)
+
+
+def test_an_old_recording_without_capture_times_is_judged_by_its_grab_times(tmp_path):
+    folder = tmp_path / "take"
+    make_out_of_sync_recording(folder)
+    for camera in ("cam0", "cam1"):
+        rewrite_columns(folder / "timestamps" / f"{camera}.csv", lambda fields: fields.pop(5))
+    report = verify_recording(folder)
+    assert report.ok, report.summary()  # it was grabbed in sync; that is all it can tell
+    assert report.sync is not None and report.sync["stamp"] == "after_grab_ns"

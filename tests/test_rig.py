@@ -66,7 +66,7 @@ def sample_rig(folder: Path, output: Path) -> Rig:
             CameraSpec("door", PASSWORD_URL, 1920, 1080, 25.0),
             CameraSpec("replay", str(clip), 640, 480, 30.0),
         ],
-        RecordingOptions(output, "ffv1", 60.0, 5.0, auto_resume=True),
+        RecordingOptions(output, "ffv1", 60.0, 5.0, auto_resume=True, sync_tolerance_ms=12.5),
         supervisor=Policy(stall_timeout_s=3.0, restart_limit=4, backoff_max_s=30.0),
         device=DeviceOptions("bench-1", 20.0, 2.0, ("10.0.0.1:80",), "/dev/gpiochip0", 5, "nmtui"),
     )
@@ -85,6 +85,18 @@ def test_a_saved_rig_loads_back_equal(tmp_path, home):
     assert 'source = "clips/clip.mp4"' in text  # a file beside the rig stays relative
     assert PASSWORD_URL in text  # the user's file keeps the real source
     assert text.count("[[cameras]]") == 4 and "[cameras.settings]" in text
+
+
+def test_the_sync_tolerance_is_saved_when_set_and_removed_when_unset(tmp_path):
+    path = write(tmp_path, '[recording]\ncodec = "mjpeg"\n\n[[cameras]]\nsource = "synthetic"\n')
+    rig = load_rig(path)
+    assert rig.recording.sync_tolerance_ms is None  # one frame period, decided when verifying
+    strict = replace(rig, recording=replace(rig.recording, sync_tolerance_ms=40.0))
+    save_rig(strict, path)
+    assert "sync_tolerance_ms = 40.0" in path.read_text()
+    assert load_rig(path) == strict and load_rig(path).recording.sync_tolerance_ms == 40.0
+    save_rig(replace(strict, recording=replace(strict.recording, sync_tolerance_ms=None)), path)
+    assert "sync_tolerance_ms" not in path.read_text()
 
 
 def test_an_output_folder_outside_home_is_written_as_is(tmp_path, home):
@@ -195,6 +207,10 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
      "3: recording.device_ready_timeout_s: must be a positive number, got -1"),
     ("[recording]\ndevice_ready_timeout_s = nan\n",
      "2: recording.device_ready_timeout_s: must be a positive number, got nan"),
+    ("[recording]\nsync_tolerance_ms = 0\n",
+     "2: recording.sync_tolerance_ms: must be a positive number, got 0"),
+    ('[recording]\nsync_tolerance_ms = "40"\n',
+     '2: recording.sync_tolerance_ms: must be a positive number, got "40"'),
     ("[supervisor]\nrestart_limit = 1.5\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 1.5"),
     ("[supervisor]\nrestart_limit = true\n",
@@ -202,7 +218,7 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
     ("[recording]\noutput = 5\n", "2: recording.output: must be a folder path, got 5"),
     ("[recording]\nouptut = 'x'\n",
      "2: recording.ouptut: unknown key (expected output, codec, chunk_length_s, "
-     "device_ready_timeout_s, multitrack, auto_resume)"),
+     "device_ready_timeout_s, multitrack, auto_resume, sync_tolerance_ms)"),
     ("[supervisor]\nrestart_limit = 0\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 0"),
     ("[device]\nnetwork_targets = ['example.org']\n",
@@ -412,6 +428,7 @@ def test_a_rig_built_in_memory_saves_with_every_option_explained(tmp_path):
     assert "# how long a camera (and its writer) may take to be ready, in seconds\n" \
            "device_ready_timeout_s = 30.0\n" in text
     assert "# stall_timeout_s is not set" in text
+    assert "# sync_tolerance_ms is not set" in text
     assert load_rig(path) == demo_rig(1)
 
 

@@ -26,6 +26,7 @@ import pytest
 from engine.recording.manifest import read_manifest
 from engine.recording.stamp_band import top_rows
 from engine.recording.stamp_sync import UNREAD, StampSync, measure_stamp_sync
+from engine.recording.sync_report import SYNC_REPORT_NAME, frame_set_stamps
 from engine.recording.timestamps import read_timestamps
 from engine.sources import clockstamp, framecode
 from tests.conftest import leak_guard
@@ -252,3 +253,31 @@ def test_no_frame_set_after_a_pause_shows_an_older_moment(servers, tmp_path):
     # were replayed after it, 5745 ms late.
     age_ms = (sync.grabbed_ns - sync.served_ns) / 1e6
     assert age_ms.max() < 500, sync.summary()
+
+
+def spreads_ms(recorded: Recorded) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame set whose stamps all decoded: the spread of the capture_ns the timestamps
+    record (as the sync report takes it) and of the moments the pictures show (ms)."""
+    timestamps = {camera["id"]: read_timestamps(recorded.folder / camera["timestamps"])
+                  for camera in recorded.manifest["cameras"]}
+    captured = frame_set_stamps(timestamps, "capture_ns")[:, recorded.sync.readable]
+    return (captured.max(axis=0) - captured.min(axis=0)) / MS, recorded.sync.spread_ns / MS
+
+
+@pytest.mark.parametrize("fixture", ["two_rtsp_one_mjpeg", "two_rtsp"])
+def test_the_sync_reports_spread_is_the_spread_the_pictures_show(request, fixture):
+    """The sync report (and so verify) judges capture_ns; that is honest only if its spread
+    is the spread of the moments the frames show: within 5 ms per frame set at p99, and
+    the report's p99 within 5 ms of the decoded one."""
+    recorded: Recorded = request.getfixturevalue(fixture)
+    captured, shown = spreads_ms(recorded)
+    difference = np.abs(captured - shown)
+    report = json.loads((recorded.folder / SYNC_REPORT_NAME).read_text())
+    decoded_p99 = recorded.sync.spread_ms(99)
+    figures = (f"{fixture}: {len(difference)} frame sets; |capture spread - shown spread| ms "
+               f"p50 {np.percentile(difference, 50):.1f} p99 {np.percentile(difference, 99):.1f} "
+               f"max {difference.max():.1f}; p99 ms: report {report['p99_ms']:.1f}, capture_ns "
+               f"{np.percentile(captured, 99):.1f}, decoded {decoded_p99:.1f}")
+    print(figures)
+    assert np.percentile(difference, 99) <= 5, figures
+    assert abs(report["p99_ms"] - decoded_p99) <= 5, figures

@@ -269,7 +269,8 @@ def test_a_corrupt_state_database_is_moved_aside(engines):
 
 
 def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
-    engine = engines.start(camera_rig(synthetic("a") + synthetic("b"), "auto_resume = true\n"))
+    engine = engines.start(camera_rig(synthetic("a") + synthetic("b"),
+                                      "auto_resume = true\nsync_tolerance_ms = 50.0\n"))
     events: list[dict] = []
     with engine.client() as client:
         client.subscribe(lambda event: events.append(EVENTS.to_wire(event)))
@@ -291,5 +292,8 @@ def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
         counts = {c["frames"] for c in manifest["cameras"]}
         assert len(counts) == 1 and counts.pop() > 10
     assert one["status"] == "interrupted" and two["status"] == "finalized"
+    for folder, manifest in ((first, one), (second, two)):  # every take keeps the rig's
+        assert manifest["sync_tolerance_ms"] == 50.0
+        assert json.loads((Path(folder) / "sync_report.json").read_text())["tolerance_ms"] == 50
     assert one["session"] == {"id": two["session"]["id"], "take": 1, "previous": None}
     assert two["session"]["take"] == 2 and two["session"]["previous"] == Path(first).name

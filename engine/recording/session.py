@@ -29,6 +29,7 @@ from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.sensor_track import write_sensor_track
+from engine.recording.sync_tolerance import MANIFEST_KEY as SYNC_TOLERANCE_KEY
 from engine.utc import utc_now_iso
 
 MANIFEST_FORMAT = 1
@@ -175,6 +176,13 @@ class Recording:
         if self.session is not None:
             self._manifest["session"] = self.session
         write_manifest(self.folder, self._manifest)
+
+    def set_sync_tolerance(self, tolerance_ms: float) -> None:
+        """Keep the rig's sync tolerance in the manifest (for the sync report and verify);
+        called as the take starts and written at once, so a recovered take keeps it too."""
+        with self._lock:
+            self._manifest[SYNC_TOLERANCE_KEY] = tolerance_ms
+            write_manifest(self.folder, self._manifest)
 
     def fail(self, message: str, last_frame: int) -> None:
         """A failure ends the recording at last_frame (the last complete frame set)."""

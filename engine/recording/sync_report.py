@@ -5,6 +5,8 @@ The stamp is capture_ns where every camera's timestamps have it (the source's ca
 time or its stand-in; the manifest's capture_clock says which), else after_grab_ns
 (recordings made before capture_ns). Its median, p99 and max (ms) say how well the rig
 held sync; each camera's mean offset from its frame sets' median says which one lags.
+With a tolerance (engine.recording.sync_tolerance) the summary also counts the frame sets
+that spread further (over_tolerance).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import numpy as np
 
 from engine.recording.manifest import write_json_atomic
+from engine.recording.sync_tolerance import sync_tolerance
 from engine.recording.timestamps import read_timestamps
 
 SYNC_REPORT_NAME = "sync_report.json"
@@ -58,12 +61,13 @@ def frame_set_stamps(
 
 
 def compute_spread(
-    timestamps_by_camera: Mapping[str, GrabColumns], stamp: SpreadStamp | None = None
+    timestamps_by_camera: Mapping[str, GrabColumns], stamp: SpreadStamp | None = None,
+    tolerance_ms: float | None = None,
 ) -> dict[str, Any]:
     """Spread summary over the frame numbers common to all cameras, from `stamp`
-    (by default spread_stamp's choice)."""
+    (by default spread_stamp's choice); with tolerance_ms, also it and over_tolerance."""
     chosen = stamp or spread_stamp(timestamps_by_camera)
-    return _summary(frame_set_stamps(timestamps_by_camera, chosen))
+    return _summary(frame_set_stamps(timestamps_by_camera, chosen), tolerance_ms)
 
 
 def mean_offsets_ms(stamps: np.ndarray) -> list[float]:
@@ -75,23 +79,29 @@ def mean_offsets_ms(stamps: np.ndarray) -> list[float]:
     return [round(float(offset) / 1e6, 3) for offset in offsets]
 
 
-def _summary(stamps: np.ndarray) -> dict[str, Any]:
+def _summary(stamps: np.ndarray, tolerance_ms: float | None) -> dict[str, Any]:
     if stamps.size == 0:
-        return {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
-    spread_ns = stamps.max(axis=0) - stamps.min(axis=0)
-    p50, p99 = np.percentile(spread_ns, [50, 99])
-    return {
-        "frame_sets": len(spread_ns),
-        "p50_ms": round(float(p50) / 1e6, 3),
-        "p99_ms": round(float(p99) / 1e6, 3),
-        "max_ms": round(float(spread_ns.max()) / 1e6, 3),
-    }
+        summary: dict[str, Any] = {"frame_sets": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+        spread_ns = np.empty(0, np.int64)
+    else:
+        spread_ns = stamps.max(axis=0) - stamps.min(axis=0)
+        p50, p99 = np.percentile(spread_ns, [50, 99])
+        summary = {
+            "frame_sets": len(spread_ns),
+            "p50_ms": round(float(p50) / 1e6, 3),
+            "p99_ms": round(float(p99) / 1e6, 3),
+            "max_ms": round(float(spread_ns.max()) / 1e6, 3),
+        }
+    if tolerance_ms is not None:
+        summary["tolerance_ms"] = round(tolerance_ms, 3)
+        summary["over_tolerance"] = int(np.count_nonzero(spread_ns > tolerance_ms * 1e6))
+    return summary
 
 
 def write_sync_report(recording_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Compute the spread from the manifest's timestamps files, write sync_report.json
-    (with the stamp it used and each camera's mean offset), return the summary (what the
-    manifest's "sync" holds)."""
+    (with the stamp it used, the manifest's tolerance and each camera's mean offset),
+    return the summary (what the manifest's "sync" holds)."""
     recording_dir = Path(recording_dir)
     timestamps = {
         camera["id"]: read_timestamps(recording_dir / camera["timestamps"])
@@ -99,7 +109,8 @@ def write_sync_report(recording_dir: Path, manifest: dict[str, Any]) -> dict[str
     }
     stamp = spread_stamp(timestamps)
     stamps = frame_set_stamps(timestamps, stamp)
-    summary = _summary(stamps)
+    tolerance = sync_tolerance(manifest)
+    summary = _summary(stamps, tolerance.ms if tolerance else None)
     report = summary | {
         "stamp": stamp,
         "mean_offset_ms": dict(zip(timestamps, mean_offsets_ms(stamps), strict=True)),

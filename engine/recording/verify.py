@@ -5,7 +5,9 @@ counts it reports are what a reader will actually get. For synthetic cameras it 
 reads the burned-in frame stamps: a gated camera stamps the group's frame number, proving
 frame k of every file is the same frame set; a free-running one (settings clock = "free")
 stamps its own counter, so its numbers must only increase, and the gaps are the source
-frames it skipped or missed.
+frames it skipped or missed. Same count is not same moment, so it also computes the
+inter-camera spread from the timestamps (as the sync report does) and fails a recording
+whose spread exceeds the sync tolerance (engine.recording.sync_tolerance has the rule).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest
 from engine.recording.stamp_band import top_rows
+from engine.recording.sync_report import compute_spread, spread_stamp
+from engine.recording.sync_tolerance import sync_failure, sync_tolerance
 from engine.recording.timestamps import STAMP_COLUMNS, TimestampColumns, read_timestamps
 from engine.sources import framecode
 
@@ -38,6 +42,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
+    sync: dict[str, Any] | None = None  # the spread summary verify computed, with its stamp
 
     def summary(self) -> str:
         lines = [f"Recording {self.recording_dir}: {'OK' if self.ok else 'PROBLEMS FOUND'}"]
@@ -59,12 +64,14 @@ class VerifyReport:
             if "source_frames_skipped" in info:
                 text += f", {info['source_frames_skipped']} source frames skipped"
             lines.append(text)
-        sync = manifest.get("sync") if manifest else None
+        sync = self.sync
         if sync:
-            lines.append(
-                f"  sync: {sync['frame_sets']} frame sets, p50 {sync['p50_ms']} ms, "
-                f"p99 {sync['p99_ms']} ms, max {sync['max_ms']} ms"
-            )
+            line = (f"  sync ({sync['stamp']}): {sync['frame_sets']} frame sets, p50 "
+                    f"{sync['p50_ms']} ms, p99 {sync['p99_ms']} ms, max {sync['max_ms']} ms")
+            if "tolerance_ms" in sync:
+                line += (f", tolerance {sync['tolerance_ms']} ms "
+                         f"({sync['over_tolerance']} frame sets over)")
+            lines.append(line)
         if self.problems:
             lines.append(f"{len(self.problems)} problem line(s):")
             lines.extend(f"  - {problem}" for problem in self.problems)
@@ -93,8 +100,10 @@ class _Problems:
         return result
 
 
-def verify_recording(recording_dir: Path) -> VerifyReport:
-    """Check videos, timestamps and frame stamps of a recording folder; never raises on bad data."""
+def verify_recording(recording_dir: Path, sync_tolerance_ms: float | None = None
+                     ) -> VerifyReport:
+    """Check videos, timestamps, frame stamps and sync of a recording folder; never raises
+    on bad data. sync_tolerance_ms overrides the manifest's tolerance."""
     report = VerifyReport(Path(recording_dir))
     problems = _Problems()
     try:
@@ -108,11 +117,13 @@ def verify_recording(recording_dir: Path) -> VerifyReport:
         problems.add("manifest", f"manifest first_frame is {first_frame!r}, not a frame number")
         first_frame = 0
     cameras = _manifest_cameras(manifest, problems)
+    timestamps: dict[str, TimestampColumns | None] = {}
     for camera in cameras:
-        report.cameras[camera["id"]] = _verify_camera(
+        report.cameras[camera["id"]], timestamps[camera["id"]] = _verify_camera(
             report.recording_dir, camera, first_frame, problems
         )
     _check_counts(manifest, cameras, report.cameras, problems)
+    report.sync = _check_sync(manifest, timestamps, sync_tolerance_ms, problems)
     report.problems = problems.lines()
     report.ok = not report.problems
     return report
@@ -136,7 +147,8 @@ def _manifest_cameras(manifest: dict[str, Any], problems: _Problems) -> list[dic
 
 def _verify_camera(
     recording_dir: Path, camera: dict[str, Any], first_frame: int, problems: _Problems
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], TimestampColumns | None]:
+    """What verify found of one camera, and its timestamps (None if they do not read)."""
     camera_id = camera["id"]
     info: dict[str, Any] = {"file": camera["file"]}
     columns: TimestampColumns | None = None
@@ -168,7 +180,7 @@ def _verify_camera(
             f"{camera_id}: {camera['timestamps']} has {info['timestamp_rows']} rows "
             f"for {decoded} decoded frames",
         )
-    return info
+    return info, columns
 
 
 def _decode(
@@ -361,3 +373,26 @@ def _check_counts(
                 f"{camera['id']}: decoded {count} frames, manifest range [{first}, {last}) "
                 f"holds {last - first}",
             )
+
+
+def _check_sync(
+    manifest: dict[str, Any],
+    timestamps: dict[str, TimestampColumns | None],
+    override_ms: float | None,
+    problems: _Problems,
+) -> dict[str, Any] | None:
+    """The spread summary (with its stamp) judged against the sync tolerance; None when a
+    camera's timestamps do not read (already a problem) or there are none."""
+    readable = {camera: columns for camera, columns in timestamps.items() if columns is not None}
+    if not readable or len(readable) < len(timestamps):
+        return None
+    tolerance = sync_tolerance(manifest, override_ms)
+    if tolerance is None:
+        problems.add("sync", "sync: the manifest names no fps and no sync_tolerance_ms, so "
+                             "the spread cannot be judged")
+    stamp = spread_stamp(readable)
+    summary = compute_spread(readable, stamp, tolerance.ms if tolerance else None)
+    failure = sync_failure(summary, tolerance, stamp) if tolerance else None
+    if failure:
+        problems.add("sync", failure)
+    return summary | {"stamp": stamp}

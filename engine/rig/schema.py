@@ -49,7 +49,8 @@ def default_output_dir() -> Path:
 
 @dataclass(frozen=True)
 class RecordingOptions:
-    """Where and how a rig records, and how long a camera may take to get ready."""
+    """Where and how a rig records, how long a camera may take to get ready, and how far
+    apart in time its cameras may capture a frame set."""
 
     output_dir: Path = field(default_factory=default_output_dir, metadata=option(
         'one folder per recording is made here (default: "recordings" in Videos)',
@@ -65,6 +66,9 @@ class RecordingOptions:
         "also assemble one MKV holding every camera's track"))
     auto_resume: bool = field(default=False, metadata=option(
         "after a camera failure ends a take, start the next one"))
+    sync_tolerance_ms: float | None = field(default=None, metadata=option(
+        "verify fails a recording whose cameras' capture spread exceeds this at p99, in ms "
+        "(default: one frame period of the slowest camera)", above=0))
 
     retired: ClassVar[dict[str, str]] = {
         "health_check_interval_s": "the health check's interval is [supervisor] interval_s",

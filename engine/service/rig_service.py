@@ -174,6 +174,8 @@ class RigService:
     def _on_group_event(self, event: Event) -> None:
         if isinstance(event, CameraFailed | CameraLost | CameraJoined | WriterFailed):
             self._supervisor.wake()
+        if isinstance(event, RecordingStarted):
+            self._keep_sync_tolerance(event.folder)
         if self._store is not None and isinstance(event, RecordingStarted | RecordingFinalized):
             # every take, resumed ones too; frames once finalized
             frames = event.frames if isinstance(event, RecordingFinalized) else None
@@ -184,6 +186,14 @@ class RigService:
             if isinstance(event, RingRecreated):
                 return
         self._emit(event)
+
+    def _keep_sync_tolerance(self, folder: str) -> None:
+        """Every take (resumed ones too) keeps the rig's sync_tolerance_ms in its manifest;
+        the group starts takes without it, so it is added as each one starts."""
+        tolerance = self._rig.recording.sync_tolerance_ms
+        recording = self._group.recording if self._group is not None else None
+        if tolerance is not None and recording is not None and str(recording.folder) == folder:
+            recording.set_sync_tolerance(tolerance)
 
     def _tick(self) -> None:
         """About once a second: fresh per-camera figures for status and the event stream."""
