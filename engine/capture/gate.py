@@ -24,6 +24,7 @@ from engine.ipc.control import (
     C_ERROR,
     C_GRABBING,
     C_READY,
+    C_ROOM,
     G_FIRST_RECORDING,
     G_HOLD_AT,
     G_LAST_RECORDING,
@@ -179,6 +180,7 @@ class Gate:
         cells[C_COUNT] = PARKED
         cells[C_READY] = 1
         cells[C_GRABBING] = 0
+        cells[C_ROOM] = NO_HOLD
         return count
 
     def place(self, index: int, frame: int) -> None:

@@ -14,7 +14,9 @@ Group cells:
   every free-running camera samples its frame for it (0 period: no clock yet).
 
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
-error, command sequence (commands waiting on the pipe), dropped.
+error, command sequence (commands waiting on the pipe), dropped, room (the highest frame
+number the camera's ring can take without overwriting one its writer still needs; each
+camera refreshes its own while it runs, so no camera grabs a frame set another cannot).
 A history of capture stamps per frame (grab_ns: the source's capture time, else the
 after-grab stamp) gives the live sync spread.
 """
@@ -44,7 +46,7 @@ _GLOBAL_FIELDS = 8
  G_SET_ANCHOR_NS) = range(7)
 
 _CAMERA_FIELDS = 8
-C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED = range(6)
+C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_ROOM = range(7)
 
 
 class GroupState:
@@ -67,6 +69,7 @@ class GroupState:
         self.counts = self.cameras[:, C_COUNT]
         self.ready = self.cameras[:, C_READY]
         self.grabbing = self.cameras[:, C_GRABBING]
+        self.room = self.cameras[:, C_ROOM]
 
     @staticmethod
     def _size(n_cameras: int) -> int:
@@ -80,6 +83,7 @@ class GroupState:
         state.cameras[:] = 0
         state.grab_ns[:] = 0
         state.globals[G_HOLD_AT] = NO_HOLD
+        state.room[:] = NO_HOLD
         state.globals[G_FIRST_RECORDING] = -1
         state.globals[G_LAST_RECORDING] = -1
         return state
@@ -112,7 +116,8 @@ class GroupState:
         return int(group[G_SET_ANCHOR_NS]) + sets_after_anchor * period
 
     def close(self) -> None:
-        del self.counts, self.ready, self.grabbing, self.globals, self.cameras, self.grab_ns
+        del self.counts, self.ready, self.grabbing, self.room
+        del self.globals, self.cameras, self.grab_ns
         self._segment.close()
         if self._owner:
             self._segment.unlink()

@@ -42,6 +42,7 @@ META_FIELDS = 9
     M_CAPTURE,
 ) = range(META_FIELDS)
 
+NO_WRITER_ROOM = 2**62  # room_until() while no writer holds the cursor
 FLAG_RECORD = 1
 FLAG_FINISH = 2
 FLAG_REPEAT = 4  # the camera had no new frame for this set: its previous one again
@@ -242,8 +243,12 @@ class FrameRing:
 
     def has_room(self, frame_number: int) -> bool:
         """False while writing frame_number would overwrite a frame the writer still needs."""
-        cursor = self._header[_H_CURSOR]
-        return cursor < 0 or frame_number - cursor < self.n_slots
+        return frame_number <= self.room_until()
+
+    def room_until(self) -> int:
+        """The highest frame number writable now (no writer: any)."""
+        cursor = int(self._header[_H_CURSOR])
+        return NO_WRITER_ROOM if cursor < 0 else cursor + self.n_slots - 1
 
     # --- recording reader side ---------------------------------------------
 

@@ -31,6 +31,7 @@ from engine.ipc.control import (
     C_ERROR,
     C_GRABBING,
     C_READY,
+    C_ROOM,
     G_HOLD_AT,
     G_STOP,
     GRAB_HISTORY,
@@ -200,7 +201,7 @@ class _CaptureProcess:
         source = self.source
         assert source is not None
         cells = state.cameras[index]
-        counts, ready, group = state.counts, state.ready, state.globals
+        counts, ready, rooms, group = state.counts, state.ready, state.room, state.globals
         grab_history = state.grab_ns[index]
         monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
         capture_ns, latch_at = source.capture_ns, source.latch_at
@@ -227,8 +228,10 @@ class _CaptureProcess:
                 if monotonic_ns() - held_since > 2 * self.period_ns:
                     source.flush()  # frames that piled up while held are stale
                 held_since = 0
-            # Sync gate: never ahead of the slowest camera, never over an unwritten frame.
-            if frame_number > counts.min() or not ring.has_room(frame_number):
+            # Sync gate: never ahead of the slowest camera, never over a frame any
+            # camera's writer still needs (the whole set waits, so it stays one moment).
+            cells[C_ROOM] = ring.room_until()
+            if frame_number > counts.min() or frame_number > rooms.min():
                 waits += 1
                 if waits < _SPIN_WAITS:
                     os.sched_yield()
