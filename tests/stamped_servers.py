@@ -86,7 +86,7 @@ class StampedServers:
 
     def _start(self, command: list[str], stdin: Any = subprocess.DEVNULL,
                stdout: Any = None, env: dict[str, str] | None = None) -> subprocess.Popen:
-        stderr = tempfile.TemporaryFile()
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (stop() closes it)
         self._logs.append((Path(command[1]).name, stderr))
         process = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=stdout,
                                    stderr=stderr, env=env)
