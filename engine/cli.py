@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=4.0, help="seconds per capture case")
     bench.add_argument("--record-seconds", type=float, default=60.0,
                        help="length of the 4 x 1280x720 H.264 recording case (0 skips it)")
+    bench.add_argument("--network-seconds", type=float, default=8.0,
+                       help="seconds each for the 720p30 network camera and its bare reader "
+                            "(needs ffmpeg; 0 skips it)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -4,6 +4,8 @@ Figures are reported against references measured in the same run on the same
 machine (a plain numpy copy of the same frame), because shared machines are
 too noisy for absolute targets. One module (over 400 lines) because every figure is
 measured the same way and reported in one table; each figure is a function of its own.
+The network-camera figure needs servers and a reference process of its own, so it lives
+in network_camera.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from typing import Any
 import numpy as np
 import psutil
 
+from engine.bench.network_camera import (
+    bench_network_camera,
+    network_camera_target,
+    print_network_camera,
+)
 from engine.capture.group import CaptureGroup
 from engine.capture.stats import SpreadWindow, spread_summary
 from engine.ipc.ring import FLAG_RECORD, FrameRing
@@ -342,6 +349,8 @@ def _print_tables(results: dict[str, Any]) -> None:
         f"\nwake-up floor: {floor['processes']} bare processes sleeping to the same 30 Hz ticks: "
         f"spread p50 {floor['p50_ms']}  p99 {floor['p99_ms']}  max {floor['max_ms']} ms"
     )
+    if results.get("network_camera"):
+        print_network_camera(results["network_camera"])
     if results.get("record"):
         record = results["record"]
         print(f"\nrecording: {record['case']}")
@@ -367,6 +376,9 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
                     row["frame_sets_per_s"] >= UNPACED_TARGET_SETS,
                 )
             )
+    network = results.get("network_camera")
+    if network and (check := network_camera_target(network)):
+        checks.append(check)
     record = results.get("record")
     if record:
         p99 = record["sync"]["p99_ms"]
@@ -388,6 +400,7 @@ def run_bench(args: argparse.Namespace) -> int:
     sizes = SIZES[:1] if quick else SIZES
     seconds = 1.0 if quick else args.seconds
     record_seconds = min(args.record_seconds, 5.0) if quick else args.record_seconds
+    network_seconds = min(args.network_seconds, 2.0) if quick else args.network_seconds
     results: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count()}}
     print("measuring publish cost ...", flush=True)
     results["publish"] = [bench_publish(w, h, 30 if quick else 200) for w, h in sizes]
@@ -412,6 +425,9 @@ def run_bench(args: argparse.Namespace) -> int:
     results["service"] = bench_service(seconds)
     print("measuring the wake-up floor of this machine ...", flush=True)
     results["wake_floor"] = bench_wake_floor(seconds=seconds * 2)
+    if network_seconds > 0:
+        print("measuring a 720p30 network camera against a bare OpenCV reader ...", flush=True)
+        results["network_camera"] = bench_network_camera(network_seconds)
     if record_seconds > 0:
         print(f"recording 4 x 1280x720 for {record_seconds:.0f} s ...", flush=True)
         results["record"] = bench_record(record_seconds)

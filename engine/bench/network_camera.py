@@ -1,0 +1,184 @@
+"""Capture-path CPU of one 720p30 network camera, as a ratio to a bare OpenCV reader.
+
+Decoding the stream is a network camera's unavoidable cost; what the engine adds on top
+(the drain thread, the sync gate, the copy into the ring slot) is what this figure is
+about. So both sides read the same kind of local stream for the same time in the same
+run: a process doing nothing but VideoCapture.read(), and the camera process of a real
+capture group. Each reads its own ffmpeg server, because `-listen 1` serves one client.
+The ratio is CPU per delivered frame, so a side that delivers fewer frames is not
+flattered by it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import cv2
+import psutil
+
+from engine.capture.group import CaptureGroup
+from engine.specs import CameraSpec
+
+TARGET_RATIO = 1.5
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+STREAM = f"H.264 {WIDTH}x{HEIGHT} @ {FPS} fps, MPEG-TS over HTTP from ffmpeg on 127.0.0.1"
+_LISTEN_TIMEOUT_S = 10.0
+_OPEN_TIMEOUT_S = 30.0
+
+
+def bench_network_camera(seconds: float, warm_up_s: float = 2.0) -> dict[str, Any]:
+    """CPU % of a core and frames/s of a bare reader and of the capture path, and their
+    ratio per frame; {"skipped": why} when ffmpeg is not installed."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return {"stream": STREAM, "skipped": "ffmpeg is not on PATH (Debian: apt install ffmpeg)"}
+    with _stream(ffmpeg) as url:
+        bare = _measure_bare_reader(url, warm_up_s, seconds)
+    with _stream(ffmpeg) as url:
+        engine = _measure_capture_path(url, warm_up_s, seconds)
+    per_frame = bare["cpu_ms_per_frame"], engine["cpu_ms_per_frame"]
+    return {
+        "stream": STREAM,
+        "seconds": seconds,
+        "bare_reader": bare,
+        "capture_path": engine,
+        "ratio": round(per_frame[1] / per_frame[0], 2) if all(per_frame) else 0.0,
+    }
+
+
+def print_network_camera(row: dict[str, Any]) -> None:
+    """The figure's lines of the bench's closing table."""
+    print(f"\nnetwork camera CPU per frame: {row['stream']}")
+    if "skipped" in row:
+        print(f"  skipped: {row['skipped']}")
+        return
+    print(f"{'':<14}{'cpu %':>7}{'frames/s':>10}{'cpu ms/frame':>14}")
+    for label, key in (("bare reader", "bare_reader"), ("capture path", "capture_path")):
+        side = row[key]
+        print(f"{label:<14}{side['cpu_percent']:>7}{side['fps']:>10}{side['cpu_ms_per_frame']:>14}")
+    print(f"  capture path / bare reader, per frame: {row['ratio']}x ({row['seconds']:.0f} s each)")
+
+
+def network_camera_target(row: dict[str, Any]) -> tuple[str, bool] | None:
+    """The target check, or None when the figure was skipped."""
+    if "skipped" in row:
+        return None
+    return (
+        f"720p30 network camera capture path <= {TARGET_RATIO}x a bare OpenCV reader per "
+        f"frame ({row['ratio']}x)",
+        0 < row["ratio"] <= TARGET_RATIO,
+    )
+
+
+@contextmanager
+def _stream(ffmpeg: str) -> Iterator[str]:
+    """An ffmpeg server of the test stream for one client; ended on leaving, always."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/cam.ts"
+    command = [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+        "-re", "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(FPS),
+        "-f", "mpegts", "-listen", "1", url,
+    ]
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            _wait_listening(server, port, log)
+            yield url
+        finally:
+            server.kill()
+            server.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(server: subprocess.Popen, port: int, log: Any) -> None:
+    """Watch the server's sockets rather than connect: a connection would use up the one
+    client it serves."""
+    deadline = time.monotonic() + _LISTEN_TIMEOUT_S
+    while not any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                  for conn in psutil.Process(server.pid).net_connections("tcp")):
+        if server.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"ffmpeg did not serve the test stream on port {port}: "
+                               f"{log.read().decode(errors='replace').strip()}")
+        time.sleep(0.05)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _bare_reader(url: str, warm_up_s: float, seconds: float, results: Any) -> None:
+    """Child process: read the stream, then measure its own CPU and frames over `seconds`."""
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            results.put(f"a bare OpenCV reader could not open {url}")
+            return
+        deadline = time.monotonic() + warm_up_s
+        while time.monotonic() < deadline:
+            cap.read()
+        me = psutil.Process()
+        frames, cpu_before, start = 0, _cpu_seconds(me), time.monotonic()
+        while time.monotonic() - start < seconds:
+            ok, _ = cap.read()
+            frames += ok
+        elapsed = time.monotonic() - start
+        results.put((_cpu_seconds(me) - cpu_before, frames, elapsed))
+    finally:
+        cap.release()
+
+
+def _measure_bare_reader(url: str, warm_up_s: float, seconds: float) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    reader = ctx.Process(target=_bare_reader, args=(url, warm_up_s, seconds, results))
+    reader.start()
+    try:
+        outcome = results.get(timeout=_OPEN_TIMEOUT_S + warm_up_s + seconds + 30)
+    finally:
+        reader.join(10)
+        if reader.is_alive():
+            reader.kill()
+            reader.join()
+    if isinstance(outcome, str):
+        raise RuntimeError(outcome)
+    cpu_s, frames, elapsed = outcome
+    return _side(cpu_s, frames, elapsed)
+
+
+def _measure_capture_path(url: str, warm_up_s: float, seconds: float) -> dict[str, float]:
+    """A group of one camera, not recording: the camera process's CPU and frames."""
+    spec = CameraSpec("net0", url, WIDTH, HEIGHT, float(FPS))
+    with CaptureGroup([spec]) as group:
+        time.sleep(warm_up_s)
+        camera = psutil.Process(group.process_ids()[spec.camera_id])
+        frames_before, cpu_before, start = group.counts()[0], _cpu_seconds(camera), time.monotonic()
+        time.sleep(seconds)
+        frames, cpu_s = group.counts()[0] - frames_before, _cpu_seconds(camera) - cpu_before
+        elapsed = time.monotonic() - start
+    return _side(cpu_s, frames, elapsed)
+
+
+def _side(cpu_s: float, frames: int, elapsed: float) -> dict[str, float]:
+    return {
+        "cpu_percent": round(100 * cpu_s / elapsed, 1),
+        "fps": round(frames / elapsed, 1),
+        "cpu_ms_per_frame": round(1000 * cpu_s / frames, 3) if frames else 0.0,
+    }
