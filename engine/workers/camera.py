@@ -57,6 +57,9 @@ from engine.specs import CameraSpec
 # then sleep in short steps so four waiting cameras do not starve two cores.
 _SPIN_WAITS = 40
 _GATE_SLEEP_S = 0.0001
+# A free-running camera picks its frame by capture time, so waking later at the gate
+# changes nothing it records: it sleeps longer and leaves the cores to the others.
+_FREE_GATE_SLEEP_S = 0.001
 _HELD_SLEEP_S = 0.001
 _GEOMETRY_KEYS = ("width", "height", "fps")
 _RECONNECT_FIRST_S = 0.25
@@ -206,6 +209,7 @@ class _CaptureProcess:
         monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
         capture_ns, latch_at = source.capture_ns, source.latch_at
         free_running = source.free_running
+        gate_sleep_s = _FREE_GATE_SLEEP_S if free_running else _GATE_SLEEP_S
         frame_number = int(counts[index])
         waits = 0
         held_since = 0
@@ -238,7 +242,7 @@ class _CaptureProcess:
                 else:
                     if not self.parent.alive():
                         return
-                    time.sleep(_GATE_SLEEP_S)
+                    time.sleep(gate_sleep_s)
                 continue
             if waits:
                 source.resync()  # waited for a slower camera: take a frame as fresh as its
