@@ -61,6 +61,13 @@ class DeadlinePacer:
             self._next = max(self._next, time.monotonic())
 
 
+def sleep_until_ns(moment_ns: int) -> None:
+    """Sleep until moment_ns on time.monotonic_ns's clock (at once if it has passed)."""
+    remaining = moment_ns - time.monotonic_ns()
+    if remaining > 0:
+        time.sleep(remaining / 1e9)
+
+
 def _sleep_until(deadline: float) -> None:
     remaining = deadline - time.monotonic()
     if remaining > 0:

@@ -452,7 +452,8 @@ def test_valid_recording_verifies(tmp_path, codec):
         "over_tolerance": 0,
     }
     sync_file = json.loads((folder / "sync_report.json").read_text())
-    assert sync_file["cameras"] == {"cam0": {"frames": FRAMES}, "cam1": {"frames": FRAMES}}
+    assert sync_file["cameras"] == {"cam0": {"frames": FRAMES, "repeated": 0},
+                                    "cam1": {"frames": FRAMES, "repeated": 0}}
 
     report = verify_recording(folder)
     assert report.problems == []
@@ -762,7 +763,8 @@ def test_an_old_recording_without_capture_times_is_judged_by_its_grab_times(tmp_
     folder = tmp_path / "take"
     make_out_of_sync_recording(folder)
     for camera in ("cam0", "cam1"):
-        rewrite_columns(folder / "timestamps" / f"{camera}.csv", lambda fields: fields.pop(5))
+        rewrite_columns(folder / "timestamps" / f"{camera}.csv",
+                        lambda fields: (fields.pop(5), fields.pop(5)))  # capture_ns, repeat
     report = verify_recording(folder)
     assert report.ok, report.summary()  # it was grabbed in sync; that is all it can tell
     assert report.sync is not None and report.sync["stamp"] == "after_grab_ns"

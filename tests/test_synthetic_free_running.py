@@ -59,17 +59,19 @@ def grab_number(source: SyntheticSource, out: np.ndarray) -> int:
 # --- the schedule ------------------------------------------------------------------------
 
 
-def test_the_schedule_runs_at_the_scaled_rate_with_bounded_jitter():
+def test_the_schedule_runs_at_the_scaled_rate_with_bounded_delivery_jitter():
     clock = FreeClock(29.97, jitter_ms=1.0, miss_probability=0.0, seed=7)
     clock.start(now_ns=1_000_000_000)
     period_ns = 1e9 / 29.97
-    offsets = np.array([clock.produced_ns(i) - 1_000_000_000 - i * period_ns
-                        for i in range(20_000)])
-    assert np.abs(offsets).max() <= 1e6 + 1  # within +-1 ms (plus rounding to whole ns)
-    assert offsets.max() > 0.9e6 and offsets.min() < -0.9e6  # and it does use the range
-    produced = [clock.produced_ns(i) for i in range(20_000)]
-    assert all(b > a for a, b in itertools.pairwise(produced))  # in order
-    rate = (20_000 - 1) / ((produced[-1] - produced[0]) / 1e9)
+    ticks = np.array([1_000_000_000 + i * period_ns for i in range(20_000)])
+    captured = np.array([clock.captured_ns(i) for i in range(20_000)])
+    assert np.abs(captured - ticks).max() <= 1  # on the crystal's tick (whole ns)
+    delays = np.array([clock.delivered_ns(i) for i in range(20_000)]) - captured
+    assert delays.min() >= 0 and delays.max() < 1e6  # delivered within 1 ms after it
+    assert delays.max() > 0.9e6 and delays.min() < 0.1e6  # and it does use the range
+    delivered = [clock.delivered_ns(i) for i in range(20_000)]
+    assert all(b > a for a, b in itertools.pairwise(delivered))  # in order
+    rate = (20_000 - 1) / ((captured[-1] - captured[0]) / 1e9)
     assert rate == pytest.approx(29.97, rel=1e-5)
 
 
@@ -87,9 +89,9 @@ def test_the_newest_frame_skips_missed_ones_and_never_goes_back():
     for now_ms in range(0, 1000, 3):
         newest = clock.newest(now_ms * 1_000_000)
         if newest >= 0:
-            assert not clock.missed(newest) and clock.produced_ns(newest) <= now_ms * 1_000_000
+            assert not clock.missed(newest) and clock.delivered_ns(newest) <= now_ms * 1_000_000
             later = [i for i in range(newest + 1, newest + 3)
-                     if not clock.missed(i) and clock.produced_ns(i) <= now_ms * 1_000_000]
+                     if not clock.missed(i) and clock.delivered_ns(i) <= now_ms * 1_000_000]
             assert later == []  # nothing newer was out yet
 
 

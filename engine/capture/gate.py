@@ -115,10 +115,14 @@ class Gate:
 
     def _anchor(self, frame: int) -> None:
         """Frame set `frame` is due at the next tick of the period grid on the monotonic
-        clock (the grid a gated synthetic camera's schedule ticks on, too)."""
+        clock (the grid a gated synthetic camera's schedule ticks on, too), and never
+        sooner than a period after the set before it: a brief hold (a record start)
+        leaves the sets' rhythm as it was, so no set repeats its predecessor's frame."""
         group = self.state.globals
         period = self._period_ns
         due = time.monotonic_ns() + _RESTART_LEAD_NS
+        if group[G_SET_PERIOD_NS] == period:
+            due = max(due, self.state.set_moment_ns(frame - 1) + period)
         group[G_SET_PERIOD_NS] = period
         group[G_SET_ANCHOR_FRAME] = frame
         group[G_SET_ANCHOR_NS] = -(-due // period) * period

@@ -7,7 +7,8 @@ frame is written exactly once on its way from the device to the ring.
 A free-running source (a real camera: its frames come on its own clock) is sampled:
 for each frame set the group names a moment, and the source latches the frame it
 captured nearest at or before it, or repeats the previous one when none came since.
-A gated source (a file, the gated synthetic camera) makes its next frame when asked.
+A gated source (a file, the gated synthetic camera) makes its next frame at the moment,
+like a camera on the group's trigger.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Source(Protocol):
     def latch_at(self, moment_ns: int) -> Latch:
         """Latch the frame for the frame set at moment_ns (monotonic ns): a free-running
         source's frame captured nearest at or before it, or REPEAT; a gated source's next
-        frame (it ignores the moment)."""
+        frame, made at the moment (it waits for it, unless unpaced)."""
 
     def capture_ns(self) -> int | None:
         """When the latched frame was captured, on time.monotonic_ns's clock; None when the

@@ -1,11 +1,12 @@
 """The frame clock of a free-running camera, simulated without a thread.
 
-A real camera produces frames on its own crystal whether or not anyone reads them: its
-rate is a little off the nominal one, each frame comes a little early or late, and now and
-then the sensor misses one. Frame i of this clock is produced at
-t0 + i / rate + jitter(i) unless missed(i); jitter and misses are a pure function of
-(seed, i), so the newest frame at any moment is computed, not queued, and a seeded clock
-replays the same schedule whatever the caller does.
+A real camera exposes frames on its own crystal whether or not anyone reads them: its
+rate is a little off the nominal one, each frame reaches the computer a little after it
+was captured (by a varying delay), and now and then the sensor misses one. Frame i of
+this clock is captured at t0 + i / rate and delivered up to jitter later, unless
+missed(i); the delays and misses are a pure function of (seed, i), so the newest frame
+at any moment is computed, not queued, and a seeded clock replays the same schedule
+whatever the caller does.
 """
 
 from __future__ import annotations
@@ -27,16 +28,18 @@ def _unit(key: int, index: int) -> float:
 
 
 def max_jitter_ms(rate: float) -> float:
-    """Jitter must stay below half a period, so frames are produced in order."""
+    """Delivery delays must stay below half a period, so frames arrive in order."""
     return 500.0 / rate
 
 
 class FreeClock:
-    """Frames produced at `rate` per second from start(), with uniform +-jitter and misses.
+    """Frames captured at `rate` per second from start(), delivered within jitter after
+    their capture, some missed.
 
-    take() hands out the newest frame produced since the last one taken, sleeping only
-    while there is none yet: a caller that comes back late never sees the frames produced
-    meanwhile (they are skipped, as on a real camera), and never a backlog.
+    take() hands out the newest frame delivered since the last one taken, sleeping only
+    while there is none yet; take_at(moment) the newest captured at or before a moment.
+    A caller that comes back late never sees the frames delivered meanwhile (they are
+    skipped, as on a real camera), and never a backlog.
     """
 
     def __init__(self, rate: float, jitter_ms: float, miss_probability: float,
@@ -54,39 +57,34 @@ class FreeClock:
         self._last = -1
 
     def start(self, now_ns: int | None = None, first_number: int = 0) -> None:
-        """The first frame is due now (or at now_ns) and numbered first_number, so a clock
-        started again after a settings change continues its count; nothing is taken yet."""
+        """The first frame is captured now (or at now_ns) and numbered first_number, so a
+        clock started again after a settings change continues its count; nothing is
+        taken yet."""
         self._t0 = time.monotonic_ns() if now_ns is None else now_ns
         self._first = first_number
         self._last = -1
 
-    def produced_ns(self, index: int) -> int:
-        """When frame `index` was (or will be) produced, on time.monotonic_ns's clock."""
-        offset = (2.0 * _unit(self._jitter_key, index) - 1.0) * self._jitter_ns
-        return self._t0 + round(index * self._period_ns + offset)
+    def captured_ns(self, index: int) -> int:
+        """When frame `index` was (or will be) captured, on time.monotonic_ns's clock."""
+        return self._t0 + round(index * self._period_ns)
+
+    def delivered_ns(self, index: int) -> int:
+        """When frame `index` reaches the caller: its capture plus a delay in [0, jitter)."""
+        return self.captured_ns(index) + round(_unit(self._jitter_key, index) * self._jitter_ns)
 
     def missed(self, index: int) -> bool:
-        """The sensor skipped this frame: it is never produced, its number stays unused."""
+        """The sensor skipped this frame: it is never delivered, its number stays unused."""
         return self._miss > 0 and _unit(self._miss_key, index) < self._miss
 
     def newest(self, now_ns: int) -> int:
-        """The newest frame produced by now_ns that was not taken yet, or -1 if none."""
-        # Jitter is below half a period, so no frame after this one can be out yet.
+        """The newest frame delivered by now_ns that was not taken yet, or -1 if none."""
+        # Delays are below half a period, so no frame after this one can be out yet.
         index = math.floor((now_ns - self._t0) / self._period_ns) + 1
         while index > self._last:
-            if not self.missed(index) and self.produced_ns(index) <= now_ns:
+            if not self.missed(index) and self.delivered_ns(index) <= now_ns:
                 return index
             index -= 1
         return -1
-
-    def take_at(self, moment_ns: int) -> tuple[int, int] | None:
-        """(frame number, capture time in ns) of the newest frame produced by moment_ns and
-        not taken yet, without waiting; None when there is none (the last one repeats)."""
-        index = self.newest(moment_ns)
-        if index < 0:
-            return None
-        self._last = index
-        return self._first + index, self.produced_ns(index)
 
     def take(self) -> tuple[int, int]:
         """(frame number, capture time in ns) of the newest frame, waiting for one if needed.
@@ -94,11 +92,29 @@ class FreeClock:
         The frame number counts from start()'s first_number, missed frames included."""
         index = self.newest(time.monotonic_ns())
         if index < 0:
-            index = self._last + 1
-            while self.missed(index):
-                index += 1
-            remaining = self.produced_ns(index) - time.monotonic_ns()
-            if remaining > 0:
-                time.sleep(remaining / 1e9)
+            index = self._next_unmissed(self._last + 1)
+        return self._took(index)
+
+    def take_at(self, moment_ns: int) -> tuple[int, int] | None:
+        """(frame number, capture time in ns) of the newest frame captured at or before
+        moment_ns and not taken yet, waiting for its delivery if needed; None when there
+        is none (the last one repeats)."""
+        index = math.floor((moment_ns - self._t0) / self._period_ns)
+        while index > self._last and (self.missed(index) or index < 0):
+            index -= 1
+        if index <= self._last:
+            return None
+        return self._took(index)
+
+    def _next_unmissed(self, index: int) -> int:
+        while self.missed(index):
+            index += 1
+        return index
+
+    def _took(self, index: int) -> tuple[int, int]:
+        """Wait until frame index is delivered, then hand it out."""
+        remaining = self.delivered_ns(index) - time.monotonic_ns()
+        if remaining > 0:
+            time.sleep(remaining / 1e9)
         self._last = index
-        return self._first + index, self.produced_ns(index)
+        return self._first + index, self.captured_ns(index)

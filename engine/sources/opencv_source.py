@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.pacing import DeadlinePacer
+from engine.pacing import DeadlinePacer, sleep_until_ns
 from engine.sources import Kind, SourceKind, validate_changes
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.drain import FrameDrain
@@ -462,6 +462,13 @@ class FileSource(OpenCVSource):
             return False
         self._pacer.wait()
         return True
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """The file's next frame, shown at the set's moment (the group's rate paces it)."""
+        if not self._opened().grab() and not (self._options["loop"] and self._rewind()):
+            return Latch.FAILED
+        sleep_until_ns(moment_ns)
+        return Latch.NEW
 
     def flush(self) -> None:
         self._pacer.reset()

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.pacing import DeadlinePacer
+from engine.pacing import DeadlinePacer, sleep_until_ns
 from engine.sources import framecode, validate_changes
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.free_clock import FreeClock, max_jitter_ms
@@ -123,10 +123,15 @@ class SyntheticSource:
         return True
 
     def latch_at(self, moment_ns: int) -> Latch:
-        if self._clock is None:
-            return Latch.NEW if self.grab() else Latch.FAILED
+        """Gated: the frame is made at the set's moment (unpaced: at once), like a camera
+        on the group's trigger. Free: the newest captured at or before it, or REPEAT."""
         if not self._may_grab():
             return Latch.FAILED
+        if self._clock is None:
+            if self._values["paced"]:
+                sleep_until_ns(moment_ns)
+            self._delay()
+            return Latch.NEW
         taken = self._clock.take_at(moment_ns)
         if taken is None and self._source_frame >= 0:
             self._delay()

@@ -2,11 +2,12 @@
 
 The loop, per frame: pending commands -> hold gate (pause, updates, record
 boundaries) -> sync gate (every camera ready, own count <= every other count,
-ring room for the recording writer) -> a free-running camera waits for the frame
-set's moment on the group's set clock -> latch (the frame captured nearest at or
-before the moment, or the previous one again, marked as a repeat; a gated source's
-next frame) -> retrieve straight into the ring slot -> the source's capture time ->
-read recording flags -> clear "grabbing" -> publish -> count + 1.
+every ring has room for the recording writers) -> a free-running camera waits for
+the frame set's moment on the group's set clock -> latch (the frame captured nearest
+at or before the moment, or the previous one again, marked as a repeat; a gated
+source makes its next frame at the moment) -> retrieve straight into the ring slot
+-> the source's capture time -> read recording flags -> clear "grabbing" -> publish
+-> count + 1.
 
 A camera may join a running group (after a restart or a reconnect): the
 controller sets its count to the group's common frame and then hands it a ring,
@@ -247,8 +248,8 @@ class _CaptureProcess:
             if waits:
                 source.resync()  # waited for a slower camera: take a frame as fresh as its
                 waits = 0
-            moment = state.set_moment_ns(frame_number) if free_running else 0
-            if moment:
+            moment = state.set_moment_ns(frame_number)
+            if moment and free_running:  # a gated source waits in latch_at (it may not)
                 remaining_ns = moment - monotonic_ns()
                 if remaining_ns > 0:
                     time.sleep(min(remaining_ns, _MAX_SET_WAIT_NS) / 1e9)
