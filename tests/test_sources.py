@@ -460,6 +460,13 @@ def test_true_rate_from_arrival_times(rate, declared, jitter_ms, expected):
     assert true_rate(declared, arrivals) == pytest.approx(expected, rel=0.002)
 
 
+def test_true_rate_ignores_a_long_burst_of_buffered_frames():
+    """An HTTP server sends the frames since the last keyframe at once (12 here), then
+    runs at its rate: before, the burst made a 30 fps stream measure 36 fps."""
+    arrivals = [0.002 * i for i in range(12)] + [0.024 + i / 30 for i in range(1, 40)]
+    assert true_rate(25.0, arrivals) == 30.0
+
+
 def test_true_rate_keeps_the_declared_rate_without_enough_frames():
     assert true_rate(25.0, [0.0, 0.04, 0.08]) == 25.0
 

@@ -633,10 +633,13 @@ class NetworkSource(DrainedSource):
 def true_rate(declared: float, arrivals: list[float]) -> float:
     """The stream's frame rate from frame times (arrival or presentation): the
     least-squares slope of time against frame index, which a few late or bunched frames
-    barely move (the first frames, often a burst of buffered ones, are left out). The
-    declared rate is kept when it agrees within 1 %; a measured rate within 1 % of a
-    standard one is snapped to it."""
+    barely move (the first third of the time, often a burst of buffered frames, is left
+    out). The declared rate is kept when it agrees within 1 %; a measured rate within
+    1 % of a standard one is snapped to it."""
     times = arrivals[RATE_PROBE_SKIP:]
+    if times:  # a server's buffered frames (up to a keyframe interval) come in a burst
+        settled = times[0] + (times[-1] - times[0]) / 3
+        times = [t for t in times if t >= settled]
     if len(times) < RATE_PROBE_MIN_FRAMES:
         return declared
     index = np.arange(len(times), dtype=np.float64)
