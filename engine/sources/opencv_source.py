@@ -314,6 +314,7 @@ class DeviceSource(DrainedSource):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._controls: dict[str, float] = {}
         self._supported: tuple[str, ...] = tuple(CONTROLS)
+        self._read_back: dict[str, float] = {}  # the device's control values, read undrained
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
@@ -324,7 +325,14 @@ class DeviceSource(DrainedSource):
         stamped_ns = driver_stamp_ns(self._opened())
         self.capture_clock = "driver" if plausible_stamp(stamped_ns, time.monotonic_ns()) \
             else "arrival"
+        self._read_controls()
         self._start_drain()
+
+    def _read_controls(self) -> None:
+        """Read the controls back while no drain reads frames (VideoCapture is not
+        thread-safe); settings() reports these."""
+        cap = self._opened()
+        self._read_back = {name: cap.get(CONTROLS[name][0]) for name in self._supported}
 
     def _stamp(self, cap: cv2.VideoCapture, arrived_ns: int) -> int:
         """V4L2's buffer timestamp (taken by the kernel when the frame was complete)."""
@@ -339,11 +347,10 @@ class DeviceSource(DrainedSource):
 
     def settings(self) -> dict[str, Any]:
         values = super().settings()
+        known = self._read_back if self._cap is not None else self._controls
         for name in self._supported:
-            if self._cap is not None:
-                values[name] = self._cap.get(CONTROLS[name][0])
-            elif name in self._controls:
-                values[name] = self._controls[name]
+            if name in known:
+                values[name] = known[name]
         return values
 
     def _default_options(self) -> dict[str, Any]:
@@ -407,6 +414,7 @@ class DeviceSource(DrainedSource):
         try:
             self._set_each(controls)
         finally:
+            self._read_controls()
             self._start_drain()
 
     def _set_each(self, controls: dict[str, float]) -> None:
