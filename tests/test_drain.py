@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 
@@ -94,6 +95,11 @@ def test_rtp_times_map_onto_the_local_clock_by_the_fastest_frame():
     assert np.diff(captured[1:]).tolist() == [33 * MS] * 3
     assert captured[1] == (1000 + 33 + 50) * MS
     assert captured[0] == (1000 + 50 + 7) * MS  # before it, the best delay known then
+    # A burst of late frames, then a fast one: the mapping settles, times never go back.
+    burst = RtpClock()
+    settling = [burst.capture_ns(33.0 * k, (1000 + 200 + 5 * k) * MS) for k in range(4)]
+    settling.append(burst.capture_ns(33.0 * 4, (1000 + 132 + 20) * MS))
+    assert all(b >= a for a, b in itertools.pairwise(settling))
     # A restarted camera (its times jump back) starts a new mapping.
     assert clock.capture_ns(0.0, 5000 * MS) == 5000 * MS
 

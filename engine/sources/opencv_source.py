@@ -707,8 +707,10 @@ class RtpClock:
     the local monotonic clock. offset = the smallest (arrival - pts) seen, i.e. the
     frame that travelled fastest; every frame's capture time is then pts + offset, free
     of network and decoder jitter. The minimum is taken over two windows of
-    RTP_WINDOW_S, so a slow drift between the camera's clock and ours is followed. A
-    jump in the stream's times (a camera restart) starts a new mapping."""
+    RTP_WINDOW_NS, so a slow drift between the camera's clock and ours is followed. A
+    jump in the stream's times (a camera restart) starts a new mapping. Capture times
+    never go back: while the mapping settles (a faster frame lowers the offset), a frame
+    is given at least its predecessor's time."""
 
     def __init__(self) -> None:
         self.reset()
@@ -717,6 +719,7 @@ class RtpClock:
         self._offsets = [2**63 - 1, 2**63 - 1]  # the previous window's minimum, this one's
         self._window_end_ns = 0
         self._last_pts_ns = -(2**63)
+        self._last_captured_ns = 0
 
     def capture_ns(self, pts_ms: float, arrived_ns: int) -> int:
         pts_ns = round(pts_ms * 1e6)
@@ -727,4 +730,5 @@ class RtpClock:
             self._offsets = [self._offsets[1], 2**63 - 1]
             self._window_end_ns = arrived_ns + RTP_WINDOW_NS
         self._offsets[1] = min(self._offsets[1], arrived_ns - pts_ns)
-        return pts_ns + min(self._offsets)
+        self._last_captured_ns = max(pts_ns + min(self._offsets), self._last_captured_ns)
+        return self._last_captured_ns
