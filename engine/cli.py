@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--network-seconds", type=float, default=8.0,
                        help="seconds each for the 720p30 network camera and its bare reader "
                             "(needs ffmpeg; 0 skips it)")
+    bench.add_argument("--sync-seconds", type=float, default=10.0,
+                       help="length of the recording of 2 cameras on one stamped RTSP stream "
+                            "(needs GStreamer's RTSP server for /usr/bin/python3; 0 skips it)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(handler=cmd_bench)
     return parser

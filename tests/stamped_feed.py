@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.stamped_frames import StampedFrames, run_paced
+from engine.sources.stamped_frames import StampedFrames, run_paced
 
 
 class NewestFrame:

@@ -21,6 +21,7 @@ from tests.waiting import wait_listening
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
+RTSP_SERVER = ROOT / "engine" / "bench" / "rtsp_stamped_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # has Debian's python3-gi; the venv has not
 GSTREAMER_PACKAGES = (
     "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
@@ -31,7 +32,7 @@ GSTREAMER_PACKAGES = (
 def rtsp_server_or_skip() -> None:
     """Skip (fail in CI) when the system Python cannot run GStreamer's RTSP server."""
     try:
-        check = subprocess.run([SYSTEM_PYTHON, str(TESTS / "rtsp_stamped_server.py"), "--check"],
+        check = subprocess.run([SYSTEM_PYTHON, str(RTSP_SERVER), "--check"],
                                capture_output=True, text=True, timeout=30, cwd=ROOT)
     except FileNotFoundError:
         missing_requirement(SYSTEM_PYTHON, "Debian's python3")
@@ -53,7 +54,7 @@ class StampedServers:
         rtsp_server_or_skip()
         port = free_port()
         # stdin stays open while we live: the server ends if this process dies unannounced.
-        server = self._start([SYSTEM_PYTHON, str(TESTS / "rtsp_stamped_server.py"),
+        server = self._start([SYSTEM_PYTHON, str(RTSP_SERVER),
                               str(port), "stamped", str(width), str(height), str(fps), str(late_s)],
                              stdin=subprocess.PIPE, env={**os.environ, "GST_DEBUG": "2"})
         wait_listening(server, port, "the RTSP server")

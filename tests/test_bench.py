@@ -1,5 +1,5 @@
-"""The bench's network-camera figure keeps working (its value is for the closing note,
-so only its presence and sanity are asserted, never a timing)."""
+"""The bench's network-camera and time-true sync figures keep working (their values are
+for the closing note, so only their presence and sanity are asserted, never a timing)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from engine.bench.network_camera import (
     network_camera_target,
     print_network_camera,
 )
+from engine.bench.stamped_sync import (
+    bench_stamped_sync,
+    print_stamped_sync,
+    stamped_sync_targets,
+)
 from tests.conftest import tool_or_skip
+from tests.stamped_servers import rtsp_server_or_skip
 
 
 def test_network_camera_figure_is_measured_and_printed(capsys):
@@ -33,3 +39,15 @@ def test_without_ffmpeg_the_figure_is_skipped_with_a_reason(monkeypatch, capsys)
     assert network_camera_target(row) is None
     print_network_camera(row)
     assert "skipped: ffmpeg is not on PATH" in capsys.readouterr().out
+
+
+def test_the_time_true_sync_figure_decodes_a_real_recording(capsys):
+    rtsp_server_or_skip()
+    row = bench_stamped_sync(seconds=3.0)
+    assert row["frame_sets"] >= 60 and row["unreadable"] == 0, row
+    assert 0 <= row["same_frame"] <= 1 and 0 <= row["within_period"] <= 1
+    assert set(row["latency_ms"]) == {"cam0", "cam1"}
+    print_stamped_sync(row)
+    printed = capsys.readouterr().out
+    assert "same source frame" in printed and "decoded from the pictures" in printed
+    assert len(stamped_sync_targets(row)) == 3

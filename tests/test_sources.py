@@ -584,3 +584,14 @@ def test_resync_skips_a_frame_that_fell_due_while_waiting_for_a_slower_camera(sy
     assert time.monotonic() - before > 0.005  # slept to the next tick, not an overdue one
     camera.resync()  # nothing overdue now: nothing skipped
     assert camera.dropped == 1
+
+
+def test_rtsp_cameras_carry_rtp_over_the_rtsp_connection_unless_told_otherwise():
+    """TCP by default: no lost packet smears a frame, no UDP port can clash; "udp" is a
+    choice, anything else is refused with the choices named."""
+    source = create_source("rtsp://127.0.0.1:8554/cam", 0, 320, 240, 30)
+    spec = {p.name: p for p in source.properties()}["rtsp_transport"]
+    assert spec.value == "tcp" and spec.choices == ("tcp", "udp")
+    assert source.apply({"rtsp_transport": "udp"})["rtsp_transport"] == "udp"
+    with pytest.raises(SettingRejected, match="rtsp_transport"):
+        source.apply({"rtsp_transport": "http"})

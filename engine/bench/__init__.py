@@ -27,6 +27,11 @@ from engine.bench.network_camera import (
     network_camera_target,
     print_network_camera,
 )
+from engine.bench.stamped_sync import (
+    bench_stamped_sync,
+    print_stamped_sync,
+    stamped_sync_targets,
+)
 from engine.capture.group import CaptureGroup
 from engine.capture.stats import SpreadWindow, spread_summary
 from engine.ipc.ring import FLAG_RECORD, FrameRing
@@ -351,6 +356,8 @@ def _print_tables(results: dict[str, Any]) -> None:
     )
     if results.get("network_camera"):
         print_network_camera(results["network_camera"])
+    if results.get("stamped_sync"):
+        print_stamped_sync(results["stamped_sync"])
     if results.get("record"):
         record = results["record"]
         print(f"\nrecording: {record['case']}")
@@ -379,6 +386,8 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
     network = results.get("network_camera")
     if network and (check := network_camera_target(network)):
         checks.append(check)
+    if results.get("stamped_sync"):
+        checks.extend(stamped_sync_targets(results["stamped_sync"]))
     record = results.get("record")
     if record:
         p99 = record["sync"]["p99_ms"]
@@ -401,6 +410,7 @@ def run_bench(args: argparse.Namespace) -> int:
     seconds = 1.0 if quick else args.seconds
     record_seconds = min(args.record_seconds, 5.0) if quick else args.record_seconds
     network_seconds = min(args.network_seconds, 2.0) if quick else args.network_seconds
+    sync_seconds = min(args.sync_seconds, 4.0) if quick else args.sync_seconds
     results: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count()}}
     print("measuring publish cost ...", flush=True)
     results["publish"] = [bench_publish(w, h, 30 if quick else 200) for w, h in sizes]
@@ -428,6 +438,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if network_seconds > 0:
         print("measuring a 720p30 network camera against a bare OpenCV reader ...", flush=True)
         results["network_camera"] = bench_network_camera(network_seconds)
+    if sync_seconds > 0:
+        print("recording 2 cameras on one stamped RTSP stream ...", flush=True)
+        results["stamped_sync"] = bench_stamped_sync(sync_seconds)
     if record_seconds > 0:
         print(f"recording 4 x 1280x720 for {record_seconds:.0f} s ...", flush=True)
         results["record"] = bench_record(record_seconds)

@@ -81,7 +81,7 @@ def network_camera_target(row: dict[str, Any]) -> tuple[str, bool] | None:
 @contextmanager
 def _stream(ffmpeg: str) -> Iterator[str]:
     """An ffmpeg server of the test stream for one client; ended on leaving, always."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/cam.ts"
     command = [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
@@ -93,20 +93,20 @@ def _stream(ffmpeg: str) -> Iterator[str]:
         server = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=log)
         try:
-            _wait_listening(server, port, log)
+            wait_listening(server, port, log)
             yield url
         finally:
             server.kill()
             server.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_listening(server: subprocess.Popen, port: int, log: Any) -> None:
+def wait_listening(server: subprocess.Popen, port: int, log: Any) -> None:
     """Watch the server's sockets rather than connect: a connection would use up the one
     client it serves."""
     deadline = time.monotonic() + _LISTEN_TIMEOUT_S

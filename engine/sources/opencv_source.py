@@ -13,6 +13,7 @@ behaviour, and a change to one (say, how a read is retried) is read against the 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -52,6 +53,10 @@ FOURCCS = ("auto", "MJPG", "YUYV", "H264")
 DEVICE_READ_TIMEOUT_S = 2.0  # a USB camera silent this long has failed
 LATCH_WAIT_PERIODS = 3  # how long a set waits for a later frame to prove none is missing
 RTP_WINDOW_NS = 10_000_000_000  # see RtpClock
+# RTP over the RTSP connection by default: no packet lost on a busy network (a lost
+# packet smears an H.264 frame) and no UDP port to clash with. "udp" saves latency.
+RTSP_TRANSPORTS = ("tcp", "udp")
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 RTP_JUMP_NS = 2_000_000_000  # presentation times that jump further start a new mapping
 
 
@@ -577,7 +582,8 @@ class NetworkSource(DrainedSource):
         return times
 
     def _default_options(self) -> dict[str, Any]:
-        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 2.0}
+        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 2.0,
+                "rtsp_transport": "tcp"}
 
     def _option_specs(self) -> list[PropertySpec]:
         return [
@@ -585,6 +591,8 @@ class NetworkSource(DrainedSource):
             PropertySpec("read_timeout_ms", "int", self._options["read_timeout_ms"], 100, 60_000),
             PropertySpec("reconnect_timeout_s", "float", self._options["reconnect_timeout_s"],
                          0, 3600),
+            PropertySpec("rtsp_transport", "choice", self._options["rtsp_transport"],
+                         choices=RTSP_TRANSPORTS),
         ]
 
     def _open_capture(self) -> cv2.VideoCapture:
@@ -603,6 +611,9 @@ class NetworkSource(DrainedSource):
     def _connect(self, open_timeout_ms: int) -> cv2.VideoCapture:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms,
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._options["read_timeout_ms"]]
+        # OpenCV reads FFmpeg's options from the environment at each open (this process
+        # has one camera, so nothing else reads it meanwhile).
+        os.environ[FFMPEG_OPTIONS_ENV] = f"rtsp_transport;{self._options['rtsp_transport']}"
         return cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG, params)
 
     def reconnect(self) -> bool:

@@ -1,7 +1,7 @@
 """A stand-in RTSP camera: GStreamer's RTSP server, H.264, every frame clock-stamped.
 
 Run by the SYSTEM Python (Debian's python3-gi; the venv has no gi) from the repository
-root:  /usr/bin/python3 tests/rtsp_stamped_server.py PORT PATH WIDTH HEIGHT FPS [LATE_S]
+root:  /usr/bin/python3 engine/bench/rtsp_stamped_server.py PORT PATH WIDTH HEIGHT FPS [LATE_S]
 It serves rtsp://127.0.0.1:PORT/PATH. With LATE_S, a PLAY request that comes while a
 client already plays is answered LATE_S seconds late: a camera that opens later than the
 others, for certain (which of two cameras opening together gets the first keyframe is
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 ELEMENTS = ("appsrc", "videoconvert", "x264enc", "rtph264pay")
 PIPELINE = (
@@ -59,7 +59,7 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
     gi.require_version("GstRtspServer", "1.0")
     from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
-    from tests.stamped_frames import StampedFrames, run_paced
+    from engine.sources.stamped_frames import StampedFrames, run_paced
 
     Gst.init(None)
     loop = GLib.MainLoop()
@@ -78,7 +78,7 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
         sources[key] = media.get_element().get_child_by_name("src")
         media.connect("unprepared", lambda *_: sources.pop(key, None))
 
-    playing = []  # clients whose PLAY was answered
+    playing: list[object] = []  # clients whose PLAY was answered
 
     def before_play(_client: object, _context: object) -> GstRtsp.RTSPStatusCode:
         if playing and late_s:

@@ -1,9 +1,9 @@
 """Frames of a stand-in camera, each stamped with the moment it is made.
 
-Shared by the stand-in servers' own processes (tests/rtsp_stamped_server.py under the
-system Python, tests/stamped_feed.py under the venv's), so it needs only numpy and
-engine.sources.clockstamp. The stamp is burned when the frame is made: that moment is
-the frame's true capture time, whatever queue it then waits in.
+Shared by the stand-in servers' own processes (engine/bench/rtsp_stamped_server.py under
+the system Python, which has no cv2; tests/stamped_feed.py under the venv's), so it needs
+only numpy and engine.sources.clockstamp. The stamp is burned when the frame is made:
+that moment is the frame's true capture time, whatever queue it then waits in.
 """
 
 from __future__ import annotations
