@@ -45,15 +45,6 @@ class DeadlinePacer:
         self._next += self.period
         return missed
 
-    def skip_overdue(self) -> int:
-        """Drop the deadlines already past, so wait() sleeps to the next tick; return how many."""
-        now = time.monotonic()
-        if self._next is None or now < self._next:
-            return 0
-        missed = int((now - self._next) // self.period) + 1
-        self._next += missed * self.period
-        return missed
-
     def stall(self, seconds: float) -> None:
         """Sleep without the lost time counting as missed deadlines (a slow device)."""
         time.sleep(seconds)

@@ -571,21 +571,6 @@ def test_list_cameras_always_offers_the_synthetic_source():
     assert all(camera["kind"] == "device" for camera in cameras[1:])
 
 
-def test_resync_skips_a_frame_that_fell_due_while_waiting_for_a_slower_camera(synthetic):
-    """Two cameras whose schedules started either side of a tick would stay a frame apart
-    forever; after waiting at the gate, resync drops the overdue tick and realigns."""
-    camera = synthetic(fps=50.0)
-    camera.grab()  # schedule running: the next tick is due within 20 ms
-    time.sleep(0.025)  # waited at the gate past that tick
-    camera.resync()
-    assert camera.dropped == 1
-    before = time.monotonic()
-    camera.grab()
-    assert time.monotonic() - before > 0.005  # slept to the next tick, not an overdue one
-    camera.resync()  # nothing overdue now: nothing skipped
-    assert camera.dropped == 1
-
-
 def test_rtsp_cameras_carry_rtp_over_the_rtsp_connection_unless_told_otherwise():
     """TCP by default: no lost packet smears a frame, no UDP port can clash; "udp" is a
     choice, anything else is refused with the choices named."""

@@ -107,12 +107,6 @@ class Source(Protocol):
     def flush(self) -> None:
         """Discard frames that piled up while the group was held (pause, update)."""
 
-    def resync(self) -> None:
-        """This camera just waited at the sync gate for a slower one: if a frame became
-        due meanwhile, skip it, so the next grab is as fresh as the slower camera's.
-
-        Sources that cannot tell (a driver queue) do nothing."""
-
     @property
     def dropped(self) -> int:
         """Frames the device produced that were never grabbed."""

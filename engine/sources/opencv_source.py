@@ -136,10 +136,6 @@ class OpenCVSource:
         self._store(validate_changes(self._specs(), changes))
         return self.settings()
 
-    def resync(self) -> None:
-        """A driver hands out its frames in order and cannot say which one is due, and a
-        file replays every frame: nothing to skip."""
-
     def flush(self) -> None:
         """Drain frames queued by the driver while held, time-boxed; no gap counts after it."""
         if self._cap is None:

@@ -211,13 +211,6 @@ class SyntheticSource:
         self._pacer.reset()
         self._gap_forgiven = True
 
-    def resync(self) -> None:
-        # Without this, a camera whose schedule started one tick earlier than a peer's
-        # (they reset either side of a tick) would grab every frame a period early.
-        # The free clock always hands out its newest frame: nothing to skip.
-        if self._values["paced"] and self._clock is None:
-            self._dropped += self._pacer.skip_overdue()
-
     @property
     def dropped(self) -> int:
         return self._dropped

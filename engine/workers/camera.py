@@ -245,9 +245,7 @@ class _CaptureProcess:
                         return
                     time.sleep(gate_sleep_s)
                 continue
-            if waits:
-                source.resync()  # waited for a slower camera: take a frame as fresh as its
-                waits = 0
+            waits = 0
             moment = state.set_moment_ns(frame_number)
             if moment and free_running:  # a gated source waits in latch_at (it may not)
                 remaining_ns = moment - monotonic_ns()
