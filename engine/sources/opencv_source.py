@@ -1,12 +1,13 @@
 """Cameras, video files and network streams read through cv2.VideoCapture.
 
-One base class holds what all three share (retrieve straight into the caller's
-buffer, settings bookkeeping); the subclasses differ in how they open, pace, flush
-and recover:
-- DeviceSource: a USB/V4L2 camera; requests size/fps and reports what it got.
-- FileSource: replays a video at its native rate, looping by default.
-- NetworkSource: an http(s)/rtsp(s) stream via FFmpeg, with bounded timeouts and
-  reconnect.
+One base class holds what all three share (opening, settings bookkeeping); the
+subclasses differ in how they deliver, pace and recover:
+- DrainedSource: a free-running capture read by a FrameDrain thread, for
+  - DeviceSource: a USB/V4L2 camera; requests size/fps and reports what it got;
+  - NetworkSource: an http(s)/rtsp(s) stream via FFmpeg, with bounded timeouts and
+    reconnect.
+- FileSource: a gated replay, retrieved straight into the caller's buffer, looping by
+  default.
 They stay in one module (over 400 lines) because they are one concept, VideoCapture's
 behaviour, and a change to one (say, how a read is retried) is read against the others.
 """
@@ -14,10 +15,8 @@ behaviour, and a change to one (say, how a read is retried) is read against the 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
-from collections import deque
 from typing import Any
 
 import cv2
@@ -28,10 +27,6 @@ from engine.sources import Kind, SourceKind, validate_changes
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.drain import FrameDrain
 
-GAP_WINDOW = 31  # grab intervals whose median is taken as the true frame period
-GAP_WARMUP = 5  # intervals needed before gaps are judged at all
-FLUSH_MAX_GRABS = 5  # V4L2 queues 4 buffers by default
-FLUSH_MAX_S = 0.25
 # Measuring a network stream's rate at open (see true_rate).
 RATE_PROBE_S = 1.5
 RATE_PROBE_MAX_FRAMES = 120
@@ -64,7 +59,7 @@ class OpenCVSource:
     """What every VideoCapture-backed source shares; subclasses implement _open_capture()."""
 
     kind_label = "camera"
-    capture_clock: CaptureClock = "after_grab"  # no capture time yet: see capture_ns()
+    capture_clock: CaptureClock = "after_grab"  # a subclass that knows better says so
 
     def __init__(
         self,
@@ -80,9 +75,6 @@ class OpenCVSource:
         self._options: dict[str, Any] = self._default_options()
         self._cap: cv2.VideoCapture | None = None
         self._actual: dict[str, Any] = {}
-        self._dropped = 0
-        self._last_grab: float | None = None
-        self._gaps: deque[float] = deque(maxlen=GAP_WINDOW)
         self._store(validate_changes(self._specs(), settings or {}))
 
     # -- protocol --------------------------------------------------------------
@@ -96,9 +88,6 @@ class OpenCVSource:
             "height": int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             "fps": self._reported_fps(),
         }
-        self._dropped = 0
-        self._last_grab = None
-        self._gaps.clear()
 
     def settings(self) -> dict[str, Any]:
         geometry = self._actual if self._cap is not None else self._requested
@@ -107,52 +96,9 @@ class OpenCVSource:
     def properties(self) -> list[PropertySpec]:
         return self._specs()
 
-    @property
-    def free_running(self) -> bool:
-        return False
-
-    def grab(self) -> bool:
-        if not self._opened().grab():
-            return False
-        self._count_gap()
-        return True
-
-    def latch_at(self, moment_ns: int) -> Latch:
-        """A gated source's next frame; the moment is its own schedule's business."""
-        return Latch.NEW if self.grab() else Latch.FAILED
-
-    def capture_ns(self) -> int | None:
-        """Not known yet: the after-grab stamp stands in (issue 13 adds driver and packet times)."""
-        return None
-
-    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
-        ok, image = self._opened().retrieve(image=out)
-        if not ok or image is None:
-            raise SourceError(f"cannot decode a frame from {self.kind_label} {self.name}")
-        if image is not out:
-            _fit_into(image, out)
-
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         self._store(validate_changes(self._specs(), changes))
         return self.settings()
-
-    def flush(self) -> None:
-        """Drain frames queued by the driver while held, time-boxed; no gap counts after it."""
-        if self._cap is None:
-            return
-        period = 1.0 / self._actual["fps"]
-        deadline = time.monotonic() + min(2 * period, FLUSH_MAX_S)
-        for _ in range(FLUSH_MAX_GRABS):
-            started = time.monotonic()
-            if started >= deadline or not self._cap.grab():
-                break
-            if time.monotonic() - started > period / 2:
-                break  # this grab waited for a fresh frame: the queue is empty
-        self._last_grab = None
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
 
     def close(self) -> None:
         if self._cap is not None:
@@ -192,22 +138,6 @@ class OpenCVSource:
     def _reported_fps(self) -> float:
         fps = self._opened().get(cv2.CAP_PROP_FPS)
         return float(fps) if 0 < fps <= 1000 else self._requested["fps"]
-
-    def _count_gap(self) -> None:
-        """Estimate drops from grab intervals against their running median.
-
-        The median, not the nominal fps, sets the period: streams such as MJPEG over
-        HTTP carry no rate and report a default one.
-        """
-        now = time.monotonic()
-        if self._last_grab is not None:
-            gap = now - self._last_grab
-            if len(self._gaps) >= GAP_WARMUP:
-                period = statistics.median(self._gaps)
-                if gap > 1.5 * period > 0:
-                    self._dropped += round(gap / period) - 1
-            self._gaps.append(gap)
-        self._last_grab = now
 
 
 class DrainedSource(OpenCVSource):
@@ -466,21 +396,45 @@ class FileSource(OpenCVSource):
         super().open()
         self._pacer = DeadlinePacer(self._actual["fps"])
 
+    @property
+    def free_running(self) -> bool:
+        return False
+
     def grab(self) -> bool:
-        if not self._opened().grab() and not (self._options["loop"] and self._rewind()):
+        if not self._next_frame():
             return False
         self._pacer.wait()
         return True
 
     def latch_at(self, moment_ns: int) -> Latch:
         """The file's next frame, shown at the set's moment (the group's rate paces it)."""
-        if not self._opened().grab() and not (self._options["loop"] and self._rewind()):
+        if not self._next_frame():
             return Latch.FAILED
         sleep_until_ns(moment_ns)
         return Latch.NEW
 
+    def capture_ns(self) -> int | None:
+        """A file cannot tell: the after-grab stamp stands in."""
+        return None
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        ok, image = self._opened().retrieve(image=out)
+        if not ok or image is None:
+            raise SourceError(f"cannot decode a frame from {self.kind_label} {self.name}")
+        if image is not out:
+            _fit_into(image, out)
+
     def flush(self) -> None:
         self._pacer.reset()
+
+    @property
+    def dropped(self) -> int:
+        """A file delivers every frame."""
+        return 0
+
+    def _next_frame(self) -> bool:
+        """Latch the next frame, from the start again at the end when looping."""
+        return self._opened().grab() or (self._options["loop"] and self._rewind())
 
     def _default_options(self) -> dict[str, Any]:
         return {"loop": True}
@@ -677,9 +631,10 @@ def open_cv_source(
     height: int,
     fps: float,
     settings: dict[str, Any] | None = None,
-) -> OpenCVSource:
+) -> DeviceSource | FileSource | NetworkSource:
     """The VideoCapture-backed source class for a parsed device, file or network string."""
-    classes = {Kind.DEVICE: DeviceSource, Kind.FILE: FileSource, Kind.NETWORK: NetworkSource}
+    classes: dict[Kind, type[DeviceSource | FileSource | NetworkSource]] = {
+        Kind.DEVICE: DeviceSource, Kind.FILE: FileSource, Kind.NETWORK: NetworkSource}
     return classes[parsed.kind](parsed, width, height, fps, settings)
 
 
