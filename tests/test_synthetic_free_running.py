@@ -18,6 +18,7 @@ import pytest
 
 from engine.capture.group import CaptureGroup
 from engine.recording.manifest import read_manifest
+from engine.recording.session import Recording
 from engine.recording.timestamps import read_timestamps
 from engine.recording.verify import verify_recording
 from engine.rig import RigError, demo_camera_settings, rig_from_dict
@@ -216,16 +217,27 @@ def test_invalid_clock_settings_are_rejected(settings, message):
 # --- in a capture group ----------------------------------------------------------------------
 
 
-def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
-    cameras = [CameraSpec(f"cam{i}", "synthetic", 256, 192, 30.0, demo_camera_settings(i))
-               for i in range(2)]  # cam1 at 29.97, as in the demo rig
+def demo_cameras() -> list[CameraSpec]:
+    """Two free-running cameras as in the demo rig (cam1 at 29.97)."""
+    return [CameraSpec(f"cam{i}", "synthetic", 256, 192, 30.0, demo_camera_settings(i))
+            for i in range(2)]
+
+
+def record_verified(folder: Path, cameras: list[CameraSpec], frame_sets: int) -> Recording:
+    """Record at least frame_sets sets as MJPEG; the recording must verify."""
     with CaptureGroup(cameras) as group:
-        recording = group.start_recording(tmp_path, "mjpeg")
+        recording = group.start_recording(folder, "mjpeg")
         start = min(group.counts())
-        wait_for(lambda: min(group.counts()) >= start + 45, 20.0, "45 recorded frame sets")
+        wait_for(lambda: min(group.counts()) >= start + frame_sets, 20.0,
+                 f"{frame_sets} recorded frame sets")
         group.stop_recording()
     report = verify_recording(recording.folder)
     assert report.ok, report.summary()
+    return recording
+
+
+def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
+    recording = record_verified(tmp_path, demo_cameras(), 45)
     manifest = read_manifest(recording.folder)
     assert [c["settings"]["clock"] for c in manifest["cameras"]] == ["free", "free"]
     assert len({c["frames"] for c in manifest["cameras"]}) == 1  # the gate still holds
@@ -240,16 +252,8 @@ def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
 
 
 def test_free_running_cameras_record_their_clocks_capture_times(tmp_path):
-    cameras = [CameraSpec(f"cam{i}", "synthetic", 256, 192, 30.0, demo_camera_settings(i))
-               for i in range(2)]
-    cameras.append(CameraSpec("gated", "synthetic", 256, 192, 30.0, {}))
-    with CaptureGroup(cameras) as group:
-        recording = group.start_recording(tmp_path, "mjpeg")
-        start = min(group.counts())
-        wait_for(lambda: min(group.counts()) >= start + 30, 20.0, "30 recorded frame sets")
-        group.stop_recording()
-    report = verify_recording(recording.folder)
-    assert report.ok, report.summary()
+    cameras = [*demo_cameras(), CameraSpec("gated", "synthetic", 256, 192, 30.0, {})]
+    recording = record_verified(tmp_path, cameras, 30)
     manifest = read_manifest(recording.folder)
     assert [c["capture_clock"] for c in manifest["cameras"]] == ["source", "source", "after_grab"]
     for camera in manifest["cameras"]:
