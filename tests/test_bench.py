@@ -22,12 +22,12 @@ from tests.stamped_servers import rtsp_server_or_skip
 def test_network_camera_figure_is_measured_and_printed(capsys):
     tool_or_skip("ffmpeg")
     row = bench_network_camera(seconds=2.0, warm_up_s=1.0)
-    for side in ("bare_reader", "capture_path"):
+    for side in ("bare_reader", "bare_opencv_reader", "capture_path"):
         assert row[side]["fps"] > 0 and row[side]["cpu_percent"] > 0, row
     assert row["ratio"] > 0
     print_network_camera(row)
     printed = capsys.readouterr().out
-    assert "MPEG-TS over HTTP" in printed and "bare reader" in printed
+    assert "MPEG-TS over HTTP" in printed and "bare PyAV reader" in printed
     assert f"{row['ratio']}x" in printed
     text, _ = network_camera_target(row)
     assert "1.5x" in text

@@ -436,7 +436,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print("measuring the wake-up floor of this machine ...", flush=True)
     results["wake_floor"] = bench_wake_floor(seconds=seconds * 2)
     if network_seconds > 0:
-        print("measuring a 720p30 network camera against a bare OpenCV reader ...", flush=True)
+        print("measuring a 720p30 network camera against bare PyAV and OpenCV readers ...",
+              flush=True)
         results["network_camera"] = bench_network_camera(network_seconds)
     if sync_seconds > 0:
         print("recording 2 cameras on one stamped RTSP stream ...", flush=True)

@@ -1,9 +1,11 @@
-"""Capture-path CPU of one 720p30 network camera, as a ratio to a bare OpenCV reader.
+"""Capture-path CPU of one 720p30 network camera, as a ratio to a bare PyAV reader.
 
-Decoding the stream is a network camera's unavoidable cost; what the engine adds on top
-(the drain thread, the sync gate, the copy into the ring slot) is what this figure is
-about. So both sides read the same kind of local stream for the same time in the same
-run: a process doing nothing but VideoCapture.read(), and the camera process of a real
+Decoding the stream and turning it into BGR pictures is a network camera's unavoidable
+cost; what the engine adds on top (the drain thread, the sync gate, the copy into the
+ring slot) is what this figure is about. So the sides read the same kind of local stream
+for the same time in the same run: a process doing nothing but decode and
+to_ndarray("bgr24") with PyAV (the engine's own decoder: the target's baseline), the same
+with OpenCV's VideoCapture.read() (shown beside it), and the camera process of a real
 capture group. Each reads its own ffmpeg server, because `-listen 1` serves one client.
 The ratio is CPU per delivered frame, so a side that delivers fewer frames is not
 flattered by it.
@@ -17,10 +19,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import av
+import av.error
 import cv2
 import psutil
 
@@ -41,17 +45,25 @@ def bench_network_camera(seconds: float, warm_up_s: float = 2.0) -> dict[str, An
     if ffmpeg is None:
         return {"stream": STREAM, "skipped": "ffmpeg is not on PATH (Debian: apt install ffmpeg)"}
     with _stream(ffmpeg) as url:
-        bare = _measure_bare_reader(url, warm_up_s, seconds)
+        bare = _measure_bare_reader(url, "pyav", warm_up_s, seconds)
+    with _stream(ffmpeg) as url:
+        bare_opencv = _measure_bare_reader(url, "opencv", warm_up_s, seconds)
     with _stream(ffmpeg) as url:
         engine = _measure_capture_path(url, warm_up_s, seconds)
-    per_frame = bare["cpu_ms_per_frame"], engine["cpu_ms_per_frame"]
     return {
         "stream": STREAM,
         "seconds": seconds,
         "bare_reader": bare,
+        "bare_opencv_reader": bare_opencv,
         "capture_path": engine,
-        "ratio": round(per_frame[1] / per_frame[0], 2) if all(per_frame) else 0.0,
+        "ratio": _ratio(engine, bare),
+        "ratio_to_opencv": _ratio(engine, bare_opencv),
     }
+
+
+def _ratio(side: dict[str, float], baseline: dict[str, float]) -> float:
+    per_frame = baseline["cpu_ms_per_frame"], side["cpu_ms_per_frame"]
+    return round(per_frame[1] / per_frame[0], 2) if all(per_frame) else 0.0
 
 
 def print_network_camera(row: dict[str, Any]) -> None:
@@ -60,11 +72,14 @@ def print_network_camera(row: dict[str, Any]) -> None:
     if "skipped" in row:
         print(f"  skipped: {row['skipped']}")
         return
-    print(f"{'':<14}{'cpu %':>7}{'frames/s':>10}{'cpu ms/frame':>14}")
-    for label, key in (("bare reader", "bare_reader"), ("capture path", "capture_path")):
+    print(f"{'':<20}{'cpu %':>7}{'frames/s':>10}{'cpu ms/frame':>14}")
+    for label, key in (("bare PyAV reader", "bare_reader"),
+                       ("bare OpenCV reader", "bare_opencv_reader"),
+                       ("capture path", "capture_path")):
         side = row[key]
-        print(f"{label:<14}{side['cpu_percent']:>7}{side['fps']:>10}{side['cpu_ms_per_frame']:>14}")
-    print(f"  capture path / bare reader, per frame: {row['ratio']}x ({row['seconds']:.0f} s each)")
+        print(f"{label:<20}{side['cpu_percent']:>7}{side['fps']:>10}{side['cpu_ms_per_frame']:>14}")
+    print(f"  capture path / bare PyAV reader, per frame: {row['ratio']}x "
+          f"(/ bare OpenCV reader: {row['ratio_to_opencv']}x; {row['seconds']:.0f} s each)")
 
 
 def network_camera_target(row: dict[str, Any]) -> tuple[str, bool] | None:
@@ -72,7 +87,7 @@ def network_camera_target(row: dict[str, Any]) -> tuple[str, bool] | None:
     if "skipped" in row:
         return None
     return (
-        f"720p30 network camera capture path <= {TARGET_RATIO}x a bare OpenCV reader per "
+        f"720p30 network camera capture path <= {TARGET_RATIO}x a bare PyAV reader per "
         f"frame ({row['ratio']}x)",
         0 < row["ratio"] <= TARGET_RATIO,
     )
@@ -124,31 +139,53 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system
 
 
-def _bare_reader(url: str, warm_up_s: float, seconds: float, results: Any) -> None:
-    """Child process: read the stream, then measure its own CPU and frames over `seconds`."""
-    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+def _bare_reader(url: str, kind: str, warm_up_s: float, seconds: float, results: Any) -> None:
+    """Child process: read the stream into BGR pictures with PyAV or OpenCV, then measure
+    its own CPU and frames over `seconds`."""
     try:
-        if not cap.isOpened():
-            results.put(f"a bare OpenCV reader could not open {url}")
-            return
+        read, close = _open_pyav(url) if kind == "pyav" else _open_opencv(url)
+    except (OSError, av.error.FFmpegError, RuntimeError) as error:
+        results.put(f"a bare {kind} reader could not open {url}: {error}")
+        return
+    try:
         deadline = time.monotonic() + warm_up_s
         while time.monotonic() < deadline:
-            cap.read()
+            read()
         me = psutil.Process()
         frames, cpu_before, start = 0, _cpu_seconds(me), time.monotonic()
         while time.monotonic() - start < seconds:
-            ok, _ = cap.read()
-            frames += ok
+            frames += read()
         elapsed = time.monotonic() - start
         results.put((_cpu_seconds(me) - cpu_before, frames, elapsed))
     finally:
+        close()
+
+
+def _open_pyav(url: str) -> tuple[Callable[[], bool], Callable[[], None]]:
+    container = av.open(url, timeout=_OPEN_TIMEOUT_S)
+    stream = container.streams.video[0]
+    frames = (frame for packet in container.demux(stream) for frame in packet.decode())
+
+    def read() -> bool:
+        frame = next(frames, None)
+        return frame is not None and frame.to_ndarray(format="bgr24") is not None
+
+    return read, container.close
+
+
+def _open_opencv(url: str) -> tuple[Callable[[], bool], Callable[[], None]]:
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    if not cap.isOpened():
         cap.release()
+        raise RuntimeError("VideoCapture did not open")
+    return (lambda: bool(cap.read()[0])), cap.release
 
 
-def _measure_bare_reader(url: str, warm_up_s: float, seconds: float) -> dict[str, float]:
+def _measure_bare_reader(url: str, kind: str, warm_up_s: float, seconds: float
+                         ) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    reader = ctx.Process(target=_bare_reader, args=(url, warm_up_s, seconds, results))
+    reader = ctx.Process(target=_bare_reader, args=(url, kind, warm_up_s, seconds, results))
     reader.start()
     try:
         outcome = results.get(timeout=_OPEN_TIMEOUT_S + warm_up_s + seconds + 30)
