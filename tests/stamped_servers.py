@@ -69,7 +69,7 @@ class StampedServers:
                             str(width), str(height), str(fps)], stdout=subprocess.PIPE)
         server = self._start(
             [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
-             "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-q:v", "3",
+             "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-q:v", "3", "-threads", "1",
              "-flush_packets", "1", "-f", "mpjpeg", "-listen", "1", url],
             stdin=feed.stdout)
         assert feed.stdout is not None
