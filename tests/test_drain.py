@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import queue
 import time
 
@@ -10,35 +9,34 @@ import numpy as np
 import pytest
 
 from engine.sources.drain import DEPTH, FrameDrain
-from engine.sources.opencv_source import RtpClock, plausible_stamp
+from engine.sources.opencv_source import plausible_stamp
 from tests.waiting import wait_for
 
 MS = 1_000_000
 
 
 class ScriptedCapture:
-    """A VideoCapture stand-in: read() returns the next frame the test feeds, whose pixels
-    hold its number; its capture time is what the test says (through stamp())."""
+    """A FrameReader: read() returns the next frame the test feeds, whose pixels hold its
+    number, with the capture time the test says."""
 
     def __init__(self) -> None:
         self.feed: queue.Queue[tuple[int, int] | None] = queue.Queue()
-        self.captured_ns = 0
 
-    def read(self, _spare: object = None) -> tuple[bool, np.ndarray | None]:
+    def read(self, _spare: object = None) -> tuple[np.ndarray, int] | None:
         item = self.feed.get()
         if item is None:
-            return False, None
-        number, self.captured_ns = item
-        return True, np.full((2, 2, 3), number, np.uint8)
+            return None
+        number, captured_ns = item
+        return np.full((2, 2, 3), number, np.uint8), captured_ns
 
-    def stamp(self, _cap: object, _arrived_ns: int) -> int:
-        return self.captured_ns
+    def develop(self, picture: np.ndarray, out: np.ndarray) -> None:
+        np.copyto(out, picture)
 
 
 @pytest.fixture
 def stream():
     capture = ScriptedCapture()
-    drain = FrameDrain(capture, "scripted", capture.stamp)  # type: ignore[arg-type]
+    drain = FrameDrain(capture, "scripted")
     yield capture, drain
     capture.feed.put(None)
     drain.stop(2.0)
@@ -83,25 +81,6 @@ def test_waiting_past_the_moment_ends_when_a_later_frame_arrives(stream):
     drain.wait_past(120 * MS, time.monotonic_ns() + 5_000_000_000)
     assert time.monotonic() - started < 2
     assert drain.latch_at(120 * MS) and latched(drain) == 1
-
-
-def test_rtp_times_map_onto_the_local_clock_by_the_fastest_frame():
-    clock = RtpClock()
-    # Frames every 33 ms on the camera's clock, arriving 50 ms later plus 0-20 ms jitter.
-    jitter = [7, 0, 19, 3, 12]
-    captured = [clock.capture_ns(33.0 * k, (1000 + 33 * k + 50 + jitter[k]) * MS)
-                for k in range(5)]
-    # From the fastest frame on (the second), no jitter is left; its delay stays in.
-    assert np.diff(captured[1:]).tolist() == [33 * MS] * 3
-    assert captured[1] == (1000 + 33 + 50) * MS
-    assert captured[0] == (1000 + 50 + 7) * MS  # before it, the best delay known then
-    # A burst of late frames, then a fast one: the mapping settles, times never go back.
-    burst = RtpClock()
-    settling = [burst.capture_ns(33.0 * k, (1000 + 200 + 5 * k) * MS) for k in range(4)]
-    settling.append(burst.capture_ns(33.0 * 4, (1000 + 132 + 20) * MS))
-    assert all(b >= a for a, b in itertools.pairwise(settling))
-    # A restarted camera (its times jump back) starts a new mapping.
-    assert clock.capture_ns(0.0, 5000 * MS) == 5000 * MS
 
 
 def test_a_driver_stamp_counts_only_on_the_monotonic_clock():

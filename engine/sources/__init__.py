@@ -113,6 +113,10 @@ def create_source(
         from engine.sources.synthetic import SyntheticSource
 
         return SyntheticSource(camera_index, width, height, fps, settings)
+    if parsed.kind is Kind.NETWORK:
+        from engine.sources.network import NetworkSource
+
+        return NetworkSource(parsed, width, height, fps, settings)
     from engine.sources.opencv_source import open_cv_source
 
     return open_cv_source(parsed, width, height, fps, settings)

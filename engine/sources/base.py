@@ -50,11 +50,12 @@ class PropertySpec:
         return asdict(self)
 
 
-CaptureClock = Literal["source", "driver", "rtp", "arrival", "after_grab"]
+CaptureClock = Literal["source", "driver", "rtcp", "rtp", "arrival", "after_grab"]
 """Where a camera's capture times come from: the source's own clock (a free-running
 synthetic camera), the driver's buffer timestamp (V4L2), the stream's RTP timestamps
-mapped onto the local clock, the frame's arrival at the demuxer (a stream that carries
-no usable times), or the camera process's after-grab stamp (a source that cannot tell)."""
+mapped onto the local clock by the camera's RTCP sender reports ("rtcp") or by the
+fastest frame ("rtp"), the frame's arrival at the demuxer (a stream that carries no
+usable times), or the camera process's after-grab stamp (a source that cannot tell)."""
 
 
 class Latch(IntEnum):

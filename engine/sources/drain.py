@@ -4,9 +4,11 @@ A network or USB camera keeps sending whether or not the sync gate lets its proc
 read, and what is not read piles up in the socket, the driver, FFmpeg's demuxer and the
 decoder: the gate then keeps the frame counts equal while frame k of one file is seconds
 older than frame k of another. FrameDrain reads every frame the moment it arrives (what
-a bare reader costs) and keeps the last few decoded ones with their capture times, so
-the camera process can take, for each frame set, the frame captured nearest at or
-before the set's moment (latch_at), even when it comes to look a few frames late.
+a bare reader costs) and keeps the last few with their capture times, so the camera
+process can take, for each frame set, the frame captured nearest at or before the set's
+moment (latch_at), even when it comes to look a few frames late. A reader may keep its
+frames compressed (an intra-only stream such as MJPEG): only the frame a set takes is
+then ever decoded (FrameReader.develop).
 """
 
 from __future__ import annotations
@@ -14,23 +16,26 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 # Frames kept: a camera process that comes up to this many frames late still finds the
 # frame of its set's moment. Beyond that the group is overloaded and takes what is left.
 DEPTH = 6
 
-Stamp = Callable[[cv2.VideoCapture, int], int]
-"""(capture, arrival ns) -> the frame's capture time on the monotonic clock (ns)."""
 
+class FrameReader(Protocol):
+    """One open stream, read frame by frame (by the drain's thread only)."""
 
-def arrival(_cap: cv2.VideoCapture, arrived_ns: int) -> int:
-    """The capture time of a stream that tells nothing better: its arrival."""
-    return arrived_ns
+    def read(self, spare: Any) -> tuple[Any, int] | None:
+        """Block for the next frame: (picture, capture time in monotonic ns), or None when
+        the stream ended or failed. `spare` is a picture the drain no longer needs (or
+        None): a reader may decode into it instead of allocating."""
+
+    def develop(self, picture: Any, out: np.ndarray) -> None:
+        """Write a picture read() returned into `out` as BGR, decoding it if read() left
+        it compressed. Called by the camera's thread, never for a picture being reused."""
 
 
 class _Frame:
@@ -43,11 +48,10 @@ class _Frame:
 
 
 class FrameDrain:
-    """Reads `cap` on a daemon thread until stopped or the stream fails."""
+    """Reads `reader` on a daemon thread until stopped or the stream fails."""
 
-    def __init__(self, cap: cv2.VideoCapture, name: str, stamp: Stamp = arrival) -> None:
-        self._cap = cap
-        self._stamp = stamp
+    def __init__(self, reader: FrameReader, name: str) -> None:
+        self._reader = reader
         self._changed = threading.Condition()
         self._frames: deque[_Frame] = deque()  # oldest first, at most DEPTH
         self._latched: _Frame | None = None  # the frame retrieve() copies; never reused
@@ -59,17 +63,16 @@ class FrameDrain:
         self._thread.start()
 
     def _run(self) -> None:
-        spare: Any = None  # the buffer the next read decodes into: no allocation per frame
+        spare: Any = None  # the picture the next read may reuse: no allocation per frame
         while not self._stopping:
-            ok, image = self._cap.read(spare)
-            arrived_ns = time.monotonic_ns()
+            frame = self._reader.read(spare)
             with self._changed:
-                if not ok or image is None:
+                if frame is None:
                     self._failed = True
                     self._changed.notify_all()
                     return
+                image, captured_ns = frame
                 self._sequence += 1
-                captured_ns = self._stamp(self._cap, arrived_ns)
                 spare = None
                 if len(self._frames) == DEPTH:
                     oldest = self._frames.popleft()
@@ -135,17 +138,15 @@ class FrameDrain:
         return self.latch_at(2**63 - 1)
 
     def copy_latched(self, out: np.ndarray) -> int:
-        """Copy the latched frame into out; return its capture time (monotonic ns)."""
+        """Develop the latched frame into out; return its capture time (monotonic ns).
+        Outside the lock: the latched picture is never handed back to the reader, and only
+        the caller's thread changes the latch."""
         with self._changed:
             frame = self._latched
-            if frame is None:
-                raise RuntimeError("no frame is latched yet")
-            image = frame.image
-            if image.shape == out.shape:
-                np.copyto(out, image)
-            else:  # the stream changed size: keep the ring's geometry
-                cv2.resize(image, (out.shape[1], out.shape[0]), dst=out)
-            return frame.captured_ns
+        if frame is None:
+            raise RuntimeError("no frame is latched yet")
+        self._reader.develop(frame.image, out)
+        return frame.captured_ns
 
     @property
     def failed(self) -> bool:

@@ -1,0 +1,106 @@
+"""A free-running camera read by a FrameDrain: USB cameras and network streams.
+
+No backlog forms while the group waits, is held or is slower, and each frame set takes
+the frame captured nearest at or before its moment. Frames no set took count as
+`dropped` (skipped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.sources.base import Latch, SourceError
+from engine.sources.configured import ConfiguredSource
+from engine.sources.drain import FrameDrain, FrameReader
+
+LATCH_WAIT_PERIODS = 3  # how long a set waits for a later frame to prove none is missing
+
+
+class DrainedSource(ConfiguredSource):
+    """Subclasses open the device and hand the drain its reader (_reader)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._drain: FrameDrain | None = None
+        self._taken = 0  # the drain's sequence number of the frame last latched
+        self._skipped = 0
+        self._captured_ns = 0  # capture time of the frame last retrieved
+        super().__init__(*args, **kwargs)
+
+    @property
+    def free_running(self) -> bool:
+        return True
+
+    def grab(self) -> bool:
+        """Latch the newest frame, waiting for one newer than the last latched."""
+        if not self._wait_newer():
+            return False
+        assert self._drain is not None
+        self._took(self._drain.latch_newest())
+        return True
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """The frame captured nearest at or before the moment, decided once a frame
+        captured after it has arrived (delivery jitter cannot change the choice then),
+        waiting at most LATCH_WAIT_PERIODS of this camera's own frame period."""
+        drain = self._drain
+        if drain is None or drain.failed:
+            return Latch.NEW if self.grab() else Latch.FAILED
+        period_ns = 1e9 / float(self._actual.get("fps") or self._requested["fps"])
+        drain.wait_past(moment_ns, moment_ns + round(LATCH_WAIT_PERIODS * period_ns))
+        sequence = drain.latch_at(moment_ns)
+        if not sequence:
+            if self._taken:
+                return Latch.REPEAT
+            return Latch.NEW if self.grab() else Latch.FAILED  # nothing latched yet: wait
+        self._took(sequence)
+        return Latch.NEW
+
+    def _took(self, sequence: int) -> None:
+        self._skipped += max(0, sequence - self._taken - 1)
+        self._taken = sequence
+
+    def _wait_newer(self) -> bool:
+        """A frame newer than the last latched came within the read timeout."""
+        drain = self._drain
+        return drain is not None and drain.wait_newer(self._taken, self._read_timeout_s())
+
+    def _read_timeout_s(self) -> float:
+        return float(self._options["read_timeout_ms"]) / 1000
+
+    def retrieve(self, out: np.ndarray, frame_number: int) -> None:
+        if self._drain is None:
+            raise SourceError(f"{self.kind_label} {self.name} is not open")
+        self._captured_ns = self._drain.copy_latched(out)
+
+    def flush(self) -> None:
+        """Frames that arrived while the group was held are not skipped ones."""
+        if self._drain is not None:
+            self._taken = self._drain.sequence
+
+    @property
+    def dropped(self) -> int:
+        """Frames the camera delivered that no frame set used."""
+        return self._skipped
+
+    def capture_ns(self) -> int | None:
+        return self._captured_ns or None
+
+    def close(self) -> None:
+        self._stop_drain()
+        super().close()
+
+    def _reader(self) -> FrameReader:
+        """A reader of the open device, for a new drain."""
+        raise NotImplementedError
+
+    def _start_drain(self) -> None:
+        self._drain = FrameDrain(self._reader(), self.name)
+        self._taken = 0
+
+    def _stop_drain(self) -> None:
+        """Stop reading; the read under way ends within the read timeout."""
+        if self._drain is not None:
+            self._drain.stop(self._read_timeout_s() + 1.0)
+            self._drain = None
