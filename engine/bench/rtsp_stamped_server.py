@@ -67,16 +67,30 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
     # The appsrc of every media that clients use: normally the one shared media, but a
     # media being torn down while a new client arrives would otherwise starve the new one.
     sources: dict[int, Gst.Element] = {}
+    results: dict[int, Gst.FlowReturn] = {}  # each media's last push-buffer result
 
     def push() -> None:
+        """One frame into every media; a failure is told on stderr, never ends the feed
+        (a stand-in that stops sending for good looks like a client bug)."""
         frame = frames.make().tobytes()
-        for source in list(sources.values()):
-            source.emit("push-buffer", Gst.Buffer.new_wrapped(frame))
+        for key, source in list(sources.items()):
+            result = source.emit("push-buffer", Gst.Buffer.new_wrapped(frame))
+            if results.get(key) != result:  # told once per change, not per frame
+                results[key] = result
+                print(f"stand-in: media {key:x} frame {frames.counter - 1}: push-buffer "
+                      f"{result.value_nick}", file=sys.stderr, flush=True)
 
     def configured(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
         key = id(media)
         sources[key] = media.get_element().get_child_by_name("src")
-        media.connect("unprepared", lambda *_: sources.pop(key, None))
+        print(f"stand-in: media {key:x} configured ({len(sources)} in use)", file=sys.stderr,
+              flush=True)
+
+        def unprepared(*_: object) -> None:
+            sources.pop(key, None)
+            print(f"stand-in: media {key:x} unprepared", file=sys.stderr, flush=True)
+
+        media.connect("unprepared", unprepared)
 
     playing: list[object] = []  # clients whose PLAY was answered
 

@@ -11,13 +11,14 @@ sync report comes to the spread the pictures show.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.bench.network_camera import free_port, wait_listening
 from engine.capture.group import CaptureGroup
@@ -40,12 +41,18 @@ def bench_stamped_sync(seconds: float) -> dict[str, Any]:
     problem = _server_missing()
     if problem:
         return {"stream": STREAM, "skipped": problem}
-    with _rtsp_server() as url, tempfile.TemporaryDirectory(prefix="bench-sync-") as folder:
+    with _rtsp_server() as (url, log), tempfile.TemporaryDirectory(prefix="bench-sync-") as folder:
         cameras = [CameraSpec(f"cam{i}", url, WIDTH, HEIGHT, float(FPS)) for i in range(2)]
-        with CaptureGroup(cameras) as group:
-            recording = group.start_recording(Path(folder), "mjpeg", name="stamped")
-            time.sleep(seconds)
-            group.stop_recording()
+        try:
+            with CaptureGroup(cameras) as group:
+                recording = group.start_recording(Path(folder), "mjpeg", name="stamped")
+                time.sleep(seconds)
+                group.stop_recording()
+        except Exception as error:  # the server's own account belongs with any failure
+            log.seek(0)
+            server_said = log.read().decode(errors="replace")[-4000:]
+            raise RuntimeError(f"{error}\n--- the stamped RTSP server's stderr ---\n"
+                               f"{server_said}") from error
         sync = measure_stamp_sync(recording.folder)
         report = read_manifest(recording.folder)["sync"]
     return {
@@ -104,18 +111,19 @@ def _server_missing() -> str | None:
 
 
 @contextmanager
-def _rtsp_server() -> Iterator[str]:
-    """The stamped RTSP server on a free port; ended on leaving, always. Its stdin stays
-    open while we live: it ends by itself if this process dies unannounced."""
+def _rtsp_server() -> Iterator[tuple[str, IO[bytes]]]:
+    """The stamped RTSP server on a free port, and its stderr (GStreamer's warnings);
+    ended on leaving, always. Its stdin stays open while we live: it ends by itself if
+    this process dies unannounced."""
     port = free_port()
     command = [SYSTEM_PYTHON, str(SERVER), str(port), "stamped", str(WIDTH), str(HEIGHT),
                str(FPS), "1.0"]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                  stderr=log)
+                                  stderr=log, env={**os.environ, "GST_DEBUG": "2"})
         try:
             wait_listening(server, port, log)
-            yield f"rtsp://127.0.0.1:{port}/stamped"
+            yield f"rtsp://127.0.0.1:{port}/stamped", log
         finally:
             server.terminate()
             try:
