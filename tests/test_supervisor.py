@@ -17,6 +17,7 @@ import pytest
 
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
+from engine.state.store import StateStore
 from engine.wire.events import EVENTS
 from tests.conftest import free_port
 from tests.engines import RIG, Engine, short_folder
@@ -266,6 +267,24 @@ def test_a_corrupt_state_database_is_moved_aside(engines):
     notice = " ".join(status["engine"]["notices"])
     assert "unreadable" in notice and "moved to engine.db.corrupt-" in notice
     assert list(folder.glob("engine.db.corrupt-*"))
+
+
+def test_a_saved_camera_that_does_not_read_back_does_not_stop_the_engine(engines):
+    """Damage SQLite's own checks miss (a settings value that is not JSON, as a stray
+    edit or a torn write leaves it) used to fail every start with JSONDecodeError."""
+    folder = short_folder()
+    store = StateStore(folder / "engine.db")
+    store.put_camera("left", "synthetic", {"width": 64, "height": 48, "fps": 10.0,
+                                           "settings": {}})
+    store.close()
+    with sqlite3.connect(folder / "engine.db") as db:
+        db.execute("UPDATE cameras SET settings = 'not json {' WHERE id = 'left'")
+    engine = engines.start(folder=folder)
+    with engine.client() as client:
+        status = client.status()
+        wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
+    notice = " ".join(status["engine"]["notices"])
+    assert "do not read back" in notice and "moved to engine.db.corrupt-" in notice
 
 
 def test_a_failure_during_a_recording_resumes_a_linked_take(engines):

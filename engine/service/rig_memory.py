@@ -2,11 +2,14 @@
 
 Every camera (source, geometry, settings) and whether the user wants it running: cameras
 added at run time come back, and a camera the user stopped stays stopped. A different
-rig starts afresh. Without a database (None) nothing is kept.
+rig starts afresh. Without a database (None) nothing is kept. Every saved row is checked
+before it is used: a row that does not read back as RigMemory wrote it means a damaged
+database, which is moved aside (the engine then starts from the rig file alone).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from engine.rig import Rig, RigError
@@ -26,22 +29,26 @@ class RigMemory:
         store = self._store
         if store is None:
             return rig, set(), []
-        saved = {c["id"]: c for c in store.cameras()}
-        if store.meta("rig") != rig.name:
+        try:
+            rows = store.cameras()
+            saved = {row["id"]: _spec_of(row) for row in rows}
+            stopped = {row["id"] for row in rows if row["desired"] == "stopped"}
+            same_rig = store.meta("rig") == rig.name
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
+            store.start_afresh(f"its saved cameras do not read back: {type(exc).__name__}: {exc}")
+            saved, stopped, same_rig = {}, set(), True
+        if not same_rig:
             for camera_id in saved:
                 store.remove_camera(camera_id)
-            saved = {}
+            saved, stopped = {}, set()
         problems = []
-        for camera_id, row in saved.items():
-            spec = _spec_of(row)
+        for camera_id, spec in saved.items():
             try:
-                rig = (rig.with_settings(camera_id, {**row["settings"]["settings"],
-                                                     **_geometry(spec)})
+                rig = (rig.with_settings(camera_id, {**spec.settings, **_geometry(spec)})
                        if any(c.camera_id == camera_id for c in rig.cameras)
                        else rig.with_camera(spec))
             except RigError as exc:
                 problems.append(f"cannot restore camera {camera_id}: {exc}")
-        stopped = {i for i, row in saved.items() if row["desired"] == "stopped"}
         store.set_meta("rig", rig.name)
         for spec in rig.cameras:
             self.remember(spec, spec.camera_id in stopped)
@@ -72,7 +79,16 @@ def _geometry(spec: CameraSpec) -> dict[str, Any]:
 
 
 def _spec_of(row: dict[str, Any]) -> CameraSpec:
-    """A camera as the state database keeps it."""
+    """A camera as remember() keeps it; ValueError (or TypeError, KeyError) names what
+    does not read back so."""
     saved = row["settings"]
+    if not (isinstance(row["id"], str) and row["id"] and isinstance(row["source"], str)
+            and row["source"] and isinstance(saved, dict)
+            and isinstance(saved.get("settings"), dict)
+            and row["desired"] in ("running", "stopped")):
+        raise ValueError(f"camera row {row['id']!r} is not as the engine wrote it")
+    geometry = saved["width"], saved["height"], saved["fps"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in geometry):
+        raise ValueError(f"camera {row['id']!r} has no numeric width, height and fps")
     return CameraSpec(row["id"], row["source"], int(saved["width"]), int(saved["height"]),
-                      float(saved["fps"]), dict(saved.get("settings", {})))
+                      float(saved["fps"]), dict(saved["settings"]))

@@ -97,10 +97,10 @@ class RigService:
 
     def start(self) -> None:
         with self._structure:
-            if self._store is not None and self._store.damage:
+            self._rig, self._stopped, problems = self._memory.restore(self._rig)
+            if self._store is not None and self._store.damage:  # at open, or while restoring
                 self._notices.append(self._store.damage)
                 self._emit(Error(message=self._store.damage))
-            self._rig, self._stopped, problems = self._memory.restore(self._rig)
             for problem in problems:
                 self._emit(Error(message=problem))
             self._rebuild()

@@ -5,8 +5,10 @@ status (what the supervisor saw), with `status_updated_at` written only when the
 status changes: no heartbeat writes. Every change is also an event row, so the
 history of restarts and outages can be read back. Recordings keep their status.
 
-A database that cannot be opened or read is moved aside (kept for inspection)
-and a fresh one is created, so a damaged file never puts the engine in a crash loop.
+A database that cannot be opened, fails SQLite's quick check, lacks a table or column,
+or holds a row that does not read back as what was written (RigMemory checks the rows it
+restores) is moved aside (kept for inspection) and a fresh one is created: a damaged
+file never puts the engine in a crash loop, it starts from the rig file.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+# The columns every table must have: a missing table or column is damage.
+_COLUMNS = {
+    "cameras": "id, source, settings, desired, status, status_updated_at, last_error, restarts",
+    "recordings": "folder, status, updated_at, frames",
+    "events": "id, at, camera, kind, status, detail",
+    "meta": "key, value",
+}
+
 # Statuses a camera comes back from at start-up (see `cameras_to_restore`).
 RESTORABLE = ("starting", "running", "reconnecting", "stalled", "crashed", "restarting")
 
@@ -81,23 +91,35 @@ class StateStore:
         self.damage: str | None = None  # what was wrong with a database moved aside
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            self.moved_aside = self.path.with_name(
-                f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
-            )
-            self.path.rename(self.moved_aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            self.damage = (
-                f"state database {self.path} was unreadable ({exc}); moved to "
-                f"{self.moved_aside.name} and started afresh"
-            )
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            self._move_aside(str(exc))
             self._db = self._open()
+
+    @_locked
+    def start_afresh(self, reason: str) -> None:
+        """The database held something this engine cannot use (`reason`): move it aside
+        and continue on a fresh one."""
+        self._db.close()
+        self._move_aside(reason)
+        self._db = self._open()
+
+    def _move_aside(self, reason: str) -> None:
+        self.moved_aside = self.path.with_name(
+            f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        self.path.rename(self.moved_aside)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.damage = (
+            f"state database {self.path} was unreadable ({reason}); moved to "
+            f"{self.moved_aside.name} and started afresh"
+        )
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
+        db.text_factory = _text  # damaged text reads as text, never as an exception
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -108,8 +130,12 @@ class StateStore:
                 with db:
                     db.executescript(_MIGRATIONS[number])
                     db.execute(f"PRAGMA user_version={number + 1}")
-            db.execute("SELECT count(*) FROM cameras").fetchone()  # proves the file is readable
-        except sqlite3.DatabaseError:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick check: {check}")
+            for table, columns in _COLUMNS.items():
+                db.execute(f"SELECT {columns} FROM {table} LIMIT 0")  # names from _COLUMNS
+        except (sqlite3.DatabaseError, ValueError):
             db.close()
             raise
         return db
@@ -227,8 +253,7 @@ class StateStore:
     @_locked
     def recordings(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM recordings ORDER BY updated_at DESC")
-        return [{**dict(r), "frames": json.loads(r["frames"]) if r["frames"] else None}
-                for r in rows]
+        return [{**dict(r), "frames": _json_or_none(r["frames"])} for r in rows]
 
     @_locked
     def events(self, camera_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -247,6 +272,18 @@ class StateStore:
             "INSERT INTO events (at, camera, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
             (at, camera_id, kind, status, detail),
         )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _json_or_none(text: str | None) -> Any:
+    """A column of informative JSON (a recording's frame counts): unreadable is unknown."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _camera_dict(row: sqlite3.Row) -> dict[str, Any]:
