@@ -315,3 +315,19 @@ def test_properties_of_a_stopped_camera_are_refused_clearly(engine):
         client.stop_camera("right")
         with pytest.raises(EngineCommandError, match="camera 'right' is not running"):
             client.properties("right")
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/elsewhere", "a/b", "..", ".hidden",
+                                  "tab\there", "back\\slash"])
+def test_a_recording_name_that_is_not_a_plain_name_is_refused(engine, tmp_path, name):
+    """Names used to be joined to the output folder as given: `../../escape` or an
+    absolute path recorded outside it, where start-up recovery never looks."""
+    with engine.client() as client:
+        with pytest.raises(EngineCommandError, match="is not a plain name"):
+            client.record(name=name)
+        started = client.record(name="plain take_2")  # and the engine records as before
+        client.stop()
+    assert Path(started["folder"]).parent == engine.output
+    outside = {p for p in tmp_path.parent.rglob("*") if "escape" in p.name or
+               "elsewhere" in p.name}
+    assert not outside and not Path("/tmp/elsewhere").exists()

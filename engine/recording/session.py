@@ -36,7 +36,20 @@ MANIFEST_FORMAT = 1
 DEFAULT_CHUNK_LENGTH_S = 10.0
 
 
+def check_take_name(name: str) -> None:
+    """A take's name becomes a folder inside the output folder: it must stay a plain
+    name there (no separator, no control character, not hidden, so not '.' or '..'),
+    or recovery and the Recent list would never find the take."""
+    if (not name or name.startswith(".") or "/" in name or "\\" in name
+            or any(ord(c) < 32 for c in name)):
+        raise RecordingError(
+            f"recording name {name!r} is not a plain name: use letters, digits, spaces, "
+            "'-' or '_', without '/', '\\', a leading '.', or '..'")
+
+
 def _unique_folder(output_dir: Path, name: str | None) -> Path:
+    if name is not None:
+        check_take_name(name)
     base = name or datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     folder, suffix = output_dir / base, 2
     while folder.exists():
