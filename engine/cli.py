@@ -147,10 +147,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
     for result in results:
         if result.get("error"):
             print(f"{result['folder']}: NOT recovered: {result['error']}")
+        elif result.get("cleaned"):
+            print(f"{result['folder']}: already {result['status']}; removed the chunks and "
+                  "lock file a crash left behind")
         else:
-            dropped = sum(result.get("frames_dropped", {}).values())
+            cut = ", ".join(f"{camera} {count}" for camera, count
+                            in result.get("frames_dropped", {}).items()) or "none"
             print(f"{result['folder']}: {result['status']}, {result['frames']} frames per camera"
-                  f" ({dropped} frames cut to keep counts identical)")
+                  f" (frames cut to keep counts identical: {cut})")
     return EXIT_FAILED if any(r.get("error") for r in results) else EXIT_OK
 
 

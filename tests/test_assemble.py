@@ -396,3 +396,35 @@ def test_recover_skips_a_recording_that_is_still_being_written(tmp_path):
     finally:
         os.close(descriptor)
     assert not is_locked(folder)
+
+
+def test_recover_removes_what_a_crash_after_the_final_manifest_left(tmp_path, capsys):
+    """A crash between the final manifest and the clean-up used to leave the chunks (and
+    the lock file) forever: `recover` said "nothing to recover"."""
+    from engine.cli import main
+    from engine.recording.assemble import LOCK_NAME, recording_lock, release_recording_lock
+
+    folder = make_recording(tmp_path / "rec", [40, 40])
+    assemble_recording(folder, status="finalized")
+    leftover = folder / "chunks" / "cam0"
+    leftover.mkdir(parents=True)
+    (leftover / "00000.mkv").write_bytes(b"x" * 1000)
+    (folder / LOCK_NAME).touch()
+
+    assert main(["recover", str(tmp_path)]) == 0
+    assert "removed the chunks and lock file a crash left behind" in capsys.readouterr().out
+    assert not (folder / "chunks").exists() and not (folder / LOCK_NAME).exists()
+    assert verify_recording(folder).ok
+    # A lock released the normal way takes its file with it.
+    live = tmp_path / "live"
+    live.mkdir()
+    release_recording_lock(live, recording_lock(live))
+    assert not (live / LOCK_NAME).exists()
+
+
+def test_recover_names_each_cameras_cut_frames(tmp_path, capsys):
+    from engine.cli import main
+
+    make_recording(tmp_path / "rec", [40, 37])
+    assert main(["recover", str(tmp_path)]) == 0
+    assert "frames cut to keep counts identical: cam0 3, cam1 0" in capsys.readouterr().out

@@ -25,7 +25,7 @@ from engine.sources import framecode
 from engine.wire import framing
 from engine.wire.events import EVENTS
 from engine.wire.paths import RUNTIME_DIR_ENV, key_path, socket_path
-from tests.engines import RIG, short_folder
+from tests.engines import RIG, Engine, short_folder
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,6 +72,7 @@ def test_record_pause_resume_stop_round_trip_and_events(engine):
     assert stopped["status"] == "finalized"
     assert len(set(stopped["frames"].values())) == 1
     assert verify_recording(Path(stopped["folder"])).ok
+    assert not (Path(stopped["folder"]) / ".recording.lock").exists()  # only the recording
     kinds = [e.NAME for e in events]
     for expected in ("recording_started", "paused", "resumed", "recording_finalized", "stats"):
         assert expected in kinds
@@ -331,3 +332,18 @@ def test_a_recording_name_that_is_not_a_plain_name_is_refused(engine, tmp_path, 
     outside = {p for p in tmp_path.parent.rglob("*") if "escape" in p.name or
                "elsewhere" in p.name}
     assert not outside and not Path("/tmp/elsewhere").exists()
+
+
+def test_a_clean_exit_leaves_no_key_or_socket(tmp_path):
+    """The socket's key used to stay in the runtime folder after the engine had gone."""
+    engine = Engine(tmp_path)
+    try:
+        with engine.client() as client:
+            client.status()
+        assert (engine.folder / "engine.key").exists()
+    finally:
+        engine.stop(keep_folder=True)
+    assert engine.process.returncode == 0
+    left = {path.name for path in engine.folder.iterdir()}
+    shutil.rmtree(engine.folder, ignore_errors=True)
+    assert not left & {"engine.key", "engine.sock"}, left

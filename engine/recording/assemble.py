@@ -137,6 +137,13 @@ def recording_lock(folder: Path) -> int:
     return descriptor
 
 
+def release_recording_lock(folder: Path, descriptor: int) -> None:
+    """The files are final (or left for recovery): drop the lock and its file, so a
+    finished folder holds only the recording."""
+    (folder / LOCK_NAME).unlink(missing_ok=True)
+    os.close(descriptor)
+
+
 def is_locked(folder: Path) -> bool:
     """True while another process holds the recording's lock."""
     try:
@@ -152,9 +159,9 @@ def is_locked(folder: Path) -> bool:
     return False
 
 
-def find_interrupted(root: Path) -> list[Path]:
-    """Recordings a crash left in status "recording": root itself if it is a recording,
-    else its direct subfolders. Folders whose manifest cannot be read are skipped."""
+def _recordings(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """root itself if it is a recording, else its direct subfolders that are, with their
+    manifests. Folders whose manifest cannot be read are skipped."""
     root = Path(root)
     if (root / MANIFEST_NAME).is_file():
         candidates = [root]
@@ -165,9 +172,22 @@ def find_interrupted(root: Path) -> list[Path]:
     found = []
     for folder in candidates:
         with contextlib.suppress(RecordingError):
-            if read_manifest(folder).get("status") == "recording":
-                found.append(folder)
+            found.append((folder, read_manifest(folder)))
     return found
+
+
+def find_interrupted(root: Path) -> list[Path]:
+    """Recordings a crash left in status "recording" (see _recordings for where)."""
+    return [folder for folder, manifest in _recordings(root)
+            if manifest.get("status") == "recording"]
+
+
+def _find_leftovers(root: Path) -> list[Path]:
+    """Finished recordings that still hold chunks or a lock file: a crash came between
+    the final manifest and the clean-up."""
+    return [folder for folder, manifest in _recordings(root)
+            if manifest.get("layout") == "files"
+            and ((folder / CHUNKS_FOLDER).exists() or (folder / LOCK_NAME).exists())]
 
 
 def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
@@ -177,6 +197,8 @@ def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]
     Never raises for one recording: one that cannot be recovered is listed as
     {"folder", "error"}. progress reports 0..1 for each recording in turn. A recording
     whose writer still holds its lock (see recording_lock) is being written: skipped.
+    A finished recording that still holds chunks or its lock file loses them and is
+    listed with "cleaned": True.
     """
     results: list[dict[str, Any]] = []
     for folder in find_interrupted(root):
@@ -190,6 +212,16 @@ def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]
                 ))
             except _NothingRecordedError:
                 results.append(_mark_nothing_recorded(folder))
+        except (RecordingError, OSError) as exc:
+            results.append({"folder": str(folder), "error": str(exc)})
+    for folder in _find_leftovers(root):
+        if is_locked(folder):
+            continue
+        started = time.monotonic()
+        try:
+            _remove_chunks(folder)
+            (folder / LOCK_NAME).unlink(missing_ok=True)
+            results.append({**_summary(folder, read_manifest(folder), started), "cleaned": True})
         except (RecordingError, OSError) as exc:
             results.append({"folder": str(folder), "error": str(exc)})
     return results

@@ -13,7 +13,6 @@ the same figure. With auto_resume, the takes of one Session name each other.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import threading
 import time
@@ -24,7 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.recording.assemble import assemble_recording, recording_lock
+from engine.recording.assemble import (
+    assemble_recording,
+    recording_lock,
+    release_recording_lock,
+)
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest, write_manifest
@@ -139,7 +142,7 @@ class Recording:
 
     def _release_lock(self) -> None:
         if self._lock_descriptor is not None:
-            os.close(self._lock_descriptor)
+            release_recording_lock(self.folder, self._lock_descriptor)
             self._lock_descriptor = None
 
     @property

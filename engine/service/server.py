@@ -133,6 +133,7 @@ class EngineServer:
         finally:
             listener.close()
             self._socket_path.unlink(missing_ok=True)
+            key_path(self.folder).unlink(missing_ok=True)  # a clean exit leaves no secret
             with self._clients_lock:
                 clients = list(self._clients)
             for client in clients:
