@@ -287,6 +287,53 @@ def test_a_saved_camera_that_does_not_read_back_does_not_stop_the_engine(engines
     assert "do not read back" in notice and "moved to engine.db.corrupt-" in notice
 
 
+def door_rig(url: str) -> str:
+    return camera_rig(synthetic("a", fps=15.0) + f"""
+[[cameras]]
+id = "door"
+source = "{url}"
+width = 320
+height = 240
+fps = 15.0
+""")
+
+
+def test_passwords_never_rest_on_disk_and_the_state_is_private(engines, mjpeg_server):
+    """The state database kept camera URLs with their passwords, in a 0755 folder and a
+    0644 file. Now: 0700 / 0600, the password masked; a rig-file camera gets its password
+    back from the rig file, a camera added at run time is named as not brought back."""
+    port = free_port()
+    url = mjpeg_server.start(port).replace("http://", "http://operator:hunter2@")
+    folder = short_folder()
+    engine = engines.start(door_rig(url), folder=folder)
+    with engine.client() as client:
+        wait_for(lambda: cameras(client)["door"]["status"] == "running", 15, "door running")
+        client.record(name="take")
+        time.sleep(1.0)
+        client.stop()
+        client.add_camera("rtsp://operator:hunter2@127.0.0.1:9/x", id="porch",
+                          settings={"open_timeout_ms": 500})
+        wait_for(lambda: cameras(client)["porch"]["error"], 10, "porch failing")
+    engine.stop(keep_folder=True)
+    written = [p for root in (folder, engine.output) for p in root.rglob("*") if p.is_file()]
+    assert any(p.name == "engine.db" for p in written) and any(p.suffix == ".mkv" for p in written)
+    leaked = [p for p in written if b"hunter2" in p.read_bytes()]
+    assert not leaked, leaked
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for name in ("engine.db", "engine.db-wal", "engine.db-shm"):
+        if (folder / name).exists():
+            assert (folder / name).stat().st_mode & 0o777 == 0o600, name
+
+    mjpeg_server.start(port)  # each ffmpeg server serves one client
+    again = engines.start(door_rig(url), folder=folder)
+    with again.client() as client:
+        wait_for(lambda: cameras(client)["door"]["status"] == "running", 15, "door back")
+        status = client.status()
+    assert "porch" not in {c["id"] for c in status["cameras"]}
+    notice = " ".join(status["engine"]["notices"])
+    assert "camera porch was not brought back: its password is not kept" in notice
+
+
 def test_a_failure_during_a_recording_resumes_a_linked_take(engines):
     engine = engines.start(camera_rig(synthetic("a") + synthetic("b"),
                                       "auto_resume = true\nsync_tolerance_ms = 50.0\n"))

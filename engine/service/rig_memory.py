@@ -2,7 +2,10 @@
 
 Every camera (source, geometry, settings) and whether the user wants it running: cameras
 added at run time come back, and a camera the user stopped stays stopped. A different
-rig starts afresh. Without a database (None) nothing is kept. Every saved row is checked
+rig starts afresh. Without a database (None) nothing is kept. No password is kept: a
+source is saved with its password masked, and comes back with the password from the rig
+file (same camera, same masked source); a camera added at run time with a password must
+be added again (or put in the rig file) after a restart. Every saved row is checked
 before it is used: a row that does not read back as RigMemory wrote it means a damaged
 database, which is moved aside (the engine then starts from the rig file alone).
 """
@@ -10,9 +13,11 @@ database, which is moved aside (the engine then starts from the rig file alone).
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 from engine.rig import Rig, RigError
+from engine.sources import mask_credentials
 from engine.specs import CameraSpec
 from engine.state.store import StateStore
 
@@ -42,7 +47,15 @@ class RigMemory:
                 store.remove_camera(camera_id)
             saved, stopped = {}, set()
         problems = []
-        for camera_id, spec in saved.items():
+        for camera_id, spec in list(saved.items()):
+            source = _unmasked(spec.source, camera_id, rig)
+            if source is None:
+                problems.append(f"camera {camera_id} was not brought back: its password is "
+                                "not kept in the state database; add it again, or put it in "
+                                "the rig file")
+                del saved[camera_id]
+                continue
+            spec = replace(spec, source=source)
             try:
                 rig = (rig.with_settings(camera_id, {**spec.settings, **_geometry(spec)})
                        if any(c.camera_id == camera_id for c in rig.cameras)
@@ -57,7 +70,7 @@ class RigMemory:
     def remember(self, spec: CameraSpec, stopped: bool) -> None:
         """Keep one camera as it is now, and whether it should run."""
         if self._store is not None:
-            self._store.put_camera(spec.camera_id, spec.source,
+            self._store.put_camera(spec.camera_id, mask_credentials(spec.source),
                                    {**_geometry(spec), "settings": spec.settings},
                                    "stopped" if stopped else "running")
 
@@ -72,6 +85,17 @@ class RigMemory:
         self._store.set_meta("rig", rig.name)
         for spec in rig.cameras:
             self.remember(spec, spec.camera_id in stopped)
+
+
+def _unmasked(saved_source: str, camera_id: str, rig: Rig) -> str | None:
+    """The source to run a saved camera with: as saved when it hid no password, else the
+    rig file's source of that camera if it masks to the same; None: the password is lost."""
+    for spec in rig.cameras:
+        if spec.camera_id == camera_id and mask_credentials(spec.source) == saved_source:
+            return spec.source
+    if ":***@" in saved_source:  # mask_credentials' mark: the password was not kept
+        return None
+    return saved_source  # no password (or a database from before passwords were masked)
 
 
 def _geometry(spec: CameraSpec) -> dict[str, Any]:

@@ -99,9 +99,9 @@ class RigService:
         with self._structure:
             self._rig, self._stopped, problems = self._memory.restore(self._rig)
             if self._store is not None and self._store.damage:  # at open, or while restoring
-                self._notices.append(self._store.damage)
-                self._emit(Error(message=self._store.damage))
+                problems.insert(0, self._store.damage)
             for problem in problems:
+                self._notices.append(problem)
                 self._emit(Error(message=problem))
             self._rebuild()
         self._ticker.start()

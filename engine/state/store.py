@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -116,7 +117,7 @@ class StateStore:
         )
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.text_factory = _text  # damaged text reads as text, never as an exception
@@ -272,6 +273,18 @@ class StateStore:
             "INSERT INTO events (at, camera, kind, status, detail) VALUES (?, ?, ?, ?, ?)",
             (at, camera_id, kind, status, detail),
         )
+
+
+def _private(path: Path) -> None:
+    """The state folder only its user can enter (0700) and the database only its user
+    can read (0600): it names cameras, hosts and errors. SQLite gives the -wal and -shm
+    files the database's own mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            file.chmod(0o600)
 
 
 def _text(raw: bytes) -> str:
