@@ -139,6 +139,32 @@ def test_a_stalled_camera_is_restarted_and_the_others_run_on(engines):
     assert statuses(engine, "frozen")[:4] == ["running", "stalled", "restarting", "running"]
 
 
+def values(client, camera: str) -> dict[str, object]:
+    return {p["name"]: p["value"] for p in client.properties(camera)}
+
+
+def test_a_restarted_camera_keeps_the_settings_it_had(engines):
+    """A camera the supervisor restarted (after a SIGKILL, after a stall) used to come
+    back with the rig's first settings: brightness 0, the default pattern."""
+    engine = engines.start(camera_rig(synthetic("left") + synthetic("frozen",
+                                                                     stall_after_frames=75)))
+    with engine.client() as client:
+        wait_for(lambda: cameras(client)["frozen"]["status"] == "running", 10, "frozen running")
+        client.set("frozen", brightness=50, pattern="bars")
+        wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
+        client.set("left", brightness=-30, pattern="bars")
+        old_pid = cameras(client)["left"]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: (c := cameras(client)["left"])["status"] == "running"
+                 and c["pid"] != old_pid, 5, "left running again")
+        assert {k: values(client, "left")[k] for k in ("brightness", "pattern")} == {
+            "brightness": -30, "pattern": "bars"}
+        wait_for(lambda: cameras(client)["frozen"]["restarts"] >= 1, 10, "a stall restart")
+        wait_for(lambda: cameras(client)["frozen"]["status"] == "running", 5, "frozen back")
+        assert {k: values(client, "frozen")[k] for k in ("brightness", "pattern")} == {
+            "brightness": 50, "pattern": "bars"}
+
+
 def test_a_flapping_camera_backs_off_and_is_capped(engines):
     engine = engines.start(camera_rig(synthetic("steady") + synthetic("flaky",
                                                                       fail_after_frames=3)))

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -108,6 +108,13 @@ class CameraHandle:
     @property
     def camera_id(self) -> str:
         return self.spec.camera_id
+
+    def keep_changes(self, changes: dict[str, Any]) -> None:
+        """Settings the camera accepted become part of its spec, so a process the
+        supervisor restarts opens with them, not with the rig's first ones."""
+        geometry = {key: changes[key] for key in ("width", "height", "fps") if key in changes}
+        others = {key: value for key, value in changes.items() if key not in geometry}
+        self.spec = replace(self.spec, **geometry, settings={**self.spec.settings, **others})
 
     def described(self, reply: Opened | Applied | Reconnected) -> None:
         """Take what the camera process says its source is now."""

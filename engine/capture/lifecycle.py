@@ -258,6 +258,7 @@ class CameraLifecycle:
                     if not isinstance(reply, Applied):
                         raise GroupError(f"{camera.camera_id}: {reply.reason}")
                     camera.described(reply)
+                    camera.keep_changes(changes)
                     if reply.reshape:
                         self._give_ring(camera, deadline)
                         self._emit(events.RingRecreated(camera=camera.camera_id))
