@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -267,3 +268,16 @@ def test_ctl_offers_every_command_but_subscribe(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ctl", "record", "--codec", "gif"])
 
+
+
+def test_a_camera_that_will_not_open_is_named_once(tmp_path):
+    """The reason used to read "cam0: cam0: cannot open network camera ...": the camera
+    process named itself and the controller named it again."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = run_engine("record", "--camera", f"rtsp://127.0.0.1:{port}/x", "--seconds", "1",
+                        "--output", str(tmp_path))
+    assert result.returncode != 0
+    assert "cam0: cannot open network camera rtsp://127.0.0.1:" in result.stderr, result.stderr
+    assert "cam0: cam0" not in result.stderr

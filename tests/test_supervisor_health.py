@@ -157,3 +157,17 @@ def test_status_changes_are_reported_once():
     for now in range(5):
         m.look(now * 0.1, dead)
     assert m.changes == [(CameraStatus.CRASHED, "gone")]
+
+
+def test_a_failed_restart_says_crashed_once():
+    """Each failed restart during back-off used to say `crashed` twice: once with the
+    restart's error, then again with the process's (other) wording of it."""
+    m = Machine()
+    dead = camera(alive=False, member=False, error="cam0 exited")
+    assert m.look(0.0, dead) is not None
+    m.restart(0.0, "cam0 exited", error="cannot open: busy")
+    before = len(m.changes)
+    for step in range(1, 8):
+        m.look(step * 0.1, dead)
+    assert m.changes[before:] == []
+    assert m.changes[-1] == (CameraStatus.CRASHED, "cannot open: busy")

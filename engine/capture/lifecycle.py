@@ -200,8 +200,7 @@ class CameraLifecycle:
         if camera.ring is not None:
             camera.ring.cursor = -1
         writer.replies.put(Failed(f"{camera.camera_id}: {reason}"))
-        self._emit(events.WriterFailed(camera=camera.camera_id,
-                                       message=f"{camera.camera_id}: {reason}"))
+        self._emit(events.WriterFailed(camera=camera.camera_id, message=reason))
         self.takes.writer_died(camera, reason)  # the take names the camera itself
         if not self._closing.is_set():
             writer.conn.close()

@@ -90,7 +90,8 @@ class Reconnected:
 
 @dataclass(frozen=True)
 class Failed:
-    """The process (or a wait for its answer) failed; the text names camera and cause."""
+    """The process (or a wait for its answer) failed, and why. A camera process does not
+    name itself: its controller knows which camera it is and says so."""
 
     reason: str
 

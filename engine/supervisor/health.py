@@ -116,7 +116,8 @@ class CameraHealth:
             return self._reconnecting(now)
         self._lost_since = None
         if not camera["alive"]:
-            self._set(now, CameraStatus.CRASHED, camera["error"] or self.error)
+            if self.status is not CameraStatus.CRASHED:  # a failed restart already said so
+                self._set(now, CameraStatus.CRASHED, camera["error"] or self.error)
             return self._due(now, camera["error"] or "camera process died")
         if not camera["member"]:
             return None  # opening or joining

@@ -80,7 +80,7 @@ def camera_main(
     except Exception as exc:  # report every failure: the controller finalizes the recording
         camera.leave_gate()  # before the report: the controller then parks this slot
         state.cameras[index, C_ERROR] = 1
-        send_to_controller(conn, Failed(f"{spec.camera_id}: {exc}"))
+        send_to_controller(conn, Failed(str(exc)))  # the controller names the camera
     finally:
         camera.leave_gate()
         camera.close()
