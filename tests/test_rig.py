@@ -466,3 +466,27 @@ def test_limits_between_options_are_checked(tmp_path, text, expected):
     assert load_rig(write(tmp_path, '[supervisor]\nbackoff_initial_s = 0\n'
                                     '[[cameras]]\nsource = "synthetic"\n')
                     ).supervisor.backoff_initial_s == 0.0
+
+
+@pytest.mark.parametrize(("source", "setting", "expected"), [
+    ('"rtsp://cam.local/s1"', "warp = 9", "5: cameras[0].settings: unknown setting 'warp'"),
+    ('"rtsp://cam.local/s1"', 'rtsp_transport = "pigeon"',
+     "6: cameras[0].settings.rtsp_transport: must be one of tcp, udp"),
+    ('"synthetic"', 'pattern = "plaid"', "6: cameras[0].settings.pattern: must be one of"),
+    ("7", "open_timeout_ms = 5", "5: cameras[0].settings: unknown setting 'open_timeout_ms'"),
+])
+def test_every_cameras_settings_are_checked_by_its_source_at_load(tmp_path, source, setting,
+                                                                   expected):
+    """A wrong setting of a network or USB camera used to pass the load and fail later as
+    a restart loop with no file or line."""
+    text = f'name = "r"\n[[cameras]]\nsource = {source}\n\n[cameras.settings]\n{setting}\n'
+    path, message = load_error(tmp_path, text)
+    assert message.startswith(f"{path}:{expected}"), message
+
+
+@pytest.mark.parametrize("url", ["rtsp://user:secret@", "http://:8080/x", "rtsp:///stream",
+                                 "http://cam:port/x"])
+def test_a_network_url_without_a_host_or_with_a_bad_port_is_refused(tmp_path, url):
+    path, message = load_error(tmp_path, f'name = "r"\n[[cameras]]\nsource = "{url}"\n')
+    assert message.startswith(f"{path}:3: cameras[0].source: network camera URL"), message
+    assert "secret" not in message

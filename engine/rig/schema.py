@@ -29,10 +29,10 @@ from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
 from engine.sources import (
     ACCEPTED,
-    Kind,
     SettingRejected,
     SourceError,
     SourceKind,
+    create_source,
     parse_source,
     validate_size_fps,
 )
@@ -279,20 +279,18 @@ def read_camera(index: int, value: Any, base_dir: Path | None) -> CameraSpec:
         if not isinstance(item, bool | int | float | str):
             raise Problem((*path, "settings", key),
                           f"must be a number, true/false or a string, got {show(item)}")
-    if parse_source(source).kind is Kind.SYNTHETIC:
-        _check_synthetic_settings(path, size, dict(settings))
+    _check_settings(path, source, size, dict(settings))
     return CameraSpec(camera_id, source, size["width"], size["height"], float(size["fps"]),
                       dict(settings))
 
 
-def _check_synthetic_settings(path: KeyPath, size: dict[str, Any],
-                              settings: dict[str, Any]) -> None:
-    """Settings of the test pattern are checked by the source itself, so a wrong one is
-    named here (file, line, camera, key) rather than when the camera process starts."""
-    from engine.sources.synthetic import SyntheticSource
-
+def _check_settings(path: KeyPath, source: str, size: dict[str, Any],
+                    settings: dict[str, Any]) -> None:
+    """A camera's settings are checked by its source's own properties (without opening
+    it), so a wrong one is named here (file, line, camera, key) rather than as a restart
+    loop once the camera process starts."""
     try:
-        SyntheticSource(0, size["width"], size["height"], float(size["fps"]), settings)
+        create_source(source, 0, size["width"], size["height"], float(size["fps"]), settings)
     except SettingRejected as exc:
         # The source's message starts with the setting it rejects, when it is one.
         key, _, requirement = str(exc).partition(" ")

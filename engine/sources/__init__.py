@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.sources.base import PropertySpec, SettingRejected, Source, SourceError
 from engine.specs import MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_SIDE, NETWORK_SCHEMES
@@ -80,6 +81,7 @@ def parse_source(uri: str) -> SourceKind:
     scheme = _SCHEME.match(text)
     if scheme:
         if scheme.group(1).lower() in NETWORK_SCHEMES and len(text) > scheme.end():
+            _check_host(text)
             return SourceKind(Kind.NETWORK, text)
         raise SourceError(f"unknown camera source {mask_credentials(text)!r}: {ACCEPTED}")
     if text:
@@ -120,6 +122,18 @@ def create_source(
     from engine.sources.opencv_source import open_cv_source
 
     return open_cv_source(parsed, width, height, fps, settings)
+
+
+def _check_host(url: str) -> None:
+    """A network camera's URL must name a host (and a valid port, if any)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError:
+        raise SourceError(f"network camera URL {mask_credentials(url)!r} has an invalid "
+                          "port") from None
+    if not parts.hostname:
+        raise SourceError(f"network camera URL {mask_credentials(url)!r} names no host")
 
 
 def mask_credentials(uri: str) -> str:

@@ -192,6 +192,8 @@ def parse_request(data: bytes) -> tuple[int | None, Command]:
         message = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"not a JSON message: {exc}") from None
+    except RecursionError:
+        raise WireError("not a JSON message: nested too deep") from None
     if not isinstance(message, dict):
         raise WireError("a request must be a JSON object")
     request_id = message.get("id")
