@@ -110,8 +110,11 @@ class MjpegServers:
 
     def start(self, port: int) -> str:
         url = f"http://127.0.0.1:{port}/cam.mjpg"
+        # One encoder thread and a flush per frame: a camera's own small delay, not
+        # ffmpeg's frame-thread queue (about a frame period, near the sync tolerance).
         command = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-                   "-i", "testsrc=size=320x240:rate=15", "-f", "mpjpeg", "-listen", "1", url]
+                   "-i", "testsrc=size=320x240:rate=15", "-threads", "1", "-flush_packets", "1",
+                   "-f", "mpjpeg", "-listen", "1", url]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append(process)
