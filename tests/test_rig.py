@@ -329,11 +329,12 @@ def test_rig_changes_are_checked():
 
 
 def test_the_summary_masks_passwords_and_is_json():
-    rig = demo_rig(1).with_camera(CameraSpec("door", PASSWORD_URL, settings={"gain": 2}))
+    rig = demo_rig(1).with_camera(CameraSpec("door", PASSWORD_URL,
+                                             settings={"read_timeout_ms": 2000}))
     summary = rig_summary(rig)
     assert summary["cameras"][1] == {
         "id": "door", "source": "rtsp://user:***@10.0.0.5/s", "width": 640, "height": 480,
-        "fps": 30.0, "settings": {"gain": 2},
+        "fps": 30.0, "settings": {"read_timeout_ms": 2000},
     }
     assert summary["name"] == "demo"
     assert summary["recording"]["output_dir"] == str(default_output_dir())

@@ -1,5 +1,6 @@
 """Every malformed request to a real engine gets a specific answer, never "internal error",
-and the engine goes on serving (hypothesis generates the requests)."""
+and the engine goes on serving (hypothesis generates the requests; one engine serves all
+of a test's examples: tests/engines.py's `engine` fixture)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ import json
 from multiprocessing.connection import Client
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.wire import framing
 from engine.wire.commands import COMMANDS
 from engine.wire.paths import key_path, socket_path
-from tests.engines import Engine
 
 # Commands that end the engine or write where a generated path points are left out:
 # what they do with good arguments is tested elsewhere.
@@ -41,13 +40,6 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     for key in draw(st.lists(st.sampled_from(["id", "cmd", "args"]), max_size=1)):
         request[key] = draw(values)
     return request
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = Engine(tmp_path_factory.mktemp("fuzz"))
-    yield running
-    running.stop()
 
 
 @settings(max_examples=300, deadline=None,

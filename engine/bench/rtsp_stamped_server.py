@@ -96,7 +96,7 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
 
     def before_play(_client: object, _context: object) -> GstRtsp.RTSPStatusCode:
         if playing and late_s:
-            time.sleep(late_s)  # stalls only the RTSP dialogue: the players' media flows on
+            time.sleep(late_s)  # this client's thread only: the others' media flows on
         return GstRtsp.RTSPStatusCode.OK
 
     def connected(_server: object, client: GstRtspServer.RTSPClient) -> None:
@@ -108,6 +108,10 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
     factory.set_shared(True)
     factory.connect("media-configure", configured)
     server = GstRtspServer.RTSPServer()
+    # Each client on a thread (and main context) of its own: a late PLAY then stalls only
+    # its own client. On the server's one main loop it stalled every client's sending too,
+    # which can leave a shared media that never flows (seen twice in CI).
+    server.get_thread_pool().set_max_threads(8)
     server.set_address("127.0.0.1")
     server.set_service(str(port))
     server.get_mount_points().add_factory(f"/{path}", factory)
