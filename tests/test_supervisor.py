@@ -283,14 +283,19 @@ def test_a_second_signal_exits_at_once(engines):
     assert engine.process.wait(timeout=5) == 130
 
 
-def test_a_corrupt_state_database_is_moved_aside(engines):
-    folder = short_folder()
-    (folder / "engine.db").write_bytes(b"this is not a database" * 100)
+def start_notices(engines, folder: Path) -> str:
+    """Start an engine on `folder`; once its camera runs, the notices its status gives."""
     engine = engines.start(folder=folder)
     with engine.client() as client:
         status = client.status()
         wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
-    notice = " ".join(status["engine"]["notices"])
+    return " ".join(status["engine"]["notices"])
+
+
+def test_a_corrupt_state_database_is_moved_aside(engines):
+    folder = short_folder()
+    (folder / "engine.db").write_bytes(b"this is not a database" * 100)
+    notice = start_notices(engines, folder)
     assert "unreadable" in notice and "moved to engine.db.corrupt-" in notice
     assert list(folder.glob("engine.db.corrupt-*"))
 
@@ -305,11 +310,7 @@ def test_a_saved_camera_that_does_not_read_back_does_not_stop_the_engine(engines
     store.close()
     with sqlite3.connect(folder / "engine.db") as db:
         db.execute("UPDATE cameras SET settings = 'not json {' WHERE id = 'left'")
-    engine = engines.start(folder=folder)
-    with engine.client() as client:
-        status = client.status()
-        wait_for(lambda: cameras(client)["left"]["status"] == "running", 10, "left running")
-    notice = " ".join(status["engine"]["notices"])
+    notice = start_notices(engines, folder)
     assert "do not read back" in notice and "moved to engine.db.corrupt-" in notice
 
 
