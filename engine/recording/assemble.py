@@ -279,12 +279,20 @@ def _packets(camera: CameraScan, rate: Fraction) -> Generator[av.Packet, None, N
     for chunk in camera.chunks:
         taken = 0
         with av.open(str(chunk.path)) as container:
-            for packet in container.demux(container.streams.video[0]):
+            stream = container.streams.video[0]
+            if stream.time_base is None:
+                raise RecordingError(f"chunk {chunk.path} has no time base")
+            # frame = round(pts * time_base * rate), in integers: Fraction arithmetic per
+            # packet was a third of the whole assembly's time
+            ticks = stream.time_base * rate
+            scale, per_frame = ticks.numerator, ticks.denominator
+            for packet in container.demux(stream):
                 if taken == chunk.frames:
                     break
                 if packet.size == 0:
                     continue
-                if packet.pts is None or round(packet.pts * packet.time_base * rate) != taken:
+                if packet.pts is None or (
+                        (2 * packet.pts * scale + per_frame) // (2 * per_frame) != taken):
                     raise RecordingError(
                         f"chunk {chunk.path}: packet {taken} has pts {packet.pts}; only frames "
                         "stored in display order (no B-frames) can be joined"
