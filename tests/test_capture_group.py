@@ -34,8 +34,8 @@ def rig(n: int, fps: float = 60.0, **settings) -> list[CameraSpec]:
             for i in range(n)]
 
 
-def assert_verified(folder: Path) -> dict:
-    report = verify_recording(folder)
+def assert_verified(folder: Path, sync_tolerance_ms: float | None = None) -> dict:
+    report = verify_recording(folder, sync_tolerance_ms)
     assert report.ok, report.summary()
     manifest = read_manifest(folder)
     counts = {camera["frames"] for camera in manifest["cameras"]}
@@ -275,7 +275,10 @@ def test_network_camera_and_video_file_record_in_lock_step_with_synthetic(
         recording = group.start_recording(tmp_path / "out", "mjpeg")
         time.sleep(2.0)
         group.stop_recording()
-    manifest = assert_verified(recording.folder)
+    # Counts and lock-step are this test's point (time-true sync: test_stamped_servers.py).
+    # ffmpeg serving on the same loaded 2 cores misses frames now and then; the set then
+    # repeats the previous one, a period older: two periods of tolerance, not one.
+    manifest = assert_verified(recording.folder, sync_tolerance_ms=2 * 1000 / 15.0)
     assert manifest["cameras"][0]["frames"] >= 15
     assert not manifest["cameras"][0]["synthetic"]
 
