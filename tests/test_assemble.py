@@ -422,6 +422,16 @@ def test_recover_removes_what_a_crash_after_the_final_manifest_left(tmp_path, ca
     assert not (live / LOCK_NAME).exists()
 
 
+def test_recover_lists_a_crashed_recording_once_and_drops_its_dead_writers_lock(tmp_path):
+    from engine.recording.assemble import LOCK_NAME, recover
+
+    folder = make_recording(tmp_path / "rec", [40, 40])
+    (folder / LOCK_NAME).touch()  # what a killed writer leaves
+    results = recover(tmp_path)
+    assert [(r["folder"], r["status"]) for r in results] == [(str(folder), "recovered")]
+    assert not (folder / LOCK_NAME).exists() and recover(tmp_path) == []
+
+
 def test_recover_names_each_cameras_cut_frames(tmp_path, capsys):
     from engine.cli import main
 

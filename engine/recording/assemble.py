@@ -182,14 +182,6 @@ def find_interrupted(root: Path) -> list[Path]:
             if manifest.get("status") == "recording"]
 
 
-def _find_leftovers(root: Path) -> list[Path]:
-    """Finished recordings that still hold chunks or a lock file: a crash came between
-    the final manifest and the clean-up."""
-    return [folder for folder, manifest in _recordings(root)
-            if manifest.get("layout") == "files"
-            and ((folder / CHUNKS_FOLDER).exists() or (folder / LOCK_NAME).exists())]
-
-
 def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Assemble every interrupted recording under root with status "recovered"; return
     their summaries. Must not run while a recording under root is still being written.
@@ -201,30 +193,41 @@ def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]
     listed with "cleaned": True.
     """
     results: list[dict[str, Any]] = []
-    for folder in find_interrupted(root):
+    for folder, manifest in _recordings(root):  # each manifest read once
         if is_locked(folder):
             continue
-        try:
-            try:
-                multitrack = bool(read_manifest(folder).get("multitrack", False))
-                results.append(assemble_recording(
-                    folder, status="recovered", multitrack=multitrack, progress=progress
-                ))
-            except _NothingRecordedError:
-                results.append(_mark_nothing_recorded(folder))
-        except (RecordingError, OSError) as exc:
-            results.append({"folder": str(folder), "error": str(exc)})
-    for folder in _find_leftovers(root):
-        if is_locked(folder):
-            continue
-        started = time.monotonic()
-        try:
-            _remove_chunks(folder)
-            (folder / LOCK_NAME).unlink(missing_ok=True)
-            results.append({**_summary(folder, read_manifest(folder), started), "cleaned": True})
-        except (RecordingError, OSError) as exc:
-            results.append({"folder": str(folder), "error": str(exc)})
+        if manifest.get("status") == "recording":
+            results.append(_recover_one(folder, manifest, progress))
+        elif manifest.get("layout") == "files" and (
+                (folder / CHUNKS_FOLDER).exists() or (folder / LOCK_NAME).exists()):
+            results.append(_clean_finished(folder, manifest))  # a crash after the manifest
     return results
+
+
+def _recover_one(folder: Path, manifest: dict[str, Any], progress: Progress | None
+                 ) -> dict[str, Any]:
+    """Assemble one interrupted recording; its dead writer's lock file goes with it."""
+    try:
+        try:
+            result = assemble_recording(folder, status="recovered", progress=progress,
+                                        multitrack=bool(manifest.get("multitrack", False)))
+        except _NothingRecordedError:
+            result = _mark_nothing_recorded(folder)
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        return result
+    except (RecordingError, OSError) as exc:
+        return {"folder": str(folder), "error": str(exc)}
+
+
+def _clean_finished(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A finished recording that still holds chunks or its lock file loses them."""
+    started = time.monotonic()
+    try:
+        _remove_chunks(folder)
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+    except (RecordingError, OSError) as exc:
+        return {"folder": str(folder), "error": str(exc)}
+    return {**_summary(folder, manifest, started), "cleaned": True}
 
 
 def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
