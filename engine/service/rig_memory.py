@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.rig import Rig, RigError
-from engine.sources import mask_credentials
+from engine.sources import PASSWORD_MASK, mask_credentials
 from engine.specs import CameraSpec
 from engine.state.store import StateStore
 
@@ -93,7 +93,7 @@ def _unmasked(saved_source: str, camera_id: str, rig: Rig) -> str | None:
     for spec in rig.cameras:
         if spec.camera_id == camera_id and mask_credentials(spec.source) == saved_source:
             return spec.source
-    if ":***@" in saved_source:  # mask_credentials' mark: the password was not kept
+    if f":{PASSWORD_MASK}@" in saved_source:  # mask_credentials' mark: not kept
         return None
     return saved_source  # no password (or a database from before passwords were masked)
 

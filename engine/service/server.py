@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.service.rig_service import EXPECTED_ERRORS, RigService
+from engine.sources import PASSWORD_MASK
 from engine.wire import framing
 from engine.wire.commands import Command, RequestError, Shutdown, Subscribe, parse_request
 from engine.wire.events import EVENTS, Event
@@ -44,7 +45,7 @@ def mask_secrets(value: Any, known: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         for raw, masked in known.items():
             value = value.replace(raw, masked)
-        return _URL_PASSWORD.sub(r"\1:***@", value)
+        return _URL_PASSWORD.sub(rf"\1:{PASSWORD_MASK}@", value)
     if isinstance(value, dict):
         return {key: mask_secrets(item, known) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -19,6 +19,7 @@ from engine.sources.base import PropertySpec, SettingRejected, Source, SourceErr
 from engine.specs import MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_SIDE, NETWORK_SCHEMES
 
 __all__ = [
+    "PASSWORD_MASK",
     "Kind",
     "PropertySpec",
     "SettingRejected",
@@ -37,6 +38,8 @@ ACCEPTED = (
     "expected 'synthetic', a device index or /dev/videoN, a video file path, "
     "or an http(s):// / rtsp:// URL"
 )
+
+PASSWORD_MASK = "***"  # what stands for a password wherever a URL is shown or kept
 
 _DEVICE_PATH = re.compile(r"/dev/video\d+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -151,7 +154,7 @@ def mask_credentials(uri: str) -> str:
     if not at or ":" not in userinfo:
         return uri
     user = userinfo.split(":", 1)[0]
-    return f"{uri[:scheme.end()]}{user}:***@{rest[len(userinfo) + 1:]}"
+    return f"{uri[:scheme.end()]}{user}:{PASSWORD_MASK}@{rest[len(userinfo) + 1:]}"
 
 
 def validate_size_fps(width: int, height: int, fps: float) -> None:
