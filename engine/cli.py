@@ -105,9 +105,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         disk_guard=guard,
     )
     with group:
-        recording = group.start_recording(
-            Path(args.output), args.codec, args.name, chunk_length_s=args.chunk_seconds
-        )
+        recording = group.start_recording(Path(args.output), args.codec, args.name)
         print(f"recording {len(group.camera_ids())} camera(s) to {recording.folder}", flush=True)
         deadline = time.monotonic() + args.seconds
         while not stop.is_set() and not recording.done.is_set():
@@ -139,7 +137,7 @@ def format_summary(manifest: dict[str, Any]) -> str:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Salvage every recording a crash left unfinished under DIR (or DIR itself)."""
-    from engine.recording.assemble import recover
+    from engine.recording.finalize import recover
 
     results = recover(Path(args.folder))
     if not results:
@@ -148,8 +146,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if result.get("error"):
             print(f"{result['folder']}: NOT recovered: {result['error']}")
         elif result.get("cleaned"):
-            print(f"{result['folder']}: already {result['status']}; removed the chunks and "
-                  "lock file a crash left behind")
+            print(f"{result['folder']}: already {result['status']}; removed the lock file a "
+                  "crash left behind")
         else:
             cut = ", ".join(f"{camera} {count}" for camera, count
                             in result.get("frames_dropped", {}).items()) or "none"
@@ -347,8 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--name", help="recording folder name (default: the local time)")
     record.add_argument("--sensor", action="append", metavar="URI",
                         help="a sensor stream: imu:synthetic, serial:/dev/ttyUSB0?fields=a,b")
-    record.add_argument("--chunk-seconds", type=float, default=10.0, metavar="S",
-                        help="length of the crash-safe chunks written while recording")
     record.add_argument("--disk-stop-below-gb", type=float, default=1.0, metavar="GB",
                         help="refuse to start, and stop cleanly, below this much free space "
                              "(the rig's disk_stop_below_gb; default 1)")

@@ -7,8 +7,10 @@ counts, and frame k of every file carries the same burned-in frame number.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -308,8 +310,8 @@ def test_a_dead_writer_never_blocks_capture_and_ends_the_recording(tmp_path):
     assert manifest["cameras"][1]["frames"] > 10
 
 
-def test_a_new_recording_starts_while_the_last_one_is_assembled(group, tmp_path):
-    first = group.start_recording(tmp_path, "mjpeg", chunk_length_s=0.2)
+def test_a_new_recording_starts_while_the_last_one_is_finalized(group, tmp_path):
+    first = group.start_recording(tmp_path, "mjpeg")
     time.sleep(0.8)
     group.stop_recording(assembled=False)  # the writers are done: capture is free
     second = group.start_recording(tmp_path, "mjpeg")
@@ -318,7 +320,6 @@ def test_a_new_recording_starts_while_the_last_one_is_assembled(group, tmp_path)
     assert first.done.wait(30)
     for recording in (first, second):
         assert_verified(recording.folder)
-    assert read_manifest(first.folder)["chunk_frames"] == 12  # 0.2 s at 60 fps
 
 
 def test_the_disk_guard_refuses_a_take_and_ends_one_before_the_disk_fills(tmp_path):
@@ -346,3 +347,107 @@ def test_the_disk_guard_refuses_a_take_and_ends_one_before_the_disk_fills(tmp_pa
     assert recording.status == "finalized"
     assert any(isinstance(e, Error) and "disk almost full" in e.message for e in events)
     assert assert_verified(recording.folder)["cameras"][0]["frames"] >= 20
+
+
+class PublishTimes:
+    """When each frame of some cameras was published (the rings' after-publish stamps),
+    gathered by a thread that reads the rings far more often than they wrap."""
+
+    def __init__(self, group: CaptureGroup, camera_ids: list[str]) -> None:
+        from engine.ipc.ring import FrameRing
+
+        self._rings = {camera_id: FrameRing.attach(group.ring_name(camera_id))
+                       for camera_id in camera_ids}
+        self.stamps: dict[str, dict[int, int]] = {camera_id: {} for camera_id in camera_ids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publish-times", daemon=True)
+
+    def __enter__(self) -> PublishTimes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for ring in self._rings.values():
+            ring.close()
+
+    def _run(self) -> None:
+        from engine.ipc.ring import M_AFTER_PUBLISH, M_FRAME, M_SEQ
+
+        while not self._stop.wait(0.005):
+            for camera_id, ring in self._rings.items():
+                rows = ring.meta.copy()
+                for row in rows[(rows[:, M_SEQ] > 0) & (rows[:, M_SEQ] % 2 == 0)]:
+                    self.stamps[camera_id][int(row[M_FRAME])] = int(row[M_AFTER_PUBLISH])
+
+    def longest_gap_s(self, camera_id: str, start_ns: int, end_ns: int) -> float:
+        """The longest time between two frames published one after the other in the
+        window; every frame of it must have been seen."""
+        stamps = sorted((n, at) for n, at in self.stamps[camera_id].items()
+                        if start_ns <= at <= end_ns)
+        assert len(stamps) > 1, f"{camera_id} published next to nothing in the window"
+        numbers = [n for n, _ in stamps]
+        missed = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+        assert not missed, f"{camera_id}: frames {missed} were not seen ({len(numbers)} were)"
+        return max((later - earlier) / 1e9
+                   for (_, earlier), (_, later) in itertools.pairwise(stamps))
+
+
+@pytest.fixture(params=["mjpeg", "rtsp"])
+def cut_camera(request, mjpeg_server):
+    """(url, fps, cut, restore): a network camera served on 127.0.0.1, a way to cut its
+    server mid-stream, and one to serve it again on the same port (None: not offered)."""
+    if request.param == "mjpeg":
+        port = free_port()
+        yield mjpeg_server.start(port), 15.0, mjpeg_server.kill, lambda: mjpeg_server.start(port)
+        return
+    from tests.stamped_servers import StampedServers
+
+    servers = StampedServers()
+    try:
+        yield servers.rtsp(320, 240, fps=30), 30.0, servers.stop, None
+    finally:
+        servers.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_network_camera_that_drops_leaves_the_gate_without_stalling_the_others(cut_camera):
+    """Issue 14.9: the synthetic cameras froze for 1.8-2.5 s when a network camera's server
+    went, while the camera retried its stream inside the sync gate. It must leave the gate
+    within a couple of its frame periods: no other camera waits longer than that plus
+    the scheduling slack of a loaded 2-core machine, and the camera shows as
+    reconnecting within a second."""
+    url, fps, cut, restore = cut_camera
+    period_s = 1 / fps
+    cameras = [CameraSpec("net", url, 320, 240, fps, {"open_timeout_ms": 4000}),
+               CameraSpec("gated", "synthetic", fps=fps, **SMALL),
+               CameraSpec("free", "synthetic", fps=fps, settings={"clock": "free"}, **SMALL)]
+    others = ["gated", "free"]
+
+    def net_status() -> str:
+        return next(c["status"] for c in group.snapshot()["cameras"] if c["id"] == "net")
+
+    with CaptureGroup(cameras, ring_seconds=4.0) as group:  # a stall's catch-up fits
+        wait_for(lambda: min(group.counts()) > 2 * fps, 10, "every camera running")
+        with PublishTimes(group, others) as times:
+            time.sleep(0.5)  # frames before the cut, for the gap across it
+            cut_ns = time.monotonic_ns()
+            cut()
+            wait_for(lambda: net_status() == "reconnecting", 10, "net reconnecting", step_s=0.01)
+            lost_after_s = (time.monotonic_ns() - cut_ns) / 1e9
+            wait_for(lambda: time.monotonic_ns() > cut_ns + 3e9, 4, "3 s after the cut")
+            end_ns = time.monotonic_ns()
+        gaps = {camera_id: times.longest_gap_s(camera_id, cut_ns - 200_000_000, end_ns)
+                for camera_id in others}
+        print(f"\nlongest gap across the cut: {gaps} (period {period_s * 1000:.0f} ms); "
+              f"reconnecting {lost_after_s:.3f} s after it")
+        # Two frame periods to leave the gate, one more for the set under way, and the
+        # slack of a loaded 2-core machine: today's stall (1.8-2.5 s) fails it.
+        assert max(gaps.values()) < 3 * period_s + 0.3, gaps
+        assert lost_after_s < 1.0
+        if restore is not None:  # the camera rejoins once its server is back
+            restore()
+            wait_for(lambda: net_status() == "running", 20, "net back in the gate")
+            frames = group.counts()
+            wait_for(lambda: min(group.counts()) > max(frames) + fps, 5, "all cameras running")

@@ -66,7 +66,7 @@ def sample_rig(folder: Path, output: Path) -> Rig:
             CameraSpec("door", PASSWORD_URL, 1920, 1080, 25.0),
             CameraSpec("replay", str(clip), 640, 480, 30.0),
         ],
-        RecordingOptions(output, "ffv1", 60.0, 5.0, auto_resume=True, sync_tolerance_ms=12.5),
+        RecordingOptions(output, "ffv1", 5.0, auto_resume=True, sync_tolerance_ms=12.5),
         supervisor=Policy(stall_timeout_s=3.0, restart_limit=4, backoff_max_s=30.0),
         device=DeviceOptions("bench-1", 20.0, 2.0, ("10.0.0.1:80",), "/dev/gpiochip0", 5, "nmtui"),
     )
@@ -201,8 +201,6 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
 @pytest.mark.parametrize(("text", "expected"), [
     ('[recording]\ncodec = "xvid"\n',
      '2: recording.codec: must be one of h264, mjpeg, ffv1, got "xvid"'),
-    ("[recording]\nchunk_length_s = 3601\n",
-     "2: recording.chunk_length_s: must be a number in (0, 3600], got 3601"),
     ("[recording]\n\ndevice_ready_timeout_s = -1\n",
      "3: recording.device_ready_timeout_s: must be a positive number, got -1"),
     ("[recording]\ndevice_ready_timeout_s = nan\n",
@@ -217,7 +215,7 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
      "2: supervisor.restart_limit: must be an integer >= 1, got true"),
     ("[recording]\noutput = 5\n", "2: recording.output: must be a folder path, got 5"),
     ("[recording]\nouptut = 'x'\n",
-     "2: recording.ouptut: unknown key (expected output, codec, chunk_length_s, "
+     "2: recording.ouptut: unknown key (expected output, codec, "
      "device_ready_timeout_s, multitrack, auto_resume, sync_tolerance_ms)"),
     ("[supervisor]\nrestart_limit = 0\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 0"),

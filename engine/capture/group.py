@@ -31,7 +31,7 @@ from engine.capture.sensor_link import SensorLink
 from engine.capture.takes import TakeController
 from engine.ipc.messages import Exit
 from engine.ipc.ring import sweep_stale_segments
-from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording
+from engine.recording.session import Recording
 from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
 from engine.sources import mask_credentials, parse_source, validate_size_fps
@@ -247,12 +247,11 @@ class CaptureGroup:
 
     def start_recording(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
-        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, multitrack: bool = False,
-        auto_resume: bool = False,
+        multitrack: bool = False, auto_resume: bool = False,
     ) -> Recording:
         """See TakeController.start (LowDiskError below the disk guard's threshold)."""
-        return self.takes.start(output_dir, codec, name, chunk_length_s=chunk_length_s,
-                                multitrack=multitrack, auto_resume=auto_resume)
+        return self.takes.start(output_dir, codec, name, multitrack=multitrack,
+                                auto_resume=auto_resume)
 
     def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
         """See TakeController.stop."""

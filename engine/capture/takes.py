@@ -28,7 +28,7 @@ from engine.capture.gate import Gate
 from engine.capture.sensor_link import SensorLink
 from engine.ipc.messages import Abort, Prepare, Prepared, RecordJob, StartWriting
 from engine.recording.errors import RecordingError
-from engine.recording.session import DEFAULT_CHUNK_LENGTH_S, Recording, Session
+from engine.recording.session import Recording, Session
 from engine.sources import mask_credentials, parse_source
 from engine.system.disk_guard import DiskGuard, LowDiskError
 from engine.wire import events
@@ -66,8 +66,7 @@ class TakeController:
 
     def start(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
-        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S, multitrack: bool = False,
-        auto_resume: bool = False,
+        multitrack: bool = False, auto_resume: bool = False,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
 
@@ -78,16 +77,14 @@ class TakeController:
         """
         output_dir = Path(output_dir)
         with self._control:
-            session = (Session(output_dir, codec, chunk_length_s, multitrack)
-                       if auto_resume else None)
-            recording = self._start_take(output_dir, codec, name, chunk_length_s, multitrack,
-                                         session)
+            session = Session(output_dir, codec, multitrack) if auto_resume else None
+            recording = self._start_take(output_dir, codec, name, multitrack, session)
             self._session = session
             return recording
 
     def _start_take(
-        self, output_dir: Path, codec: str, name: str | None, chunk_length_s: float,
-        multitrack: bool, session: Session | None,
+        self, output_dir: Path, codec: str, name: str | None, multitrack: bool,
+        session: Session | None,
     ) -> Recording:
         with self._control:
             if self.recording is not None:
@@ -101,7 +98,6 @@ class TakeController:
             recording = Recording.create(
                 output_dir, name, codec, _manifest_cameras(members),
                 min(float(c.settings["fps"]) for c in members),  # the group runs at its slowest
-                chunk_length_s,
             )
             recording.multitrack = multitrack
             recording.session = link
@@ -137,9 +133,9 @@ class TakeController:
             assert camera.ring is not None
             height, width, _ = camera.ring.shape
             camera.writer.conn.send(Prepare(RecordJob(
-                camera.ring.name, recording.chunk_folder(camera.camera_id),
+                camera.ring.name, recording.video_path(camera.camera_id),
                 recording.timestamps_path(camera.camera_id), recording.codec,
-                width, height, recording.fps, recording.chunk_frames,
+                width, height, recording.fps,
             )))
         deadline = time.monotonic() + self._timeout_s
         replies = [await_reply(c.writer.replies, (Prepared,), deadline, self._closing,
@@ -203,7 +199,7 @@ class TakeController:
 
     def writer_finished(self, camera: CameraHandle, error: str | None) -> None:
         """A writer is done. One that failed (encoder crash, disk full) ends the take for
-        every camera; assembly then trims all files to the frames they all hold."""
+        every camera; finalizing then cuts all files to the frames they all hold."""
         recording = self.recording
         if recording is None:
             return
@@ -257,7 +253,7 @@ class TakeController:
                 self._emit(events.AssemblyProgress(folder=folder, fraction=round(fraction, 3)))
 
         outcomes = {s.spec.name: s.outcome() for s in sensors}
-        recording.assemble(dropped, progress, outcomes)
+        recording.finalize(dropped, progress, outcomes)
         self._emit(events.RecordingFinalized(
             folder=folder, status=recording.status, frames=recording.frame_counts(),
             errors=list(recording.errors),
@@ -276,7 +272,7 @@ class TakeController:
             self._membership.clear()
             try:
                 recording = self._start_take(session.output, session.codec, None,
-                                             session.chunk_length_s, session.multitrack, session)
+                                             session.multitrack, session)
             except GroupError:  # a camera is not back yet (or a take runs): wait for one
                 self._membership.wait(1.0)
                 continue

@@ -107,13 +107,12 @@ class RecordJob:
     """Everything a writer needs for one recording of one camera."""
 
     ring_name: str
-    chunk_folder: Path
+    video_path: Path
     timestamps_path: Path
     codec: str
     width: int
     height: int
     fps: float
-    chunk_frames: int
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Literal
 import av
 import numpy as np
 
+from engine.durable import fsync_path
 from engine.recording.errors import RecordingError
 from engine.sources import framecode
 from engine.specs import CODECS
@@ -36,11 +37,11 @@ _ENCODERS: dict[str, tuple[Literal["libx264", "mjpeg", "ffv1"], str]] = {
 }
 
 
-# For files that must stay readable if the process dies mid-write (recording chunks):
-# the Matroska muxer holds a whole cluster in memory and writes it when the cluster
-# closes, so a crash loses the open cluster: at most 250 ms of video (8 frames at
-# 30 fps); every closed cluster is handed to the OS at once.
-CRASH_SAFE_MUXING = {"flush_packets": "1", "cluster_time_limit": "250"}
+# For files that must stay readable if the process dies mid-write (a take's files):
+# one cluster per frame, handed to the OS as soon as it closes, so a crash loses at
+# most the frame being written, and a file can be cut after any frame by truncating
+# it at a cluster (recording/mkv_seal.py). A cluster costs ~15 bytes of header.
+CRASH_SAFE_MUXING = {"flush_packets": "1", "cluster_size_limit": "0"}
 
 
 def default_options(codec: str, fps: float) -> dict[str, str]:
@@ -50,7 +51,8 @@ def default_options(codec: str, fps: float) -> dict[str, str]:
     options = {"threads": str(ENCODER_THREADS), "thread_type": "frame"}
     if codec == "h264":
         # ultrafast keeps several 720p streams real-time; crf 20 is visually clean;
-        # a keyframe every ~1 s keeps files seekable and cheap to cut into chunks.
+        # a keyframe every ~1 s keeps files seekable and bounds the tail a crash check
+        # decodes.
         # zerolatency: each frame leaves the encoder at once, so a crash loses none held
         # inside it (and the writer's cursor never waits on encoder look-ahead).
         options |= {
@@ -146,6 +148,10 @@ class VideoEncoder:
         except OSError as exc:
             raise self._error(f"cannot write frame {self.frames_written} to", exc) from exc
         self.frames_written += 1
+
+    def sync(self) -> None:
+        """Push what was written to the disk, so a power cut loses at most the time since."""
+        fsync_path(self.path)
 
     def close(self) -> int:
         """Flush the encoder and close the file (idempotent); return frames written."""

@@ -2,7 +2,7 @@
 
 The controller creates it (checking the output folder before any frame is
 spent), begins it at the first frame number, and once every writer has
-reported, assembles the chunks into the final files (off the capture path).
+reported, makes the files final (off the capture path).
 The manifest is written atomically at each step, so a reader never sees a
 half-written one and a crash leaves status "recording" for recovery to find.
 
@@ -12,7 +12,6 @@ the same figure. With auto_resume, the takes of one Session name each other.
 
 from __future__ import annotations
 
-import math
 import shutil
 import threading
 import time
@@ -23,20 +22,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.recording.assemble import (
-    assemble_recording,
-    recording_lock,
-    release_recording_lock,
-)
 from engine.recording.encoder import CODECS
 from engine.recording.errors import RecordingError
+from engine.recording.finalize import (
+    finalize_recording,
+    recording_lock,
+    release_recording_lock,
+    release_reserve,
+)
 from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.sensor_track import write_sensor_track
 from engine.recording.sync_tolerance import MANIFEST_KEY as SYNC_TOLERANCE_KEY
 from engine.utc import utc_now_iso
 
 MANIFEST_FORMAT = 1
-DEFAULT_CHUNK_LENGTH_S = 10.0
 
 
 def check_take_name(name: str) -> None:
@@ -80,14 +79,12 @@ class Recording:
     """
 
     def __init__(
-        self, folder: Path, codec: str, cameras: list[dict[str, Any]], fps: float,
-        chunk_frames: int,
+        self, folder: Path, codec: str, cameras: list[dict[str, Any]], fps: float
     ) -> None:
         self.folder = folder
         self.codec = codec
         self.fps = fps
         self.cameras = cameras
-        self.chunk_frames = chunk_frames
         self.first_frame = -1
         self.last_frame: int | None = None
         self.status = "recording"
@@ -111,26 +108,23 @@ class Recording:
         codec: str,
         cameras: list[dict[str, Any]],
         fps: float,
-        chunk_length_s: float = DEFAULT_CHUNK_LENGTH_S,
     ) -> Recording:
         if codec not in CODECS:
             raise RecordingError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
-        if not chunk_length_s > 0:
-            raise RecordingError(f"chunk length must be positive, got {chunk_length_s}")
         prepare_output_folder(output_dir)
         folder = _unique_folder(output_dir, name)
         try:
             (folder / "timestamps").mkdir(parents=True)
         except OSError as exc:
             raise RecordingError(f"cannot create recording folder {folder}: {exc}") from exc
-        return cls(folder, codec, cameras, fps, max(1, math.ceil(chunk_length_s * fps)))
+        return cls(folder, codec, cameras, fps)
 
     @property
     def name(self) -> str:
         return self.folder.name
 
-    def chunk_folder(self, camera_id: str) -> Path:
-        return self.folder / "chunks" / camera_id
+    def video_path(self, camera_id: str) -> Path:
+        return self.folder / f"{camera_id}.mkv"
 
     def timestamps_path(self, camera_id: str) -> Path:
         return self.folder / "timestamps" / f"{camera_id}.csv"
@@ -167,19 +161,18 @@ class Recording:
             "format": MANIFEST_FORMAT,
             "name": self.name,
             "status": "recording",
-            "layout": "chunks",
+            "layout": "files",
             "started_utc": utc_now_iso(),
             "stopped_utc": None,
             "codec": self.codec,
             "fps": self.fps,
-            "chunk_frames": self.chunk_frames,
             "multitrack": self.multitrack,
             "first_frame": first_frame,
             "last_frame": None,
             "cameras": [
                 {
                     **camera,
-                    "file": f"{camera['id']}.mkv",
+                    "file": self.video_path(camera["id"]).name,
                     "timestamps": f"timestamps/{camera['id']}.csv",
                     "frames": None,
                     "dropped": None,
@@ -219,16 +212,16 @@ class Recording:
                 self.errors.append(f"{camera_id}: {error}")
             return len(self._outcomes) == len(self.cameras)
 
-    def assemble(
+    def finalize(
         self, dropped: dict[str, int],
         progress: Callable[[float], None] | None = None,
         sensors: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Turn the chunks into the final files (trimmed to a common frame count) and
-        write the final manifest, then wake whoever waits on `done`.
+        """Make the files final (cut to a common frame count) and write the final
+        manifest, then wake whoever waits on `done`.
 
-        If assembly fails (say the disk filled up), the chunks and the "recording"
-        manifest stay as they are for `recover` to try again.
+        If that fails, the files and the "recording" manifest stay as they are for
+        `recover` to try again.
         """
         manifest = self._manifest
         try:
@@ -236,11 +229,13 @@ class Recording:
                 entry["dropped"] = dropped.get(entry["id"], 0) - self._dropped_at_start.get(
                     entry["id"], 0
                 )
+            if self._lock_descriptor is not None:
+                release_reserve(self._lock_descriptor)  # room for the index and manifest
             manifest["stopped_utc"] = utc_now_iso()
             manifest["errors"] = list(self.errors)
             write_manifest(self.folder, manifest)
             status = "interrupted" if self.errors else "finalized"
-            assemble_recording(self.folder, status=status, multitrack=self.multitrack,
+            finalize_recording(self.folder, status=status, multitrack=self.multitrack,
                                progress=progress)
             self._manifest = read_manifest(self.folder)
             if sensors:
@@ -248,7 +243,7 @@ class Recording:
                 write_manifest(self.folder, self._manifest)
             self.status = status
         except (RecordingError, OSError) as exc:
-            self.errors.append(f"assembling the files failed (chunks kept for recovery): {exc}")
+            self.errors.append(f"finishing the files failed (kept for recovery): {exc}")
             self.status = "interrupted"
         finally:
             self._release_lock()
@@ -325,7 +320,6 @@ class Session:
 
     output: Path
     codec: str
-    chunk_length_s: float
     multitrack: bool
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     take: int = 0

@@ -38,7 +38,6 @@ from engine.sources import (
 )
 from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec, SensorSpec
 
-MAX_CHUNK_LENGTH_S = 3600.0
 DEFAULT_START_TIMEOUT_S = 30.0  # as long as the capture group waits unless told otherwise
 
 
@@ -57,13 +56,11 @@ class RecordingOptions:
         key="output"))
     codec: str = field(default="h264", metadata=option(
         "h264 (small files), mjpeg, or ffv1 (lossless, large)", choices=CODECS))
-    chunk_length_s: float = field(default=10.0, metadata=option(
-        "files are written in chunks this long, in seconds", above=0,
-        maximum=MAX_CHUNK_LENGTH_S))
     device_ready_timeout_s: float = field(default=DEFAULT_START_TIMEOUT_S, metadata=option(
         "how long a camera (and its writer) may take to be ready, in seconds", above=0))
     multitrack: bool = field(default=False, metadata=option(
-        "also assemble one MKV holding every camera's track"))
+        "after each take, also copy every camera into one MKV, a track each (needs the "
+        "take's size again in free space, and time to copy it)"))
     auto_resume: bool = field(default=False, metadata=option(
         "after a camera failure ends a take, start the next one"))
     sync_tolerance_ms: float | None = field(default=None, metadata=option(
@@ -74,6 +71,7 @@ class RecordingOptions:
         "health_check_interval_s": "the health check's interval is [supervisor] interval_s",
         "session_join_timeout_s": "nothing read it",
         "max_queue_size": "nothing read it",
+        "chunk_length_s": "each camera is now written straight into its final file",
     }
 
 

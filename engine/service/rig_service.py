@@ -25,8 +25,8 @@ from typing import Any
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.stats import LiveStats
-from engine.recording.assemble import recover
 from engine.recording.errors import RecordingError
+from engine.recording.finalize import recover
 from engine.recording.manifest import list_recordings
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
@@ -202,7 +202,7 @@ class RigService:
                 self._snapshot = self._sample()
             group = self._group
             recording = group.recording if group else None
-            self._emit(Stats(**self._snapshot,
+            self._emit(Stats(**self._current(),
                              elapsed_s=round(self._elapsed(), 1) if recording else None))
 
     def _stop_quietly(self) -> None:
@@ -234,31 +234,42 @@ class RigService:
             self._emit(Error(message=f"record button: {exc}"))
 
     def _sample(self) -> dict[str, Any]:
+        """The group's figures over this tick's window (rates, spreads), for every camera
+        of the rig; the statuses are added by _current."""
         group = self._group
         if group is not None and (self._live is None or self._live.group is not group):
             self._live = LiveStats(group)  # rates and spreads over this tick's window
         snapshot = self._live.sample() if group and self._live else {"cameras": [],
                                                                        "spread": None}
         live = {c["id"]: c for c in snapshot["cameras"]}
-        health = self._supervisor.statuses()
         cameras = []
         for spec in self._rig.cameras:
             entry = live.get(spec.camera_id) or {
                 "id": spec.camera_id, "pid": None, "frames": 0, "dropped": 0, "fps": 0.0,
                 "status": CameraStatus.STOPPED, "error": None,
             }
-            supervised = health.get(spec.camera_id)
-            if supervised is not None:  # the supervisor's view: status, since, restarts
-                entry = {**entry, **supervised,
-                         "error": supervised["error"] or entry.get("error")}
-                if entry["status"] == CameraStatus.RUNNING and group is not None and group.paused:
-                    entry["status"] = CameraStatus.PAUSED
             cameras.append({
                 **entry, "source": spec.source,
                 "target_fps": spec.fps, "size": f"{spec.width}x{spec.height}",
             })
-        return {"cameras": cameras, "spread": snapshot["spread"],
-                "paused": bool(group and group.paused)}
+        return {"cameras": cameras, "spread": snapshot["spread"]}
+
+    def _current(self) -> dict[str, Any]:
+        """The last tick's figures with every camera's status as the supervisor has it
+        now: a change (a stream lost, a crash) shows at once, not at the next tick."""
+        group = self._group
+        paused = bool(group and group.paused)
+        health = self._supervisor.statuses()
+        cameras = []
+        for entry in self._snapshot["cameras"]:
+            supervised = health.get(entry["id"])
+            if supervised is not None:  # the supervisor's view: status, since, restarts
+                entry = {**entry, **supervised,
+                         "error": supervised["error"] or entry.get("error")}
+                if entry["status"] == CameraStatus.RUNNING and paused:
+                    entry["status"] = CameraStatus.PAUSED
+            cameras.append(entry)
+        return {"cameras": cameras, "spread": self._snapshot["spread"], "paused": paused}
 
     # --- commands: observation --------------------------------------------------------
 
@@ -274,7 +285,7 @@ class RigService:
                        "state": self._state(), "notices": list(self._notices)},
             "rig": rig_summary(self._rig),
             "device": self._device.latest(),
-            **self._snapshot,
+            **self._current(),
             "recording": None if recording is None else {
                 "folder": str(recording.folder),
                 "elapsed_s": round(self._elapsed(), 1),
@@ -341,8 +352,8 @@ class RigService:
         options = self._rig.recording
         recording = self._running_group().start_recording(
             Path(output).expanduser() if output else options.output_dir,
-            codec or options.codec, name, chunk_length_s=options.chunk_length_s,
-            multitrack=options.multitrack, auto_resume=options.auto_resume,
+            codec or options.codec, name, multitrack=options.multitrack,
+            auto_resume=options.auto_resume,
         )
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 

@@ -1,5 +1,5 @@
-"""Low-disk thresholds: warn early, refuse a start and stop a recording while its files can
-still be finalized (joining chunks and writing manifests needs space too)."""
+"""Low-disk thresholds: warn early, refuse a start, and stop a recording while there is
+still room for its index, manifest and sync report (a few hundred KB per camera-hour)."""
 
 from __future__ import annotations
 

@@ -46,12 +46,13 @@ from engine.ipc.ring import (
     M_UTC,
     FrameRing,
 )
-from engine.recording.chunks import ChunkedVideoWriter
+from engine.recording.encoder import VideoEncoder
 from engine.recording.timestamps import TimestampWriter
 
 _IDLE_POLL_S = 0.2
 _FRAME_WAIT_S = 0.0005
 _WRITER_NICENESS = 10
+_SYNC_INTERVAL_S = 0.5  # a power cut loses at most this much of what was recorded
 
 
 def writer_main(state_name: str, n_cameras: int, conn: Connection) -> None:
@@ -89,16 +90,15 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
     ring = FrameRing.attach(job.ring_name)
     video = timestamps = None
     try:
-        video = ChunkedVideoWriter(
-            job.chunk_folder, job.codec, job.width, job.height, job.fps, job.chunk_frames
-        )
+        video = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps,
+                             crash_safe=True)
         timestamps = TimestampWriter(job.timestamps_path)
     except Exception as exc:
         for opened in (video, ring):
             if opened is not None:
                 with contextlib.suppress(Exception):
                     opened.close()
-        conn.send(PrepareFailed(f"{job.chunk_folder.name}: {exc}"))
+        conn.send(PrepareFailed(f"{job.video_path.stem}: {exc}"))
         return
     conn.send(Prepared())
     message = _next_command(conn, state, parent)
@@ -114,7 +114,7 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
 def _record(
     first_frame: int,
     ring: FrameRing,
-    video: ChunkedVideoWriter,
+    video: VideoEncoder,
     timestamps: TimestampWriter,
     state: GroupState,
     parent: ParentWatch,
@@ -123,6 +123,7 @@ def _record(
     frame_number = first_frame
     frames = 0
     error: str | None = None
+    next_sync = time.monotonic() + _SYNC_INTERVAL_S
     try:
         group = state.globals
         while True:
@@ -158,7 +159,8 @@ def _record(
                 frames += 1
             frame_number += 1
             ring.cursor = frame_number
-            if video.sync_due():
+            if time.monotonic() >= next_sync:
+                next_sync = time.monotonic() + _SYNC_INTERVAL_S
                 timestamps.sync()
                 video.sync()
     except Exception as exc:  # encoder or disk failure: report it, keep what was written

@@ -1,12 +1,14 @@
-"""Chunks to final files: one MKV per camera holding the same N frames, trimmed timestamps.
+"""A take's files made final in place: every camera cut to the same N frames, indexed.
 
-Runs when a recording stops and, for a recording a crash left in "recording", at
-start-up (`recover`). Packets are copied, not re-encoded, so it runs at disk speed.
-Every camera is cut to N frames, the most that every camera has both decodable
-frames and timestamp rows for, so frame k of every file is still one frame set.
-The chunks are deleted only once every final file was written to a temporary name,
-fsynced, verified to decode N frames and renamed, and the manifest says so: a
-failure at any step leaves a recording that can be assembled again.
+Runs when a take stops and, for a take a crash left in "recording", at start-up
+(`recover`). Each writer wrote its camera's final file from the first frame on
+(`<cam>.mkv`, one cluster per frame), so nothing is copied: every camera is cut to
+N frames, the most that every camera has both whole frames and timestamp rows for,
+so frame k of every file is still one frame set, and each file is sealed where it
+lies (`mkv_seal`: truncated, then its index and duration written). That takes the
+same time and no more space for an hour as for a minute. Only the optional
+multitrack file is a copy. A failure at any step leaves a take that can be
+finalized again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import time
 from collections.abc import Callable, Generator
 from fractions import Fraction
@@ -24,117 +25,128 @@ from typing import Any
 import av
 
 from engine.durable import fsync_path
-from engine.recording.chunk_scan import (
-    CHUNKS_FOLDER,
-    READ_ERRORS,
-    CameraScan,
-    scan_camera,
-)
+from engine.recording import mkv_seal
 from engine.recording.encoder import frame_rate
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from engine.recording.sync_report import write_sync_report
+from engine.recording.take_scan import READ_ERRORS, CameraScan, decodable_frames, scan_camera
 from engine.recording.timestamps import utc_field
 
 MULTITRACK_NAME = "all_cameras.mkv"
 FINAL_STATUSES = ("finalized", "interrupted", "recovered")
 _SALVAGE_STATUSES = ("interrupted", "recovered")
-_MANIFEST_KEYS = ("fps", "chunk_frames", "first_frame", "cameras")
+_MANIFEST_KEYS = ("fps", "first_frame", "cameras")
 
 Progress = Callable[[float], None]
 
 
 class _NothingRecordedError(RecordingError):
-    """No camera has a single decodable frame or timestamp row: the recording died
-    before its first frame, so nothing was lost either."""
+    """No camera has a single whole frame or timestamp row: the take died before its
+    first frame, so nothing was lost either."""
 
 
-class _Tracker:
-    """Reports done/total to the progress callback about once per chunk's worth of work."""
-
-    def __init__(self, callback: Progress | None, total: int, step: int) -> None:
-        self._callback = callback
-        self._total = max(1, total)
-        self._step = max(1, step)
-        self._done = self._reported = 0
-
-    def advance(self) -> None:
-        self._done += 1
-        if self._callback is not None and self._done - self._reported >= self._step:
-            self._reported = self._done
-            self._callback(min(1.0, self._done / self._total))
-
-    def finish(self) -> None:
-        if self._callback is not None:
-            self._callback(1.0)
-
-
-def assemble_recording(
+def finalize_recording(
     folder: Path,
     *,
     status: str,
     multitrack: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Turn a chunked recording into its final files and give it `status`; return a summary
+    """Make a take's files final and give it `status`; return a summary
     {"folder", "status", "frames", "frames_dropped", "bytes", "seconds"}.
 
-    A recording already assembled (layout "files") is left as it is. RecordingError,
-    naming the file, when the chunks cannot be assembled; they are then left intact.
+    A take already final is left as it is. RecordingError, naming the file, when a
+    file cannot be made final; the take then stays "recording" for `recover`.
     """
     if status not in FINAL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
     started = time.monotonic()
     folder = Path(folder)
     manifest = read_manifest(folder)
-    if manifest.get("layout") == "files":
-        _remove_chunks(folder)  # a crash may have come between the manifest and the removal
+    if manifest.get("status") in FINAL_STATUSES:
         return _summary(folder, manifest, started)
     _check_manifest(folder, manifest)
-    entries, chunk_frames = manifest["cameras"], manifest["chunk_frames"]
-    cameras = [
-        scan_camera(folder, entry, manifest["first_frame"], chunk_frames) for entry in entries
-    ]
-    frames = min(camera.usable for camera in cameras)
+    entries, fps = manifest["cameras"], float(manifest["fps"])
+    cameras = [scan_camera(folder, entry, manifest["first_frame"], fps) for entry in entries]
+    usable = {camera.id: min(_seal_whole(camera, fps), len(camera.rows)) for camera in cameras}
+    frames = min(usable.values())
     if frames == 0:
         found = "; ".join(
-            f"{c.id}: {c.frames} decodable frames, {len(c.rows)} timestamp rows" for c in cameras
-        )
+            f"{c.id}: {c.frames} whole frames, {len(c.rows)} timestamp rows" for c in cameras)
         error = RecordingError if any(c.available for c in cameras) else _NothingRecordedError
         raise error(f"recording {folder}: nothing recoverable ({found})")
-
-    outputs = [(folder / e["file"], [c]) for e, c in zip(entries, cameras, strict=True)]
+    for camera in cameras:
+        assert camera.layout is not None  # it has frames
+        if usable[camera.id] > frames or len(camera.layout.frames) > frames:
+            _seal(camera.video, camera.layout, frames, fps)
+        _cut_rows(camera, frames)
     if multitrack:
-        outputs.append((folder / MULTITRACK_NAME, cameras))
-    copies = sum(len(tracks) for _, tracks in outputs) * frames
-    tracker = _Tracker(progress, 2 * copies, chunk_frames)  # copy, then read back
-    rate = frame_rate(manifest["fps"])
-    for path, tracks in outputs:
-        _write_video(path, tracks, frames, rate, tracker)
-    timestamp_files = [folder / entry["timestamps"] for entry in entries]
-    for path, camera in zip(timestamp_files, cameras, strict=True):
-        _write_rows(path, camera.columns, camera.rows[:frames])
-    for renamed_in in {folder, *(path.parent for path in timestamp_files)}:
-        fsync_path(renamed_in)  # the renames themselves survive a power cut
+        _write_multitrack(folder / MULTITRACK_NAME, cameras, frames, fps, progress)
+    fsync_path(folder)
 
     dropped = {camera.id: camera.available - frames for camera in cameras}
     last_utc = utc_field(cameras[0].columns, cameras[0].rows[frames - 1])
     _update_manifest(folder, manifest, status, frames, dropped, last_utc)
-    _remove_chunks(folder)
-    tracker.finish()
+    if progress is not None:
+        progress(1.0)
     return _summary(folder, manifest, started, dropped)
 
 
+def _seal_whole(camera: CameraScan, fps: float) -> int:
+    """Seal the camera's file with all its whole frames; return how many of them
+    decode (the file's tail is where damage can be)."""
+    layout = camera.layout
+    if layout is None or not layout.frames:
+        return 0
+    _seal(camera.video, layout, len(layout.frames), fps)
+    return decodable_frames(camera.video, layout, fps)
+
+
+def _seal(path: Path, layout: mkv_seal.MkvLayout, frames: int, fps: float) -> None:
+    try:
+        mkv_seal.seal(path, layout, frames, fps)
+    except (mkv_seal.MkvError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise RecordingError(f"cannot finish video file {path}: {reason}") from exc
+
+
+def _cut_rows(camera: CameraScan, frames: int) -> None:
+    """Cut the timestamps file after its first `frames` rows, in place (rows are ASCII
+    lines, so their lengths are byte counts)."""
+    path = camera.timestamps
+    length = sum(len(line) + 1 for line in [",".join(camera.columns), *camera.rows[:frames]])
+    try:
+        if path.stat().st_size != length:
+            os.truncate(path, length)
+            fsync_path(path)
+    except OSError as exc:
+        raise RecordingError(f"cannot cut timestamps file {path}: {exc.strerror or exc}") from exc
+
+
 LOCK_NAME = ".recording.lock"
+# Disk set aside in the lock file while a take records, for what finalizing adds: each
+# file's index (~65 KB per camera-hour), the manifest and the sync report.
+RESERVED_BYTES = 1 << 20
 
 
 def recording_lock(folder: Path) -> int:
     """Take the recording's lock for as long as its files are being written; returns the
     descriptor to close when done. The kernel drops it when the process dies, however it
-    dies, so a crashed recording is never mistaken for one in progress."""
+    dies, so a crashed recording is never mistaken for one in progress.
+
+    The lock file also holds RESERVED_BYTES of disk, handed back (`release_reserve`)
+    just before the files are made final: a take that filled the disk still finishes."""
     descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with contextlib.suppress(OSError):  # no room, or no fallocate here: no reserve
+        os.posix_fallocate(descriptor, 0, RESERVED_BYTES)
     return descriptor
+
+
+def release_reserve(descriptor: int) -> None:
+    """Give the disk set aside by recording_lock back, for finalizing to use."""
+    os.ftruncate(descriptor, 0)
 
 
 def release_recording_lock(folder: Path, descriptor: int) -> None:
@@ -183,14 +195,14 @@ def find_interrupted(root: Path) -> list[Path]:
 
 
 def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Assemble every interrupted recording under root with status "recovered"; return
-    their summaries. Must not run while a recording under root is still being written.
+    """Finalize every interrupted take under root with status "recovered"; return
+    their summaries. Must not run while a take under root is still being written.
 
-    Never raises for one recording: one that cannot be recovered is listed as
-    {"folder", "error"}. progress reports 0..1 for each recording in turn. A recording
-    whose writer still holds its lock (see recording_lock) is being written: skipped.
-    A finished recording that still holds chunks or its lock file loses them and is
-    listed with "cleaned": True.
+    Never raises for one take: one that cannot be recovered is listed as
+    {"folder", "error"}. progress reports 0..1 for each take in turn. A take whose
+    writer still holds its lock (see recording_lock) is being written: skipped.
+    A finished take that still holds its lock file loses it and is listed with
+    "cleaned": True.
     """
     results: list[dict[str, Any]] = []
     for folder, manifest in _recordings(root):  # each manifest read once
@@ -198,42 +210,41 @@ def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]
             continue
         if manifest.get("status") == "recording":
             results.append(_recover_one(folder, manifest, progress))
-        elif manifest.get("layout") == "files" and (
-                (folder / CHUNKS_FOLDER).exists() or (folder / LOCK_NAME).exists()):
+        elif (folder / LOCK_NAME).exists():
             results.append(_clean_finished(folder, manifest))  # a crash after the manifest
     return results
 
 
 def _recover_one(folder: Path, manifest: dict[str, Any], progress: Progress | None
                  ) -> dict[str, Any]:
-    """Assemble one interrupted recording; its dead writer's lock file goes with it."""
+    """Finalize one interrupted take; its dead writer's lock file goes with it."""
     try:
+        (folder / LOCK_NAME).unlink(missing_ok=True)  # and with it the disk it set aside
         try:
-            result = assemble_recording(folder, status="recovered", progress=progress,
-                                        multitrack=bool(manifest.get("multitrack", False)))
+            return finalize_recording(folder, status="recovered", progress=progress,
+                                      multitrack=bool(manifest.get("multitrack", False)))
         except _NothingRecordedError:
-            result = _mark_nothing_recorded(folder)
-        (folder / LOCK_NAME).unlink(missing_ok=True)
-        return result
+            return _mark_nothing_recorded(folder)
     except (RecordingError, OSError) as exc:
         return {"folder": str(folder), "error": str(exc)}
 
 
 def _clean_finished(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """A finished recording that still holds chunks or its lock file loses them."""
+    """A finished take that still holds its lock file loses it."""
     started = time.monotonic()
     try:
-        _remove_chunks(folder)
         (folder / LOCK_NAME).unlink(missing_ok=True)
-    except (RecordingError, OSError) as exc:
+    except OSError as exc:
         return {"folder": str(folder), "error": str(exc)}
     return {**_summary(folder, manifest, started), "cleaned": True}
 
 
 def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     path = folder / MANIFEST_NAME
-    if manifest.get("layout") != "chunks":
-        raise RecordingError(f"manifest {path}: layout is {manifest.get('layout')!r}, not chunks")
+    if manifest.get("layout") == "chunks":
+        raise RecordingError(
+            f"manifest {path}: a chunked take from an earlier version of this program; "
+            "this version writes each camera's final file directly and cannot join chunks")
     missing = [key for key in _MANIFEST_KEYS if key not in manifest]
     if missing:
         raise RecordingError(f"manifest {path} has no {', '.join(missing)}")
@@ -241,81 +252,62 @@ def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         raise RecordingError(f"manifest {path} lists no cameras")
 
 
-def _write_video(
-    path: Path, cameras: list[CameraScan], frames: int, rate: Fraction, tracker: _Tracker
-) -> None:
-    """Copy the first `frames` frames of each camera into path (one track each) through
-    path.tmp, check that it holds exactly that many, then rename it into place."""
+def _write_multitrack(path: Path, cameras: list[CameraScan], frames: int, fps: float,
+                      progress: Progress | None) -> None:
+    """Copy the first `frames` frames of each camera into one file, a track each, through
+    path.tmp; check that every track holds them, then rename it into place. The one copy
+    a take makes, and only when the rig asks for it."""
     temporary = path.with_name(path.name + ".tmp")
+    rate = frame_rate(fps)
     try:
         with av.open(str(temporary), "w", format="matroska") as output, \
                 contextlib.ExitStack() as sources:
             tracks = []
             for camera in cameras:
-                with av.open(str(camera.chunks[0].path)) as first:
-                    stream = output.add_stream_from_template(first.streams.video[0])
+                source = sources.enter_context(av.open(str(camera.video)))
+                stream = output.add_stream_from_template(source.streams.video[0])
                 stream.time_base = 1 / rate
                 stream.metadata["title"] = camera.id
-                packets = sources.enter_context(contextlib.closing(_packets(camera, rate)))
-                tracks.append((stream, packets))
-            for _ in range(frames):  # frame k of every track in turn: interleaved
+                tracks.append((stream, _packets(source, camera.video, rate)))
+            for done in range(frames):  # frame k of every track in turn: interleaved
                 for stream, packets in tracks:
                     packet = next(packets)
                     packet.stream = stream
                     output.mux(packet)
-                    tracker.advance()
+                if progress is not None and done % 300 == 0:
+                    progress(done / frames)
         fsync_path(temporary)
-        _check_packets(temporary, len(cameras), frames, tracker)
+        _check_packets(temporary, len(cameras), frames)
         os.replace(temporary, path)
-    except (RecordingError, av.FFmpegError, OSError) as exc:
+    except (RecordingError, av.FFmpegError, OSError, StopIteration) as exc:
         with contextlib.suppress(OSError):
             if temporary.is_file():  # a failed copy must not keep its disk space
                 temporary.unlink()
         if isinstance(exc, RecordingError):
             raise
-        raise RecordingError(f"cannot write video file {path}: {exc}") from exc
+        raise RecordingError(f"cannot write video file {path}: {exc!r}") from exc
 
 
-def _packets(camera: CameraScan, rate: Fraction) -> Generator[av.Packet, None, None]:
-    """The camera's packets in frame order, stamped with their frame index in the final file."""
+def _packets(container: av.container.InputContainer, path: Path, rate: Fraction
+             ) -> Generator[av.Packet, None, None]:
+    """The file's packets in frame order, stamped with their frame index."""
+    stream = container.streams.video[0]
+    if stream.time_base is None:
+        raise RecordingError(f"{path} has no time base")
     index = 0
-    for chunk in camera.chunks:
-        taken = 0
-        with av.open(str(chunk.path)) as container:
-            stream = container.streams.video[0]
-            if stream.time_base is None:
-                raise RecordingError(f"chunk {chunk.path} has no time base")
-            # frame = round(pts * time_base * rate), in integers: Fraction arithmetic per
-            # packet was a third of the whole assembly's time
-            ticks = stream.time_base * rate
-            scale, per_frame = ticks.numerator, ticks.denominator
-            for packet in container.demux(stream):
-                if taken == chunk.frames:
-                    break
-                if packet.size == 0:
-                    continue
-                if packet.pts is None or (
-                        (2 * packet.pts * scale + per_frame) // (2 * per_frame) != taken):
-                    raise RecordingError(
-                        f"chunk {chunk.path}: packet {taken} has pts {packet.pts}; only frames "
-                        "stored in display order (no B-frames) can be joined"
-                    )
-                packet.pts = packet.dts = index
-                packet.duration = 1
-                packet.time_base = 1 / rate
-                yield packet
-                index += 1
-                taken += 1
-        if taken < chunk.frames:
-            raise RecordingError(f"chunk {chunk.path} ended after {taken} of {chunk.frames} frames")
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        packet.pts = packet.dts = index
+        packet.duration = 1
+        packet.time_base = 1 / rate
+        yield packet
+        index += 1
 
 
-def _check_packets(path: Path, tracks: int, frames: int, tracker: _Tracker) -> None:
+def _check_packets(path: Path, tracks: int, frames: int) -> None:
     """Read back a written file: every track holds exactly `frames` packets, and its first
-    frame decodes (the track's codec setup is sound). The packets themselves were checked
-    when the chunks were scanned (a finished chunk was fsynced whole; a .part was decoded),
-    so decoding them all again would only make stopping take time proportional to the
-    take."""
+    frame decodes (the track's codec setup is sound)."""
     counts = [0] * tracks
     decoded = [False] * tracks
     try:
@@ -325,7 +317,6 @@ def _check_packets(path: Path, tracks: int, frames: int, tracker: _Tracker) -> N
                     continue
                 index = packet.stream.index
                 counts[index] += 1
-                tracker.advance()
                 if not decoded[index]:
                     decoded[index] = any(not frame.is_corrupt for frame in packet.decode())
             for index, stream in enumerate(container.streams.video):
@@ -337,20 +328,6 @@ def _check_packets(path: Path, tracks: int, frames: int, tracker: _Tracker) -> N
         raise RecordingError(f"{path} holds {counts} frames per track, expected {frames}")
     if not all(decoded):
         raise RecordingError(f"{path}: the first frame of a track does not decode")
-
-
-def _write_rows(path: Path, columns: tuple[str, ...], rows: list[str]) -> None:
-    """Replace a timestamps file with exactly these rows, in their own layout (temp,
-    fsync, rename)."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "w", encoding="ascii", newline="") as file:
-            file.write("\n".join([",".join(columns), *rows]) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise RecordingError(f"cannot write timestamps file {path}: {exc.strerror or exc}") from exc
 
 
 def _update_manifest(
@@ -382,7 +359,7 @@ def _update_manifest(
 
 
 def _mark_nothing_recorded(folder: Path) -> dict[str, Any]:
-    """A recording that died before its first frame: say so, and create no video files."""
+    """A take that died before its first frame: say so, and keep no empty video files."""
     started = time.monotonic()
     manifest = read_manifest(folder)
     manifest |= {
@@ -396,19 +373,10 @@ def _mark_nothing_recorded(folder: Path) -> dict[str, Any]:
     }
     for entry in manifest["cameras"]:
         entry["frames"] = 0
+        (folder / entry["file"]).unlink(missing_ok=True)
     manifest.setdefault("errors", []).append("nothing was recorded")
     write_manifest(folder, manifest)
-    _remove_chunks(folder)
     return _summary(folder, manifest, started)
-
-
-def _remove_chunks(folder: Path) -> None:
-    try:
-        shutil.rmtree(folder / CHUNKS_FOLDER)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise RecordingError(f"cannot remove {folder / CHUNKS_FOLDER}: {exc}") from exc
 
 
 def _summary(
