@@ -1,14 +1,19 @@
-"""FrameDrain's choice of frame for a frame set's moment, on a scripted stream."""
+"""FrameDrain's choice of frame for a frame set's moment, on a scripted stream, and how
+long a drained camera's set may keep the others waiting."""
 
 from __future__ import annotations
 
 import queue
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
+from engine.sources import Kind, SourceKind
+from engine.sources.base import Latch
 from engine.sources.drain import DEPTH, FrameDrain
+from engine.sources.drained import LATCH_WAIT_PERIODS, DrainedSource
 from engine.sources.opencv_source import plausible_stamp
 from tests.waiting import wait_for
 
@@ -89,3 +94,84 @@ def test_a_driver_stamp_counts_only_on_the_monotonic_clock():
     assert not plausible_stamp(now + 5 * MS, now)  # after its arrival
     assert not plausible_stamp(time.time_ns(), now)  # the wall clock
     assert not plausible_stamp(0, now)  # counting from zero
+
+
+# -- a drained camera's sets: never a wait longer than a few of its frame periods --------
+
+FPS = 20.0
+PERIOD_NS = round(1e9 / FPS)
+
+
+class ScriptedSource(DrainedSource):
+    """A free-running camera at FPS whose stream the test scripts."""
+
+    def __init__(self, capture: ScriptedCapture) -> None:
+        self.capture = capture
+        super().__init__(SourceKind(Kind.NETWORK, "scripted"), 2, 2, FPS)
+
+    def _default_options(self) -> dict[str, Any]:
+        return {"read_timeout_ms": 10_000}  # far longer than any set may wait
+
+    def open(self) -> None:
+        self._start_drain()
+
+    def _reader(self) -> ScriptedCapture:
+        return self.capture
+
+    def close(self) -> None:
+        self.capture.feed.put(None)
+        super().close()
+
+
+@pytest.fixture
+def scripted():
+    capture = ScriptedCapture()
+    source = ScriptedSource(capture)
+    source.open()
+    yield capture, source
+    source.close()
+
+
+def timed_latch(source: ScriptedSource, moment_ns: int) -> tuple[Latch, float]:
+    started = time.monotonic_ns()
+    latch = source.latch_at(moment_ns)
+    return latch, (time.monotonic_ns() - started) / PERIOD_NS
+
+
+def test_a_set_after_the_stream_fails_fails_at_once(scripted):
+    """The camera leaves the sync gate on FAILED; it must not wait (nor reconnect) first."""
+    capture, source = scripted
+    now = time.monotonic_ns()
+    capture.feed.put((1, now))
+    assert source.latch_at(now) is Latch.NEW
+    capture.feed.put(None)  # the connection closed
+    wait_for(lambda: source._drain is not None and source._drain.failed, 5, "the drain failed")
+    latch, periods = timed_latch(source, time.monotonic_ns())
+    assert latch is Latch.FAILED and periods < 1
+
+
+def test_a_silent_stream_repeats_the_last_frame_after_the_latch_wait(scripted):
+    capture, source = scripted
+    now = time.monotonic_ns()
+    capture.feed.put((1, now))
+    assert source.latch_at(now) is Latch.NEW
+    for n in range(1, 4):  # silent, not failed: every set repeats, none waits longer
+        latch, periods = timed_latch(source, now + n * PERIOD_NS)
+        assert latch is Latch.REPEAT and periods < n + LATCH_WAIT_PERIODS + 1
+
+
+def test_a_first_set_without_any_frame_fails_instead_of_waiting_for_one(scripted):
+    """Before, it waited for the read timeout (seconds) while every other camera waited."""
+    _capture, source = scripted
+    latch, periods = timed_latch(source, time.monotonic_ns())
+    assert latch is Latch.FAILED and periods < LATCH_WAIT_PERIODS + 2
+
+
+def test_a_first_set_takes_a_frame_captured_after_its_moment_rather_than_none(scripted):
+    capture, source = scripted
+    moment = time.monotonic_ns()
+    capture.feed.put((7, moment + PERIOD_NS // 2))
+    assert source.latch_at(moment) is Latch.NEW
+    out = np.zeros((2, 2, 3), np.uint8)
+    source.retrieve(out, 0)
+    assert out[0, 0, 0] == 7

@@ -443,6 +443,26 @@ def test_a_retired_option_warns_and_is_dropped_on_save(tmp_path):
     assert "max_queue_size" not in path.read_text()
 
 
+def test_a_retired_camera_setting_warns_and_is_dropped_on_save(tmp_path):
+    """reconnect_timeout_s was how long a network camera retried its stream inside the
+    sync gate (issue 14.9: every other camera waited that long); it leaves the gate now."""
+    path = write(tmp_path, '[[cameras]]\nsource = "rtsp://cam.local/s1"\n\n[cameras.settings]\n'
+                           'read_timeout_ms = 2000\nreconnect_timeout_s = 10.0\n')
+    with pytest.warns(RigWarning) as caught:
+        rig = load_rig(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}:6: cameras[0].settings.reconnect_timeout_s: no longer used, ignored (a camera "
+        "whose stream drops leaves the sync gate at once and reconnects outside it until its "
+        "stream is back)"]
+    assert rig.cameras[0].settings == {"read_timeout_ms": 2000}
+    save_rig(rig, path)
+    assert "reconnect_timeout_s" not in path.read_text()
+    assert load_rig(path) == rig
+    with pytest.warns(RigWarning, match=r"^<rig>: cameras\[0\]\.settings\.reconnect_timeout_s"):
+        kept = rig.with_settings("cam0", {"reconnect_timeout_s": 2.0})  # an older state db
+    assert kept.cameras[0].settings == {"read_timeout_ms": 2000}
+
+
 def test_a_key_added_to_a_file_without_plain_keys_goes_before_its_tables(tmp_path):
     path = write(tmp_path, '# top\n[[cameras]]\nsource = "synthetic"\n')
     rig = replace(load_rig(path), name="named")

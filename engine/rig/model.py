@@ -140,7 +140,7 @@ def _rig(data: Any, base_dir: Path | None, notes: list[Problem]) -> Rig:
         raise Problem(("cameras",), f"must be [[cameras]] tables, got {show(cameras)}")
     if not cameras:
         raise Problem(("cameras",), "a rig needs at least one camera (a [[cameras]] table)")
-    specs = [read_camera(index, camera, base_dir) for index, camera in enumerate(cameras)]
+    specs = [read_camera(index, camera, base_dir, notes) for index, camera in enumerate(cameras)]
     unique_cameras(specs)
     sensor_tables = table.get("sensors", [])
     if not isinstance(sensor_tables, list):
@@ -152,11 +152,16 @@ def _rig(data: Any, base_dir: Path | None, notes: list[Problem]) -> Rig:
 
 
 def _checked_camera(index: int, table: dict[str, Any]) -> CameraSpec:
-    """A camera built in memory (not read from a file), checked like one that was."""
+    """A camera built in memory (not read from a file), checked like one that was; a
+    retired setting (e.g. kept by an older engine's state database) gives a RigWarning."""
+    notes: list[Problem] = []
     try:
-        return read_camera(index, table, None)
+        camera = read_camera(index, table, None, notes)
     except Problem as problem:
         raise problem.error(IN_MEMORY, {}) from None
+    for note in notes:
+        warnings.warn(RigWarning(note.message(IN_MEMORY, {})), stacklevel=3)
+    return camera
 
 
 def rig_summary(rig: Rig) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 its type says how a value is checked (see `check_option`). Cameras and sensors are not
 options but things with their own validators (the sources' size and fps limits, the
 sensor factory), so their tables are read by `read_camera` and `read_sensor`.
-A section may list `retired` keys: an old rig file that still has one loads with a
+A section may list `retired` keys, and a kind of source its retired settings
+(engine/sources RETIRED_SETTINGS): an old rig file that still has one loads with a
 RigWarning naming it instead of failing.
 """
 
@@ -34,6 +35,7 @@ from engine.sources import (
     SourceKind,
     create_source,
     parse_source,
+    retired_settings,
     validate_size_fps,
 )
 from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec, SensorSpec
@@ -251,8 +253,10 @@ SIZE_KEYS = ("width", "height", "fps")
 SENSOR_KEYS = tuple(f.name for f in fields(SensorSpec))
 
 
-def read_camera(index: int, value: Any, base_dir: Path | None) -> CameraSpec:
-    """A [[cameras]] table: id (default cam<index>), source, size, rate and settings."""
+def read_camera(index: int, value: Any, base_dir: Path | None,
+                notes: list[Problem]) -> CameraSpec:
+    """A [[cameras]] table: id (default cam<index>), source, size, rate and settings;
+    retired settings are noted and left out."""
     path = ("cameras", index)
     table = checked_table(path, value, list(CAMERA_KEYS))
     camera_id = table.get("id", f"cam{index}")
@@ -272,14 +276,18 @@ def read_camera(index: int, value: Any, base_dir: Path | None) -> CameraSpec:
         head, got, _ = requirement.rpartition(", got ")
         raise Problem((*path, key), f"{head}, got {show(size[key])}" if got else requirement
                       ) from None
-    settings = checked_table((*path, "settings"), table.get("settings", {}))
+    settings = dict(checked_table((*path, "settings"), table.get("settings", {})))
+    retired = retired_settings(source)
+    for key in [key for key in settings if key in retired]:
+        notes.append(Problem((*path, "settings", key), f"no longer used, ignored ({retired[key]})"))
+        del settings[key]
     for key, item in settings.items():
         if not isinstance(item, bool | int | float | str):
             raise Problem((*path, "settings", key),
                           f"must be a number, true/false or a string, got {show(item)}")
     _check_settings(path, source, size, dict(settings))
     return CameraSpec(camera_id, source, size["width"], size["height"], float(size["fps"]),
-                      dict(settings))
+                      settings)
 
 
 def _check_settings(path: KeyPath, source: str, size: dict[str, Any],

@@ -30,6 +30,7 @@ __all__ = [
     "create_source",
     "mask_credentials",
     "parse_source",
+    "retired_settings",
     "validate_changes",
     "validate_size_fps",
 ]
@@ -70,6 +71,21 @@ class SourceKind:
 
     def __str__(self) -> str:
         return self.display
+
+
+# Settings a kind of source no longer has, each with why: a rig file (or a state database)
+# that still names one loads with a note instead of failing, and saving drops it.
+RETIRED_SETTINGS: dict[Kind, dict[str, str]] = {
+    Kind.NETWORK: {
+        "reconnect_timeout_s": "a camera whose stream drops leaves the sync gate at once and "
+                               "reconnects outside it until its stream is back",
+    },
+}
+
+
+def retired_settings(uri: str) -> dict[str, str]:
+    """The retired settings of the kind of source `uri` names, each with why."""
+    return RETIRED_SETTINGS.get(parse_source(uri).kind, {})
 
 
 def parse_source(uri: str) -> SourceKind:

@@ -149,6 +149,13 @@ class FrameDrain:
         return frame.captured_ns
 
     @property
+    def latched(self) -> int:
+        """The sequence number of the frame latched last (0: none yet), which a set with
+        no newer frame uses again."""
+        frame = self._latched
+        return frame.sequence if frame is not None else 0
+
+    @property
     def failed(self) -> bool:
         """The stream ended or failed: no frame will come any more."""
         return self._failed

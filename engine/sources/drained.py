@@ -15,7 +15,9 @@ from engine.sources.base import Latch, SourceError
 from engine.sources.configured import ConfiguredSource
 from engine.sources.drain import FrameDrain, FrameReader
 
-LATCH_WAIT_PERIODS = 3  # how long a set waits for a later frame to prove none is missing
+# How long a set waits for a later frame to prove none is missing: also the longest the
+# other cameras ever wait on this one for a frame set.
+LATCH_WAIT_PERIODS = 3
 
 
 class DrainedSource(ConfiguredSource):
@@ -33,38 +35,41 @@ class DrainedSource(ConfiguredSource):
         return True
 
     def grab(self) -> bool:
-        """Latch the newest frame, waiting for one newer than the last latched."""
-        if not self._wait_newer():
+        """Latch the newest frame, waiting (at most the read timeout) for one newer than
+        the last latched; False when the stream failed or stayed silent that long."""
+        drain = self._drain
+        if drain is None or not drain.wait_newer(self._taken, self._read_timeout_s()):
             return False
-        assert self._drain is not None
-        self._took(self._drain.latch_newest())
+        self._took(drain.latch_newest())
         return True
 
     def latch_at(self, moment_ns: int) -> Latch:
         """The frame captured nearest at or before the moment, decided once a frame
         captured after it has arrived (delivery jitter cannot change the choice then),
-        waiting at most LATCH_WAIT_PERIODS of this camera's own frame period."""
+        waiting at most LATCH_WAIT_PERIODS of this camera's own frame period. It never
+        waits longer, so the other cameras never wait on this one for more: with no new
+        frame, the previous one repeats (REPEAT); with none to repeat (nothing came since
+        the stream was opened) or a stream that failed (the reader's error, its end, or
+        silence for the read timeout), FAILED at once: the camera leaves the sync gate
+        and reconnects outside it (reconnect(), where the source can)."""
         drain = self._drain
-        if drain is None or drain.failed:
-            return Latch.NEW if self.grab() else Latch.FAILED
+        if drain is None:
+            return Latch.FAILED
         period_ns = 1e9 / float(self._actual.get("fps") or self._requested["fps"])
         drain.wait_past(moment_ns, moment_ns + round(LATCH_WAIT_PERIODS * period_ns))
         sequence = drain.latch_at(moment_ns)
-        if not sequence:
-            if self._taken:
-                return Latch.REPEAT
-            return Latch.NEW if self.grab() else Latch.FAILED  # nothing latched yet: wait
-        self._took(sequence)
-        return Latch.NEW
+        if not sequence and not drain.latched and not drain.failed:
+            sequence = drain.latch_newest()  # the first set: any frame that came will do
+        if sequence:
+            self._took(sequence)
+            return Latch.NEW
+        if drain.failed or not drain.latched:
+            return Latch.FAILED
+        return Latch.REPEAT
 
     def _took(self, sequence: int) -> None:
         self._skipped += max(0, sequence - self._taken - 1)
         self._taken = sequence
-
-    def _wait_newer(self) -> bool:
-        """A frame newer than the last latched came within the read timeout."""
-        drain = self._drain
-        return drain is not None and drain.wait_newer(self._taken, self._read_timeout_s())
 
     def _read_timeout_s(self) -> float:
         return float(self._options["read_timeout_ms"]) / 1000

@@ -6,10 +6,11 @@ clock), FFmpeg's own errors (a 401 is "wrong password", not "not a video stream"
 undecoded packets, so an intra-only stream (MJPEG) decodes only the frames a set takes.
 
 Open and read timeouts bound every blocking call, so an unreachable host fails in
-bounded time. A stream that fails or goes silent for the read timeout is retried briefly
-(reconnect_timeout_s, for blips) before grab() returns False; `reconnecting` is True
-meanwhile. A longer outage is the camera process's to ride out: it leaves the sync gate,
-so the rest of the rig keeps running, and calls reconnect() with a growing backoff.
+bounded time. A stream that fails (the connection closed or broke) or goes silent for the
+read timeout makes latch_at() answer FAILED at once; no reconnecting happens inside the
+sync gate, where every other camera would wait. An outage is the camera process's to ride
+out: it leaves the gate, so the rest of the rig keeps running, and calls reconnect() with
+a growing backoff until the stream is back, then rejoins the group.
 """
 
 from __future__ import annotations
@@ -190,21 +191,14 @@ class NetworkSource(DrainedSource):
     arrival."""
 
     kind_label = "network camera"
-    BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._reconnecting = False
         self._container: av.container.InputContainer | None = None
         self._stream_reader: _StreamReader | None = None
         super().__init__(*args, **kwargs)
         self._rtsp = str(self._target).lower().startswith(("rtsp://", "rtsps://"))
         self._rtp = RtpClock() if self._rtsp else None
         self.capture_clock: CaptureClock = "rtp" if self._rtsp else "arrival"
-
-    @property
-    def reconnecting(self) -> bool:
-        """True while grab() is re-establishing a lost stream."""
-        return self._reconnecting
 
     def open(self) -> None:
         """Connect, then measure the stream's true rate: many streams (MJPEG over HTTP,
@@ -269,23 +263,13 @@ class NetworkSource(DrainedSource):
         return (self._rtp is not None and not self._rtp.reported
                 and time.monotonic() - started < RTCP_WAIT_S)
 
-    def _wait_newer(self) -> bool:
-        """A newer frame came; a stream that failed or went silent is reconnected first
-        (for at most reconnect_timeout_s)."""
-        if super()._wait_newer():
-            return True
-        return self._reconnect() and super()._wait_newer()
-
     def _default_options(self) -> dict[str, Any]:
-        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "reconnect_timeout_s": 2.0,
-                "rtsp_transport": "tcp"}
+        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "rtsp_transport": "tcp"}
 
     def _option_specs(self) -> list[PropertySpec]:
         return [
             PropertySpec("open_timeout_ms", "int", self._options["open_timeout_ms"], 100, 60_000),
             PropertySpec("read_timeout_ms", "int", self._options["read_timeout_ms"], 100, 60_000),
-            PropertySpec("reconnect_timeout_s", "float", self._options["reconnect_timeout_s"],
-                         0, 3600),
             PropertySpec("rtsp_transport", "choice", self._options["rtsp_transport"],
                          choices=RTSP_TRANSPORTS),
         ]
@@ -326,30 +310,13 @@ class NetworkSource(DrainedSource):
         return True
 
     def reconnect(self) -> bool:
-        """One attempt to re-establish a lost stream; the caller paces the attempts."""
+        """One attempt (of at most the open timeout) to re-establish a lost stream, outside
+        the sync gate; the caller paces the attempts."""
         self._stop_drain()
         if self._connected(self._options["open_timeout_ms"] / 1000):
             self._start_drain()
             return True
         return False
-
-    def _reconnect(self) -> bool:
-        """Reconnect until a frame arrives or reconnect_timeout_s has passed."""
-        self._reconnecting = True
-        self._stop_drain()
-        deadline = time.monotonic() + self._options["reconnect_timeout_s"]
-        attempt = 0
-        try:
-            while (remaining_s := deadline - time.monotonic()) > 0:
-                if self._connected(min(self._options["open_timeout_ms"] / 1000, remaining_s)):
-                    self._start_drain()
-                    return True
-                backoff = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S) - 1)]
-                time.sleep(max(0.0, min(backoff, deadline - time.monotonic())))
-                attempt += 1
-            return False
-        finally:
-            self._reconnecting = False
 
 
 def true_rate(declared: float, arrivals: list[float]) -> float:
