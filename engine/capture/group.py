@@ -333,7 +333,6 @@ class CaptureGroup:
                     "stopped": c.state is CameraState.STOPPED,
                     "frames": counts[c.index], "error": c.error,
                     "fps": float(c.settings.get("fps") or c.spec.fps),
-                    "settings": dict(c.settings),
                 }
                 for c in self._roster
             },

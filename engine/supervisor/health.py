@@ -52,17 +52,15 @@ class Policy:
     restart_window_s: float = field(
         default=60.0, metadata=option("the window restart_limit counts in", above=0))
 
-    def stall_timeout(self, fps: float, settings: dict[str, Any]) -> float:
-        """How long a camera in the gate may go without a frame. A network camera may
-        block one grab for its read timeout plus a brief reconnect, so it gets that long."""
+    def stall_timeout(self, fps: float) -> float:
+        """How long a camera in the gate may go without a frame. A camera waits in the
+        gate for a frame a few of its frame periods at most (a free-running one then
+        repeats its last frame, or leaves the gate when its stream failed: a network
+        camera reconnects outside it), so this is the same for every kind of camera:
+        what exceeds it is a camera that hangs."""
         if self.stall_timeout_s is not None:
-            timeout = self.stall_timeout_s
-        else:
-            timeout = max(self.min_stall_timeout_s, 10.0 / max(fps, 1e-3))
-        if "read_timeout_ms" in settings:
-            blocked_s = settings["read_timeout_ms"] / 1000 + settings.get("reconnect_timeout_s", 0)
-            timeout = max(timeout, blocked_s + 1.0)
-        return timeout
+            return self.stall_timeout_s
+        return max(self.min_stall_timeout_s, 10.0 / max(fps, 1e-3))
 
     def backoff(self, failures: int) -> float:
         """Delay before the next restart after `failures` restarts that did not last."""
@@ -152,7 +150,7 @@ class CameraHealth:
             elif now - self._running_since >= self.policy.restart_window_s:
                 self._forgive()
         quiet_s = now - self._progress_at
-        timeout = self.policy.stall_timeout(camera["fps"], camera["settings"])
+        timeout = self.policy.stall_timeout(camera["fps"])
         if quiet_s >= timeout and (lowest is None or frames <= lowest):
             self._set(now, CameraStatus.STALLED, f"no frame for {quiet_s:.1f} s")
             return self._due(now, f"no frame for {quiet_s:.1f} s")
