@@ -273,6 +273,20 @@ def test_timestamp_rows_limit_the_frames(tmp_path):
     assert csv.read_text().endswith("Z\n")
 
 
+def test_a_hole_of_zeros_a_power_cut_left_in_the_timestamps_ends_their_rows(tmp_path):
+    folder = make_recording(tmp_path / "rec", [60, 60])
+    csv = folder / "timestamps" / "cam1.csv"
+    data = bytearray(csv.read_bytes())
+    start = data.index(b"\n1030,")  # rows 30 to ~40 never reached the disk
+    data[start + 1: start + 1 + 1000] = bytes(1000)  # later rows reached it
+    csv.write_bytes(bytes(data))
+
+    summary = finalize_recording(folder, status="recovered")
+
+    assert summary["frames"] == 30
+    assert_final(folder, 30, "recovered")
+
+
 # --- crashes, power cuts and full disks --------------------------------------------------------
 
 
@@ -455,3 +469,23 @@ def test_recover_names_each_cameras_cut_frames(tmp_path, capsys):
     make_recording(tmp_path / "rec", [40, 37])
     assert main(["recover", str(tmp_path)]) == 0
     assert "frames cut to keep counts identical: cam0 3, cam1 0" in capsys.readouterr().out
+
+
+def test_a_cleanly_closed_file_is_counted_from_its_end(tmp_path):
+    """Stopping counts each file from its last cluster (constant time); a file the
+    writer never closed is not taken for one, and a frame larger than the first window
+    read back is still found."""
+    from engine.recording import mkv_seal
+
+    noise = np.random.default_rng(1).integers(0, 256, (720, 1280, 3), np.uint8)
+    closed = tmp_path / "closed.mkv"
+    with VideoEncoder(closed, "ffv1", 1280, 720, FPS, crash_safe=True) as encoder:
+        for _ in range(3):
+            encoder.write(noise)  # ~2.7 MB a frame: more than the first 1 MiB window
+    assert mkv_seal.closed_frames(closed, FPS) == 3
+    make_recording(tmp_path / "rec", [20, 20], killed=(1,))
+    assert mkv_seal.closed_frames(tmp_path / "rec" / "cam0.mkv", FPS) == 20
+    assert mkv_seal.closed_frames(tmp_path / "rec" / "cam1.mkv", FPS) is None
+    summary = finalize_recording(tmp_path / "rec", status="recovered")  # sealed: counted so too
+    for camera in ("cam0", "cam1"):
+        assert mkv_seal.closed_frames(tmp_path / "rec" / f"{camera}.mkv", FPS) == summary["frames"]

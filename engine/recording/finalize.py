@@ -69,17 +69,20 @@ def finalize_recording(
     _check_manifest(folder, manifest)
     entries, fps = manifest["cameras"], float(manifest["fps"])
     cameras = [scan_camera(folder, entry, manifest["first_frame"], fps) for entry in entries]
-    usable = {camera.id: min(_seal_whole(camera, fps), len(camera.rows)) for camera in cameras}
-    frames = min(usable.values())
+    for camera in cameras:
+        if camera.layout is not None and camera.whole:  # not closed: index it to read it
+            _seal(camera, camera.whole, fps)
+    decodable = {camera.id: decodable_frames(camera.video, camera.whole, fps) if camera.whole
+                 else 0 for camera in cameras}
+    frames = min(min(decodable[camera.id], len(camera.rows)) for camera in cameras)
     if frames == 0:
-        found = "; ".join(
-            f"{c.id}: {c.frames} whole frames, {len(c.rows)} timestamp rows" for c in cameras)
+        found = "; ".join(f"{c.id}: {decodable[c.id]} whole frames that decode, "
+                          f"{len(c.rows)} timestamp rows" for c in cameras)
         error = RecordingError if any(c.available for c in cameras) else _NothingRecordedError
         raise error(f"recording {folder}: nothing recoverable ({found})")
     for camera in cameras:
-        assert camera.layout is not None  # it has frames
-        if usable[camera.id] > frames or len(camera.layout.frames) > frames:
-            _seal(camera.video, camera.layout, frames, fps)
+        if camera.whole > frames:
+            _seal(camera, frames, fps)
         _cut_rows(camera, frames)
     if multitrack:
         _write_multitrack(folder / MULTITRACK_NAME, cameras, frames, fps, progress)
@@ -93,22 +96,13 @@ def finalize_recording(
     return _summary(folder, manifest, started, dropped)
 
 
-def _seal_whole(camera: CameraScan, fps: float) -> int:
-    """Seal the camera's file with all its whole frames; return how many of them
-    decode (the file's tail is where damage can be)."""
-    layout = camera.layout
-    if layout is None or not layout.frames:
-        return 0
-    _seal(camera.video, layout, len(layout.frames), fps)
-    return decodable_frames(camera.video, layout, fps)
-
-
-def _seal(path: Path, layout: mkv_seal.MkvLayout, frames: int, fps: float) -> None:
+def _seal(camera: CameraScan, frames: int, fps: float) -> None:
+    """Cut the camera's file after `frames` frames and index it, in place."""
     try:
-        mkv_seal.seal(path, layout, frames, fps)
+        mkv_seal.seal(camera.video, camera.full_layout(fps), frames, fps)
     except (mkv_seal.MkvError, OSError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise RecordingError(f"cannot finish video file {path}: {reason}") from exc
+        raise RecordingError(f"cannot finish video file {camera.video}: {reason}") from exc
 
 
 def _cut_rows(camera: CameraScan, frames: int) -> None:

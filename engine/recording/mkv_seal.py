@@ -31,6 +31,7 @@ SEGMENT, SEEK_HEAD, INFO, TRACKS, TAGS, CLUSTER, CUES = (
 _VOID, _CRC32, _DURATION, _TIMESTAMP_SCALE = 0xEC, 0xBF, 0x4489, 0x2AD7B1
 _TAG, _SIMPLE_TAG, _TAG_NAME = 0x7373, 0x67C8, 0x45A3
 _CLUSTER_TIMESTAMP, _SIMPLE_BLOCK, _BLOCK_GROUP, _BLOCK = 0xE7, 0xA3, 0xA0, 0xA1
+_CLUSTER_ID = CLUSTER.to_bytes(4, "big")
 _HEAD_BYTES = 64 * 1024  # everything before the first cluster fits (FFmpeg writes ~1 KB)
 
 
@@ -109,24 +110,81 @@ def scan(path: Path, fps: float) -> MkvLayout:
     damaged, or out of order (a frame's time must be its index at fps)."""
     with open(path, "rb") as file:
         descriptor, size = file.fileno(), os.fstat(file.fileno()).st_size
-        head = os.pread(descriptor, _HEAD_BYTES, 0)
-        try:
-            top = _element(head, 0)
-            segment = _element(head, top.end)
-            if segment.id != SEGMENT:
-                raise MkvError("no Matroska segment after the EBML header")
-            children = []
-            for child in _children(head, segment.data, len(head)):
-                if child.id == CLUSTER:
-                    break
-                children.append(child)
-            else:
-                raise MkvError("no cluster in the file's first 64 KiB")
-        except (IndexError, MkvError) as exc:
-            raise MkvError(f"{path} is not a readable Matroska file: {exc}") from exc
-        scale = _timestamp_scale(head, children)
-        frames = _frames(descriptor, child.offset, size, scale, fps)
+        segment, children, first_cluster, scale = _head(descriptor, path)
+        frames = _frames(descriptor, first_cluster, size, scale, fps)
     return MkvLayout(segment, children, scale, frames)
+
+
+def closed_frames(path: Path, fps: float) -> int | None:
+    """The frames of a file FFmpeg closed cleanly, counted from its last cluster alone
+    (so in constant time): its segment size matches the file, its seek head names the
+    Cues, and a cluster ends where the Cues begin. None for any other file: scan it."""
+    with open(path, "rb") as file:
+        descriptor, size = file.fileno(), os.fstat(file.fileno()).st_size
+        segment, children, first_cluster, scale = _head(descriptor, path)
+        if segment.size < 0 or segment.end != size or children[0].id != SEEK_HEAD:
+            return None
+        head = os.pread(descriptor, children[0].end, 0)
+        cues = _seek_target(head, children[0], CUES, segment.data)
+        if cues is None or not first_cluster < cues < size:
+            return None
+        window = 1 << 20  # grows until it holds the last frame, however large
+        while True:
+            start = max(first_cluster, cues - window)
+            data = os.pread(descriptor, cues - start, start)
+            last = _last_frame(data, start, cues)
+            if last is not None:
+                return round(last.time * scale * fps / 1e9) + 1
+            if start == first_cluster:
+                return None
+            window *= 4
+
+
+def _last_frame(data: bytes, base: int, end: int) -> Frame | None:
+    """The frame of the cluster in data that ends at `end` (searched from the back: the
+    cluster ID's bytes may also occur inside a frame's data)."""
+    at = data.rfind(_CLUSTER_ID)
+    while at >= 0:
+        try:
+            cluster = _element(data, at, base)
+            if cluster.id == CLUSTER and cluster.end == end:
+                return _first_block(data[at: at + 64], cluster)
+        except (IndexError, MkvError):
+            pass
+        at = data.rfind(_CLUSTER_ID, 0, at)
+    return None
+
+
+def _seek_target(head: bytes, seek_head: Element, target: int, segment_start: int
+                 ) -> int | None:
+    """Where the seek head says the `target` element is, as a file offset."""
+    for seek in _children(head, seek_head.data, seek_head.end):
+        if seek.id != 0x4DBB:
+            continue
+        fields = {child.id: head[child.data:child.end]
+                  for child in _children(head, seek.data, seek.end)}
+        if fields.get(0x53AB) == _id_bytes(target) and 0x53AC in fields:
+            return segment_start + int.from_bytes(fields[0x53AC], "big")
+    return None
+
+
+def _head(descriptor: int, path: Path) -> tuple[Element, list[Element], int, int]:
+    """The segment, its children before the first cluster, where that cluster starts,
+    and the timestamp scale (ns per tick)."""
+    head = os.pread(descriptor, _HEAD_BYTES, 0)
+    try:
+        top = _element(head, 0)
+        segment = _element(head, top.end)
+        if segment.id != SEGMENT:
+            raise MkvError("no Matroska segment after the EBML header")
+        children: list[Element] = []
+        for child in _children(head, segment.data, len(head)):
+            if child.id == CLUSTER:
+                return segment, children, child.offset, _timestamp_scale(head, children)
+            children.append(child)
+        raise MkvError("no cluster in the file's first 64 KiB")
+    except (IndexError, MkvError) as exc:
+        raise MkvError(f"{path} is not a readable Matroska file: {exc}") from exc
 
 
 def _timestamp_scale(head: bytes, children: list[Element]) -> int:

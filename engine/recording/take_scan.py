@@ -28,69 +28,69 @@ class CameraScan:
     id: str
     video: Path
     timestamps: Path
-    layout: mkv_seal.MkvLayout | None  # None: no readable Matroska head
+    whole: int  # frames in whole clusters, in order from the first
+    layout: mkv_seal.MkvLayout | None  # where they are; None for a cleanly closed file
     rows: list[str]  # the unbroken run of complete timestamp rows, as written
     columns: tuple[str, ...]  # the timestamps file's layout (older files lack capture_ns)
-
-    @property
-    def frames(self) -> int:
-        """Frames in whole clusters, in order from the first."""
-        return len(self.layout.frames) if self.layout else 0
 
     @property
     def available(self) -> int:
         """Frames this camera has evidence of: one whose picture a crash lost still
         counts (as dropped) when its timestamp row survived, and vice versa."""
-        return max(self.frames, len(self.rows))
+        return max(self.whole, len(self.rows))
+
+    def full_layout(self, fps: float) -> mkv_seal.MkvLayout:
+        """Where every frame is (scanning a cleanly closed file now: it is to be cut)."""
+        if self.layout is None:
+            self.layout = mkv_seal.scan(self.video, fps)
+        return self.layout
 
 
 def scan_camera(folder: Path, camera: dict[str, Any], first_frame: int, fps: float
                 ) -> CameraScan:
-    """Scan the video file and timestamps of one manifest camera entry."""
+    """Scan the video file and timestamps of one manifest camera entry. A file FFmpeg
+    closed cleanly (a stop) is counted from its end in constant time; any other (a
+    crash, a full disk) is scanned cluster by cluster."""
     timestamps = folder / camera["timestamps"]
     columns, rows = _timestamp_rows(timestamps, first_frame)
     video = folder / camera["file"]
+    layout: mkv_seal.MkvLayout | None = None
     try:
-        layout: mkv_seal.MkvLayout | None = mkv_seal.scan(video, fps)
+        whole = mkv_seal.closed_frames(video, fps)
+        if whole is None:
+            layout = mkv_seal.scan(video, fps)
+            whole = len(layout.frames)
     except (mkv_seal.MkvError, FileNotFoundError):
-        layout = None  # died before its header was written: no frames
+        whole = 0  # died before its header was written: no frames
     except OSError as exc:
         raise RecordingError(f"cannot read video file {video}: {exc.strerror or exc}") from exc
-    return CameraScan(camera["id"], video, timestamps, layout, rows, columns)
+    return CameraScan(camera["id"], video, timestamps, whole, layout, rows, columns)
 
 
-def decodable_frames(path: Path, layout: mkv_seal.MkvLayout, fps: float) -> int:
-    """How many of the file's frames decode, checking the first frame and the run from
-    the last keyframe on: what a crash or a power cut may have damaged is the tail (the
-    rest was written whole before it), so stopping never decodes the whole take.
-
-    The file must be sealed (its index lets the reader jump to the last keyframe)."""
-    frames = len(layout.frames)
-    last_key = max((k for k, frame in enumerate(layout.frames) if frame.keyframe), default=0)
-    good = 0
+def decodable_frames(path: Path, frames: int, fps: float) -> int:
+    """How many of the file's first `frames` frames decode, checking the first frame and
+    the run from the last one's keyframe on: what a crash or a power cut may have
+    damaged is the tail (the rest was written whole before it), so stopping never
+    decodes the whole take. The file must be indexed (sealed, or closed by FFmpeg)."""
+    last = frames - 1
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             to_index = float(stream.time_base or 0) * fps
-            for frame in container.decode(stream):
-                if frame.is_corrupt:
-                    return 0
-                break
-            else:
+            first = next(container.decode(stream), None)
+            if first is None or first.is_corrupt:
                 return 0
-            good = last_key
-            seconds = layout.frames[last_key].time * layout.timestamp_scale_ns / 1e9
-            container.seek(int(seconds / float(stream.time_base or 1)), stream=stream)
+            container.seek(int(last / fps / float(stream.time_base or 1)), stream=stream)
+            good: int | None = None
             for frame in container.decode(stream):
                 index = round((frame.pts or 0) * to_index)
-                if index < last_key:
-                    continue
+                good = index if good is None else good  # the keyframe the seek landed on
                 if frame.is_corrupt or index != good:
                     break
                 good += 1
+            return min(good or 0, frames)
     except READ_ERRORS:
-        pass  # the frames before the failure decode
-    return min(good, frames)
+        return 0  # not even the index reads: nothing is sure
 
 
 def _timestamp_rows(path: Path, first_frame: int) -> tuple[tuple[str, ...], list[str]]:
@@ -108,7 +108,13 @@ def _timestamp_rows(path: Path, first_frame: int) -> tuple[tuple[str, ...], list
     if not lines:
         return TIMESTAMP_COLUMNS, []
     columns = columns_of(lines[0], path)
-    rows: list[str] = []
+    rows = lines[1:]
+    # The writer only appends, so an intact last row whose frame number matches its
+    # place means every row before it is intact: a crash cuts the tail, and a power
+    # cut's hole of zeros is a whole disk block, swallowing newlines and so places.
+    if "\0" not in text and rows and _is_row(rows[-1], first_frame + len(rows) - 1, columns):
+        return columns, rows
+    rows = []
     for line in lines[1:]:
         if not _is_row(line, first_frame + len(rows), columns):
             break
