@@ -97,6 +97,7 @@ class EngineClient:
         self._pending: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._pending_lock = threading.Lock()
         self._callbacks: list[EventCallback] = []
+        self._on_close: list[Callable[[], None]] = []
         self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read, name="engine-client", daemon=True)
         self._reader.start()
@@ -173,6 +174,8 @@ class EngineClient:
                 waiters, self._pending = list(self._pending.values()), {}
             for event, _ in waiters:
                 event.set()  # their answer list stays empty: "engine went away"
+            for callback in list(self._on_close):
+                callback()
 
     def _deliver(self, message: dict[str, Any]) -> None:
         try:
@@ -211,6 +214,13 @@ class EngineClient:
         self._callbacks.append(callback)
         if len(self._callbacks) == 1:
             self.call(cmd.Subscribe())
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on the reader thread) once the connection ends, however it
+        ends: the engine's exit or death, or close()."""
+        self._on_close.append(callback)
+        if self._closed.is_set() and not self._reader.is_alive():
+            callback()
 
     @property
     def connected(self) -> bool:

@@ -82,7 +82,7 @@ class RigService:
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
         self._notices: list[str] = []  # problems found at start, before any client listened
         self._device = DeviceWatch(
-            rig.device, lambda: self._rig.recording.output_dir, self._engine_info,
+            rig.device, self._writing_to, self._engine_info,
             emit, status_file,
             self._button_pressed, idle=lambda: self._state() in ("running", "paused"),
         )
@@ -203,7 +203,22 @@ class RigService:
             group = self._group
             recording = group.recording if group else None
             self._emit(Stats(**self._current(),
-                             elapsed_s=round(self._elapsed(), 1) if recording else None))
+                             elapsed_s=round(self._elapsed(), 1) if recording else None,
+                             recorded_frames=self._recorded_frames()))
+
+    def _recorded_frames(self) -> int | None:
+        """Frame sets the take in progress has recorded (every camera published them)."""
+        group = self._group
+        recording = group.recording if group else None
+        if group is None or recording is None or recording.first_frame < 0:
+            return None
+        return max(0, min(group.counts(), default=0) - recording.first_frame)
+
+    def _writing_to(self) -> Path:
+        """The folder whose disk matters now: the take's while recording, else the rig's."""
+        group = self._group
+        recording = group.recording if group else None
+        return recording.folder if recording is not None else self._rig.recording.output_dir
 
     def _stop_quietly(self) -> None:
         try:

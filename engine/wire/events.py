@@ -185,12 +185,14 @@ class RingsChanged(Event):
 @dataclass(frozen=True, kw_only=True)
 class Stats(Event):
     """About once a second: per-camera status and figures, the live sync spread, and the
-    recording's elapsed time (the engine's clock; None when not recording)."""
+    recording's elapsed time (the engine's clock) and frame sets recorded so far (both
+    None when not recording)."""
 
     cameras: list[dict[str, Any]]
     spread: dict[str, Any] | None
     paused: bool
     elapsed_s: float | None = None
+    recorded_frames: int | None = None
 
 
 @EVENTS.register("device")
