@@ -81,6 +81,7 @@ class RigService:
         self._stopped: set[str] = set()
         self._supervisor = Supervisor(lambda: self._group, store, rig.supervisor, self._emit)
         self._notices: list[str] = []  # problems found at start, before any client listened
+        self._recovered: list[dict[str, Any]] = []  # takes recovered at start, likewise
         self._device = DeviceWatch(
             rig.device, self._writing_to, self._engine_info,
             emit, status_file,
@@ -122,6 +123,7 @@ class RigService:
                 self._emit(Error(message=f"could not recover {result['folder']}: "
                                          f"{result['error']}"))
             else:
+                self._recovered.append(result)
                 self._emit(RecordingRecovered(folder=str(result["folder"]), summary=result))
 
     def close(self) -> None:
@@ -297,7 +299,8 @@ class RigService:
         last = group.last_recording if group else None
         return {
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
-                       "state": self._state(), "notices": list(self._notices)},
+                       "state": self._state(), "notices": list(self._notices),
+                       "recovered": list(self._recovered)},
             "rig": rig_summary(self._rig),
             "device": self._device.latest(),
             **self._current(),
