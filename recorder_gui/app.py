@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     folder = runtime_dir()
     client: EngineClient | None = None
     engine = None
+    engine_args = (
+        ["--rig", str(Path(args.rig).resolve())] if args.rig else ["--demo", str(args.demo)]
+    )
     try:
         client = EngineClient.connect(folder)
     except EngineNotRunning:
-        engine_args = (
-            ["--rig", str(Path(args.rig).resolve())] if args.rig else ["--demo", str(args.demo)]
-        )
         engine = launch_engine(folder, engine_args)
 
     import cv2
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except EngineNotRunning as exc:
         QMessageBox.critical(None, APP_NAME, f"The recording engine could not start:\n{exc}")
         return 1
-    link = EngineLink(client)
+    link = EngineLink(client, restart=lambda: EngineClient.connect(folder, launch=engine_args))
     window = MainWindow(link, owns_engine=client.launched)
     first_frame: list[float] = []
     window.tiles.firstFrameShown.connect(lambda: first_frame.append(time.monotonic() - launched_at))

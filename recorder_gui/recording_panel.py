@@ -7,13 +7,16 @@ what the engine's `recordings` command reads from the folders' manifests.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -57,8 +61,25 @@ COLUMNS = ("Camera", "Status", "FPS", "Frames", "Dropped", "Writer lag")
 FPS_COLUMN, FRAMES_COLUMN, DROPPED_COLUMN, LAG_COLUMN = 2, 3, 4, 5
 
 
-def open_in_file_manager(folder: Path) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+def file_manager_available() -> bool:
+    """Whether opening a folder shows anything: on Linux, xdg-open must exist and name a
+    handler for folders (a bare Xvfb or kiosk machine has none, and then xdg-open fails
+    silently)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    if shutil.which("xdg-open") is None or shutil.which("xdg-mime") is None:
+        return False
+    try:
+        found = subprocess.run(["xdg-mime", "query", "default", "inode/directory"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return bool(found.stdout.strip())
+
+
+def open_in_file_manager(folder: Path) -> bool:
+    """Show the folder in the file manager; False when there is none to show it."""
+    return file_manager_available() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
 def fps_colour(fps: float, target: float | None) -> QColor | None:
@@ -109,7 +130,7 @@ class RecordingPanel(QWidget):
 
     def __init__(
         self, link: EngineLink, parent: QWidget | None = None, *,
-        open_folder: Callable[[Path], None] | None = None,
+        open_folder: Callable[[Path], object] | None = None,
     ) -> None:
         super().__init__(parent)
         self.link = link
@@ -163,6 +184,16 @@ class RecordingPanel(QWidget):
         link.recording_finalized.connect(self._on_finalized)
         link.recording_recovered.connect(lambda _event: self.refresh_recent())
         self._load_status()
+
+    def reload(self) -> None:
+        """Read everything again from the engine (a restarted one, say)."""
+        self._assembling.clear()
+        self.progress.hide()
+        self._load_status()
+
+    def follow_output(self) -> None:
+        """List the recordings of the output folder shown, if another was listed."""
+        self._output_edited()
 
     def _lay_out(self, browse: QPushButton) -> None:
         folder_row = QHBoxLayout()
@@ -380,8 +411,14 @@ class RecordingPanel(QWidget):
 
     def _open_selected(self) -> None:
         items = self.recent.selectedItems()
-        if items:
-            self._open_folder(items[0].data(0, Qt.ItemDataRole.UserRole).folder)
+        if not items:
+            return
+        folder = items[0].data(0, Qt.ItemDataRole.UserRole).folder
+        if self._open_folder(folder) is False:  # no file manager: say where it is instead
+            QGuiApplication.clipboard().setText(str(folder))
+            QMessageBox.information(self, "Recording folder",
+                                    f"No file manager answered. The folder is:\n{folder}\n\n"
+                                    "(The path is on the clipboard.)")
 
 
 def _colour(item: QTableWidgetItem, colour: QColor | None) -> None:

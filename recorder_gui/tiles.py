@@ -6,6 +6,10 @@ which a QImage wraps with explicit bytes-per-line. Reading never blocks capture.
 A tile's buffer is the size the tile shows: the ring scales the frame into it while
 copying, so painting needs no scaling and four HD cameras stay cheap to display (a
 zoom view asks for every pixel).
+
+A tile whose ring stops advancing says NO SIGNAL within NO_SIGNAL_AFTER_S (longer for
+a slow camera), unless the preview is frozen on purpose: a stale picture is never
+shown as live.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ LATENCY_SAMPLES = 600
 BORDER_PX = 4
 RECORDING_COLOUR = QColor(220, 30, 30)
 PAUSED_COLOUR = QColor(235, 190, 20)
+NO_SIGNAL_COLOUR = QColor(240, 70, 70)
+NO_SIGNAL_AFTER_S = 0.6  # without a new frame; at least NO_SIGNAL_PERIODS of the camera's
+NO_SIGNAL_PERIODS = 4
 
 
 class CameraTile(QWidget):
@@ -51,6 +58,9 @@ class CameraTile(QWidget):
         self.status = "stopped"
         self.recording = False
         self.paused = False
+        self.frozen = False  # the cameras are held on purpose: a still picture is expected
+        self._advanced_at = time.monotonic()
+        self._no_signal = False
         self._full_resolution = False
 
     # --- the ring ----------------------------------------------------------------
@@ -103,14 +113,35 @@ class CameraTile(QWidget):
         if self._ring is None or self._buffer is None:
             return False
         if self._ring.latest == self._last_frame:
+            self._check_signal()
             return False
         meta = self._ring.read_latest(self._buffer)
         if meta is None:
             return False
         self._last_frame = int(meta[M_FRAME])
         self._published_ns = int(meta[M_AFTER_PUBLISH])
+        self._advanced_at = time.monotonic()
+        self._no_signal = False
         self.update()
         return True
+
+    @property
+    def no_signal(self) -> bool:
+        """The ring stopped advancing while the camera should be delivering."""
+        return self._no_signal
+
+    def _check_signal(self) -> None:
+        limit = max(NO_SIGNAL_AFTER_S, NO_SIGNAL_PERIODS / self.fps if self.fps > 0 else 0.0)
+        held = self.frozen or self.status in (CameraStatus.PAUSED, CameraStatus.STOPPED)
+        stale = not held and time.monotonic() - self._advanced_at > limit
+        if stale != self._no_signal:
+            self._no_signal = stale
+            self.update()
+
+    def set_frozen(self, frozen: bool) -> None:
+        self.frozen = frozen
+        self._advanced_at = time.monotonic()  # a release starts the wait afresh
+        self._check_signal()
 
     def image(self) -> QImage | None:
         return self._image
@@ -135,6 +166,14 @@ class CameraTile(QWidget):
         else:
             painter.setPen(QColor(150, 150, 150))
             painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "waiting for frames…")
+        if self._no_signal:
+            painter.fillRect(inner, QColor(0, 0, 0, 170))
+            font = QFont(self.font())
+            font.setPointSize(max(12, min(28, inner.height() // 10)))
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(NO_SIGNAL_COLOUR)
+            painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "NO SIGNAL")
         self._paint_overlay(painter, inner)
         if self.recording or self.paused:
             pen = QPen(PAUSED_COLOUR if self.paused else RECORDING_COLOUR, BORDER_PX)
@@ -148,17 +187,31 @@ class CameraTile(QWidget):
         font = QFont(self.font())
         font.setPointSize(max(8, font.pointSize()))
         painter.setFont(font)
-        line = f"{self.camera_id}   {self.fps:5.1f} fps   dropped {self.dropped}"
+        fps = 0.0 if self._no_signal else self.fps
+        line = f"{self.camera_id}   {fps:5.1f} fps   dropped {self.dropped}"
         metrics = painter.fontMetrics()
         bar = QRect(inner.left(), inner.top(), inner.width(), metrics.height() + 8)
         painter.fillRect(bar, QColor(0, 0, 0, 150))
         painter.setPen(QColor(240, 240, 240))
         painter.drawText(bar.adjusted(8, 0, -8, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, line)
-        badge = self.status.upper()
-        painter.setPen(QColor(CameraStatus.colour_of(self.status)))
+        badge, colour = self.badge()
+        painter.setPen(colour)
         painter.drawText(bar.adjusted(8, 0, -8, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, badge)
+
+    def badge(self) -> tuple[str, QColor]:
+        """What the tile's corner says: NO SIGNAL, then the take (REC / PAUSED), then the
+        camera's own status when it is not simply running."""
+        if self._no_signal:
+            return "NO SIGNAL", NO_SIGNAL_COLOUR
+        if self.status == CameraStatus.RUNNING and self.paused:
+            return "❚❚ PAUSED", PAUSED_COLOUR
+        if self.status == CameraStatus.RUNNING and self.recording:
+            return "● REC", RECORDING_COLOUR
+        if self.status == CameraStatus.RUNNING and self.frozen:
+            return "FROZEN", PAUSED_COLOUR
+        return self.status.upper(), QColor(CameraStatus.colour_of(self.status))
 
     def mouseDoubleClickEvent(self, _event: Any) -> None:
         self.doubleClicked.emit(self.camera_id)
@@ -226,13 +279,20 @@ class TileGrid(QWidget):
             tile.recording, tile.paused = recording, paused
             tile.update()
 
+    def set_frozen(self, frozen: bool) -> None:
+        """The cameras are held (Freeze preview), so still pictures are no loss of signal."""
+        for tile in self.tiles.values():
+            tile.set_frozen(frozen)
+
     def set_stats(self, cameras: list[dict[str, Any]]) -> None:
+        """Every figure a tile shows, repainted now (not only with the next frame)."""
         for camera in cameras:
             tile = self.tiles.get(camera["id"])
             if tile is not None:
                 tile.fps = float(camera.get("fps") or 0.0)
                 tile.dropped = int(camera.get("dropped") or 0)
                 tile.status = str(camera.get("status", "stopped"))
+                tile.update()
 
     def latencies_ms(self) -> list[float]:
         return [value for tile in self.tiles.values() for value in tile.latencies_ms]

@@ -71,6 +71,9 @@ class QuietClient:
     def subscribe(self, callback: Any) -> None:
         pass
 
+    def on_close(self, callback: Any) -> None:
+        pass
+
     def call(self, command: Command) -> None:
         return None
 

@@ -34,6 +34,9 @@ class RecordingClient:
     def subscribe(self, callback: Any) -> None:
         pass
 
+    def on_close(self, callback: Any) -> None:
+        pass
+
     def call(self, command: Command) -> Any:
         self.sent.append(command)
         if isinstance(command, Set):

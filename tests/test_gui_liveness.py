@@ -1,0 +1,145 @@
+"""The window never shows a state that is no longer true: an engine killed under it, a
+take the engine ended on its own, the files just saved, the status bar's figures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from engine.recording.manifest import read_manifest
+from engine.wire.commands import Stop
+from engine.wire.events import Device, Stats
+from recorder_gui.engine_link import EngineLink
+from recorder_gui.main_window import MainWindow
+from tests.engines import Engine
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def engines(tmp_path):
+    """The engine under test, and any started to replace it: all stopped at the end."""
+    started = [Engine(tmp_path)]
+    yield started
+    for engine in started:
+        engine.stop()
+
+
+def open_window(qtbot, engines, tmp_path) -> MainWindow:
+    def restart():
+        engines.append(Engine(tmp_path, folder=engines[0].folder))
+        return engines[-1].client()
+
+    link = EngineLink(engines[0].client(), restart=restart)
+    main = MainWindow(link, QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitUntil(lambda: len(main.tiles.tiles) == 2
+                    and all(t.frame_number >= 0 for t in main.tiles.tiles.values()),
+                    timeout=15000)
+    return main
+
+
+def close_window(main: MainWindow) -> None:
+    main.recording = False  # the test decided what happened to its recordings
+    main.close()
+    main.link.client.close()
+
+
+def test_a_killed_engine_shows_no_signal_at_once_and_restart_reports_the_salvaged_take(
+        qtbot, engines, tmp_path):
+    main = open_window(qtbot, engines, tmp_path)
+    try:
+        main.record_action.trigger()
+        qtbot.waitUntil(lambda: main.recording, timeout=15000)
+        assert all(tile.badge()[0] == "● REC" for tile in main.tiles.tiles.values())
+        qtbot.waitUntil(lambda: main.take_status.frames.text() not in ("", "0 frames"),
+                        timeout=5000)
+        time.sleep(1.0)  # a second of frames on disk to salvage
+        os.kill(engines[0].process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        qtbot.waitUntil(lambda: all(t.no_signal for t in main.tiles.tiles.values()),
+                        timeout=3000)
+        assert time.monotonic() - killed_at < 1.0, "tiles kept showing a live picture"
+        qtbot.waitUntil(lambda: main.link.liveness == "lost", timeout=2000)
+        assert main.take_status.engine.text() == "engine NOT RUNNING"
+        assert main.take_status.rec.text() == "not recording"
+        assert not main.record_action.isEnabled() and not main.recording
+        assert main.notice.level == "error" and "not running" in main.notice.text.text()
+        restart = main.notice.button("Restart engine")
+        assert restart is not None
+
+        restart.click()
+        qtbot.waitUntil(lambda: "Recovered" in main.notice.text.text(), timeout=30000)
+        folder = Path(main.notice.text.text().split("recording ", 1)[1].split(":", 1)[0])
+        manifest = read_manifest(folder)
+        assert manifest["status"] == "recovered"
+        kept = manifest["cameras"][0]["frames"]
+        assert kept >= 20 and f"{kept:,} frames per camera" in main.notice.text.text()
+        assert main.link.liveness == "connected"
+        assert main.take_status.engine.text() == "engine running"
+        qtbot.waitUntil(lambda: not any(t.no_signal for t in main.tiles.tiles.values())
+                        and all(t.frame_number >= 0 for t in main.tiles.tiles.values()),
+                        timeout=15000)
+        assert main.record_action.isEnabled()
+    finally:
+        close_window(main)
+
+
+def test_a_take_the_engine_ends_itself_is_announced_with_its_reason(qtbot, engines, tmp_path):
+    main = open_window(qtbot, engines, tmp_path)
+    try:
+        main.record_action.trigger()
+        qtbot.waitUntil(lambda: main.recording, timeout=15000)
+        time.sleep(0.5)
+        with engines[0].client() as other:  # another client stops it: not this window's doing
+            other.call(Stop(wait=False))
+        qtbot.waitUntil(lambda: main.notice.isVisible() and "Saved" in main.notice.text.text(),
+                        timeout=30000)
+        assert main.notice.level in ("warning", "error")
+        assert "without you asking" in main.notice.text.text()
+        assert main.elapsed_label.text() == "00:00:00"  # the timer reset with the stop
+
+        main.record_action.trigger()  # and one this window stops: a plain "Saved"
+        qtbot.waitUntil(lambda: main.recording, timeout=15000)
+        time.sleep(0.5)
+        main.stop_action.trigger()
+        qtbot.waitUntil(lambda: main.notice.level == "info"
+                        and main.notice.text.text().startswith("Saved 2 × "), timeout=30000)
+        assert main.notice.button("Open folder") is not None
+        assert main.notice.button("Copy path") is not None
+    finally:
+        close_window(main)
+
+
+def test_the_status_bar_follows_the_engines_figures(qtbot, engines, tmp_path):
+    main = open_window(qtbot, engines, tmp_path)
+    try:
+        status = main.take_status
+        main.link.dispatch(Stats(cameras=[{"id": "left", "frames": 9000, "dropped": 3},
+                                          {"id": "right", "frames": 9000, "dropped": 0}],
+                                 spread=None, paused=False, elapsed_s=75.0,
+                                 recorded_frames=2250))
+        assert status.dropped.text() == "dropped 3 / 18,000 (0.02 %)"
+        with engines[0].client() as other:
+            device = other.status()["device"]  # a real one, then the figures under test
+        device["cpu"] = {**device["cpu"], "usage_percent": 37.0}
+        device["storage"] = {**device["storage"], "free_bytes": 50_000_000_000,
+                             "seconds_to_full": 7200.0}
+        main.link.dispatch(Device(**device))
+        assert status.cpu.text() == "CPU 37 %"
+        assert status.disk.text() == "disk 50.0 GB free"
+        main.record_action.trigger()
+        qtbot.waitUntil(lambda: status.rec.text().startswith("● REC"), timeout=15000)
+        qtbot.waitUntil(lambda: status.frames.text().endswith(" frames")
+                        and status.frames.text() != "0 frames", timeout=5000)
+        main.stop_action.trigger()
+        qtbot.waitUntil(lambda: status.rec.text() == "not recording", timeout=15000)
+    finally:
+        close_window(main)
