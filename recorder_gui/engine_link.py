@@ -110,7 +110,7 @@ class EngineLink(EngineEvents):
                 break
             if isinstance(item, EngineClient):
                 if item is self.client:  # not a replaced client's late goodbye
-                    self._lose("the engine closed the connection (it exited or was killed)")
+                    self._lose("it exited or was killed")
                 continue
             self._heard_at = time.monotonic()
             self.dispatch(item)

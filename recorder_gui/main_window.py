@@ -153,6 +153,12 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()  # a panel's minimum size must not force the window's
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # Panels fit their dock's width (long texts elide or wrap): never a sideways scroll.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Docked or hidden, not floating: a small drag used to tear a panel off, and it
+        # came back floating behind the window.
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         scroll.setWidget(widget)
         dock.setWidget(scroll)
         self.addDockWidget(area, dock)
@@ -380,7 +386,7 @@ class MainWindow(QMainWindow):
         self.recording = self.paused = False
         self._apply_recording_state()
         self.restart_action.setEnabled(self.link.can_restart)
-        text = (f"The engine is not running ({reason}). The tiles show no signal and nothing "
+        text = (f"The engine is not running: {reason}. The tiles show no signal and nothing "
                 "is being recorded.")
         if was_recording:
             text += (" The recording under way was cut off; a restarted engine finishes its "

@@ -46,6 +46,7 @@ from engine.wire.events import (
     RecordingStopped,
 )
 from engine.wire.status import CameraStatus
+from recorder_gui.elided_label import ElidedLabel
 from recorder_gui.engine_link import EngineLink
 
 RECENT_LIMIT = 50
@@ -57,7 +58,9 @@ FPS_ALARM_BELOW = 0.80
 DROPPED_WARNING_ABOVE = 0.01  # of the frames captured
 DROPPED_ALARM_ABOVE = 0.05
 
-COLUMNS = ("Camera", "Status", "FPS", "Frames", "Dropped", "Writer lag")
+COLUMNS = ("Camera", "Status", "FPS", "Frames", "Dropped", "Lag")
+COLUMN_TIPS = {"Lag": "frames captured but not yet written to the file (the writer's lag)",
+               "Frames": "frames captured since the camera started"}
 FPS_COLUMN, FRAMES_COLUMN, DROPPED_COLUMN, LAG_COLUMN = 2, 3, 4, 5
 
 
@@ -120,6 +123,15 @@ class RecentRecording:
 
     @property
     def frames_text(self) -> str:
+        """'4 × 250' when every camera holds the same count (a finished take), else each
+        camera's."""
+        counts = list(self.frames.values())
+        if counts and None not in counts and len(set(counts)) == 1:
+            return f"{len(counts)} × {counts[0]}"
+        return self.frames_detail
+
+    @property
+    def frames_detail(self) -> str:
         return ", ".join(f"{camera} {'—' if count is None else count}"
                          for camera, count in self.frames.items())
 
@@ -150,8 +162,7 @@ class RecordingPanel(QWidget):
         self.codec_combo.addItems(CODECS)
 
         self.state_label = QLabel()
-        self.folder_label = QLabel("—")
-        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label = ElidedLabel("—")
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.hide()
@@ -159,13 +170,27 @@ class RecordingPanel(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(24)
+        for column, title in enumerate(COLUMNS):
+            header_item = self.table.horizontalHeaderItem(column)
+            if header_item is not None:
+                header_item.setToolTip(COLUMN_TIPS.get(title, ""))
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.spread_label = QLabel()
+        self.spread_label.setWordWrap(True)
 
         self.recent = QTreeWidget()
         self.recent.setHeaderLabels(("Recording", "Status", "Frames"))
         self.recent.setRootIsDecorated(False)
+        self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        recent_header = self.recent.header()
+        recent_header.setStretchLastSection(False)
+        recent_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            recent_header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.recent.itemDoubleClicked.connect(self._open_selected)
         self.open_button = QPushButton("Open folder")
         self.open_button.setEnabled(False)
@@ -183,6 +208,7 @@ class RecordingPanel(QWidget):
         link.assembly_progress.connect(self._on_assembly_progress)
         link.recording_finalized.connect(self._on_finalized)
         link.recording_recovered.connect(lambda _event: self.refresh_recent())
+        link.disconnected.connect(self._on_engine_gone)
         self._load_status()
 
     def reload(self) -> None:
@@ -336,6 +362,18 @@ class RecordingPanel(QWidget):
         self._paused = paused
         self._show_state()
 
+    def _on_engine_gone(self, _reason: str) -> None:
+        """No figure outlives the engine that measured it."""
+        self._current = None
+        self._paused = False
+        self._show_state()
+        self.state_label.setText("Engine not running")
+        for row in range(self.table.rowCount()):
+            for column in range(1, len(COLUMNS)):
+                self._cell(row, column).setText("—" if column > 1 else "engine not running")
+                _colour(self._cell(row, column), None)
+        self.spread_label.setText("Sync spread: —")
+
     def _on_stopped(self, event: RecordingStopped) -> None:
         if event.folder == self._current:
             self._current = None
@@ -408,6 +446,7 @@ class RecordingPanel(QWidget):
         item.setToolTip(0, str(recording.folder))
         item.setText(1, recording.status)
         item.setText(2, recording.frames_text)
+        item.setToolTip(2, recording.frames_detail)
 
     def _open_selected(self) -> None:
         items = self.recent.selectedItems()

@@ -63,6 +63,7 @@ class TakeStatus(QWidget):
         """The take's state as the engine said it (start, pause, resume, stop, status)."""
         if recording and not self.recording:
             self.frames.setText("0 frames")
+        self.frames.setVisible(recording)
         self.recording, self.paused = recording, paused
         if elapsed_s is not None:
             self._elapsed_s = elapsed_s
