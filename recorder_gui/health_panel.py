@@ -31,15 +31,18 @@ from engine.wire.events import EVENTS, Device, Event, Stats
 from engine.wire.status import CameraStatus
 from recorder_gui import device_status as ds
 from recorder_gui.engine_link import EngineLink
-from recorder_gui.history_plot import TimeSeries, history_plot
+from recorder_gui.history_plot import HistoryPlot, TimeSeries
 from recorder_gui.recording_panel import ALARM, dropped_colour, fps_colour
 
 LOG_LINES = 1000
 DEVICE_ROWS = {"device": "Device", "cpu": "CPU", "memory": "Memory", "disk": "Disk",
                "network": "Network", "battery": "Battery"}
-DEVICE_PLOTS = {"cpu": ("CPU %", True), "memory": ("Memory %", True),
-                "disk": ("Disk write MB/s", False), "battery": ("Battery %", True)}
-CURVE_PEN = pg.mkPen("#4fc3f7", width=2)
+DEVICE_PLOTS: dict[str, dict[str, Any]] = {
+    "cpu": {"title": "CPU %", "percent": True},
+    "memory": {"title": "Memory %", "percent": True},
+    "disk": {"title": "Disk write", "unit": "MB/s", "floor": 1.0},
+    "battery": {"title": "Battery %", "percent": True}}
+FPS_MARGIN = 1.1  # the fps plot's top: at least this much above the highest target
 # Told apart at a glance, and none is the warning orange or the alarm red.
 CAMERA_COLOURS = ("#4fc3f7", "#fff176", "#ba68c8", "#81c784", "#f48fb1", "#90a4ae",
                   "#4db6ac", "#9575cd")
@@ -82,7 +85,6 @@ class HealthPanel(QWidget):
         super().__init__(parent)
         self.link = link
         self._relayed_error: str | None = None
-        self._fps_top = 0.0
 
         self.device_values = {key: _plain_label() for key in DEVICE_ROWS}
         for label in self.device_values.values():
@@ -92,16 +94,15 @@ class HealthPanel(QWidget):
         self.alerts_label.setWordWrap(True)
         self.alerts_label.hide()
 
-        self.history_plots = {key: history_plot(title, percent=percent)
-                              for key, (title, percent) in DEVICE_PLOTS.items()}
-        self.device_history = {key: TimeSeries(plot.plot(pen=CURVE_PEN))
-                               for key, plot in self.history_plots.items()}
+        self.history_plots = {key: HistoryPlot(**options) for key, options in DEVICE_PLOTS.items()}
+        self.device_history = {key: plot.add_series() for key, plot in self.history_plots.items()}
         self.no_battery = pg.TextItem("no battery", color="#9e9e9e", anchor=(0.5, 0.5))
         self.no_battery.setPos(-300, 50)
         self.no_battery.hide()
         self.history_plots["battery"].addItem(self.no_battery)
 
-        self.plot = history_plot("fps")
+        # The unit is the title: the plot is narrow, and the values stack up beside it.
+        self.plot = HistoryPlot("fps", floor=FPS_MARGIN * 30.0)
         self.fps_history: dict[str, TimeSeries] = {}
         self.camera_rows: dict[str, CameraRow] = {}
         self._camera_grid = QGridLayout()
@@ -165,20 +166,22 @@ class HealthPanel(QWidget):
         ids = [camera["id"] for camera in cameras]
         if ids != list(self.camera_rows):
             self._set_cameras(ids)
+        # Zero and the targets stay in view, so jitter of a few hundredths of a frame per
+        # second does not look like a collapse (the plot ignores spikes above them).
+        targets = (float(camera.get("target_fps") or 0.0) for camera in cameras)
+        self.plot.set_floor(FPS_MARGIN * max(targets, default=0.0) or 1.0)
         for camera in cameras:
             self.fps_history[camera["id"]].add(now, float(camera.get("fps") or 0.0))
             self._show_camera(self.camera_rows[camera["id"]], camera)
-        self._scale_fps(cameras)
 
     def _set_cameras(self, ids: list[str]) -> None:
         """The rig changed: one curve and one row per camera, histories of the rest kept."""
         for gone in set(self.fps_history) - set(ids):
-            self.plot.removeItem(self.fps_history.pop(gone).curve)
+            self.plot.remove_series(self.fps_history.pop(gone))
         for camera_id in ids:
             if camera_id not in self.fps_history:
                 colour = CAMERA_COLOURS[len(self.fps_history) % len(CAMERA_COLOURS)]
-                pen = pg.mkPen(colour, width=2)
-                self.fps_history[camera_id] = TimeSeries(self.plot.plot(name=camera_id, pen=pen))
+                self.fps_history[camera_id] = self.plot.add_series(camera_id, colour)
         for row in self.camera_rows.values():
             for label in row.labels():
                 label.deleteLater()
@@ -203,15 +206,6 @@ class HealthPanel(QWidget):
               colour=fps_colour(fps, target) if status == CameraStatus.RUNNING else None)
         _show(row.dropped, f"{dropped} ({100 * dropped / max(frames, 1):.1f} %)",
               f"{dropped} of {frames} frames", dropped_colour(dropped, frames))
-
-    def _scale_fps(self, cameras: list[dict[str, Any]]) -> None:
-        """Keep zero and the targets in view, so jitter of a few hundredths of a frame per
-        second does not look like a collapse."""
-        rates = (float(c.get(key) or 0.0) for c in cameras for key in ("fps", "target_fps"))
-        top = 1.1 * max(rates, default=0.0)
-        if top > self._fps_top:
-            self._fps_top = top
-            self.plot.setYRange(0, top, padding=0)
 
     # --- device ------------------------------------------------------------------------------
 
@@ -243,8 +237,6 @@ class HealthPanel(QWidget):
         history["memory"].add(now, memory["used_percent"] if memory else None)
         history["disk"].add(now, storage["write_rate_bps"] / ds.MB if storage else None)
         history["battery"].add(now, battery["percent"] if battery else None)
-        self.history_plots["disk"].setYRange(0, max(1.0, 1.2 * history["disk"].peak()),
-                                             padding=0)
 
     def _show_alerts(self, alerts: list[tuple[str, QColor]]) -> None:
         """The device error and warnings, on top of the device values, in their colours."""

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QLabel
 
 from engine.wire.commands import Command
@@ -207,7 +207,7 @@ def test_histories_hold_the_last_ten_minutes_at_most(qtbot, link):
     assert len(ago) == HISTORY_POINTS and cpu[-1] == 99.0
     _, write = points(panel.device_history["disk"].curve)
     assert np.all(write == 2.0)  # MB/s
-    assert panel.history_plots["disk"].getViewBox().viewRange()[1] == pytest.approx([0, 2.4])
+    assert panel.history_plots["disk"].getViewBox().viewRange()[1] == pytest.approx([0, 2.5])
     ago, _ = points(panel.device_history["battery"].curve)
     assert ago.min() == -HISTORY_SECONDS and len(ago) == 501  # none without a battery
     assert not panel.no_battery.isVisible()
@@ -230,6 +230,94 @@ def test_fps_history_is_bounded_too(qtbot, link):
     ago, fps = points(panel.fps_history["a"].curve)
     assert len(ago) == HISTORY_POINTS and ago.min() >= -HISTORY_SECONDS and ago.max() == 0
     assert np.all(fps == 30.0)
+
+
+# --- plots as instruments ------------------------------------------------------------------
+
+def shown_panel(qtbot, link: EngineLink) -> HealthPanel:
+    """A panel laid out as in a low dock, so the plots have their real sizes."""
+    panel = health_panel(qtbot, link)
+    panel.resize(1900, 250)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def y_range(plot) -> list[float]:
+    return [float(y) for y in plot.getViewBox().viewRange()[1]]
+
+
+def test_a_spike_does_not_rescale_the_plots(qtbot, link):
+    panel = health_panel(qtbot, link)
+    link.stats.emit(stats(START, [camera("a", 0.0, 0, status="paused")]))
+    bottom, top = y_range(panel.plot)
+    assert bottom == 0 and 33 <= top <= 40  # the target and a margin, at least
+
+    for second in range(1, 300):
+        burst = second == 150  # late frames handed over at once; a cache flush
+        link.stats.emit(stats(START + second, [camera("a", 600.0 if burst else 29.9, 0),
+                                               camera("b", 30.0, 0)]))
+        link.device.emit(snapshot(time=START + second, cpu={"usage_percent": 30.0},
+                                 storage={"write_rate_bps": (250.0 if burst else 2.0) * MB}))
+    assert y_range(panel.plot) == pytest.approx([0, 40])  # not 0..660
+    assert points(panel.fps_history["a"].curve)[1].max() == 600.0  # drawn, clipped at the top
+    assert y_range(panel.history_plots["disk"]) == pytest.approx([0, 2.5])
+    assert y_range(panel.history_plots["cpu"]) == [0, 100]
+
+    for second in range(300, 330):  # a lasting change is no spike
+        link.stats.emit(stats(START + second, [camera("a", 60.0, 0), camera("b", 30.0, 0)]))
+    assert y_range(panel.plot) == pytest.approx([0, 80])
+
+
+def test_each_curve_shows_its_current_value_beside_its_end(qtbot, link):
+    panel = shown_panel(qtbot, link)
+    for second, fps in enumerate((29.0, 25.0, 20.0)):
+        link.stats.emit(stats(START + second, [camera("a", fps, 0), camera("b", 30.0, 0),
+                                               camera("c", 30.0, 0)]))
+    link.device.emit(snapshot(time=START + 2))
+    series = panel.fps_history
+    assert [s.label.text() for s in series.values()] == ["20.0", "30.0", "30.0"]
+    assert all(s.label.isVisible() for s in series.values())
+    for s in series.values():  # each in its curve's colour
+        assert s.label.brush().color() == s.curve.opts["pen"].color()
+    view = panel.plot.getViewBox()
+    view_rect = view.sceneBoundingRect()
+    rects = {camera_id: s.label.sceneBoundingRect() for camera_id, s in series.items()}
+    for rect in rects.values():  # right of the view, inside the plot's height
+        assert rect.left() >= view_rect.right()
+        assert view_rect.top() <= rect.top() and rect.bottom() <= view_rect.bottom()
+    end = view.mapViewToScene(QPointF(0, 20.0)).y()
+    assert abs(rects["a"].center().y() - end) < 2  # level with the curve's end
+    assert not rects["b"].intersects(rects["c"])  # equal values: one above the other
+
+    labels = {key: s.label.text() for key, s in panel.device_history.items()}
+    assert labels == {"cpu": "35 %", "memory": "41 %", "disk": "12.5 MB/s", "battery": "87 %"}
+
+    link.stats.emit(stats(START + 3, [camera("a", 600.0, 0), camera("b", 30.0, 0),
+                                      camera("c", 30.0, 0)]))
+    assert series["a"].label.text() == "600.0"  # off the scale, the label still at the top
+    assert series["a"].label.sceneBoundingRect().top() >= view_rect.top()
+
+    link.device.emit(snapshot(time=START + 3, battery=None))
+    assert not panel.device_history["battery"].label.isVisible()  # no current value
+
+
+def test_time_axis_reads_minutes_ago(qtbot, link):
+    panel = shown_panel(qtbot, link)
+    axis = panel.plot.getAxis("bottom")
+    assert axis.tickStrings([-600.0, -300.0, -120.0, 0.0], 1.0, 60.0) == [
+        "10 min ago", "5 min ago", "2 min ago", "now"]
+    for plot in (panel.plot, *panel.history_plots.values()):
+        image = QImage(8, 8, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        try:
+            _, _, texts = plot.getAxis("bottom").generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        drawn = [text for _, _, text in texts]
+        # Both edges labelled too: the newest sample is "now", the oldest "10 min ago".
+        assert drawn[0] == "10 min ago" and drawn[-1] == "now", drawn
+        assert all(text.endswith(" min ago") for text in drawn[:-1]), drawn
 
 
 # --- cameras ---------------------------------------------------------------------------------
