@@ -192,6 +192,22 @@ def test_synthetic_reports_settings_and_properties(synthetic):
     assert specs["brightness"].value == 0 and not specs["brightness"].reopen
 
 
+def test_synthetic_properties_carry_defaults_and_the_modes_it_offers(synthetic):
+    """A dialog resets to `default` and picks the size and rate from `modes`; every mode
+    offered is one the camera takes."""
+    source = synthetic(width=256, height=192, fps=25, brightness=20)
+    specs = {spec.name: spec for spec in source.properties()}
+    assert specs["width"].default == 640 and specs["height"].default == 480
+    assert specs["fps"].default == 30.0 and specs["brightness"].default == 0
+    assert specs["pattern"].default == "gradient" and specs["paced"].default is True
+    modes = specs["width"].modes
+    assert (640, 480, 30.0) in modes and (1280, 720, 30.0) in modes
+    assert not specs["height"].modes and not specs["fps"].modes  # on the width only
+    for width, height, fps in modes:
+        applied = source.apply({"width": width, "height": height, "fps": fps})
+        assert (applied["width"], applied["height"], applied["fps"]) == (width, height, fps)
+
+
 @pytest.mark.parametrize("camera_index", [0, 1, 7, 255])
 @pytest.mark.parametrize("pattern", ["gradient", "bars", "noise"])
 def test_synthetic_stamps_frame_number_and_camera(synthetic, camera_index, pattern):
@@ -350,6 +366,8 @@ def test_file_source_reports_the_file_size_and_rate(stamped_video):
         assert settings["loop"] is True
         names = {spec.name: spec for spec in source.properties()}
         assert names["width"].read_only and not names["loop"].read_only
+        assert names["width"].modes == ((320, 240, FILE_FPS),)  # the file's own, only
+        assert names["loop"].default is True and names["width"].default is None
     finally:
         source.close()
         source.close()
@@ -424,6 +442,8 @@ def test_network_source_reads_an_mjpeg_stream(mjpeg_server):
         settings = source.settings()
         assert (settings["width"], settings["height"]) == (320, 240)
         assert source.apply(settings) == settings  # read-only values may be echoed back
+        width = {spec.name: spec for spec in source.properties()}["width"]
+        assert width.modes == ((320, 240, settings["fps"]),)  # the stream's one mode
         out = np.zeros((240, 320, 3), np.uint8)
         for frame_number in range(5):
             assert source.grab()
@@ -594,7 +614,10 @@ def test_rtsp_cameras_carry_rtp_over_the_rtsp_connection_unless_told_otherwise()
     choice, anything else is refused with the choices named."""
     source = create_source("rtsp://127.0.0.1:8554/cam", 0, 320, 240, 30)
     spec = {p.name: p for p in source.properties()}["rtsp_transport"]
-    assert spec.value == "tcp" and spec.choices == ("tcp", "udp")
+    assert spec.value == "tcp" and spec.choices == ("tcp", "udp") and spec.default == "tcp"
+    specs = {p.name: p for p in source.properties()}
+    assert specs["open_timeout_ms"].default == 5000
+    assert specs["width"].modes == ()  # not open: its stream's mode is not known yet
     assert source.apply({"rtsp_transport": "udp"})["rtsp_transport"] == "udp"
     with pytest.raises(SettingRejected, match="rtsp_transport"):
         source.apply({"rtsp_transport": "http"})

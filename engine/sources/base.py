@@ -34,6 +34,10 @@ class PropertySpec:
 
     kind is one of "int", "float", "bool", "choice". `reopen` marks properties
     whose change alters the frame geometry or rate (the ring must be re-created).
+    `default` is what the source starts with unless told otherwise (None: it has no
+    default of its own, such as a driver's control). `modes` is given on the "width"
+    property only, by a source that can list them: the (width, height, fps) modes the
+    camera offers, so a user picks one instead of typing a size; empty when it cannot.
     """
 
     name: str
@@ -45,6 +49,8 @@ class PropertySpec:
     choices: tuple[str, ...] = field(default_factory=tuple)
     read_only: bool = False
     reopen: bool = False
+    default: Any = None
+    modes: tuple[tuple[int, int, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

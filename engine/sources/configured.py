@@ -7,6 +7,7 @@ property specs happens here, once, for USB cameras, files and network streams al
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from engine.sources import SourceKind, validate_changes
@@ -53,12 +54,17 @@ class ConfiguredSource:
         return []
 
     def _specs(self) -> list[PropertySpec]:
+        """The size and rate are the stream's or file's own (read-only; once open, its one
+        mode), then the options, each with its default."""
         values = self.settings()
+        own_mode = ((values["width"], values["height"], values["fps"]),) if self._actual else ()
+        defaults = self._default_options()
         return [
-            PropertySpec("width", "int", values["width"], 16, 7680, 2, read_only=True),
+            PropertySpec("width", "int", values["width"], 16, 7680, 2, read_only=True,
+                         modes=own_mode),
             PropertySpec("height", "int", values["height"], 16, 4320, 2, read_only=True),
             PropertySpec("fps", "float", values["fps"], 0.001, 1000, read_only=True),
-            *self._option_specs(),
+            *(replace(spec, default=defaults.get(spec.name)) for spec in self._option_specs()),
         ]
 
     def _store(self, values: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingReject
 from engine.sources.configured import ConfiguredSource
 from engine.sources.drained import DrainedSource
 from engine.sources.fit import fit_into
+from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
 # Image controls of local cameras: (cv2 property, generic lower and upper limit). The
 # true limits depend on the driver; the device's read-back shows what it accepted.
@@ -152,11 +153,17 @@ class DeviceSource(DrainedSource, OpenCVSource):
 
     def _specs(self) -> list[PropertySpec]:
         values = self.settings()
+        # OpenCV cannot list a camera's modes: no `modes`, the size is typed. The controls'
+        # defaults are the driver's, which it does not tell: none.
         specs = [
-            PropertySpec("width", "int", values["width"], 16, 7680, 2, reopen=True),
-            PropertySpec("height", "int", values["height"], 16, 4320, 2, reopen=True),
-            PropertySpec("fps", "float", values["fps"], 1, 1000, reopen=True),
-            PropertySpec("fourcc", "choice", values["fourcc"], choices=FOURCCS, reopen=True),
+            PropertySpec("width", "int", values["width"], 16, 7680, 2, reopen=True,
+                         default=DEFAULT_WIDTH),
+            PropertySpec("height", "int", values["height"], 16, 4320, 2, reopen=True,
+                         default=DEFAULT_HEIGHT),
+            PropertySpec("fps", "float", values["fps"], 1, 1000, reopen=True,
+                         default=DEFAULT_FPS),
+            PropertySpec("fourcc", "choice", values["fourcc"], choices=FOURCCS, reopen=True,
+                         default=self._default_options()["fourcc"]),
         ]
         for name in self._supported:
             _prop, low, high = CONTROLS[name]

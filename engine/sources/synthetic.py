@@ -11,6 +11,7 @@ so a recording shows which source frame each frame set got and where frames were
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -26,6 +27,17 @@ TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")
 CLOCKS = ("gated", "free")
 # Settings of the free clock: listed by properties() only for a free-running camera.
 FREE_CLOCK_KEYS = ("rate_scale", "jitter_ms", "miss_probability", "seed")
+
+# What a synthetic camera starts with (also what its dialog's "Reset to defaults" shows).
+DEFAULTS: dict[str, Any] = {
+    "width": 640, "height": 480, "fps": 30.0, "paced": True, "brightness": 0,
+    "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
+    "stall_after_frames": None, "grab_delay_ms": 0.0, "clock": "gated",
+    "rate_scale": 1.0, "jitter_ms": 0.0, "miss_probability": 0.0, "seed": 0,
+}
+# The modes it offers to pick from, like a webcam's list; any other even size is taken too.
+MODES = ((320, 240, 30.0), (640, 480, 30.0), (640, 480, 60.0), (1280, 720, 30.0),
+         (1280, 720, 60.0), (1920, 1080, 30.0))
 
 # BGR tints cycled by camera index, so tiles of different cameras look different.
 _TINTS = np.array(
@@ -67,12 +79,7 @@ class SyntheticSource:
         settings: dict[str, Any] | None = None,
     ) -> None:
         self._camera_index = camera_index
-        self._values: dict[str, Any] = {
-            "width": 640, "height": 480, "fps": 30.0, "paced": True, "brightness": 0,
-            "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
-            "stall_after_frames": None, "grab_delay_ms": 0.0, "clock": "gated",
-            "rate_scale": 1.0, "jitter_ms": 0.0, "miss_probability": 0.0, "seed": 0,
-        }
+        self._values: dict[str, Any] = dict(DEFAULTS)
         self._values = self._validated({"width": width, "height": height, "fps": fps,
                                         **(settings or {})})
         self._pacer = DeadlinePacer(self._values["fps"])
@@ -289,8 +296,9 @@ class SyntheticSource:
 
 def _specs(values: dict[str, Any]) -> list[PropertySpec]:
     """Property metadata, test hooks included (properties() leaves those out)."""
-    return [
-        PropertySpec("width", "int", values["width"], framecode.MIN_WIDTH, 3840, 2, reopen=True),
+    specs = [
+        PropertySpec("width", "int", values["width"], framecode.MIN_WIDTH, 3840, 2, reopen=True,
+                     modes=MODES),
         PropertySpec("height", "int", values["height"], 120, 2160, 2, reopen=True),
         PropertySpec("fps", "float", values["fps"], 1, 1000, reopen=True),
         PropertySpec("paced", "bool", values["paced"]),
@@ -306,3 +314,4 @@ def _specs(values: dict[str, Any]) -> list[PropertySpec]:
         PropertySpec("miss_probability", "float", values["miss_probability"], 0, 0.5),
         PropertySpec("seed", "int", values["seed"], 0, 2**31 - 1, 1),
     ]
+    return [replace(spec, default=DEFAULTS[spec.name]) for spec in specs]
