@@ -5,6 +5,10 @@ answer; it never keeps its own idea of a camera's state. Adding, removing, start
 and stopping a camera makes the engine restart its capture group, so those commands
 block for a second or two under a busy cursor. Badge colours, accepted URL schemes
 and size / fps limits are the engine's (engine.wire.status, engine.specs).
+
+The buttons sit above the table, so however many cameras the table lists (it scrolls
+its own rows), they stay in reach. Settings dialogs are not modal: one per camera, and
+several may be open while a recording is controlled from the main window.
 """
 
 from __future__ import annotations
@@ -126,6 +130,12 @@ class CamerasPanel(QWidget):
         self._link = link
         self._cameras: list[dict[str, Any]] = []
         self._stale_before = 0.0  # stats sampled before our last rig change are outdated
+        # The camera the red text in the status line is about, and whether it was seen
+        # not running since: the text goes once that camera runs (again).
+        self._error_camera: str | None = None
+        self._error_camera_was_down = False
+        self._settings_dialogs: dict[str, SettingsDialog] = {}
+        self._add_dialog: AddCameraDialog | None = None
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -151,6 +161,7 @@ class CamerasPanel(QWidget):
         self.settings_button.clicked.connect(self.open_settings)
         self.status_line = QLabel()
         self.status_line.setWordWrap(True)
+        self.status_line.hide()
 
         buttons = QHBoxLayout()
         for button in (self.add_button, self.remove_button, self.start_button,
@@ -158,9 +169,9 @@ class CamerasPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch()
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
-        layout.addLayout(buttons)
+        layout.addLayout(buttons)  # above the table: in reach however many cameras it lists
         layout.addWidget(self.status_line)
+        layout.addWidget(self.table, 1)
 
         link.stats.connect(self._on_stats)
         self._update_buttons()
@@ -175,6 +186,15 @@ class CamerasPanel(QWidget):
             self._report(reason, error=True)
         else:
             self._show(status.get("cameras", []))
+
+    def reload(self) -> None:
+        """Read everything again from the engine (a restarted one, say): the cameras, and
+        the properties in each open settings dialog."""
+        self._stale_before = 0.0
+        self._report("")
+        self.refresh()
+        for dialog in list(self._settings_dialogs.values()):
+            dialog.reload()
 
     def _on_stats(self, event: Stats) -> None:
         if event.time >= self._stale_before:
@@ -209,6 +229,18 @@ class CamerasPanel(QWidget):
         else:
             self.table.clearSelection()
         self._update_buttons()
+        self._forget_recovered_error()
+
+    def _forget_recovered_error(self) -> None:
+        """Clear a camera's red text once it runs again (or is gone)."""
+        if self._error_camera is None:
+            return
+        status = next((str(c.get("status", "")).lower() for c in self._cameras
+                       if c.get("id") == self._error_camera), None)
+        if status != CameraStatus.RUNNING:
+            self._error_camera_was_down = True
+        if status is None or (status == CameraStatus.RUNNING and self._error_camera_was_down):
+            self._report("")
 
     def selected_camera(self) -> str | None:
         """Id of the selected camera, or None."""
@@ -229,9 +261,15 @@ class CamerasPanel(QWidget):
         self.stop_button.setEnabled(status is not None and status != CameraStatus.STOPPED)
         self.settings_button.setEnabled(status in CONFIGURABLE)
 
-    def _report(self, text: str, error: bool = False) -> None:
+    def _report(self, text: str, error: bool = False, camera: str | None = None) -> None:
+        """Say how a command went; an error about a camera stays until it runs again."""
         self.status_line.setStyleSheet("color: #c62828;" if error else "")
         self.status_line.setText(text)
+        self.status_line.setVisible(bool(text))
+        self._error_camera = camera if error else None
+        self._error_camera_was_down = False
+        if camera is not None:
+            self._forget_recovered_error()
 
     # --- commands -----------------------------------------------------------------------
 
@@ -242,28 +280,53 @@ class CamerasPanel(QWidget):
             return
         result, reason = run_command(self._link, command(camera=camera_id))
         self._rig_changed(f"{camera_id} {done}" if result is not None else reason,
-                         error=result is None)
+                          error=result is None, camera=camera_id)
 
-    def _rig_changed(self, message: str, error: bool = False) -> None:
+    def _rig_changed(self, message: str, error: bool = False,
+                     camera: str | None = None) -> None:
         """After a structural command: say how it went and show the engine's new state."""
         self._stale_before = time.time()
-        self._report(message, error)
+        self._report(message, error, camera)
         self.refresh()
 
     def add_camera(self) -> None:
-        """Open the add-camera dialog; it runs the command itself and reports back here."""
+        """Open the add-camera dialog (not modal; again: the one open is raised); it runs
+        the command itself and reports back here."""
+        if self._add_dialog is not None:
+            _bring_up(self._add_dialog)
+            return
         dialog = AddCameraDialog(self._link, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.added.connect(lambda camera_id: self._rig_changed(f"{camera_id} added"))
-        dialog.open()
+        dialog.destroyed.connect(lambda _obj=None: setattr(self, "_add_dialog", None))
+        self._add_dialog = dialog
+        dialog.show()
 
-    def open_settings(self) -> None:
-        camera_id = self.selected_camera()
+    def open_settings(self, camera_id: str | None = None) -> SettingsDialog | None:
+        """Open the settings of a camera (default: the selected one), not modal; a camera
+        whose dialog is open already gets it raised, not a second one."""
+        camera_id = camera_id or self.selected_camera()
         if camera_id is None:
-            return
-        dialog = SettingsDialog(self._link, camera_id, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+            return None
+        dialog = self._settings_dialogs.get(camera_id)
+        if dialog is None:
+            dialog = SettingsDialog(self._link, camera_id, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(
+                lambda _obj=None, key=camera_id: self._settings_dialogs.pop(key, None))
+            self._settings_dialogs[camera_id] = dialog
+        _bring_up(dialog)
+        return dialog
+
+    def settings_dialogs(self) -> dict[str, SettingsDialog]:
+        """The settings dialogs open now, by camera."""
+        return dict(self._settings_dialogs)
+
+
+def _bring_up(dialog: QDialog) -> None:
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
 
 
 class AddCameraDialog(QDialog):
@@ -319,9 +382,9 @@ class AddCameraDialog(QDialog):
         sources.addWidget(browse, 2, 2)
         options = QFormLayout()
         options.addRow("Id", self.id_edit)
-        options.addRow("Width", self.width_edit)
-        options.addRow("Height", self.height_edit)
-        options.addRow("FPS", self.fps_edit)
+        options.addRow("Width (px)", self.width_edit)
+        options.addRow("Height (px)", self.height_edit)
+        options.addRow("Frame rate (fps)", self.fps_edit)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
