@@ -274,7 +274,6 @@ class MainWindow(QMainWindow):
         self.recording, self.paused = True, False
         self._stop_requested = False
         self._elapsed_s = 0.0
-        self.statusBar().showMessage(f"recording to {event.folder}", 5000)
         if self.notice.level != "error":
             self.notice.dismiss()
         self._apply_recording_state()
@@ -282,7 +281,7 @@ class MainWindow(QMainWindow):
     def _on_recording_stopped(self, event: RecordingStopped) -> None:
         self.recording = self.paused = False
         self._elapsed_s = 0.0
-        self.statusBar().showMessage(f"stopped; finishing the files of {event.folder}", 5000)
+        self.notice.show_notice("info", f"Stopped; finishing the files of {event.folder}…")
         self._apply_recording_state()
 
     def _on_recording_finalized(self, event: RecordingFinalized) -> None:
