@@ -117,7 +117,9 @@ def test_recent_list_reads_the_recordings_already_there(qtbot, engine, link):
     assert [recording.folder for recording in recent] == [second, first]
     assert {recording.status for recording in recent} == {"finalized"}
     assert all(set(r.frames) == {"left", "right"} and r.frames["left"] > 0 for r in recent)
-    assert re.fullmatch(r"left \d+, right \d+", panel.recent.topLevelItem(0).text(2))
+    item = panel.recent.topLevelItem(0)
+    assert re.fullmatch(r"2 × \d+", item.text(2))  # a finished take: every camera alike
+    assert re.fullmatch(r"left \d+, right \d+", item.toolTip(2))
 
 
 @pytest.mark.timeout(120)
