@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
@@ -46,7 +47,7 @@ FPS_MARGIN = 1.1  # the fps plot's top: at least this much above the highest tar
 # Told apart at a glance, and none is the warning orange or the alarm red.
 CAMERA_COLOURS = ("#4fc3f7", "#fff176", "#ba68c8", "#81c784", "#f48fb1", "#90a4ae",
                   "#4db6ac", "#9575cd")
-SPLITTER_SIZES = [380, 380, 420, 320]  # device, frame rate, history, event log
+SPLITTER_SIZES = [360, 380, 380, 380]  # device, frame rate, history, event log
 UNLOGGED_EVENTS = ("stats", "device", "assembly_progress")  # too frequent for a log
 ERROR_EVENTS = ("camera_failed", "error", "recording_error", "sensor_error")
 # The events EngineLink also relays as errorRaised, right after `event` (see _on_error).
@@ -70,7 +71,10 @@ class CameraRow:
 def event_line(event: dict[str, Any]) -> str:
     """One log line: local time, event kind, and what it concerns."""
     when = time.strftime("%H:%M:%S", time.localtime(event.get("time") or time.time()))
-    details = [str(event[key]) for key in DETAIL_KEYS if event.get(key) not in (None, "")]
+    details = [str(event[key]) for key in DETAIL_KEYS if event.get(key) not in (None, "")
+               and key != "folder"]
+    if event.get("folder"):  # the take's name: its full path is in the Recording panel
+        details.insert(0, Path(str(event["folder"])).name)
     if isinstance(event.get("cameras"), list):
         details.append(", ".join(map(str, event["cameras"])))
     if event.get("errors"):
@@ -117,6 +121,7 @@ class HealthPanel(QWidget):
         link.device.connect(self.update_device)
         link.anyEvent.connect(self._on_event)
         link.errorRaised.connect(self._on_error)
+        link.disconnected.connect(self._on_engine_gone)
 
     def _lay_out(self) -> None:
         """Side by side: the panel sits in a wide, low dock under the tiles."""
@@ -244,6 +249,16 @@ class HealthPanel(QWidget):
                  f"</b> {html.escape(text)}</span>" for text, colour in alerts]
         self.alerts_label.setText("<br>".join(lines))
         self.alerts_label.setVisible(bool(lines))
+
+    def _on_engine_gone(self, reason: str) -> None:
+        """No figure outlives the engine that measured it."""
+        for label in self.device_values.values():
+            _show(label, "—", "the engine is not running")
+        self.alerts_label.hide()
+        for row in self.camera_rows.values():
+            _show(row.fps, "—")
+            _show(row.dropped, "—")
+        self._append(event_line({"event": "engine lost", "message": reason}), error=True)
 
     # --- event log ---------------------------------------------------------------------------
 
