@@ -181,3 +181,52 @@ def test_no_top_level_window_is_left_behind(qtbot, window):
     QApplication.processEvents()
     visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     assert not visible, visible
+
+
+def test_shortcuts_work_from_a_zoom_window_and_are_listed(qtbot, window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from recorder_gui.main_window import SHORTCUTS, shortcuts_text
+
+    window.open_zoom("left")
+    qtbot.waitUntil(lambda: len(window._zooms) == 1, timeout=5000)
+    zoom = window._zooms[0]
+    zoom.activateWindow()
+    zoom.setFocus()
+    QTest.keyClick(zoom, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Record
+    wait_recording(qtbot, window, True)
+    QTest.keyClick(zoom, Qt.Key.Key_X, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)  # Stop
+    wait_recording(qtbot, window, False)
+    assert SHORTCUTS["stop"] != "Ctrl+S"  # Save, by every convention
+    for name in ("record", "pause", "stop"):
+        assert SHORTCUTS[name] in shortcuts_text()
+
+
+def test_view_menu_hides_panels_and_reset_layout_brings_them_back(qtbot, window):
+    recording, health, cameras = window.docks
+    toggles = {action.text(): action for action in window.menuBar().actions()[1].menu().actions()}
+    toggles["Recording"].trigger()
+    assert not recording.isVisible()
+    window.removeDockWidget(health)  # as if dragged away and lost
+    window.reset_layout()
+    qtbot.waitUntil(lambda: all(dock.isVisible() and not dock.isFloating()
+                                for dock in window.docks), timeout=5000)
+    assert window.dockWidgetArea(recording).name == "RightDockWidgetArea"
+    assert window.dockWidgetArea(cameras).name == "BottomDockWidgetArea"
+
+
+def test_a_window_restored_larger_than_its_screen_shrinks_to_fit(qtbot, engine, tmp_path):
+    path = str(tmp_path / "big.ini")
+    client = engine.client()
+    first = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.resize(5000, 4000)  # saved on a larger monitor
+    first.close()
+    second = MainWindow(EngineLink(client), QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    screen = second.screen().availableGeometry()
+    assert second.width() <= screen.width() and second.height() <= screen.height()
+    second.close()
+    client.close()
