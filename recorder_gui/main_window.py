@@ -92,7 +92,8 @@ class MainWindow(QMainWindow):
         self._settings = settings or QSettings("recorder-workstation", "recorder-gui")
         self.setWindowTitle(f"{APP_NAME} {__version__}")
         self.recording = False
-        self.paused = False
+        self.paused = False  # writing of the take is paused; the cameras and tiles go on
+        self.frozen = False  # Freeze preview: the cameras themselves are held
         self._stop_requested = False  # this window asked for the stop under way
         self._recoveries_shown: set[str] = set()  # folders already reported as recovered
         self._elapsed_s = 0.0  # the engine's figure for the recording in progress
@@ -137,6 +138,8 @@ class MainWindow(QMainWindow):
         link.recording_recovered.connect(self._on_recording_recovered)
         link.paused.connect(lambda _event: self._on_paused(True))
         link.resumed.connect(lambda _event: self._on_paused(False))
+        link.frozen.connect(lambda _event: self._on_frozen(True))
+        link.unfrozen.connect(lambda _event: self._on_frozen(False))
         link.errorRaised.connect(self.show_error)
         link.camera_failed.connect(self._on_camera_failed)
         link.disconnected.connect(self._on_disconnected)
@@ -195,6 +198,13 @@ class MainWindow(QMainWindow):
         self.pause_action = self._action(bar, "❚❚ Pause", "pause", self.toggle_pause)
         self.stop_action = self._action(bar, "■ Stop", "stop", self.stop_recording)
         bar.addSeparator()
+        self.freeze_action = QAction("❄ Freeze preview", self)
+        self.freeze_action.setCheckable(True)
+        self.freeze_action.setToolTip("Hold every camera at one frame (a take gets no frames "
+                                      "meanwhile); Pause only stops writing")
+        self.freeze_action.triggered.connect(self.toggle_freeze)
+        bar.addAction(self.freeze_action)
+        bar.addSeparator()
         self.elapsed_label = QLabel("00:00:00")
         self.elapsed_label.setObjectName("elapsed")
         self.elapsed_label.setStyleSheet("font: bold 16pt monospace; padding: 0 12px;")
@@ -214,7 +224,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menus = self.menuBar()
         recording = menus.addMenu("&Recording")
-        for action in (self.record_action, self.pause_action, self.stop_action):
+        for action in (self.record_action, self.pause_action, self.stop_action,
+                       self.freeze_action):
             recording.addAction(action)
         recording.addSeparator()
         self.restart_action = recording.addAction("Restart &engine")
@@ -249,6 +260,7 @@ class MainWindow(QMainWindow):
         recording = status.get("recording")
         self.recording = recording is not None
         self.paused = bool(recording and recording["paused"])
+        self.frozen = bool(status.get("frozen"))
         self._elapsed_s = float(recording["elapsed_s"]) if recording else 0.0
         if status.get("device"):
             self.device_indicators.update_device(Device(**status["device"]))
@@ -331,12 +343,16 @@ class MainWindow(QMainWindow):
         self.paused = paused
         self._apply_recording_state()
 
+    def _on_frozen(self, frozen: bool) -> None:
+        self.frozen = frozen
+        self._apply_recording_state()
+
     def _on_camera_failed(self, event: CameraFailed) -> None:
         self.show_error(f"{event.camera} failed: {event.message}")
 
     def _apply_recording_state(self) -> None:
         self.tiles.set_recording(self.recording, self.paused)
-        self.tiles.set_frozen(self.paused)  # the engine's pause holds the cameras
+        self.tiles.set_frozen(self.frozen)  # held on purpose: still pictures are no loss
         self.take_status.set_take(self.recording, self.paused, self._elapsed_s)
         self._update_actions()
         self._show_elapsed()
@@ -347,6 +363,8 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(connected and self.recording)
         self.pause_action.setText("▶ Resume" if self.paused else "❚❚ Pause")
         self.stop_action.setEnabled(connected and self.recording)
+        self.freeze_action.setEnabled(connected)
+        self.freeze_action.setChecked(self.frozen)
 
     def elapsed_text(self) -> str:
         return format_elapsed(self._elapsed_s) + (" (PAUSED)" if self.paused else "")
@@ -368,6 +386,11 @@ class MainWindow(QMainWindow):
         if self.recording:
             self.link.command(cmd.Resume() if self.paused else cmd.Pause())
 
+    def toggle_freeze(self) -> None:
+        """Freeze preview on or off (the old Pause: the cameras themselves are held)."""
+        self.link.command(cmd.Unfreeze() if self.frozen else cmd.Freeze())
+        self._update_actions()  # the checked state follows the engine's answer, not the click
+
     def stop_recording(self) -> None:
         if self.recording:
             self._stop_requested = True
@@ -382,7 +405,7 @@ class MainWindow(QMainWindow):
 
     def _on_disconnected(self, reason: str) -> None:
         was_recording = self.recording
-        self.recording = self.paused = False
+        self.recording = self.paused = self.frozen = False
         self._apply_recording_state()
         self.restart_action.setEnabled(self.link.can_restart)
         text = (f"The engine is not running: {reason}. The tiles show no signal and nothing "

@@ -58,9 +58,10 @@ FPS_ALARM_BELOW = 0.80
 DROPPED_WARNING_ABOVE = 0.01  # of the frames captured
 DROPPED_ALARM_ABOVE = 0.05
 
-COLUMNS = ("Camera", "Status", "FPS", "Frames", "Dropped", "Lag")
+COLUMNS = ("Camera", "Status", "FPS", "Captured", "Dropped", "Lag")
 COLUMN_TIPS = {"Lag": "frames captured but not yet written to the file (the writer's lag)",
-               "Frames": "frames captured since the camera started"}
+               "Captured": "frames captured since the camera started (the status bar counts "
+                           "the frames the take recorded)"}
 FPS_COLUMN, FRAMES_COLUMN, DROPPED_COLUMN, LAG_COLUMN = 2, 3, 4, 5
 
 

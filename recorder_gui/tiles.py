@@ -209,7 +209,7 @@ class CameraTile(QWidget):
             return "❚❚ PAUSED", PAUSED_COLOUR
         if self.status == CameraStatus.RUNNING and self.recording:
             return "● REC", RECORDING_COLOUR
-        if self.status == CameraStatus.RUNNING and self.frozen:
+        if self.frozen:
             return "FROZEN", PAUSED_COLOUR
         return self.status.upper(), QColor(CameraStatus.colour_of(self.status))
 
