@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -22,6 +23,7 @@ from engine.recording.finalize import (
     recover,
 )
 from engine.recording.manifest import read_manifest, write_manifest
+from engine.recording.segments import frame_numbers
 from engine.recording.timestamps import TimestampWriter, read_timestamps
 from engine.recording.verify import verify_recording
 from engine.sources import framecode
@@ -43,11 +45,14 @@ def stamped(frame_number: int, camera: int) -> np.ndarray:
     return image
 
 
-def encode_file(path: Path, codec: str, frames: int, camera: int) -> None:
-    """A camera's file as its writer leaves it at a clean stop (frame k is FIRST + k)."""
+def encode_file(path: Path, codec: str, frames: int, camera: int,
+                numbers: list[int] | None = None) -> None:
+    """A camera's file as its writer leaves it at a clean stop (frame k is FIRST + k, or
+    numbers[k])."""
+    numbers = numbers or [FIRST + k for k in range(frames)]
     with VideoEncoder(path, codec, WIDTH, HEIGHT, FPS, crash_safe=True) as encoder:
         for k in range(frames):
-            encoder.write(stamped(FIRST + k, camera))
+            encoder.write(stamped(numbers[k], camera))
 
 
 def encode_killed(path: Path, codec: str, frames: int, camera: int) -> None:
@@ -61,12 +66,15 @@ def encode_killed(path: Path, codec: str, frames: int, camera: int) -> None:
                    cwd=REPO, check=True)
 
 
-def write_rows(path: Path, rows: int, camera: int) -> None:
+def write_rows(path: Path, rows: int, camera: int, numbers: list[int] | None = None) -> None:
+    """Row k names frame FIRST + k (or numbers[k]), grabbed at that frame's moment."""
+    numbers = numbers or [FIRST + k for k in range(rows)]
     with TimestampWriter(path) as writer:
         for k in range(rows):
-            grab = 5_000_000_000 + k * 33_333_333 + camera * 200_000
-            utc = 1_795_320_675_000_000_000 + k * 33_333_333
-            writer.write(FIRST + k, grab - 1000, grab, grab + 1000, grab + 2000, utc)
+            at = numbers[k] - FIRST
+            grab = 5_000_000_000 + at * 33_333_333 + camera * 200_000
+            utc = 1_795_320_675_000_000_000 + at * 33_333_333
+            writer.write(numbers[k], grab - 1000, grab, grab + 1000, grab + 2000, utc)
 
 
 def make_recording(
@@ -76,19 +84,26 @@ def make_recording(
     codec: str = "h264",
     killed: tuple[int, ...] = (),
     rows: list[int] | None = None,
+    segments: list[list[int | None]] | None = None,
 ) -> Path:
     """A take as the writers leave it: camera i's file holds frames[i] frames (written by
     a writer killed before it could close the file if i is in `killed`; none at all for
-    0 frames) and rows[i] timestamp rows."""
+    0 frames) and rows[i] timestamp rows. With `segments` (a take with writing pauses, as
+    its manifest says while it records), frame k is the segments' k-th frame number."""
     ids = IDS[: len(frames)]
     (folder / "timestamps").mkdir(parents=True)
+    numbers = None
+    if segments is not None:
+        numbers = list(itertools.islice(frame_numbers(
+            [(int(first or 0), last) for first, last in segments]), max(frames + (rows or []))))
     for camera, count in enumerate(frames):
         path = folder / f"{ids[camera]}.mkv"
         if camera in killed:
             encode_killed(path, codec, count, camera)
         elif count:
-            encode_file(path, codec, count, camera)
-        write_rows(folder / "timestamps" / f"{ids[camera]}.csv", (rows or frames)[camera], camera)
+            encode_file(path, codec, count, camera, numbers)
+        write_rows(folder / "timestamps" / f"{ids[camera]}.csv", (rows or frames)[camera], camera,
+                   numbers)
     write_manifest(folder, {
         "format": 1,
         "name": folder.name,
@@ -100,6 +115,7 @@ def make_recording(
         "fps": FPS,
         "first_frame": FIRST,
         "last_frame": None,
+        **({"segments": segments} if segments is not None else {}),
         "cameras": [
             {"id": camera_id, "source": "synthetic", "synthetic": True, "index": index,
              "settings": {}, "file": f"{camera_id}.mkv",
@@ -489,3 +505,50 @@ def test_a_cleanly_closed_file_is_counted_from_its_end(tmp_path):
     summary = finalize_recording(tmp_path / "rec", status="recovered")  # sealed: counted so too
     for camera in ("cam0", "cam1"):
         assert mkv_seal.closed_frames(tmp_path / "rec" / f"{camera}.mkv", FPS) == summary["frames"]
+
+
+# --- takes with writing pauses ---------------------------------------------------------------
+
+
+def test_a_crashed_take_with_a_writing_pause_recovers_with_its_segments(tmp_path):
+    """A take a crash ended after a writing pause: its rows jump over the pause (the same
+    rows in every camera), which the manifest's open segments promise; recovery keeps the
+    frames every camera has, and the final segments say where the pause is."""
+    folder = make_recording(tmp_path / "rec", [30, 30, 26], rows=[30, 28, 30],
+                            segments=[[FIRST, FIRST + 10], [FIRST + 25, None]])
+
+    [summary] = recover(tmp_path)
+
+    assert summary["frames"] == 26
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+    manifest = read_manifest(folder)
+    assert manifest["status"] == "recovered"
+    assert manifest["segments"] == [[FIRST, FIRST + 10], [FIRST + 25, FIRST + 41]]
+    assert manifest["last_frame"] == FIRST + 41
+    assert [camera["frames"] for camera in manifest["cameras"]] == [26] * 3
+    assert manifest["sync"]["frame_sets"] == 26
+    expected = [*range(FIRST, FIRST + 10), *range(FIRST + 25, FIRST + 41)]
+    for camera_id in IDS:
+        assert read_timestamps(folder / "timestamps" / f"{camera_id}.csv")["frame"].tolist() \
+            == expected
+    assert "2 segments (paused between them): [1000, 1010) [1025, 1041)" in report.summary()
+
+
+def test_rows_that_run_through_a_writing_pause_end_the_take_there(tmp_path):
+    """A camera whose rows go on through a pause its manifest shows (frame numbers the
+    segments do not name) cannot be one frame set with the others: the take keeps only
+    the frames before the pause."""
+    folder = make_recording(tmp_path / "rec", [30, 30],
+                            segments=[[FIRST, FIRST + 10], [FIRST + 25, None]])
+    path = folder / "timestamps" / "cam1.csv"
+    path.unlink()
+    write_rows(path, 30, 1)  # contiguous: no pause in this camera's rows
+
+    [summary] = recover(tmp_path)
+
+    assert summary["frames"] == 10
+    manifest = read_manifest(folder)
+    assert manifest["segments"] == [[FIRST, FIRST + 10]]
+    assert manifest["last_frame"] == FIRST + 10
+    assert verify_recording(folder).ok

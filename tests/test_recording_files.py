@@ -368,18 +368,22 @@ def make_recording(
     stamp=lambda frame, camera: (frame, camera),
     codec: str = "h264",
     latency_ms: tuple[float, ...] = (0.0, 0.0),
+    numbers: tuple[list[int], ...] | None = None,
+    segments: list[list[int]] | None = None,
 ) -> dict:
     """A complete 2-camera recording written with the real writers; stamp() decides what is
     burned into each frame, so a test can plant a wrong one; latency_ms, how long before
     its grab each camera captured its frames (a camera with 1000 ms more latency shows
-    moments a second older in every frame set)."""
+    moments a second older in every frame set). `numbers`: each camera's frame numbers
+    (default: FIRST_FRAME on, contiguous); `segments`: the manifest's, if any."""
     folder.mkdir()
     cameras = []
     for index, count in enumerate(frames):
         camera_id = f"cam{index}"
         encoder = VideoEncoder(folder / f"{camera_id}.mkv", codec, WIDTH, HEIGHT, 30.0)
+        own = numbers[index] if numbers else range(FIRST_FRAME, FIRST_FRAME + count)
         with TimestampWriter(folder / "timestamps" / f"{camera_id}.csv") as timestamps:
-            for frame in range(FIRST_FRAME, FIRST_FRAME + count):
+            for frame in own:
                 encoder.write(stamped_image(*stamp(frame, index)))
                 grab = frame * 33_333_333 + index * 250_000
                 timestamps.write(
@@ -414,7 +418,8 @@ def make_recording(
         "codec": codec,
         "fps": 30.0,
         "first_frame": FIRST_FRAME,
-        "last_frame": FIRST_FRAME + min(frames),
+        "last_frame": segments[-1][1] if segments else FIRST_FRAME + min(frames),
+        **({"segments": segments} if segments is not None else {}),
         "cameras": cameras,
         "sync": None,
         "errors": [],
@@ -553,6 +558,48 @@ def test_verify_missing_timestamps_row(tmp_path):
     problems = problems_of(folder)
     assert "cam0: timestamps/cam0.csv row 3: frame 104 follows 102" in problems
     assert "cam0: timestamps/cam0.csv has 11 rows for 12 decoded frames" in problems
+
+
+PAUSED = [*range(FIRST_FRAME, FIRST_FRAME + 5), *range(FIRST_FRAME + 20, FIRST_FRAME + 27)]
+PAUSED_SEGMENTS = [[FIRST_FRAME, FIRST_FRAME + 5], [FIRST_FRAME + 20, FIRST_FRAME + 27]]
+
+
+def test_a_recording_with_a_writing_pause_verifies(tmp_path):
+    """Frame numbers jump over a pause the manifest's segments show, the same in every
+    camera: the recording verifies, and the sync report pairs frame sets by number."""
+    folder = tmp_path / "take"
+    manifest = make_recording(folder, numbers=(PAUSED, PAUSED), segments=PAUSED_SEGMENTS)
+    assert manifest["sync"]["frame_sets"] == FRAMES
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+    assert report.cameras["cam1"]["stamps_checked"] == FRAMES
+    assert "2 segments (paused between them): [100, 105) [120, 127)" in report.summary()
+
+
+def test_verify_fails_frame_numbers_that_do_not_follow_the_segments(tmp_path):
+    """A jump no pause explains, a pause the rows do not show, and cameras whose rows
+    name different frame sets are each named."""
+    folder = tmp_path / "jump"
+    skipped = [*PAUSED[:5], *range(FIRST_FRAME + 21, FIRST_FRAME + 28)]
+    make_recording(folder, numbers=(PAUSED, skipped), segments=PAUSED_SEGMENTS)
+    problems = problems_of(folder)
+    assert "cam1: timestamps/cam1.csv row 5: frame 121 follows 104" in problems
+    assert "cam1: timestamps row 5 is frame 121, cam0's is frame 120" in problems
+
+    folder = tmp_path / "unshown"
+    contiguous = list(range(FIRST_FRAME, FIRST_FRAME + FRAMES))
+    make_recording(folder, numbers=(contiguous, contiguous), segments=PAUSED_SEGMENTS)
+    problems = problems_of(folder)
+    assert ("cam0: timestamps/cam0.csv row 5 is frame 105, where the manifest's segments "
+            "name frame 120") in problems
+
+    folder = tmp_path / "unlisted"
+    manifest = make_recording(folder, numbers=(PAUSED, PAUSED))  # the manifest has none
+    assert "cam0: timestamps/cam0.csv row 5: frame 120 follows 104" in problems_of(folder)
+    manifest["segments"] = [[FIRST_FRAME, FIRST_FRAME + 5], [FIRST_FRAME + 3, None]]
+    write_manifest(folder, manifest)
+    assert "manifest segment #1 [103, None] does not follow the one before it" \
+        in problems_of(folder)
 
 
 def test_verify_non_monotonic_stamps(tmp_path):

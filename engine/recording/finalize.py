@@ -9,6 +9,11 @@ lies (`mkv_seal`: truncated, then its index and duration written). That takes th
 same time and no more space for an hour as for a minute. Only the optional
 multitrack file is a copy. A failure at any step leaves a take that can be
 finalized again.
+
+A take with writing pauses holds the frame numbers of its segments
+(engine/recording/segments.py), the same in every camera: the timestamp rows must name
+them in order, and the manifest's "segments" becomes the ranges of the N frames kept
+(last_frame: the end of the last one), so a reader sees where the pauses are.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from engine.recording import mkv_seal
 from engine.recording.encoder import frame_rate
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
+from engine.recording.segments import leading, manifest_segments
 from engine.recording.sync_report import write_sync_report
 from engine.recording.take_scan import READ_ERRORS, CameraScan, decodable_frames, scan_camera
 from engine.recording.timestamps import utc_field
@@ -68,7 +75,11 @@ def finalize_recording(
         return _summary(folder, manifest, started)
     _check_manifest(folder, manifest)
     entries, fps = manifest["cameras"], float(manifest["fps"])
-    cameras = [scan_camera(folder, entry, manifest["first_frame"], fps) for entry in entries]
+    try:
+        segments = manifest_segments(manifest)
+    except RecordingError as exc:
+        raise RecordingError(f"{folder / MANIFEST_NAME}: {exc}") from exc
+    cameras = [scan_camera(folder, entry, segments, fps) for entry in entries]
     for camera in cameras:
         if camera.layout is not None and camera.whole:  # not closed: index it to read it
             _seal(camera, camera.whole, fps)
@@ -90,7 +101,7 @@ def finalize_recording(
 
     dropped = {camera.id: camera.available - frames for camera in cameras}
     last_utc = utc_field(cameras[0].columns, cameras[0].rows[frames - 1])
-    _update_manifest(folder, manifest, status, frames, dropped, last_utc)
+    _update_manifest(folder, manifest, status, leading(segments, frames), dropped, last_utc)
     if progress is not None:
         progress(1.0)
     return _summary(folder, manifest, started, dropped)
@@ -328,12 +339,16 @@ def _update_manifest(
     folder: Path,
     manifest: dict[str, Any],
     status: str,
-    frames: int,
+    segments: list[list[int]],
     dropped: dict[str, int],
     last_utc: str,
 ) -> None:
+    """The final manifest: status, the segments of the frames kept (last_frame: the end of
+    the last), the counts, what was cut, the sync summary."""
+    frames = sum(last - first for first, last in segments)
     manifest |= {
-        "status": status, "layout": "files", "last_frame": manifest["first_frame"] + frames
+        "status": status, "layout": "files", "last_frame": segments[-1][1],
+        SEGMENTS_KEY: segments,
     }
     if manifest.get("stopped_utc") is None:  # a crash left none: the last kept frame's time
         manifest["stopped_utc"] = last_utc
@@ -360,6 +375,7 @@ def _mark_nothing_recorded(folder: Path) -> dict[str, Any]:
         "status": "interrupted",
         "layout": "files",
         "last_frame": manifest["first_frame"],
+        SEGMENTS_KEY: [],
         "salvage": {
             "frames_kept": 0,
             "frames_dropped": {entry["id"]: 0 for entry in manifest["cameras"]},

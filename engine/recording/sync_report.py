@@ -1,6 +1,8 @@
 """Inter-camera spread: how far apart in time the cameras captured each frame set.
 
 For every frame number present in all cameras, spread = latest minus earliest stamp.
+Frame numbers need not be contiguous: a take's writing pauses leave the same gaps in
+every camera, and a frame set is matched by its number, never by its row.
 The stamp is capture_ns where every camera's timestamps have it (the source's capture
 time or its stand-in; the manifest's capture_clock says which), else after_grab_ns
 (recordings made before capture_ns). Its median, p99 and max (ms) say how well the rig

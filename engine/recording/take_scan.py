@@ -2,8 +2,10 @@
 
 Reads the files as a crash or a full disk may have left them: a video file cut
 anywhere (even inside its header), a timestamps row cut in half. Only the unbroken
-run from the take's first frame counts, since frame k of the final file must be
-frame first_frame + k.
+run from the take's first frame counts, since frame k of the final file must be the
+k-th frame number of the take's segments (engine/recording/segments.py: first_frame + k
+for a take never paused; past a writing pause, the frame numbers jump over it, the same
+rows in every camera).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import av
 
 from engine.recording import mkv_seal
 from engine.recording.errors import RecordingError
+from engine.recording.segments import Segment, frame_at, frame_numbers
 from engine.recording.timestamps import TIMESTAMP_COLUMNS, columns_of
 
 # Everything reading a damaged file can raise (av.FFmpegError covers av's EOFError);
@@ -46,13 +49,14 @@ class CameraScan:
         return self.layout
 
 
-def scan_camera(folder: Path, camera: dict[str, Any], first_frame: int, fps: float
+def scan_camera(folder: Path, camera: dict[str, Any], segments: list[Segment], fps: float
                 ) -> CameraScan:
-    """Scan the video file and timestamps of one manifest camera entry. A file FFmpeg
-    closed cleanly (a stop) is counted from its end in constant time; any other (a
-    crash, a full disk) is scanned cluster by cluster."""
+    """Scan the video file and timestamps of one manifest camera entry, whose rows must
+    name the frame numbers of `segments` in order. A file FFmpeg closed cleanly (a stop)
+    is counted from its end in constant time; any other (a crash, a full disk) is scanned
+    cluster by cluster."""
     timestamps = folder / camera["timestamps"]
-    columns, rows = _timestamp_rows(timestamps, first_frame)
+    columns, rows = _timestamp_rows(timestamps, segments)
     video = folder / camera["file"]
     layout: mkv_seal.MkvLayout | None = None
     try:
@@ -93,9 +97,9 @@ def decodable_frames(path: Path, frames: int, fps: float) -> int:
         return 0  # not even the index reads: nothing is sure
 
 
-def _timestamp_rows(path: Path, first_frame: int) -> tuple[tuple[str, ...], list[str]]:
-    """The file's columns and its complete rows for frames first_frame, first_frame + 1,
-    ... in order.
+def _timestamp_rows(path: Path, segments: list[Segment]) -> tuple[tuple[str, ...], list[str]]:
+    """The file's columns and its complete rows for the frame numbers of `segments`, in
+    order.
 
     Tolerant where a crash leaves its marks: the rows end at a row cut in half (or any
     row that does not parse), and a file without a complete header has none.
@@ -112,17 +116,21 @@ def _timestamp_rows(path: Path, first_frame: int) -> tuple[tuple[str, ...], list
     # The writer only appends, so an intact last row whose frame number matches its
     # place means every row before it is intact: a crash cuts the tail, and a power
     # cut's hole of zeros is a whole disk block, swallowing newlines and so places.
-    if "\0" not in text and rows and _is_row(rows[-1], first_frame + len(rows) - 1, columns):
+    if "\0" not in text and rows and _is_row(rows[-1], frame_at(segments, len(rows) - 1),
+                                             columns):
         return columns, rows
     rows = []
-    for line in lines[1:]:
-        if not _is_row(line, first_frame + len(rows), columns):
+    for line, frame in zip(lines[1:], frame_numbers(segments), strict=False):
+        if not _is_row(line, frame, columns):
             break
         rows.append(line)
     return columns, rows
 
 
-def _is_row(line: str, frame: int, columns: tuple[str, ...]) -> bool:
+def _is_row(line: str, frame: int | None, columns: tuple[str, ...]) -> bool:
+    """A complete row of frame number `frame` (None: no frame is due there)."""
+    if frame is None:
+        return False
     fields = line.split(",")
     if len(fields) != len(columns):
         return False

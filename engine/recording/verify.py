@@ -1,7 +1,10 @@
 """Check a recording folder against its contract, reporting every problem by name.
 
 Decodes every frame of every video (corruption shows up only when decoding), so the
-counts it reports are what a reader will actually get. For synthetic cameras it also
+counts it reports are what a reader will actually get. Every camera's timestamps must
+name the same frame numbers row by row: those of the manifest's segments (contiguous from
+first_frame, jumping only over a writing pause the segments show;
+engine/recording/segments.py). For synthetic cameras it also
 reads the burned-in frame stamps: a gated camera stamps the group's frame number, proving
 frame k of every file is the same frame set; a free-running one (settings clock = "free")
 stamps its own counter, so its numbers must only increase, and the gaps are the source
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ import numpy as np
 
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest
+from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
+from engine.recording.segments import Segment, frame_numbers, manifest_segments
 from engine.recording.stamp_band import top_rows
 from engine.recording.sync_report import compute_spread, spread_stamp
 from engine.recording.sync_tolerance import sync_failure, sync_tolerance
@@ -53,6 +59,10 @@ class VerifyReport:
                 f"codec {manifest.get('codec')}, {manifest.get('fps')} fps, "
                 f"frames [{manifest.get('first_frame')}, {manifest.get('last_frame')})"
             )
+            segments = manifest.get(SEGMENTS_KEY)
+            if isinstance(segments, list) and len(segments) > 1:
+                lines.append(f"  {len(segments)} segments (paused between them): "
+                             + " ".join(f"[{first}, {last})" for first, last in segments))
         for camera_id, info in self.cameras.items():
             text = f"  {camera_id}: {info.get('frames_decoded', '?')} frames decoded"
             if "codec" in info:
@@ -116,17 +126,40 @@ def verify_recording(recording_dir: Path, sync_tolerance_ms: float | None = None
     if not isinstance(first_frame, int):
         problems.add("manifest", f"manifest first_frame is {first_frame!r}, not a frame number")
         first_frame = 0
+    segments = _segments(manifest, first_frame, problems)
     cameras = _manifest_cameras(manifest, problems)
     timestamps: dict[str, TimestampColumns | None] = {}
     for camera in cameras:
         report.cameras[camera["id"]], timestamps[camera["id"]] = _verify_camera(
-            report.recording_dir, camera, first_frame, problems
+            report.recording_dir, camera, first_frame, segments, problems
         )
-    _check_counts(manifest, cameras, report.cameras, problems)
+    _check_same_frames(timestamps, problems)
+    _check_counts(manifest, segments, cameras, report.cameras, problems)
     report.sync = _check_sync(manifest, timestamps, sync_tolerance_ms, problems)
     report.problems = problems.lines()
     report.ok = not report.problems
     return report
+
+
+def _segments(manifest: dict[str, Any], first_frame: int, problems: _Problems
+              ) -> list[Segment]:
+    """The frame ranges the manifest says were recorded (one open range from first_frame
+    for a recording made before segments, or one whose segments do not read)."""
+    if SEGMENTS_KEY not in manifest:
+        return [(first_frame, None)]
+    try:
+        segments = manifest_segments(manifest)
+    except RecordingError as exc:
+        problems.add("manifest", str(exc))
+        return [(first_frame, None)]
+    if segments and segments[0][0] != first_frame:
+        problems.add("manifest", f"manifest segments start at frame {segments[0][0]}, "
+                                 f"first_frame is {first_frame}")
+    last = manifest.get("last_frame")
+    if segments and isinstance(last, int) and segments[-1][1] not in (None, last):
+        problems.add("manifest", f"manifest segments end at frame {segments[-1][1]}, "
+                                 f"last_frame is {last}")
+    return segments
 
 
 def _manifest_cameras(manifest: dict[str, Any], problems: _Problems) -> list[dict[str, Any]]:
@@ -146,7 +179,8 @@ def _manifest_cameras(manifest: dict[str, Any], problems: _Problems) -> list[dic
 
 
 def _verify_camera(
-    recording_dir: Path, camera: dict[str, Any], first_frame: int, problems: _Problems
+    recording_dir: Path, camera: dict[str, Any], first_frame: int,
+    segments: list[Segment], problems: _Problems,
 ) -> tuple[dict[str, Any], TimestampColumns | None]:
     """What verify found of one camera, and its timestamps (None if they do not read)."""
     camera_id = camera["id"]
@@ -158,7 +192,8 @@ def _verify_camera(
         problems.add("timestamps", f"{camera_id}: {exc}")
     if columns is not None:
         info["timestamp_rows"] = len(columns["frame"])
-        _check_timestamps(camera_id, camera["timestamps"], columns, first_frame, problems)
+        _check_timestamps(camera_id, camera["timestamps"], columns, first_frame, segments,
+                          problems)
     stamps = _decode(recording_dir / camera["file"], camera_id, camera, info, problems)
     if stamps is not None:
         # Frame numbers the rows say each video frame is; without rows, the contract's.
@@ -239,6 +274,7 @@ def _check_timestamps(
     name: str,
     columns: TimestampColumns,
     first_frame: int,
+    segments: list[Segment],
     problems: _Problems,
 ) -> None:
     frames = columns["frame"]
@@ -247,11 +283,7 @@ def _check_timestamps(
             "frame numbering",
             f"{camera_id}: {name} starts at frame {frames[0]}, manifest first_frame {first_frame}",
         )
-    for row in np.flatnonzero(np.diff(frames) != 1) + 1:
-        problems.add(
-            "frame numbering",
-            f"{camera_id}: {name} row {row}: frame {frames[row]} follows {frames[row - 1]}",
-        )
+    _check_frame_numbers(camera_id, name, frames, segments, problems)
     for column in STAMP_COLUMNS:
         values = columns[column]
         for row in np.flatnonzero(np.diff(values) < 0) + 1:
@@ -268,6 +300,58 @@ def _check_timestamps(
             )
     if "capture_ns" in columns:  # recordings made before it have none
         _check_capture(camera_id, name, columns, problems)
+
+
+def _check_frame_numbers(
+    camera_id: str, name: str, frames: np.ndarray, segments: list[Segment],
+    problems: _Problems,
+) -> None:
+    """Each row's frame number is the one after the row before it, except across a pause
+    the segments show; and the rows name the segments' frame numbers in order (a pause
+    the rows skip over but the segments do not show, or the other way round)."""
+    pauses = {(last - 1, after[0]) for (_, last), after in itertools.pairwise(segments)
+              if last is not None}
+    jumped = False
+    for row in np.flatnonzero(np.diff(frames) != 1) + 1:
+        if (int(frames[row - 1]), int(frames[row])) in pauses:
+            continue
+        jumped = True
+        problems.add(
+            "frame numbering",
+            f"{camera_id}: {name} row {row}: frame {frames[row]} follows {frames[row - 1]}",
+        )
+    if jumped or not len(frames):
+        return
+    expected = np.fromiter(itertools.islice(frame_numbers(segments), len(frames)), np.int64)
+    shared = min(len(expected), len(frames))
+    wrong = np.flatnonzero(frames[:shared] != expected[:shared])
+    if len(wrong):
+        at = int(wrong[0])
+        problems.add(
+            "frame numbering",
+            f"{camera_id}: {name} row {at} is frame {frames[at]}, where the manifest's "
+            f"segments name frame {expected[at]}",
+        )
+
+
+def _check_same_frames(timestamps: dict[str, TimestampColumns | None], problems: _Problems
+                       ) -> None:
+    """Row k of every camera's timestamps names the same frame number (one frame set)."""
+    readable = [(camera, columns["frame"]) for camera, columns in timestamps.items()
+                if columns is not None]
+    if len(readable) < 2:
+        return
+    reference, frames = readable[0]
+    for camera, other in readable[1:]:
+        shared = min(len(frames), len(other))
+        wrong = np.flatnonzero(other[:shared] != frames[:shared])
+        if len(wrong):
+            row = int(wrong[0])
+            problems.add(
+                "frame numbering",
+                f"{camera}: timestamps row {row} is frame {other[row]}, {reference}'s is "
+                f"frame {frames[row]}",
+            )
 
 
 def _check_capture(
@@ -345,8 +429,25 @@ def _check_free_stamps(
     return skipped
 
 
+def _promised(manifest: dict[str, Any], segments: Sequence[Segment]
+              ) -> tuple[int, str] | None:
+    """How many frames the manifest says every file holds, and how it says it; None while
+    it cannot tell (a take not finalized)."""
+    if SEGMENTS_KEY in manifest:
+        if any(last is None for _, last in segments):
+            return None
+        ranges = " ".join(f"[{first}, {last})" for first, last in segments) or "(none)"
+        return sum(last - first for first, last in segments if last is not None), \
+            f"manifest segments {ranges} hold"
+    first, last = manifest.get("first_frame"), manifest.get("last_frame")
+    if isinstance(first, int) and isinstance(last, int):
+        return last - first, f"manifest range [{first}, {last}) holds"
+    return None
+
+
 def _check_counts(
     manifest: dict[str, Any],
+    segments: list[Segment],
     cameras: list[dict[str, Any]],
     results: dict[str, dict[str, Any]],
     problems: _Problems,
@@ -357,7 +458,7 @@ def _check_counts(
     if len(set(decoded.values())) > 1:
         listing = ", ".join(f"{cid} {count}" for cid, count in decoded.items())
         problems.add("frame count", f"decoded frame counts differ between cameras: {listing}")
-    first, last = manifest.get("first_frame"), manifest.get("last_frame")
+    promised = _promised(manifest, segments)
     for camera in cameras:
         count = decoded.get(camera["id"])
         if count is None:
@@ -367,11 +468,10 @@ def _check_counts(
                 "frame count",
                 f"{camera['id']}: decoded {count} frames, manifest says {camera['frames']}",
             )
-        if first is not None and last is not None and count != last - first:
+        if promised is not None and count != promised[0]:
             problems.add(
                 "frame count",
-                f"{camera['id']}: decoded {count} frames, manifest range [{first}, {last}) "
-                f"holds {last - first}",
+                f"{camera['id']}: decoded {count} frames, {promised[1]} {promised[0]}",
             )
 
 
