@@ -240,7 +240,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{'':<10}error: {camera['error']}")
     recording = status["recording"]
     if recording:
-        state = " (PAUSED)" if recording["paused"] else ""
+        state = (" (PAUSED: not writing)" if recording["paused"] else "") + (
+            " (FROZEN: cameras held)" if recording.get("frozen") else "")
         print(f"recording {recording['folder']}  {recording['elapsed_s']:.0f} s{state}")
     return EXIT_OK
 

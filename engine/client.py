@@ -252,6 +252,12 @@ class EngineClient:
     def resume(self) -> dict[str, Any]:
         return self.call(cmd.Resume())
 
+    def freeze(self) -> dict[str, Any]:
+        return self.call(cmd.Freeze())
+
+    def unfreeze(self) -> dict[str, Any]:
+        return self.call(cmd.Unfreeze())
+
     def stop(self, wait: bool = True) -> dict[str, Any]:
         """Stop recording; with wait, return once the final files are assembled."""
         return self.call(cmd.Stop(wait=wait))

@@ -47,6 +47,8 @@ class EngineEvents(QObject):
     sensor_error = Signal(object)
     paused = Signal(object)
     resumed = Signal(object)
+    frozen = Signal(object)
+    unfrozen = Signal(object)
     # recordings
     recording_started = Signal(object)
     recording_error = Signal(object)

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from engine.capture.group import CaptureGroup, GroupError
 from engine.recording.manifest import read_manifest
 from engine.recording.verify import verify_recording
+from engine.sensors.sidecar import read_sidecar
 from engine.sources.base import SettingRejected
-from engine.specs import CameraSpec
+from engine.specs import CameraSpec, SensorSpec
 from tests.conftest import free_port, leak_guard, tool_or_skip
 from tests.waiting import wait_for
 
@@ -69,28 +70,35 @@ def test_recording_holds_identical_frames_in_every_file(group, tmp_path):
 )
 @given(
     steps=st.lists(
-        st.tuples(st.sampled_from(["run", "pause"]), st.floats(0.0, 0.3)), min_size=1, max_size=4
+        st.tuples(st.sampled_from(["run", "pause", "freeze"]), st.floats(0.0, 0.3)),
+        min_size=1, max_size=4,
     ),
     lead_in=st.floats(0.0, 0.2),
     codec=st.sampled_from(["h264", "mjpeg", "ffv1"]),
 )
-def test_random_start_pause_stop_points_keep_files_identical(
+def test_random_start_pause_freeze_stop_points_keep_files_identical(
     group, tmp_path_factory, steps, lead_in, codec
 ):
     time.sleep(lead_in)
     recording = group.start_recording(tmp_path_factory.mktemp("rec"), codec)
     for action, seconds in steps:
-        if action == "pause":
-            group.pause()
-            paused_counts = group.counts()
+        if action == "freeze":
+            group.freeze()
+            frozen_counts = group.counts()
             time.sleep(seconds)
-            assert group.counts() == paused_counts  # nobody grabs while paused
-            assert len(set(paused_counts)) == 1  # paused at one common frame
+            assert group.counts() == frozen_counts  # nobody grabs while frozen
+            assert len(set(frozen_counts)) == 1  # held at one common frame
+            group.unfreeze()
+        elif action == "pause":
+            group.pause()  # writing only: the cameras run on
+            time.sleep(seconds)
             group.resume()
         else:
             time.sleep(seconds)
     group.stop_recording()
-    assert_verified(recording.folder)
+    manifest = assert_verified(recording.folder)
+    segments = manifest["segments"]
+    assert manifest["cameras"][0]["frames"] == sum(last - first for first, last in segments)
 
 
 def test_counts_never_differ_by_more_than_one(group):
@@ -102,14 +110,22 @@ def test_counts_never_differ_by_more_than_one(group):
     assert spread <= 1
 
 
-def test_pause_shows_as_a_gap_in_the_timestamps_not_in_the_frames(group, tmp_path):
+def test_freeze_holds_the_cameras_a_gap_in_the_timestamps_not_in_the_frames(group, tmp_path):
+    """Freeze preview (the old pause): every camera is held at one frame, so a take gets
+    no frames meanwhile; its frame numbers stay contiguous and its clock stands still."""
     from engine.recording.timestamps import read_timestamps
 
     recording = group.start_recording(tmp_path, "mjpeg")
     time.sleep(0.3)
-    group.pause()
+    group.freeze()
+    assert group.frozen and not group.paused
+    held = group.counts()
+    elapsed = recording.elapsed_s
     time.sleep(0.5)
-    group.resume()
+    assert group.counts() == held and len(set(held)) == 1
+    assert recording.elapsed_s == pytest.approx(elapsed, abs=0.02)
+    group.unfreeze()
+    assert not group.frozen
     time.sleep(0.3)
     group.stop_recording()
     manifest = assert_verified(recording.folder)
@@ -117,6 +133,107 @@ def test_pause_shows_as_a_gap_in_the_timestamps_not_in_the_frames(group, tmp_pat
     gaps_ms = (stamps["after_grab_ns"][1:] - stamps["after_grab_ns"][:-1]) / 1e6
     assert gaps_ms.max() >= 450
     assert (stamps["frame"][1:] - stamps["frame"][:-1] == 1).all()
+    assert len(manifest["segments"]) == 1
+
+
+def test_pause_with_live_preview_keeps_rings_advancing_and_files_identical(tmp_path):
+    """Pause stops writing only: during it every camera's ring keeps advancing (what a
+    tile shows) while no file grows; after resume every camera's file holds the same
+    frame sets, and the timestamps' frame numbers and the manifest's segments show the
+    same gap: exactly the frames between the Paused and Resumed boundaries."""
+    import numpy as np
+
+    from engine.ipc.ring import FrameRing
+    from engine.recording.timestamps import read_timestamps
+    from engine.sources import framecode
+    from engine.wire import events
+
+    seen: list[events.Event] = []
+    # Rings of 15 slots: capture going on for 40 frames proves the writers step over the
+    # frames they do not write (a writer that stopped would hold its ring full).
+    with leak_guard(), CaptureGroup(rig(3), ring_seconds=0.25, on_event=seen.append,
+                                    sensors=[SensorSpec("imu", "imu:synthetic")]) as group:
+        recording = group.start_recording(tmp_path, "mjpeg")
+        wait_for(lambda: min(group.counts()) > recording.first_frame + 20, 10, "frames recorded")
+        group.pause()
+        assert group.paused and not group.frozen
+        paused = next(e for e in seen if isinstance(e, events.Paused))
+        time.sleep(0.3)  # the writers step past the boundary; what they wrote is on disk
+        videos = sorted(recording.folder.glob("*.mkv"))
+        sizes = [path.stat().st_size for path in videos]
+        elapsed = recording.elapsed_s
+        counts = group.counts()
+        tiles = []
+        for _camera, ring_name, _settings in group.rings():
+            ring = FrameRing.attach(ring_name)  # as a tile does, in this process
+            image = np.zeros(ring.shape, np.uint8)
+            ring.read_latest(image)
+            tiles.append((ring, image, framecode.read(image)[0]))
+        time.sleep(0.7)
+        advanced = [after - before for before, after in zip(counts, group.counts(), strict=True)]
+        shown = []
+        for ring, image, before in tiles:
+            ring.read_latest(image)
+            shown.append(framecode.read(image)[0] - before)
+            ring.close()
+        assert min(advanced) >= 30, advanced  # ~42 frames at 60 fps: capture goes on
+        assert min(shown) >= 30, shown  # and so does the preview
+        assert [path.stat().st_size for path in videos] == sizes  # nothing is written
+        assert recording.elapsed_s == pytest.approx(elapsed, abs=0.02)  # nor timed
+        group.resume()
+        resumed = next(e for e in seen if isinstance(e, events.Resumed))
+        wait_for(lambda: min(group.counts()) > resumed.frame + 20, 10, "frames after resume")
+        group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    first, p, r = recording.first_frame, paused.frame, resumed.frame
+    assert r - p >= 40  # the whole pause is skipped
+    last = manifest["last_frame"]
+    assert manifest["segments"] == [[first, p], [r, last]]
+    expected = [*range(first, p), *range(r, last)]
+    for camera in manifest["cameras"]:
+        frames = read_timestamps(recording.folder / camera["timestamps"])["frame"]
+        assert frames.tolist() == expected, camera["id"]  # identical in every camera
+        assert camera["frames"] == len(expected)
+    assert manifest["sync"]["frame_sets"] == len(expected)
+    # The sensor's sidecar skips the pause too; its track plays the segments back to back.
+    header, rows = read_sidecar(recording.folder / "sensors" / "imu.csv")
+    sampled = [int(row[header.index("frame")]) for row in rows]
+    assert any(f < p for f in sampled) and any(f >= r for f in sampled)
+    assert not [f for f in sampled if p < f < r]  # one taken at the boundary may be kept
+    assert manifest["sensors"][0]["track"] == "sensors/imu.mkv"
+
+
+def test_pause_without_a_take_is_refused_and_freeze_is_not(group):
+    with pytest.raises(GroupError, match="nothing is being recorded"):
+        group.pause()
+    with pytest.raises(GroupError, match="nothing is being recorded"):
+        group.resume()
+    group.freeze()
+    try:
+        held = group.counts()
+        time.sleep(0.2)
+        assert group.counts() == held
+    finally:
+        group.unfreeze()
+    wait_for(lambda: min(group.counts()) > max(held) + 5, 5, "the cameras running again")
+
+
+def test_a_take_that_stops_while_paused_ends_at_the_pause(group, tmp_path):
+    """Stop during a writing pause: the files end where writing paused; a pause right at
+    the start still keeps the take's first frame set, so no take is empty."""
+    recording = group.start_recording(tmp_path / "a", "mjpeg")
+    group.pause()  # at once: at least the first frame set is kept
+    time.sleep(0.3)
+    group.stop_recording()
+    manifest = assert_verified(recording.folder)
+    (segment,) = manifest["segments"]
+    assert segment[0] == recording.first_frame and manifest["last_frame"] == segment[1]
+    assert 1 <= manifest["cameras"][0]["frames"] <= 3
+    assert not group.paused  # the pause belonged to the take
+    follow = group.start_recording(tmp_path / "b", "mjpeg")
+    time.sleep(0.3)
+    group.stop_recording()
+    assert len(assert_verified(follow.folder)["segments"]) == 1
 
 
 def test_one_slow_camera_paces_the_group_without_drift(tmp_path):

@@ -61,7 +61,9 @@ def test_record_pause_resume_stop_round_trip_and_events(engine):
         assert started["folder"].endswith("take")
         time.sleep(0.5)
         assert client.pause()["state"] == "paused"
-        assert client.status()["recording"]["paused"]
+        status = client.status()
+        assert status["recording"]["paused"] and not status["recording"]["frozen"]
+        assert status["paused"] and not status["frozen"]
         time.sleep(0.3)
         assert client.resume()["state"] == "recording"
         time.sleep(0.5)
@@ -78,6 +80,84 @@ def test_record_pause_resume_stop_round_trip_and_events(engine):
         assert expected in kinds
     stats = next(e for e in events if e.NAME == "stats")
     assert {"id", "fps", "frames", "dropped", "status"} <= set(stats.cameras[0])
+
+
+def test_pause_writes_nothing_while_the_cameras_run_and_freeze_holds_them(engine):
+    """Pause is the take's: the cameras stay running (and counting) while the recorded
+    frame sets and the take's clock stand still; without a take it is refused. Freeze
+    holds the cameras, with or without a take, and the button's double press toggles it."""
+    events = []
+    with engine.client() as client:
+        client.subscribe(events.append)
+        for refused in (client.pause, client.resume):
+            with pytest.raises(EngineCommandError, match="nothing is being recorded"):
+                refused()
+        assert client.freeze()["state"] == "frozen"
+        status = client.status()
+        assert status["frozen"] and {c["status"] for c in status["cameras"]} == {"paused"}
+        assert client.unfreeze()["state"] == "running"
+
+        client.record(name="paused-take")
+        wait_for(lambda: (client.status()["recording"]["recorded_frames"] or 0) > 10, 10,
+                 "frame sets recorded")
+        client.pause()
+        time.sleep(0.2)  # the boundary passed; the count settles
+        before = client.status()
+        time.sleep(1.0)
+        after = client.status()
+        assert after["engine"]["state"] == "paused"
+        assert {c["status"] for c in after["cameras"]} == {"running"}  # live preview
+        frames = {c["id"]: c["frames"] for c in after["cameras"]}
+        assert all(frames[c["id"]] >= c["frames"] + 20 for c in before["cameras"])  # 30 fps
+        assert after["recording"]["recorded_frames"] == before["recording"]["recorded_frames"]
+        assert after["recording"]["elapsed_s"] == pytest.approx(
+            before["recording"]["elapsed_s"], abs=0.15)
+        paused_from = after["recording"]["segments"][-1][1]
+        assert paused_from is not None
+        wait_for(lambda: any(e.NAME == "stats" and e.paused for e in events), 5,
+                 "a stats event of the pause")
+        stats = [e for e in events if e.NAME == "stats" and e.paused]
+        assert stats[-1].recorded_frames == before["recording"]["recorded_frames"]
+        assert not stats[-1].frozen
+
+        assert client.freeze()["state"] == "frozen"  # a paused take may be frozen too
+        assert client.unfreeze()["state"] == "paused"
+        client.resume()
+        wait_for(lambda: client.status()["recording"]["recorded_frames"]
+                 > before["recording"]["recorded_frames"] + 10, 10, "writing again")
+        stopped = client.stop()
+    kinds = [e.NAME for e in events]
+    for expected in ("frozen", "unfrozen", "paused", "resumed"):
+        assert expected in kinds
+    paused = next(e for e in events if e.NAME == "paused")
+    assert paused.frame == paused_from
+    folder = Path(stopped["folder"])
+    assert verify_recording(folder).ok
+    manifest = json.loads((folder / "recording.json").read_text())
+    (first, pause), (resume, last) = manifest["segments"]
+    assert pause == paused_from and resume - pause >= 30
+    assert stopped["frames"] == {"left": last - resume + pause - first,
+                                 "right": last - resume + pause - first}
+
+
+def test_the_buttons_double_press_toggles_the_preview_freeze(tmp_path):
+    """The hardware button's double press (idle) freezes and unfreezes the preview, as it
+    held the cameras before pause became a writing pause (an in-process service)."""
+    from engine.service.rig_service import RigService
+    from engine.system.button import Press
+
+    rig_file = tmp_path / "rig.toml"
+    rig_file.write_text(RIG.format(output=tmp_path / "recordings"))
+    service = RigService(load_rig(rig_file), lambda event: None)
+    try:
+        service.start()
+        assert service._idle()
+        service._button_pressed(Press.DOUBLE)
+        assert service.status()["engine"]["state"] == "frozen"
+        service._button_pressed(Press.DOUBLE)
+        assert service.status()["engine"]["state"] == "running"
+    finally:
+        service.close()
 
 
 def test_settings_apply_reject_and_recreate_rings(engine):
@@ -256,12 +336,16 @@ def test_cli_status_and_ctl(engine):
     assert "cli-take" in started.stdout
     assert engine.cli("ctl", "pause").returncode == 0
     assert engine.cli("ctl", "resume").returncode == 0
+    assert json.loads(engine.cli("ctl", "freeze").stdout)["state"] == "frozen"
+    assert json.loads(engine.cli("ctl", "unfreeze").stdout)["state"] == "recording"
     assert engine.cli("ctl", "set", "left", "brightness=10").returncode == 0
     refused = engine.cli("ctl", "set", "left", "brightness=999")
     assert refused.returncode == 1 and "brightness" in refused.stderr
     stopped = engine.cli("ctl", "stop")
     assert stopped.returncode == 0
     assert verify_recording(Path(json.loads(stopped.stdout)["folder"])).ok
+    refused = engine.cli("ctl", "pause")
+    assert refused.returncode == 1 and "nothing is being recorded" in refused.stderr
     assert engine.cli("ctl", "shutdown").returncode == 0
     engine.process.wait(timeout=20)
     assert engine.process.returncode == 0

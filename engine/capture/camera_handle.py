@@ -193,7 +193,9 @@ class CameraHandle:
         return self.listening and self.process.is_alive()
 
     def status(self, paused: bool) -> CameraStatus:
-        """How the camera shows in status and stats."""
+        """How the camera shows in status and stats; `paused`: the group is held (Freeze
+        preview), which shows a camera in the gate as PAUSED. A writing pause leaves the
+        cameras running, so it does not change their status."""
         if self.member and paused:
             return CameraStatus.PAUSED
         return _DISPLAY[self.state]

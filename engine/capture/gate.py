@@ -1,10 +1,11 @@
 """The controller's side of the sync gate: the control block and its hold point.
 
-Everything that must happen "between frames" (record start / stop, pause, a settings
-change, a camera joining) gathers the group: the hold point is raised until every
-camera in the gate has published the same frame count and none is grabbing. That
-count is then a frame boundary every camera shares. The gate also parks a camera that
-left (neutral cells, so the others run on) and places one that joins.
+Everything that must happen "between frames" (record start / stop, a writing pause and
+its resume, a freeze, a settings change, a camera joining) gathers the group: the hold
+point is raised until every camera in the gate has published the same frame count and
+none is grabbing. That count is then a frame boundary every camera shares. The gate
+also parks a camera that left (neutral cells, so the others run on) and places one that
+joins.
 
 Only this object writes the control block's group cells and a camera's gate cells.
 """
@@ -28,6 +29,8 @@ from engine.ipc.control import (
     G_FIRST_RECORDING,
     G_HOLD_AT,
     G_LAST_RECORDING,
+    G_PAUSE_FROM,
+    G_PAUSE_UNTIL,
     G_SET_ANCHOR_FRAME,
     G_SET_ANCHOR_NS,
     G_SET_PERIOD_NS,
@@ -46,8 +49,8 @@ _RESTART_LEAD_NS = 2_000_000
 
 
 class Gate:
-    """The control block of one group; `frozen` while the group is paused. The caller
-    serializes gathers (one controller lock)."""
+    """The control block of one group; `frozen` while the cameras are held (Freeze
+    preview). The caller serializes gathers (one controller lock)."""
 
     def __init__(self, n_cameras: int, failed: Callable[[], list[str]]) -> None:
         """`failed`: ids of cameras that failed, named when a gather times out."""
@@ -98,7 +101,7 @@ class Gate:
         self.state.globals[G_HOLD_AT] = frame
 
     def release(self) -> None:
-        """Lower the hold point, unless the group is frozen (paused). The set clock
+        """Lower the hold point, unless the group is frozen. The set clock
         restarts at the hold frame: sets resume now, not at the moments missed meanwhile."""
         if self._frozen:
             return
@@ -128,7 +131,8 @@ class Gate:
         group[G_SET_ANCHOR_NS] = -(-due // period) * period
 
     def freeze(self, rows: list[int], idle_frame: int) -> bool:
-        """Hold every camera at one frame until thaw; False if it already was."""
+        """Hold every camera at one frame until thaw (Freeze preview: no camera grabs, so
+        the preview stands still and a take gets no frames); False if it already was."""
         if self._frozen:
             return False
         self.gather(rows, idle_frame)
@@ -155,8 +159,28 @@ class Gate:
     # --- recording boundaries ------------------------------------------------------------
 
     def begin_take(self, first: int) -> None:
+        self._no_pause()
         self.state.globals[G_LAST_RECORDING] = -1
         self.state.globals[G_FIRST_RECORDING] = first
+
+    def pause_writing(self, frame: int) -> None:
+        """Frames from `frame` on are captured but not recorded, until resume_writing. Set
+        while the group is gathered at or before `frame`, so no camera has grabbed it yet:
+        every camera flags the same frames. The end is opened first, so at no moment do
+        the cells name a range that ends before it starts."""
+        group = self.state.globals
+        group[G_PAUSE_UNTIL] = NO_HOLD
+        group[G_PAUSE_FROM] = frame
+
+    def resume_writing(self, frame: int) -> None:
+        """Frames from `frame` on are recorded again (the pause covered [from, frame)). Set
+        while the group is gathered at or before `frame`."""
+        self.state.globals[G_PAUSE_UNTIL] = frame
+
+    def _no_pause(self) -> None:
+        group = self.state.globals
+        group[G_PAUSE_FROM] = NO_HOLD
+        group[G_PAUSE_UNTIL] = NO_HOLD
 
     def end_take_at(self, last: int) -> None:
         self.state.globals[G_LAST_RECORDING] = last
@@ -173,6 +197,7 @@ class Gate:
     def clear_take(self) -> None:
         self.state.globals[G_FIRST_RECORDING] = -1
         self.state.globals[G_LAST_RECORDING] = -1
+        self._no_pause()
 
     # --- one camera's cells ----------------------------------------------------------------
 

@@ -216,23 +216,43 @@ class CaptureGroup:
         if isinstance(event, events.CameraJoined) and self._takes is not None:
             self._takes.camera_joined()
 
-    # --- pause ---------------------------------------------------------------------------
+    # --- pause (writing) and freeze (the cameras) -------------------------------------------
 
     def pause(self) -> None:
-        """Hold every camera at one frame boundary; a recording resumes intact."""
-        with self._control:
-            if self.gate.freeze(self._roster.rows(), self._roster.idle_frame()):
-                self.takes.paused()
-                self._emit(events.Paused())
+        """Pause writing the take at a frame every camera shares; the cameras and the
+        preview go on (TakeController.pause). GroupError when nothing is being recorded."""
+        frame = self.takes.pause()
+        if frame is not None:
+            self._emit(events.Paused(frame=frame))
 
     def resume(self) -> None:
-        with self._control:
-            if self.gate.thaw():
-                self.takes.resumed()
-                self._emit(events.Resumed())
+        """Write the take again from a frame every camera shares (TakeController.resume)."""
+        frame = self.takes.resume()
+        if frame is not None:
+            self._emit(events.Resumed(frame=frame))
 
     @property
     def paused(self) -> bool:
+        """Writing of the take is paused (the cameras run on)."""
+        return self._takes is not None and self._takes.writing_paused
+
+    def freeze(self) -> None:
+        """Freeze preview: hold every camera at one frame boundary until unfreeze, with or
+        without a take (a take then simply gets no frames, and its clock stands still)."""
+        with self._control:
+            if self.gate.freeze(self._roster.rows(), self._roster.idle_frame()):
+                self.takes.clock_follows()
+                self._emit(events.Frozen())
+
+    def unfreeze(self) -> None:
+        with self._control:
+            if self.gate.thaw():
+                self.takes.clock_follows()
+                self._emit(events.Unfrozen())
+
+    @property
+    def frozen(self) -> bool:
+        """The cameras are held (Freeze preview)."""
         return self._gate is not None and self._gate.frozen
 
     # --- recordings (the take controller) -------------------------------------------------
@@ -339,12 +359,13 @@ class CaptureGroup:
         }
 
     def snapshot(self) -> dict[str, Any]:
-        """Per-camera status, frames, dropped and writer lag, the recording, and the
-        monotonic `time` of the reading (for rates: engine/capture/stats.py). Changes
-        nothing, so any number of observers may ask at any time."""
+        """Per-camera status, frames, dropped and writer lag, the recording, whether its
+        writing is `paused` and whether the cameras are `frozen`, and the monotonic `time`
+        of the reading (for rates: engine/capture/stats.py). Changes nothing, so any number
+        of observers may ask at any time."""
         gate = self.gate
         counts = self.counts()
-        paused = gate.frozen
+        frozen = gate.frozen
         recording = self.recording
         return {
             "time": time.monotonic(),
@@ -352,7 +373,7 @@ class CaptureGroup:
                 {
                     "id": c.camera_id,
                     "source": mask_credentials(c.spec.source),
-                    "status": c.status(paused).value,
+                    "status": c.status(frozen).value,
                     "pid": c.process.pid if c.process is not None else None,
                     "frames": counts[c.index],
                     "dropped": gate.dropped(c.index),
@@ -361,7 +382,8 @@ class CaptureGroup:
                 }
                 for c in self._roster
             ],
-            "paused": paused,
+            "paused": self.paused,
+            "frozen": frozen,
             "recording": None if recording is None else str(recording.folder),
         }
 

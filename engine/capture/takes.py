@@ -11,6 +11,16 @@ group is free for the next take and the files are assembled on a thread of their
 With auto_resume a recording is a Session of takes: a take that a failure ended is
 followed by the next one as soon as every camera that should run is in the gate again;
 a take the user (or the disk guard) stops ends the session.
+
+Pause stops writing while the cameras run on (the preview stays live): the group is
+gathered for an instant, and from that common frame on no camera flags its frames for
+recording until resume, gathered again, names the frame writing goes on from. So every
+file skips the same frame sets, the writers step over them (capture never waits), and
+the take's segments (the manifest) and its timestamps' frame numbers show the gap. A
+take always holds at least one frame set (a pause right at the start begins one frame
+later), and the pause belongs to its take: a take that ends while paused ends there, and
+the next (an auto_resume one too) starts writing. The take's clock stands still while
+writing is paused and while the preview is frozen (the group held: no frames at all).
 """
 
 from __future__ import annotations
@@ -109,9 +119,8 @@ class TakeController:
                     camera.ring.cursor = first
                 self._gate.begin_take(first)
                 recording.begin(first, self._dropped())
-                if self._gate.frozen:
-                    recording.pause_clock()
                 self.recording = recording
+                self.clock_follows()
                 for camera in members:
                     camera.writer.conn.send(StartWriting(first))
                 for sensor in self._sensors():
@@ -289,15 +298,71 @@ class TakeController:
             assembler.join()
         self._assemblers = []
 
-    # --- the clock follows the group ------------------------------------------------------------
+    # --- the writing pause -------------------------------------------------------------------
 
-    def paused(self) -> None:
-        if self.recording is not None:
-            self.recording.pause_clock()
+    def _writing(self) -> Recording:
+        """The take that is being written, or GroupError saying there is none."""
+        recording = self.recording
+        if recording is None or recording.last_frame is not None:
+            raise GroupError("nothing is being recorded: pause and resume stop and restart "
+                             "writing a take (freeze holds the preview)")
+        return recording
 
-    def resumed(self) -> None:
-        if self.recording is not None:
-            self.recording.resume_clock()
+    def pause(self) -> int | None:
+        """Stop writing at a frame every camera shares; the cameras run on. Returns that
+        frame, None if writing was already paused. GroupError when no take is written."""
+        with self._control:
+            recording = self._writing()
+            if recording.writing_paused:
+                return None
+            boundary = self._gather()
+            try:
+                # Never an empty take: its first frame set is recorded in any case.
+                boundary = max(boundary, recording.first_frame + 1)
+                recording.pause_at(boundary)  # the manifest first: no frame passes it yet
+                self._gate.pause_writing(boundary)
+                self.clock_follows()
+            finally:
+                self._gate.release()
+            return boundary
+
+    def resume(self) -> int | None:
+        """Write again from a frame every camera shares. Returns that frame, None if
+        writing was not paused. GroupError when no take is written."""
+        with self._control:
+            recording = self._writing()
+            if not recording.writing_paused:
+                return None
+            boundary = self._gather()
+            try:
+                segments = recording.segments
+                paused_from = segments[-1][1] if segments else None
+                if paused_from is not None:  # the pause may begin ahead of the group
+                    boundary = max(boundary, paused_from)
+                recording.resume_at(boundary)
+                self._gate.resume_writing(boundary)
+                self.clock_follows()
+            finally:
+                self._gate.release()
+            return boundary
+
+    @property
+    def writing_paused(self) -> bool:
+        recording = self.recording
+        return recording is not None and recording.writing_paused
+
+    # --- the clock follows the take and the group -------------------------------------------------
+
+    def clock_follows(self) -> None:
+        """The take's clock runs only while frames are written: not while writing is
+        paused, nor while the group is frozen."""
+        recording = self.recording
+        if recording is None:
+            return
+        if recording.writing_paused or self._gate.frozen:
+            recording.pause_clock()
+        else:
+            recording.resume_clock()
 
     def _dropped(self) -> dict[str, int]:
         return {c.camera_id: self._gate.dropped(c.index) for c in self._roster.members()}

@@ -7,7 +7,13 @@ Group cells:
 - hold_at: no camera grabs frame n >= hold_at. The controller raises it to gather
   the group at one frame boundary (pause, config update, record start / stop).
 - first_recording / last_recording: recording boundaries as frame numbers
-  (-1 = unset). Files hold exactly the frames [first, last).
+  (-1 = unset). Files hold exactly the frames [first, last), less the paused ones.
+- pause_from / pause_until: the take's current writing pause as frame numbers
+  [from, until) (NO_HOLD = open-ended, or no pause when from is NO_HOLD). Frames in it
+  are captured (the preview goes on) but not flagged FLAG_RECORD, for every camera alike,
+  so every file skips the same frame sets. Only the latest pause is kept: a camera reads
+  the flags of frame n as it grabs it, and every earlier pause's frames were grabbed (and
+  their flags fixed in the ring) before the group was gathered for the next one.
 - stop: the processes exit their loops.
 - set clock (set_period_ns, set_anchor_frame, set_anchor_ns): frame set k is due at
   anchor_ns + (k - anchor_frame) * set_period_ns on the monotonic clock, the moment
@@ -41,9 +47,9 @@ NO_HOLD = np.iinfo(np.int64).max
 PARKED = 2**62
 GRAB_HISTORY = 1024
 
-_GLOBAL_FIELDS = 8
+_GLOBAL_FIELDS = 10
 (G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP, G_SET_PERIOD_NS, G_SET_ANCHOR_FRAME,
- G_SET_ANCHOR_NS) = range(7)
+ G_SET_ANCHOR_NS, G_PAUSE_FROM, G_PAUSE_UNTIL) = range(9)
 
 _CAMERA_FIELDS = 8
 C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_ROOM = range(7)
@@ -86,6 +92,8 @@ class GroupState:
         state.room[:] = NO_HOLD
         state.globals[G_FIRST_RECORDING] = -1
         state.globals[G_LAST_RECORDING] = -1
+        state.globals[G_PAUSE_FROM] = NO_HOLD
+        state.globals[G_PAUSE_UNTIL] = NO_HOLD
         return state
 
     @classmethod
@@ -97,14 +105,23 @@ class GroupState:
         return self._segment.name
 
     def recording_flags(self, frame_number: int) -> int:
-        """FLAG_RECORD / FLAG_FINISH for frame_number from the shared boundaries."""
+        """FLAG_RECORD / FLAG_FINISH for frame_number from the shared boundaries: 0 before
+        the take, FLAG_FINISH from its last frame on, 0 inside a writing pause (the writer
+        steps over such a frame without writing it), else FLAG_RECORD."""
         first = self.globals[G_FIRST_RECORDING]
         if first < 0 or frame_number < first:
             return 0
         last = self.globals[G_LAST_RECORDING]
-        if last < 0 or frame_number < last:
-            return FLAG_RECORD
-        return FLAG_FINISH
+        if 0 <= last <= frame_number:
+            return FLAG_FINISH
+        if self.writing_paused_at(frame_number):
+            return 0
+        return FLAG_RECORD
+
+    def writing_paused_at(self, frame_number: int) -> bool:
+        """Whether frame_number lies in the take's current writing pause."""
+        group = self.globals
+        return bool(group[G_PAUSE_FROM] <= frame_number < group[G_PAUSE_UNTIL])
 
     def set_moment_ns(self, frame_number: int) -> int:
         """When frame set frame_number is due (monotonic ns); 0 while there is no clock."""

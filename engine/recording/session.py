@@ -8,6 +8,11 @@ half-written one and a crash leaves status "recording" for recovery to find.
 
 A take owns its clock (`elapsed_s`, pauses excluded), so the service and the GUI show
 the same figure. With auto_resume, the takes of one Session name each other.
+
+A writing pause (`pause_at` / `resume_at`) is kept as the take's segments
+(engine/recording/segments.py): the manifest is rewritten at each boundary while the group
+is still gathered there, before any frame past it is captured, so a take a crash ends
+during or right after a pause still says which frame numbers its files hold.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from engine.recording.finalize import (
     release_reserve,
 )
 from engine.recording.manifest import read_manifest, write_manifest
+from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
+from engine.recording.segments import recorded
 from engine.recording.sensor_track import write_sensor_track
 from engine.recording.sync_tolerance import MANIFEST_KEY as SYNC_TOLERANCE_KEY
 from engine.utc import utc_now_iso
@@ -99,6 +106,9 @@ class Recording:
         self.session: dict[str, Any] | None = None  # takes of one session link each other
         self._lock_descriptor: int | None = recording_lock(folder)  # held till files are final
         self._clock = _TakeClock()
+        # What is recorded so far: [first, last_exclusive] ranges, the last one open (None)
+        # unless writing is paused.
+        self._segments: list[list[int | None]] = []
 
     @classmethod
     def create(
@@ -144,6 +154,48 @@ class Recording:
         """Seconds recorded so far (pauses excluded); frozen once the writers are done."""
         return self._clock.elapsed()
 
+    @property
+    def writing_paused(self) -> bool:
+        """A writing pause is under way (the last segment is closed)."""
+        with self._lock:
+            return bool(self._segments) and self._segments[-1][1] is not None
+
+    @property
+    def segments(self) -> list[tuple[int, int | None]]:
+        """The frame ranges recorded so far, the last one open (None) while writing."""
+        with self._lock:
+            return [(int(first or 0), last) for first, last in self._segments]
+
+    def recorded_frames(self, reached: int) -> int:
+        """Frame sets recorded once the group has published every frame below `reached`:
+        the segments' frames below it (paused frames are not counted)."""
+        return recorded(self.segments, reached)
+
+    def pause_at(self, frame: int) -> None:
+        """Writing pauses from frame number `frame` on (the last segment ends there); the
+        manifest says so at once. A segment left without frames is dropped."""
+        with self._lock:
+            current = self._segments[-1]
+            if frame <= int(current[0] or 0):
+                self._segments.pop()
+            else:
+                current[1] = frame
+            self._write_segments()
+
+    def resume_at(self, frame: int) -> None:
+        """Writing goes on from frame number `frame`: a new open segment, or the last one
+        open again when the pause ended before any frame was skipped."""
+        with self._lock:
+            if self._segments and self._segments[-1][1] == frame:
+                self._segments[-1][1] = None
+            else:
+                self._segments.append([frame, None])
+            self._write_segments()
+
+    def _write_segments(self) -> None:
+        self._manifest[SEGMENTS_KEY] = [list(segment) for segment in self._segments]
+        write_manifest(self.folder, self._manifest)
+
     def pause_clock(self) -> None:
         self._clock.pause()
 
@@ -156,6 +208,7 @@ class Recording:
     def begin(self, first_frame: int, dropped: dict[str, int]) -> None:
         self._clock.start()
         self.first_frame = first_frame
+        self._segments = [[first_frame, None]]
         self._dropped_at_start = dict(dropped)
         self._manifest = {
             "format": MANIFEST_FORMAT,
@@ -169,6 +222,7 @@ class Recording:
             "multitrack": self.multitrack,
             "first_frame": first_frame,
             "last_frame": None,
+            SEGMENTS_KEY: [[first_frame, None]],
             "cameras": [
                 {
                     **camera,
@@ -260,7 +314,8 @@ class Recording:
                 entry["file"] = str(csv_path.relative_to(self.folder))
                 track = csv_path.with_suffix(".mkv")
                 try:
-                    write_sensor_track(csv_path, track, self.fps, self.first_frame)
+                    write_sensor_track(csv_path, track, self.fps, self.first_frame,
+                                       self._manifest.get(SEGMENTS_KEY))
                     entry["track"] = str(track.relative_to(self.folder))
                 except (OSError, ValueError) as exc:
                     entry["error"] = entry["error"] or f"data track: {exc}"

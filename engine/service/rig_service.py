@@ -85,7 +85,7 @@ class RigService:
         self._device = DeviceWatch(
             rig.device, self._writing_to, self._engine_info,
             emit, status_file,
-            self._button_pressed, idle=lambda: self._state() in ("running", "paused"),
+            self._button_pressed, idle=self._idle,
         )
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
@@ -209,12 +209,13 @@ class RigService:
                              recorded_frames=self._recorded_frames()))
 
     def _recorded_frames(self) -> int | None:
-        """Frame sets the take in progress has recorded (every camera published them)."""
+        """Frame sets the take in progress has recorded (every camera published them),
+        the frames of its writing pauses left out (they are in no file)."""
         group = self._group
         recording = group.recording if group else None
         if group is None or recording is None or recording.first_frame < 0:
             return None
-        return max(0, min(group.counts(), default=0) - recording.first_frame)
+        return recording.recorded_frames(min(group.counts(), default=0))
 
     def _writing_to(self) -> Path:
         """The folder whose disk matters now: the take's while recording, else the rig's."""
@@ -236,8 +237,14 @@ class RigService:
             "id": recording.name if recording else None,
             "duration_s": round(self._elapsed(), 1) if recording else 0.0}}
 
+    def _idle(self) -> bool:
+        """Cameras run and no take is recorded: the button then waits for a double press."""
+        group = self._group
+        return group is not None and group.recording is None
+
     def _button_pressed(self, press: Press) -> None:
-        """The hardware button: short toggles recording, double (idle) toggles preview."""
+        """The hardware button: short toggles recording, double (idle) toggles the preview
+        freeze (Freeze preview: the cameras held)."""
         try:
             if press is Press.SHORT:
                 group = self._group
@@ -246,7 +253,8 @@ class RigService:
                 else:
                     self.record()
             elif press is Press.DOUBLE:
-                self.resume() if self._state() == "paused" else self.pause()
+                group = self._group
+                self.unfreeze() if group is not None and group.frozen else self.freeze()
         except EXPECTED_ERRORS as exc:
             self._emit(Error(message=f"record button: {exc}"))
 
@@ -273,9 +281,12 @@ class RigService:
 
     def _current(self) -> dict[str, Any]:
         """The last tick's figures with every camera's status as the supervisor has it
-        now: a change (a stream lost, a crash) shows at once, not at the next tick."""
+        now: a change (a stream lost, a crash) shows at once, not at the next tick.
+        `paused`: writing of the take is paused (cameras running); `frozen`: the cameras
+        are held (Freeze preview), which shows each running camera as paused."""
         group = self._group
         paused = bool(group and group.paused)
+        frozen = bool(group and group.frozen)
         health = self._supervisor.statuses()
         cameras = []
         for entry in self._snapshot["cameras"]:
@@ -283,10 +294,11 @@ class RigService:
             if supervised is not None:  # the supervisor's view: status, since, restarts
                 entry = {**entry, **supervised,
                          "error": supervised["error"] or entry.get("error")}
-                if entry["status"] == CameraStatus.RUNNING and paused:
+                if entry["status"] == CameraStatus.RUNNING and frozen:
                     entry["status"] = CameraStatus.PAUSED
             cameras.append(entry)
-        return {"cameras": cameras, "spread": self._snapshot["spread"], "paused": paused}
+        return {"cameras": cameras, "spread": self._snapshot["spread"], "paused": paused,
+                "frozen": frozen}
 
     # --- commands: observation --------------------------------------------------------
 
@@ -294,6 +306,9 @@ class RigService:
         return {"version": __version__, "pid": os.getpid()}
 
     def status(self) -> dict[str, Any]:
+        """engine.state (see _state), the rig, the device, every camera, `paused` and
+        `frozen` (see _current), the take under way (recording.paused: its writing is
+        paused; recording.frozen: the cameras are held) and the last take."""
         group = self._group
         recording = group.recording if group else None
         last = group.last_recording if group else None
@@ -308,7 +323,10 @@ class RigService:
                 "folder": str(recording.folder),
                 "elapsed_s": round(self._elapsed(), 1),
                 "paused": group.paused if group else False,
+                "frozen": group.frozen if group else False,
                 "first_frame": recording.first_frame,
+                "segments": [list(segment) for segment in recording.segments],
+                "recorded_frames": self._recorded_frames(),
             },
             "last_recording": None if last is None else {
                 "folder": str(last.folder), "status": last.status,
@@ -317,12 +335,18 @@ class RigService:
         }
 
     def _state(self) -> str:
+        """The engine's state, the first that applies: "idle" (no capture group),
+        "frozen" (the cameras are held by freeze, with or without a take), "paused" (a
+        take whose writing is paused; the cameras run), "recording", "running" (cameras
+        run, no take)."""
         group = self._group
         if group is None:
             return "idle"
+        if group.frozen:
+            return "frozen"
         if group.recording is not None:
             return "paused" if group.paused else "recording"
-        return "paused" if group.paused else "running"
+        return "running"
 
     def _elapsed(self) -> float:
         """The running take's own clock (pauses excluded)."""
@@ -376,11 +400,23 @@ class RigService:
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 
     def pause(self) -> dict[str, Any]:
+        """Pause writing the take; the cameras and the preview go on. Refused when nothing
+        is being recorded (freeze holds the preview)."""
         self._running_group().pause()
         return {"state": self._state()}
 
     def resume(self) -> dict[str, Any]:
+        """Write the paused take again. Refused when nothing is being recorded."""
         self._running_group().resume()
+        return {"state": self._state()}
+
+    def freeze(self) -> dict[str, Any]:
+        """Freeze preview: hold every camera, with or without a take."""
+        self._running_group().freeze()
+        return {"state": self._state()}
+
+    def unfreeze(self) -> dict[str, Any]:
+        self._running_group().unfreeze()
         return {"state": self._state()}
 
     def stop(self, wait: bool = True) -> dict[str, Any]:

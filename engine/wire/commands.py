@@ -91,13 +91,26 @@ class Record(Command):
 @COMMANDS.register("pause")
 @dataclass(frozen=True, kw_only=True)
 class Pause(Command):
-    """Hold every camera at one frame boundary; a recording resumes intact."""
+    """Pause writing the take; the cameras and the preview go on (refused when nothing
+    is being recorded)."""
 
 
 @COMMANDS.register("resume")
 @dataclass(frozen=True, kw_only=True)
 class Resume(Command):
-    """Release the cameras held by pause."""
+    """Write the paused take again; every file skips the same frame sets."""
+
+
+@COMMANDS.register("freeze")
+@dataclass(frozen=True, kw_only=True)
+class Freeze(Command):
+    """Freeze preview: hold every camera at one frame (a take gets no frames meanwhile)."""
+
+
+@COMMANDS.register("unfreeze")
+@dataclass(frozen=True, kw_only=True)
+class Unfreeze(Command):
+    """Release the cameras held by freeze."""
 
 
 @COMMANDS.register("stop")

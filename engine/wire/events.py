@@ -92,13 +92,31 @@ class SensorError(Event):
 @EVENTS.register("paused")
 @dataclass(frozen=True, kw_only=True)
 class Paused(Event):
-    pass
+    """Writing of the take paused from frame number `frame` on; the cameras and the
+    preview go on."""
+
+    frame: int | None = None
 
 
 @EVENTS.register("resumed")
 @dataclass(frozen=True, kw_only=True)
 class Resumed(Event):
-    pass
+    """Writing of the take goes on from frame number `frame` (the frames between the
+    pause and it are in no file)."""
+
+    frame: int | None = None
+
+
+@EVENTS.register("frozen")
+@dataclass(frozen=True, kw_only=True)
+class Frozen(Event):
+    """Freeze preview: every camera is held at one frame (a take gets no frames)."""
+
+
+@EVENTS.register("unfrozen")
+@dataclass(frozen=True, kw_only=True)
+class Unfrozen(Event):
+    """The cameras run again after a freeze."""
 
 
 # --- recordings ----------------------------------------------------------------------------
@@ -186,13 +204,16 @@ class RingsChanged(Event):
 class Stats(Event):
     """About once a second: per-camera status and figures, the live sync spread, and the
     recording's elapsed time (the engine's clock) and frame sets recorded so far (both
-    None when not recording)."""
+    None when not recording; neither counts a writing pause or a freeze). `paused`:
+    writing of the take is paused (the cameras run on); `frozen`: the cameras are held
+    (Freeze preview)."""
 
     cameras: list[dict[str, Any]]
     spread: dict[str, Any] | None
     paused: bool
     elapsed_s: float | None = None
     recorded_frames: int | None = None
+    frozen: bool = False
 
 
 @EVENTS.register("device")

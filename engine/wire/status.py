@@ -61,7 +61,7 @@ _COLOURS = {
 _MEANINGS = {
     CameraStatus.STARTING: "opening its source",
     CameraStatus.RUNNING: "delivering frames in lock-step with the group",
-    CameraStatus.PAUSED: "held at the group's common frame",
+    CameraStatus.PAUSED: "held at the group's common frame (Freeze preview)",
     CameraStatus.RECONNECTING: "lost its stream and is reconnecting outside the gate",
     CameraStatus.STALLED: "delivered no frame for the stall timeout",
     CameraStatus.CRASHED: "its process failed; a restart is due",

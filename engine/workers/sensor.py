@@ -6,7 +6,13 @@ the capture group's control block, from which it reads the group's frame number.
 Every sample is stamped right after it arrives with `time.monotonic_ns()` (the clock of
 the cameras' timestamps files), `time.time_ns()` and `frame = int(state.counts.min())`:
 the group's frame count, i.e. every camera had published the frames < frame. While a
-recording is active each sample is one row of `<rec>/sensors/<name>.csv`:
+recording is active each sample is one row of `<rec>/sensors/<name>.csv`, except while
+its writing is paused (frame inside the control block's pause range): the cameras' files
+skip those frame sets, so the sidecar skips their samples too. The sensor is no part of
+the gate, so a sample taken while the group is gathered at a pause (or resume) boundary
+falls on the side the cells said at that instant, stamped with the boundary's frame
+number; the data track (engine/recording/sensor_track.py) places samples by the take's
+segments either way.
 
     sample,monotonic_ns,utc,frame,<fields...>
 
@@ -171,7 +177,7 @@ class _SensorProcess:
             self.outage = None
             self._announce()
         recording = self.recording
-        if recording is None or recording.writer is None:
+        if recording is None or recording.writer is None or self.state.writing_paused_at(frame):
             return
         try:
             recording.writer.write(recording.samples, monotonic_ns, utc_ns, frame, values)
