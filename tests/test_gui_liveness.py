@@ -148,3 +148,67 @@ def test_the_status_bar_follows_the_engines_figures(qtbot, engines, tmp_path):
         qtbot.waitUntil(lambda: status.rec.text() == "not recording", timeout=15000)
     finally:
         close_window(main)
+
+
+def test_pause_keeps_the_preview_live_and_freeze_holds_it_without_no_signal(
+        qtbot, engines, tmp_path):
+    from engine.recording.verify import verify_recording
+
+    main = open_window(qtbot, engines, tmp_path)
+    try:
+        tiles = list(main.tiles.tiles.values())
+        finalized = []
+        main.link.recording_finalized.connect(finalized.append)
+        main.record_action.trigger()
+        qtbot.waitUntil(lambda: main.recording, timeout=15000)
+        time.sleep(0.5)
+        main.pause_action.trigger()
+        qtbot.waitUntil(lambda: main.paused, timeout=10000)
+        before = [tile.frame_number for tile in tiles]
+        time.sleep(1.0)
+        qtbot.waitUntil(  # the preview goes on while writing is paused
+            lambda: all(t.frame_number >= b + 20 for t, b in zip(tiles, before, strict=True)),
+            timeout=3000)
+        assert all(tile.badge()[0] == "❚❚ PAUSED" and not tile.no_signal for tile in tiles)
+        main.pause_action.trigger()
+        qtbot.waitUntil(lambda: not main.paused, timeout=10000)
+        time.sleep(0.5)
+        main.stop_action.trigger()
+        qtbot.waitUntil(lambda: bool(finalized), timeout=30000)
+        folder = Path(finalized[0].folder)
+        report = verify_recording(folder)
+        assert report.ok, report.summary()
+        manifest = read_manifest(folder)
+        assert len({camera["frames"] for camera in manifest["cameras"]}) == 1
+        assert len(manifest["segments"]) == 2  # before and after the pause
+
+        main.freeze_action.trigger()  # the old pause: the cameras themselves are held
+        qtbot.waitUntil(lambda: main.frozen, timeout=10000)
+        held = [tile.frame_number for tile in tiles]
+        time.sleep(1.5)
+        main.tiles.pull()
+        assert [tile.frame_number for tile in tiles] == held
+        assert not any(tile.no_signal for tile in tiles)  # held on purpose: no alarm
+        assert all(tile.badge()[0] == "FROZEN" for tile in tiles)
+        main.freeze_action.trigger()
+        qtbot.waitUntil(lambda: not main.frozen, timeout=10000)
+        qtbot.waitUntil(lambda: all(t.frame_number > h for t, h in zip(tiles, held, strict=True)),
+                        timeout=5000)
+    finally:
+        close_window(main)
+
+
+def test_open_folder_without_a_file_manager_shows_and_copies_the_path(
+        qtbot, engines, tmp_path, monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+
+    from recorder_gui import main_window
+
+    main = open_window(qtbot, engines, tmp_path)
+    try:
+        monkeypatch.setattr(main_window, "open_in_file_manager", lambda folder: False)
+        main.open_folder(tmp_path / "take")
+        assert str(tmp_path / "take") in main.notice.text.text()
+        assert QGuiApplication.clipboard().text() == str(tmp_path / "take")
+    finally:
+        close_window(main)

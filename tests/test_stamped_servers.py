@@ -235,9 +235,9 @@ def test_a_recording_runs_at_the_group_rate_and_its_files_say_so(two_rtsp_one_mj
             assert float(stream.guessed_rate or stream.average_rate or 0) == 25.0
 
 
-def test_no_frame_set_after_a_pause_shows_an_older_moment(servers, tmp_path):
-    """Frames that arrive while the group is paused are never replayed after it: the
-    first frame set after a 5 s pause is as fresh as the last one before it was."""
+def test_no_frame_set_after_a_freeze_shows_an_older_moment(servers, tmp_path):
+    """Frames that arrive while the cameras are held (Freeze preview) are never replayed
+    after it: the first frame set after a 5 s freeze is as fresh as the last one before."""
     from engine.capture.group import CaptureGroup
     from engine.specs import CameraSpec
 
@@ -246,14 +246,14 @@ def test_no_frame_set_after_a_pause_shows_an_older_moment(servers, tmp_path):
     with CaptureGroup(cameras) as group:
         recording = group.start_recording(tmp_path, "mjpeg", name="paused")
         wait_for(lambda: min(group.counts()) > recording.first_frame + 60, 10, "2 s recorded")
-        group.pause()
-        time.sleep(5.0)  # the pause itself: frames keep arriving meanwhile
-        group.resume()
+        group.freeze()
+        time.sleep(5.0)  # the hold itself: frames keep arriving meanwhile
+        group.unfreeze()
         wait_for(lambda: min(group.counts()) > recording.first_frame + 120, 10, "2 s more")
         group.stop_recording()
     sync = measure_stamp_sync(tmp_path / "paused")
     assert sync.unreadable == 0 and sync.spread_ms(100) <= 1000 / 30, sync.summary()
-    # Each frame's age when grabbed; before the drain, frames queued during the pause
+    # Each frame's age when grabbed; before the drain, frames queued during the hold
     # were replayed after it, 5745 ms late.
     age_ms = (sync.grabbed_ns - sync.served_ns) / 1e6
     assert age_ms.max() < 500, sync.summary()
