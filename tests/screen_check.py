@@ -3,7 +3,8 @@ demo rig, record a few seconds, and report whether everything fits the screen.
 
 Prints one JSON line: the screen and window geometry, every scroll area that shows a
 horizontal scroll bar, and where the screenshot (taken while recording) was saved.
-usage: python -m tests.screen_check SCREENSHOT.png RECORDINGS_DIR
+usage: python -m tests.screen_check SCREENSHOT.png RECORDINGS_DIR [maximized]
+(maximized: the README's picture, the window filling a 1920x1080 screen)
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ def sideways_scrolling(window: MainWindow) -> list[str]:
     return found
 
 
-def main(screenshot: str, recordings: str) -> int:
+def main(screenshot: str, recordings: str, how: str = "") -> int:
     app = QApplication(sys.argv[:1])
     client = EngineClient.connect(launch=["--demo", "4"])
     window = MainWindow(EngineLink(client),
                         QSettings(str(Path(recordings) / "gui.ini"), QSettings.Format.IniFormat))
     window.recording_panel.output_edit.setText(recordings)
     window.show()
+    if how == "maximized":  # no window manager under Xvfb to maximize it: fill the screen
+        window.setGeometry(window.screen().availableGeometry())
     live = wait(app, lambda: len(window.tiles.tiles) == 4
                 and all(t.frame_number >= 0 for t in window.tiles.tiles.values()), 30)
     window.start_recording()
@@ -76,4 +79,4 @@ def main(screenshot: str, recordings: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))
