@@ -303,6 +303,7 @@ def _plain_label(text: str = "") -> QLabel:
     """A label for text from the engine or the device: a name like "<b>" stays as it is."""
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)  # a long disk line wraps rather than starve the event log
     return label
 
 

@@ -371,7 +371,8 @@ class RecordingPanel(QWidget):
         self.state_label.setText("Engine not running")
         for row in range(self.table.rowCount()):
             for column in range(1, len(COLUMNS)):
-                self._cell(row, column).setText("—" if column > 1 else "engine not running")
+                self._cell(row, column).setText("—")
+                self._cell(row, column).setToolTip("the engine is not running")
                 _colour(self._cell(row, column), None)
         self.spread_label.setText("Sync spread: —")
 

@@ -75,7 +75,8 @@ def test_a_killed_engine_shows_no_signal_at_once_and_restart_reports_the_salvage
         assert {label.text() for label in health.device_values.values()} == {"—"}
         assert "engine lost" in health.log_lines()[-1]
         assert {main.recording_panel.table.item(row, 1).text()
-                for row in range(main.recording_panel.table.rowCount())} == {"engine not running"}
+                for row in range(main.recording_panel.table.rowCount())} == {"—"}
+        assert main.recording_panel.state_label.text() == "Engine not running"
         assert main.notice.level == "error" and "not running" in main.notice.text.text()
         restart = main.notice.button("Restart engine")
         assert restart is not None
