@@ -223,15 +223,17 @@ def demo_cameras() -> list[CameraSpec]:
             for i in range(2)]
 
 
-def record_verified(folder: Path, cameras: list[CameraSpec], frame_sets: int) -> Recording:
-    """Record at least frame_sets sets as MJPEG; the recording must verify."""
+def record_verified(folder: Path, cameras: list[CameraSpec], frame_sets: int,
+                    sync_tolerance_ms: float | None = None) -> Recording:
+    """Record at least frame_sets sets as MJPEG; the recording must verify (against the
+    sync tolerance given, else one frame period)."""
     with CaptureGroup(cameras) as group:
         recording = group.start_recording(folder, "mjpeg")
         start = min(group.counts())
         wait_for(lambda: min(group.counts()) >= start + frame_sets, 20.0,
                  f"{frame_sets} recorded frame sets")
         group.stop_recording()
-    report = verify_recording(recording.folder)
+    report = verify_recording(recording.folder, sync_tolerance_ms=sync_tolerance_ms)
     assert report.ok, report.summary()
     return recording
 
@@ -253,7 +255,11 @@ def test_a_group_of_free_running_cameras_records_and_verifies(tmp_path):
 
 def test_free_running_cameras_record_their_clocks_capture_times(tmp_path):
     cameras = [*demo_cameras(), CameraSpec("gated", "synthetic", 256, 192, 30.0, {})]
-    recording = record_verified(tmp_path, cameras, 30)
+    # This test is about whose clock each capture time is. A free-running camera's set
+    # takes the frame its own clock made up to a period before the moment (plus its
+    # jitter), while the gated one makes it at the moment: in 31 sets a spread just over
+    # one period is expected now and then (seen in CI: 2 sets at 38-39 ms), so two.
+    recording = record_verified(tmp_path, cameras, 30, sync_tolerance_ms=2 * 1000 / 30.0)
     manifest = read_manifest(recording.folder)
     assert [c["capture_clock"] for c in manifest["cameras"]] == ["source", "source", "after_grab"]
     for camera in manifest["cameras"]:
