@@ -180,8 +180,10 @@ class CamerasPanel(QWidget):
     # --- the table ----------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Ask the engine for the current cameras now, rather than wait for the next stats."""
-        status, reason = run_command(self._link, Status())
+        """Ask the engine for the current cameras now, rather than wait for the next stats.
+        A status read is quick: no wait cursor (setting one from inside a dialog's accept,
+        as after an add, crashed Qt now and then while it applied it to every window)."""
+        status, reason = self._link.try_command(Status())
         if status is None:
             self._report(reason, error=True)
         else:

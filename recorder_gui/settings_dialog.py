@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -125,9 +125,13 @@ def mode_text(width: int, height: int, fps: float) -> str:
 
 @contextmanager
 def busy_cursor() -> Iterator[None]:
-    """A wait cursor while the GUI thread blocks on the engine (restarts take seconds)."""
+    """A wait cursor while the GUI thread blocks on the engine (restarts take seconds).
+
+    sync() shows it without running the event loop: processing events here, inside the
+    signal handlers that call this (an add dialog's accept, say), re-entered Qt and
+    crashed the process now and then (a segfault seen in CI)."""
     QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    QApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+    QApplication.sync()
     try:
         yield
     finally:
