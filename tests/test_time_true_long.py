@@ -56,4 +56,6 @@ def test_an_rtsp_camera_beside_a_slower_free_running_one_keeps_its_latency(tmp_p
     served = sync.counters[rtsp][read]
     skipped = int(np.sum(np.clip(np.diff(served) - 1, 0, None)))
     assert 0.5 * SECONDS <= skipped <= 2 * SECONDS, (skipped, figures)
-    assert int(np.sum(stamps["repeat"])) <= SECONDS // 10, figures
+    # Repeats (a set with no new frame) only where the stand-in server on the same loaded
+    # 2 cores missed a frame: at most 1 % of the sets (a fresh-clone CI run saw 12 of 1741).
+    assert int(np.sum(stamps["repeat"])) <= len(stamps["repeat"]) // 100, figures
