@@ -40,7 +40,7 @@ from recorder_gui.cameras_panel import CamerasPanel
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
 from recorder_gui.notice_bar import NoticeBar
-from recorder_gui.recording_panel import RecordingPanel, open_in_file_manager
+from recorder_gui.recording_panel import RecentRecording, RecordingPanel, open_in_file_manager
 from recorder_gui.status_bar import TakeStatus, format_elapsed
 from recorder_gui.status_icons import DeviceIndicators
 from recorder_gui.tiles import TileGrid
@@ -73,13 +73,9 @@ def shortcuts_text() -> str:
 
 
 def saved_text(event: RecordingFinalized) -> str:
-    """'Saved 4 x 275 frames to <folder>' (or each camera's count where they differ)."""
-    counts = [count for count in (event.frames or {}).values()]
-    if counts and len(set(counts)) == 1 and counts[0] is not None:
-        frames = f"{len(counts)} × {counts[0]:,} frames"
-    else:
-        frames = ", ".join(f"{camera} {count}" for camera, count in (event.frames or {}).items())
-    return f"Saved {frames} to {event.folder}"
+    """'Saved 4 × 275 frames to <folder>' (or each camera's count where they differ)."""
+    frames = RecentRecording(Path(event.folder), event.status, dict(event.frames or {}))
+    return f"Saved {frames.frames_text} frames to {event.folder}"
 
 
 class MainWindow(QMainWindow):
@@ -112,7 +108,8 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.notice)
         centre_layout.addWidget(self.tiles, 1)
         self.setCentralWidget(centre)
-        self.recording_panel = RecordingPanel(link)
+        # The panel's Open folder goes through the window's, which has the fallback.
+        self.recording_panel = RecordingPanel(link, open_folder=self.open_folder)
         self.cameras_panel = CamerasPanel(link)
         self.health_panel = HealthPanel(link)
         self.docks = [
@@ -263,8 +260,9 @@ class MainWindow(QMainWindow):
         self.frozen = bool(status.get("frozen"))
         self._elapsed_s = float(recording["elapsed_s"]) if recording else 0.0
         if status.get("device"):
-            self.device_indicators.update_device(Device(**status["device"]))
-            self.take_status.update_device(Device(**status["device"]))
+            device = Device(**status["device"])
+            self.device_indicators.update_device(device)
+            self.take_status.update_device(device)
         notices = status["engine"].get("notices") or []
         if notices:
             self.notice.show_notice("warning", "The engine started with problems: "

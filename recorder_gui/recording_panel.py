@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -128,7 +127,7 @@ class RecentRecording:
         camera's."""
         counts = list(self.frames.values())
         if counts and None not in counts and len(set(counts)) == 1:
-            return f"{len(counts)} × {counts[0]}"
+            return f"{len(counts)} × {counts[0]:,}"
         return self.frames_detail
 
     @property
@@ -454,12 +453,7 @@ class RecordingPanel(QWidget):
         items = self.recent.selectedItems()
         if not items:
             return
-        folder = items[0].data(0, Qt.ItemDataRole.UserRole).folder
-        if self._open_folder(folder) is False:  # no file manager: say where it is instead
-            QGuiApplication.clipboard().setText(str(folder))
-            QMessageBox.information(self, "Recording folder",
-                                    f"No file manager answered. The folder is:\n{folder}\n\n"
-                                    "(The path is on the clipboard.)")
+        self._open_folder(items[0].data(0, Qt.ItemDataRole.UserRole).folder)
 
 
 def _colour(item: QTableWidgetItem, colour: QColor | None) -> None:
