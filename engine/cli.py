@@ -172,7 +172,10 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         print(json.dumps(cameras, indent=2))
         return EXIT_OK
     for camera in cameras:
-        print(f"{camera['source']:<16}{camera['kind']:<11}{camera.get('description', '')}")
+        print(f"{camera['source']:<15} {camera['kind']:<11}{camera.get('description', '')}")
+        if camera["kind"] == "network":  # ONVIF: where it answers, and what the user must add
+            print(f"{'':<27}ONVIF device service: {' '.join(camera['xaddrs'])}")
+            print(f"{'':<27}stream: {camera['hint']}")
     return EXIT_OK
 
 

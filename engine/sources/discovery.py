@@ -14,18 +14,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.sources.onvif_discovery import PROBE_TIMEOUT_S as NETWORK_PROBE_TIMEOUT_S
+from engine.sources.onvif_discovery import NetworkProbe
+
 PROBE_TIMEOUT_S = 2.0  # for all nodes together
 SYNTHETIC_ENTRY = {
     "source": "synthetic", "kind": "synthetic", "description": "built-in test pattern",
 }
 
 
-def list_cameras(timeout_s: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
-    """The synthetic source plus every V4L2 node that opens, with its default size and fps."""
+def list_cameras(
+    timeout_s: float = PROBE_TIMEOUT_S, network_timeout_s: float = NETWORK_PROBE_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """The synthetic source plus every V4L2 node that opens, with its default size and fps,
+    then the ONVIF cameras on the local network (probed meanwhile; 0 s skips them)."""
+    network = NetworkProbe(network_timeout_s)
     found: list[dict[str, Any]] = [dict(SYNTHETIC_ENTRY)]
     nodes = sorted(Path("/dev").glob("video*"), key=_node_number)
     if not nodes:
-        return found
+        return found + network.result()
     results: dict[str, dict[str, Any]] = {}
     threads = [
         threading.Thread(target=_probe, args=(str(node), results), daemon=True) for node in nodes
@@ -36,7 +43,7 @@ def list_cameras(timeout_s: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     found.extend(results[str(node)] for node in nodes if str(node) in results)
-    return found
+    return found + network.result()
 
 
 def _probe(path: str, results: dict[str, dict[str, Any]]) -> None:
