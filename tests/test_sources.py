@@ -37,8 +37,8 @@ from tests.conftest import free_port
 from tests.waiting import wait_for
 
 ACCEPTED = (
-    "expected 'synthetic', a device index or /dev/videoN, a video file path, "
-    "or an http(s):// / rtsp:// URL"
+    "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
+    "a video file path, or an http(s):// / rtsp:// URL"
 )
 
 

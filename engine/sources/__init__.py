@@ -36,13 +36,17 @@ __all__ = [
 ]
 
 ACCEPTED = (
-    "expected 'synthetic', a device index or /dev/videoN, a video file path, "
-    "or an http(s):// / rtsp:// URL"
+    "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
+    "a video file path, or an http(s):// / rtsp:// URL"
 )
 
 PASSWORD_MASK = "***"  # what stands for a password wherever a URL is shown or kept
 
-_DEVICE_PATH = re.compile(r"/dev/video\d+")
+# A camera's node, or udev's stable name for it: by-id names the camera (its USB vendor,
+# product and serial), by-path the port it is plugged into; /dev/videoN can change when
+# cameras are plugged in another order. Not required to exist: a rig names its cameras
+# before they are plugged in.
+_DEVICE_PATH = re.compile(r"/dev/video\d+|/dev/v4l/by-(?:id|path)/[^/\s]+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z]\w*")  # ".mp4" marks a path; "1.5" is no file name
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -38,6 +38,8 @@ class PropertySpec:
     default of its own, such as a driver's control). `modes` is given on the "width"
     property only, by a source that can list them: the (width, height, fps) modes the
     camera offers, so a user picks one instead of typing a size; empty when it cannot.
+    `inactive`: the device ignores the value for now, because another setting decides
+    it (a camera's white balance temperature while its automatic white balance is on).
     """
 
     name: str
@@ -51,6 +53,7 @@ class PropertySpec:
     reopen: bool = False
     default: Any = None
     modes: tuple[tuple[int, int, float], ...] = ()
+    inactive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
