@@ -101,6 +101,7 @@ class CameraHandle:
     settings: dict[str, Any] = field(default_factory=dict)
     properties: list[dict[str, Any]] = field(default_factory=list)
     capture_clock: str = "after_grab"
+    stream_template: bytes = b""  # not empty: recorded by copy (a packet ring)
     error: str | None = None
     count: int = 0
     _transition: threading.Lock = field(default_factory=threading.Lock)
@@ -120,6 +121,7 @@ class CameraHandle:
         """Take what the camera process says its source is now."""
         self.settings, self.properties = reply.settings, reply.properties
         self.capture_clock = reply.capture_clock
+        self.stream_template = reply.stream_template
 
     # --- transitions ---------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from engine.ipc.control import (
     G_SET_ANCHOR_FRAME,
     G_SET_ANCHOR_NS,
     G_SET_PERIOD_NS,
+    G_SET_SHIFT_NS,
     G_STOP,
     GRAB_HISTORY,
     NO_HOLD,
@@ -128,7 +129,7 @@ class Gate:
             due = max(due, self.state.set_moment_ns(frame - 1) + period)
         group[G_SET_PERIOD_NS] = period
         group[G_SET_ANCHOR_FRAME] = frame
-        group[G_SET_ANCHOR_NS] = -(-due // period) * period
+        group[G_SET_ANCHOR_NS] = -(-due // period) * period - group[G_SET_SHIFT_NS]
 
     def freeze(self, rows: list[int], idle_frame: int) -> bool:
         """Hold every camera at one frame until thaw (Freeze preview: no camera grabs, so

@@ -29,12 +29,13 @@ from engine.capture.lifecycle import JOIN_TIMEOUT_S, CameraLifecycle
 from engine.capture.monitor import Monitor
 from engine.capture.sensor_link import SensorLink
 from engine.capture.takes import TakeController
+from engine.ipc.control import G_COPY_CAMERA
 from engine.ipc.messages import Exit
 from engine.ipc.ring import sweep_stale_segments
 from engine.recording.session import Recording
 from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
-from engine.sources import mask_credentials, parse_source, validate_size_fps
+from engine.sources import Kind, mask_credentials, parse_source, validate_size_fps
 from engine.sources.base import SourceError
 from engine.specs import CameraSpec, SensorSpec
 from engine.system.disk_guard import DiskGuard
@@ -43,6 +44,17 @@ from engine.wire import events
 __all__ = ["CaptureGroup", "GroupError", "validate_specs"]
 
 EventHandler = Callable[[events.Event], None]
+
+
+def copy_candidate(cameras: list[CameraSpec]) -> int:
+    """The one camera of a group that may be recorded by copy: the first network camera
+    not told `record = "encode"` (-1: none). Copy takes its packets in order and steers
+    the set clock onto them; two such cameras would each need the clock."""
+    for index, spec in enumerate(cameras):
+        if (parse_source(spec.source).kind is Kind.NETWORK
+                and spec.settings.get("record", "auto") != "encode"):
+            return index
+    return -1
 
 
 def validate_specs(cameras: list[CameraSpec]) -> None:
@@ -143,6 +155,7 @@ class CaptureGroup:
     def _spawn(self) -> None:
         sweep_stale_segments()
         gate = self._gate = Gate(len(self.specs), self._roster.failed)
+        gate.state.globals[G_COPY_CAMERA] = copy_candidate(self.specs)
         takes = self._takes = TakeController(
             gate, self._roster, lambda: list(self._sensors), self._emit, self._control,
             self._closing, self.start_timeout_s, self._disk_guard,

@@ -140,7 +140,8 @@ class CameraLifecycle:
     def _give_ring(self, camera: CameraHandle, deadline: float) -> None:
         shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
         old_ring = camera.ring
-        camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape)
+        camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape,
+                                       packets=bool(camera.stream_template))
         self._command(camera, AttachRing(camera.ring.name))
         reply = self._await(camera, Attached, deadline)
         if old_ring is not None:
@@ -188,7 +189,7 @@ class CameraLifecycle:
                          daemon=True).start()
 
     def writer_finished(self, camera: CameraHandle, outcome: WriterFinished) -> None:
-        self.takes.writer_finished(camera, outcome.error)
+        self.takes.writer_finished(camera, outcome.error, outcome.waited)
 
     def writer_died(self, camera: CameraHandle) -> None:
         """A dead writer must never hold its ring: release it, end the recording like a

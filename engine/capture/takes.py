@@ -145,6 +145,7 @@ class TakeController:
                 camera.ring.name, recording.video_path(camera.camera_id),
                 recording.timestamps_path(camera.camera_id), recording.codec,
                 width, height, recording.fps,
+                camera.stream_template if camera.ring.packets else b"",
             )))
         deadline = time.monotonic() + self._timeout_s
         replies = [await_reply(c.writer.replies, (Prepared,), deadline, self._closing,
@@ -206,12 +207,15 @@ class TakeController:
             recording.fail(reason, self._gate.cut(rows, recording.first_frame,
                                                   recording.last_frame))
 
-    def writer_finished(self, camera: CameraHandle, error: str | None) -> None:
+    def writer_finished(self, camera: CameraHandle, error: str | None,
+                        waited: list[list[int]] | None = None) -> None:
         """A writer is done. One that failed (encoder crash, disk full) ends the take for
-        every camera; finalizing then cuts all files to the frames they all hold."""
+        every camera; finalizing then cuts all files to the frames they all hold. `waited`:
+        frame sets every writer skipped for a copy camera's keyframe."""
         recording = self.recording
         if recording is None:
             return
+        recording.leave_out(waited or [])
         if error and recording.last_frame is None:
             recording.last_frame = self._gate.cut(self._roster.rows(), recording.first_frame,
                                                   recording.last_frame)
@@ -378,6 +382,8 @@ def _manifest_cameras(members: list[CameraHandle]) -> list[dict[str, Any]]:
             "index": c.index,
             "settings": dict(c.settings),
             "capture_clock": c.capture_clock,
+            # "copy": the camera's own packets, not re-encoded (the take's codec is not its)
+            "recorded_as": "copy" if c.ring is not None and c.ring.packets else "encode",
         }
         for c in members
     ]

@@ -15,16 +15,23 @@ Group cells:
   the flags of frame n as it grabs it, and every earlier pause's frames were grabbed (and
   their flags fixed in the ring) before the group was gathered for the next one.
 - stop: the processes exit their loops.
+- copy_camera: the index of the one camera that may be recorded by stream copy (-1: none);
+  the controller names it before any camera opens.
 - set clock (set_period_ns, set_anchor_frame, set_anchor_ns): frame set k is due at
   anchor_ns + (k - anchor_frame) * set_period_ns on the monotonic clock, the moment
-  every free-running camera samples its frame for it (0 period: no clock yet).
+  every free-running camera samples its frame for it (0 period: no clock yet), plus
+  set_shift_ns: how far a camera recorded by stream copy (which can neither skip nor
+  repeat a packet) has moved the clock onto its own frames' capture times.
 
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
 error, command sequence (commands waiting on the pipe), dropped, room (the highest frame
 number the camera's ring can take without overwriting one its writer still needs; each
 camera refreshes its own while it runs, so no camera grabs a frame set another cannot).
 A history of capture stamps per frame (grab_ns: the source's capture time, else the
-after-grab stamp) gives the live sync spread.
+after-grab stamp) gives the live sync spread. A history of the stream-copy camera's
+packet chains (chain_frame / chain_from: for frame n, the keyframe its packet chain
+started at, -1 while it has none) tells every writer which frame sets that camera's file
+can decode, so all writers skip the same sets until its keyframe.
 """
 
 from __future__ import annotations
@@ -47,9 +54,9 @@ NO_HOLD = np.iinfo(np.int64).max
 PARKED = 2**62
 GRAB_HISTORY = 1024
 
-_GLOBAL_FIELDS = 10
+_GLOBAL_FIELDS = 12
 (G_HOLD_AT, G_FIRST_RECORDING, G_LAST_RECORDING, G_STOP, G_SET_PERIOD_NS, G_SET_ANCHOR_FRAME,
- G_SET_ANCHOR_NS, G_PAUSE_FROM, G_PAUSE_UNTIL) = range(9)
+ G_SET_ANCHOR_NS, G_PAUSE_FROM, G_PAUSE_UNTIL, G_SET_SHIFT_NS, G_COPY_CAMERA) = range(11)
 
 _CAMERA_FIELDS = 8
 C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_ROOM = range(7)
@@ -71,6 +78,10 @@ class GroupState:
         )
         offset += n_cameras * _CAMERA_FIELDS * 8
         self.grab_ns = np.ndarray((n_cameras, GRAB_HISTORY), np.int64, buffer=buf, offset=offset)
+        offset += n_cameras * GRAB_HISTORY * 8
+        self.chain_frame = np.ndarray((GRAB_HISTORY,), np.int64, buffer=buf, offset=offset)
+        offset += GRAB_HISTORY * 8
+        self.chain_from = np.ndarray((GRAB_HISTORY,), np.int64, buffer=buf, offset=offset)
         # Column views used by the gate on every frame.
         self.counts = self.cameras[:, C_COUNT]
         self.ready = self.cameras[:, C_READY]
@@ -79,7 +90,8 @@ class GroupState:
 
     @staticmethod
     def _size(n_cameras: int) -> int:
-        return 8 * (_GLOBAL_FIELDS + n_cameras * (_CAMERA_FIELDS + GRAB_HISTORY))
+        return 8 * (_GLOBAL_FIELDS + n_cameras * (_CAMERA_FIELDS + GRAB_HISTORY)
+                    + 2 * GRAB_HISTORY)
 
     @classmethod
     def create(cls, n_cameras: int) -> GroupState:
@@ -88,12 +100,15 @@ class GroupState:
         state.globals[:] = 0
         state.cameras[:] = 0
         state.grab_ns[:] = 0
+        state.chain_frame[:] = -1
+        state.chain_from[:] = -1
         state.globals[G_HOLD_AT] = NO_HOLD
         state.room[:] = NO_HOLD
         state.globals[G_FIRST_RECORDING] = -1
         state.globals[G_LAST_RECORDING] = -1
         state.globals[G_PAUSE_FROM] = NO_HOLD
         state.globals[G_PAUSE_UNTIL] = NO_HOLD
+        state.globals[G_COPY_CAMERA] = -1
         return state
 
     @classmethod
@@ -130,11 +145,20 @@ class GroupState:
         if not period:
             return 0
         sets_after_anchor = frame_number - int(group[G_SET_ANCHOR_FRAME])
-        return int(group[G_SET_ANCHOR_NS]) + sets_after_anchor * period
+        return int(group[G_SET_ANCHOR_NS] + group[G_SET_SHIFT_NS]) + sets_after_anchor * period
+
+    def copy_chain_from(self, frame_number: int) -> int | None:
+        """The keyframe at which the stream-copy camera's packet chain through frame n
+        began: -1 while it has none (its packet of n cannot be decoded from any keyframe
+        since); None when it did not publish frame n (no such camera, or out of the gate)."""
+        slot = frame_number % GRAB_HISTORY
+        if self.chain_frame[slot] != frame_number:
+            return None
+        return int(self.chain_from[slot])
 
     def close(self) -> None:
         del self.counts, self.ready, self.grabbing, self.room
-        del self.globals, self.cameras, self.grab_ns
+        del self.globals, self.cameras, self.grab_ns, self.chain_frame, self.chain_from
         self._segment.close()
         if self._owner:
             self._segment.unlink()

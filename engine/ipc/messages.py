@@ -8,7 +8,7 @@ these types, so a message cannot be misspelled on one side only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,14 @@ class ApplySettings:
 @dataclass(frozen=True)
 class Opened:
     """The source is open with these actual settings and properties; capture_clock: where
-    its frames' capture times come from ("source", "arrival" or "after_grab")."""
+    its frames' capture times come from ("source", "arrival" or "after_grab");
+    stream_template: a camera recorded by copy describes its stream with it (see
+    sources/stream_template.py) and needs a packet ring; empty: it sends pictures."""
 
     settings: dict[str, Any]
     properties: list[dict[str, Any]]
     capture_clock: str
+    stream_template: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Applied:
     properties: list[dict[str, Any]]
     capture_clock: str
     reshape: bool
+    stream_template: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Reconnected:
     settings: dict[str, Any]
     properties: list[dict[str, Any]]
     capture_clock: str
+    stream_template: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class RecordJob:
     width: int
     height: int
     fps: float
+    stream_template: bytes = b""  # not empty: write the ring's packets as they are (copy)
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class WriterFinished:
     error: str | None
     first_frame: int | None = None
     end_frame: int | None = None
+    waited: list[list[int]] = field(default_factory=list)  # [from, until): no keyframe yet
 
 
 WriterReply = Prepared | PrepareFailed | Failed

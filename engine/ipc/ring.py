@@ -4,6 +4,12 @@ Layout of the segment: a small int64 header, an int64 metadata row per slot
 (frame number, the process's stamps, the source's capture time, UTC, flags),
 then the slot images (each 64-byte aligned). Frame n lives in slot n % n_slots.
 
+A ring may carry packets instead of pictures (a camera recorded by stream copy: its own
+compressed packets go to the file untouched). A slot then holds a packet's bytes
+(M_BYTES long, FLAG_KEY on a keyframe), and one more image slot after the last holds
+the newest picture the camera decoded for the live view (`write_preview`), which
+`read_latest` shows instead of a slot.
+
 Three parties use a ring:
 - the camera process writes frames straight into slots (`begin_write` hands out
   the slot's image view, `end_write` publishes it);
@@ -27,9 +33,9 @@ import numpy as np
 
 _MAGIC = 0x52494E47  # "RING"
 _HEADER_FIELDS = 8
-_H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR = range(7)
+_H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR, _H_PACKETS = range(8)
 
-META_FIELDS = 9
+META_FIELDS = 10
 (
     M_SEQ,
     M_FRAME,
@@ -40,12 +46,14 @@ META_FIELDS = 9
     M_UTC,
     M_FLAGS,
     M_CAPTURE,
+    M_BYTES,
 ) = range(META_FIELDS)
 
 NO_WRITER_ROOM = 2**62  # room_until() while no writer holds the cursor
 FLAG_RECORD = 1
 FLAG_FINISH = 2
 FLAG_REPEAT = 4  # the camera had no new frame for this set: its previous one again
+FLAG_KEY = 8  # a packet ring's slot holds a keyframe
 
 _ALIGN = 64
 
@@ -55,11 +63,12 @@ def _aligned(nbytes: int) -> int:
 
 
 def _layout(n_slots: int, shape: tuple[int, int, int]) -> tuple[int, int, int, int]:
-    """Offsets of (metadata, first image), the slot stride and the total size."""
+    """Offsets of (metadata, first image), the slot stride and the total size; room for
+    one more slot and metadata row than n_slots (a packet ring's preview)."""
     meta_offset = _aligned(_HEADER_FIELDS * 8)
-    image_offset = meta_offset + _aligned(n_slots * META_FIELDS * 8)
+    image_offset = meta_offset + _aligned((n_slots + 1) * META_FIELDS * 8)
     stride = _aligned(int(np.prod(shape)))
-    return meta_offset, image_offset, stride, image_offset + n_slots * stride
+    return meta_offset, image_offset, stride, image_offset + (n_slots + 1) * stride
 
 
 SEGMENT_PREFIX = "rw"
@@ -172,24 +181,32 @@ class FrameRing:
             int(self._header[_H_WIDTH]),
             int(self._header[_H_CHANNELS]),
         )
+        self.packets = bool(self._header[_H_PACKETS])
         meta_offset, image_offset, stride, _ = _layout(self.n_slots, self.shape)
-        self.meta = np.ndarray(
-            (self.n_slots, META_FIELDS), np.int64, buffer=buf, offset=meta_offset
-        )
-        self._images = [
+        rows = np.ndarray((self.n_slots + 1, META_FIELDS), np.int64, buffer=buf,
+                          offset=meta_offset)
+        self.meta = rows[: self.n_slots]
+        self._preview_meta = rows[self.n_slots]
+        images = [
             np.ndarray(self.shape, np.uint8, buffer=buf, offset=image_offset + i * stride)
-            for i in range(self.n_slots)
+            for i in range(self.n_slots + 1)
         ]
+        self._images = images[: self.n_slots]
+        self._preview = images[self.n_slots]
+        self._bytes = [image.reshape(-1) for image in self._images]
 
     @classmethod
-    def create(cls, n_slots: int, shape: tuple[int, int, int]) -> FrameRing:
+    def create(cls, n_slots: int, shape: tuple[int, int, int], *,
+               packets: bool = False) -> FrameRing:
+        """A ring of n_slots pictures of `shape`; with packets, of compressed packets of up
+        to a picture's size each, plus the preview picture."""
         if n_slots < 2:
             raise ValueError("a frame ring needs at least 2 slots")
         *_, size = _layout(n_slots, shape)
         segment = create_segment(size)
         header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment_buffer(segment))
         header[:] = 0
-        header[: _H_CURSOR + 1] = (_MAGIC, n_slots, *shape, -1, -1)
+        header[: _H_PACKETS + 1] = (_MAGIC, n_slots, *shape, -1, -1, int(packets))
         del header
         return cls(segment, owner=True)
 
@@ -226,11 +243,14 @@ class FrameRing:
         utc_ns: int,
         flags: int,
         capture_ns: int | None = None,
+        nbytes: int = 0,
     ) -> None:
         """Stamp the slot's metadata and publish it as the newest frame. capture_ns is
-        when the source captured the frame; None (the source cannot tell): after-grab."""
+        when the source captured the frame; None (the source cannot tell): after-grab.
+        nbytes: the length of a packet ring's packet."""
         row = self.meta[frame_number % self.n_slots]
         row[M_FRAME] = frame_number
+        row[M_BYTES] = nbytes
         row[M_BEFORE_GRAB] = before_grab_ns
         row[M_AFTER_GRAB] = after_grab_ns
         row[M_CAPTURE] = after_grab_ns if capture_ns is None else capture_ns
@@ -240,6 +260,19 @@ class FrameRing:
         row[M_AFTER_PUBLISH] = time.monotonic_ns()
         row[M_SEQ] += 1  # even: complete
         self._header[_H_LATEST] = frame_number
+
+    def packet_buffer(self, frame_number: int) -> np.ndarray:
+        """A packet ring's slot of frame_number as flat bytes (after begin_write)."""
+        return self._bytes[frame_number % self.n_slots]
+
+    def write_preview(self, frame_number: int) -> np.ndarray:
+        """Begin writing the live view's picture of a packet ring; end_preview publishes."""
+        self._preview_meta[M_SEQ] += 1
+        self._preview_meta[M_FRAME] = frame_number
+        return self._preview
+
+    def end_preview(self) -> None:
+        self._preview_meta[M_SEQ] += 1
 
     def has_room(self, frame_number: int) -> bool:
         """False while writing frame_number would overwrite a frame the writer still needs."""
@@ -273,6 +306,11 @@ class FrameRing:
     def metadata(self, frame_number: int) -> np.ndarray:
         return self.meta[frame_number % self.n_slots]
 
+    def packet(self, frame_number: int) -> np.ndarray:
+        """A packet ring's packet of frame_number (valid while the caller holds the cursor)."""
+        slot = frame_number % self.n_slots
+        return self._bytes[slot][: int(self.meta[slot, M_BYTES])]
+
     # --- display side --------------------------------------------------------
 
     def read_latest(self, out: np.ndarray, retries: int = 8) -> np.ndarray | None:
@@ -284,28 +322,34 @@ class FrameRing:
         published yet or every attempt raced a writer. Never blocks the camera.
         """
         for _ in range(retries):
-            frame_number = int(self._header[_H_LATEST])
-            if frame_number < 0:
-                return None
-            slot = frame_number % self.n_slots
-            seq_before = int(self.meta[slot, M_SEQ])
+            if self.packets:
+                row, image = self._preview_meta, self._preview
+                frame_number = int(row[M_FRAME])
+                if not row[M_SEQ]:
+                    return None
+            else:
+                frame_number = int(self._header[_H_LATEST])
+                if frame_number < 0:
+                    return None
+                row, image = self.meta[frame_number % self.n_slots], \
+                    self._images[frame_number % self.n_slots]
+            seq_before = int(row[M_SEQ])
             if seq_before & 1:
                 continue
-            image = self._images[slot]
             if out.shape == image.shape:
                 np.copyto(out, image)
             else:
                 cv2.resize(image, (out.shape[1], out.shape[0]), dst=out,
                            interpolation=cv2.INTER_LINEAR)
-            meta = self.meta[slot].copy()
-            if int(self.meta[slot, M_SEQ]) == seq_before and meta[M_FRAME] == frame_number:
+            meta = row.copy()
+            if int(row[M_SEQ]) == seq_before and meta[M_FRAME] == frame_number:
                 return meta
         return None
 
     def close(self) -> None:
         """Drop the views and the mapping; the owner also unlinks the segment."""
-        self._images = []
-        del self.meta, self._header
+        self._images, self._bytes = [], []
+        del self.meta, self._header, self._preview_meta, self._preview
         self._segment.close()
         if self._owner:
             self._segment.unlink()

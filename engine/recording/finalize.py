@@ -35,7 +35,7 @@ from engine.recording.encoder import frame_rate
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
-from engine.recording.segments import leading, manifest_segments
+from engine.recording.segments import Segment, frame_numbers, leading, manifest_segments
 from engine.recording.sync_report import write_sync_report
 from engine.recording.take_scan import READ_ERRORS, CameraScan, decodable_frames, scan_camera
 from engine.recording.timestamps import utc_field
@@ -79,6 +79,8 @@ def finalize_recording(
         segments = manifest_segments(manifest)
     except RecordingError as exc:
         raise RecordingError(f"{folder / MANIFEST_NAME}: {exc}") from exc
+    segments = _without_keyframe_waits(folder, entries, segments)
+    manifest["first_frame"] = segments[0][0]
     cameras = [scan_camera(folder, entry, segments, fps) for entry in entries]
     for camera in cameras:
         if camera.layout is not None and camera.whole:  # not closed: index it to read it
@@ -333,6 +335,51 @@ def _check_packets(path: Path, tracks: int, frames: int) -> None:
         raise RecordingError(f"{path} holds {counts} frames per track, expected {frames}")
     if not all(decoded):
         raise RecordingError(f"{path}: the first frame of a track does not decode")
+
+
+def _without_keyframe_waits(folder: Path, entries: list[dict[str, Any]],
+                            segments: list[Segment]) -> list[Segment]:
+    """A take with a camera recorded by copy: its writers skipped the same frame sets while
+    waiting for that camera's keyframe, which a stop writes into the segments but a crash
+    leaves unsaid. The segments then become the runs of frame numbers the longest
+    timestamps file names (every writer wrote the same ones), within the promised ones."""
+    if not any(entry.get("recorded_as") == "copy" for entry in entries):
+        return segments
+    named: list[int] = []
+    for entry in entries:
+        numbers = _row_frames(folder / entry["timestamps"])
+        if len(numbers) > len(named):
+            named = numbers
+    open_from = segments[-1][0] if segments[-1][1] is None else None
+    promised = set(frame_numbers(segments[:-1] if open_from is not None else segments))
+    runs: list[Segment] = []
+    for number in named:
+        if number not in promised and (open_from is None or number < open_from):
+            continue
+        if runs and runs[-1][1] == number:
+            runs[-1] = (runs[-1][0], number + 1)
+        else:
+            runs.append((number, number + 1))
+    if not runs:
+        return segments
+    if segments[-1][1] is None:
+        runs[-1] = (runs[-1][0], None)
+    return runs
+
+
+def _row_frames(path: Path) -> list[int]:
+    """The frame numbers of a timestamps file's whole rows."""
+    try:
+        lines = path.read_text(errors="replace").split("\n")[1:-1]
+    except OSError:
+        return []
+    numbers = []
+    for line in lines:
+        number = line.partition(",")[0]
+        if not number.isdigit():
+            break
+        numbers.append(int(number))
+    return numbers
 
 
 def _update_manifest(

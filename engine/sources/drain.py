@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,10 +49,12 @@ class _Frame:
 
 
 class FrameDrain:
-    """Reads `reader` on a daemon thread until stopped or the stream fails."""
+    """Reads `reader` on a daemon thread until stopped or the stream fails, keeping the
+    newest `depth` frames."""
 
-    def __init__(self, reader: FrameReader, name: str) -> None:
+    def __init__(self, reader: FrameReader, name: str, depth: int = DEPTH) -> None:
         self._reader = reader
+        self._depth = depth
         self._changed = threading.Condition()
         self._frames: deque[_Frame] = deque()  # oldest first, at most DEPTH
         self._latched: _Frame | None = None  # the frame retrieve() copies; never reused
@@ -74,7 +77,7 @@ class FrameDrain:
                 image, captured_ns = frame
                 self._sequence += 1
                 spare = None
-                if len(self._frames) == DEPTH:
+                if len(self._frames) == self._depth:
                     oldest = self._frames.popleft()
                     latched = self._latched
                     unseen = latched is None or oldest.sequence > latched.sequence
@@ -132,6 +135,49 @@ class FrameDrain:
             self._latched = chosen
             self._lost_ns = -1
             return chosen.sequence
+
+    def latch_next(self, moment_ns: int, slack_ns: int,
+                   is_key: Callable[[Any], bool]) -> tuple[int, bool]:
+        """Latch the packet for a frame set of a stream recorded by copy, which may skip a
+        packet only when the packet after it is a keyframe (nothing later refers to it):
+        the packet after the one latched before, or the newest keyframe captured up to
+        slack_ns after the moment when the camera is ahead of the sets. When the packet
+        after the latched one is gone (the first latch, or the camera process fell more
+        than the drain's depth behind), the newest captured at or before the moment.
+        Returns (sequence, whether it continues the latched packet's chain); (0, False):
+        nothing new, the latched packet repeats."""
+        with self._changed:
+            latched = self._latched
+            after = latched.sequence if latched is not None else 0
+            newer = [frame for frame in self._frames if frame.sequence > after]
+            if not newer:
+                return 0, False
+            chosen = newer[0]
+            follows = latched is not None and chosen.sequence == after + 1
+            if follows:
+                for frame in newer[1:]:
+                    if frame.captured_ns > moment_ns + slack_ns:
+                        break
+                    if is_key(frame.image):
+                        chosen = frame
+            else:
+                for frame in newer:
+                    if frame.captured_ns > moment_ns:
+                        break
+                    chosen = frame
+            self._latched = chosen
+            self._lost_ns = -1
+            return chosen.sequence, follows
+
+    def latched_captured_ns(self) -> int:
+        """The capture time of the frame latched last (0 before the first latch)."""
+        frame = self._latched
+        return frame.captured_ns if frame is not None else 0
+
+    def latched_picture(self) -> Any:
+        """The picture (or packet) latched last; None before the first latch."""
+        frame = self._latched
+        return frame.image if frame is not None else None
 
     def latch_newest(self) -> int:
         """Latch the newest frame (0 if none has arrived); see latch_at."""

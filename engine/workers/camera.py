@@ -13,6 +13,13 @@ A camera may join a running group (after a restart or a reconnect): the
 controller sets its count to the group's common frame and then hands it a ring,
 so the loop re-reads its count after every command.
 
+A camera recorded by copy (a network camera's own H.264/H.265 packets) puts packets in
+a packet ring instead of pictures, takes them in order (it can neither skip nor repeat
+one: later packets refer to earlier ones), and steers the group's set clock onto its
+packets' capture times, so the other cameras sample their frames at the moments its
+frames were captured. Its packet chain (the keyframe it started at) goes into the
+control block for the writers; only its keyframes are decoded, for the live view.
+
 Nothing in the loop allocates frame buffers, pickles, logs or touches pixels in
 Python; the pipe to the controller carries only rare commands and events.
 """
@@ -33,7 +40,9 @@ from engine.ipc.control import (
     C_GRABBING,
     C_READY,
     C_ROOM,
+    G_COPY_CAMERA,
     G_HOLD_AT,
+    G_SET_SHIFT_NS,
     G_STOP,
     GRAB_HISTORY,
     GroupState,
@@ -49,7 +58,7 @@ from engine.ipc.messages import (
     Rejected,
     StreamLost,
 )
-from engine.ipc.ring import FLAG_REPEAT, FrameRing
+from engine.ipc.ring import FLAG_KEY, FLAG_REPEAT, FrameRing
 from engine.sources import create_source
 from engine.sources.base import Latch, SettingRejected, Source
 from engine.specs import CameraSpec
@@ -121,8 +130,10 @@ class _CaptureProcess:
             self.spec.source, index, self.spec.width, self.spec.height, self.spec.fps,
             dict(self.spec.settings),
         )
+        if hasattr(self.source, "copy_allowed"):  # one camera of a group may copy
+            self.source.copy_allowed = int(self.state.globals[G_COPY_CAMERA]) == index
         self.source.open()
-        send_to_controller(self.conn, Opened(*self._described()))
+        send_to_controller(self.conn, Opened(*self._described(), self._template()))
         self._capture_loop()
 
     def _described(self) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
@@ -131,6 +142,12 @@ class _CaptureProcess:
         source = self.source
         return source.settings(), [p.to_dict() for p in source.properties()], source.capture_clock
 
+    def _template(self) -> bytes:
+        """The stream's description while the source is recorded by copy, else empty."""
+        return getattr(self.source, "stream_template", b"") if self._copies() else b""
+
+    def _copies(self) -> bool:
+        return bool(getattr(self.source, "copies", False))
     def _handle_commands(self) -> None:
         self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
         while self.conn.poll():
@@ -161,6 +178,10 @@ class _CaptureProcess:
             send_to_controller(self.conn, Rejected(str(exc)))
             return
         reshape = any(before.get(key) != after.get(key) for key in _GEOMETRY_KEYS)
+        if before.get("record") != after.get("record"):  # pictures <-> packets: a new ring
+            self.source.close()
+            self.source.open()
+            reshape = True
         if reshape:
             self.period_ns = int(1e9 / float(after["fps"]))
             self.state.cameras[self.index, C_READY] = 0
@@ -168,7 +189,7 @@ class _CaptureProcess:
                 self.ring.close()
                 self.ring = None
         self.source.flush()
-        send_to_controller(self.conn, Applied(*self._described(), reshape))
+        send_to_controller(self.conn, Applied(*self._described(), reshape, self._template()))
 
     def close(self) -> None:
         if self.source is not None:
@@ -191,7 +212,7 @@ class _CaptureProcess:
         delay_s = _RECONNECT_FIRST_S
         while not self.state.globals[G_STOP] and self.parent.alive():
             if source.reconnect():  # type: ignore[attr-defined]
-                send_to_controller(self.conn, Reconnected(*self._described()))
+                send_to_controller(self.conn, Reconnected(*self._described(), self._template()))
                 return
             deadline = time.monotonic() + delay_s
             while time.monotonic() < deadline and not self.state.globals[G_STOP]:
@@ -214,11 +235,14 @@ class _CaptureProcess:
         frame_number = int(counts[index])
         waits = 0
         held_since = 0
+        copies = self._copies()
+        chain = -1  # a copy camera's packet chain: the frame number of its keyframe
 
         while not group[G_STOP]:
             if cells[C_COMMAND_SEQ] != self.commands_seen:
                 self._handle_commands()
                 frame_number = int(counts[index])  # a join sets it
+                copies, chain = self._copies(), -1
                 continue
             ring = self.ring
             # Hold gate: paused, updating, gathering at a record boundary, or not all ready.
@@ -263,13 +287,20 @@ class _CaptureProcess:
                 if not hasattr(source, "reconnect"):
                     raise RuntimeError(f"camera {self.spec.camera_id} stopped delivering frames")
                 self._ride_out_outage()
+                copies, chain = self._copies(), -1
                 continue
             after_grab = monotonic_ns()
             utc = time_ns()
             # Latch first, decode second: let cameras that woke with us take their
             # frames before this one spends a core on retrieving (sync on few cores).
             os.sched_yield()
-            source.retrieve(ring.begin_write(frame_number), frame_number)
+            slot = ring.begin_write(frame_number)
+            nbytes, key = 0, False
+            if copies:
+                nbytes, key = source.retrieve_packet(  # type: ignore[attr-defined]
+                    ring.packet_buffer(frame_number))
+            else:
+                source.retrieve(slot, frame_number)
             after_retrieve = monotonic_ns()
             captured = capture_ns()  # a network stream knows it only once retrieved
             if captured is None:
@@ -277,12 +308,40 @@ class _CaptureProcess:
             flags = state.recording_flags(frame_number)  # before "grabbing" is cleared
             if latched == Latch.REPEAT:
                 flags |= FLAG_REPEAT
+            if copies:
+                chain = self._copied(frame_number, latched, key, chain, captured, moment)
+                if key:
+                    flags |= FLAG_KEY
             cells[C_GRABBING] = 0
             ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags,
-                           captured)
+                           captured, nbytes)
             grab_history[frame_number % GRAB_HISTORY] = captured  # the live spread's stamp
             cells[C_DROPPED] = source.dropped
             frame_number += 1
             counts[index] = frame_number
+            if copies and key:  # after publishing: the set never waits for the preview
+                source.preview(ring.write_preview(frame_number - 1))  # type: ignore[attr-defined]
+                ring.end_preview()
             if not frame_number & 63 and not self.parent.alive():
                 return
+
+    def _copied(self, frame_number: int, latched: Latch, key: bool, chain: int,
+                captured: int, moment: int) -> int:
+        """A copy camera's bookkeeping per packet: its chain into the control block (a
+        keyframe starts one; a packet that does not follow the one before, or a repeat,
+        ends it), and the set clock steered onto its capture times (a jump over a
+        quarter period at once, drift an eighth at a time). Returns the chain."""
+        state = self.state
+        source = self.source
+        if latched == Latch.NEW and key:
+            chain = frame_number
+        elif latched != Latch.NEW or not source.follows:  # type: ignore[union-attr]
+            chain = -1
+        slot = frame_number % GRAB_HISTORY
+        state.chain_from[slot] = chain
+        state.chain_frame[slot] = frame_number
+        if moment and latched == Latch.NEW:
+            offset = captured - moment
+            step = offset if abs(offset) > self.period_ns // 4 else offset // 8
+            state.globals[G_SET_SHIFT_NS] += step
+        return chain

@@ -7,6 +7,13 @@ number, and finishes at the first frame flagged "finish" or at the
 group's last recording frame, whichever it meets first (the latter is how a
 recording ends when a camera died and will never publish that frame).
 
+A camera recorded by copy has a packet ring: its writer muxes the packets as they are
+(PacketFile). Its file can only begin at a keyframe and only go on along an unbroken
+chain of packets, so every writer of the group skips the same frame sets: from the
+start of each run of written frames (the take's start, a resume, or a skipped set) until
+the copy camera's packet chain starts at a keyframe inside that run (the control block's
+chain history). Those sets are reported as `waited`.
+
 It runs at a lower CPU priority than the cameras: a busy encoder slows the group
 through backpressure rather than disturbing grab timing.
 """
@@ -33,6 +40,7 @@ from engine.ipc.messages import (
 )
 from engine.ipc.ring import (
     FLAG_FINISH,
+    FLAG_KEY,
     FLAG_RECORD,
     FLAG_REPEAT,
     M_AFTER_GRAB,
@@ -47,6 +55,7 @@ from engine.ipc.ring import (
     FrameRing,
 )
 from engine.recording.encoder import VideoEncoder
+from engine.recording.packet_file import PacketFile
 from engine.recording.timestamps import TimestampWriter
 
 _IDLE_POLL_S = 0.2
@@ -88,10 +97,14 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
     encoder never lands on recorded frames and a file that cannot be opened fails the
     start instead of the recording; then record from the frame the controller names."""
     ring = FrameRing.attach(job.ring_name)
-    video = timestamps = None
+    video: VideoEncoder | PacketFile | None = None
+    timestamps = None
     try:
-        video = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps,
-                             crash_safe=True)
+        if job.stream_template:
+            video = PacketFile(job.video_path, job.stream_template, job.fps)
+        else:
+            video = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps,
+                                 crash_safe=True)
         timestamps = TimestampWriter(job.timestamps_path)
     except Exception as exc:
         for opened in (video, ring):
@@ -114,7 +127,7 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
 def _record(
     first_frame: int,
     ring: FrameRing,
-    video: VideoEncoder,
+    video: VideoEncoder | PacketFile,
     timestamps: TimestampWriter,
     state: GroupState,
     parent: ParentWatch,
@@ -123,6 +136,8 @@ def _record(
     frame_number = first_frame
     frames = 0
     error: str | None = None
+    run_start = first_frame  # the first frame of the current run of written frames
+    waited: list[list[int]] = []  # [from, until) ranges skipped for a keyframe
     next_sync = time.monotonic() + _SYNC_INTERVAL_S
     try:
         group = state.globals
@@ -144,8 +159,18 @@ def _record(
             flags = int(meta[M_FLAGS])
             if flags & FLAG_FINISH:
                 break
-            if flags & FLAG_RECORD:
-                video.write(ring.image(frame_number))
+            chain = state.copy_chain_from(frame_number)
+            if flags & FLAG_RECORD and chain is not None and chain < run_start:
+                if waited and waited[-1][1] == frame_number:
+                    waited[-1][1] = frame_number + 1
+                else:
+                    waited.append([frame_number, frame_number + 1])
+                run_start = frame_number + 1
+            elif flags & FLAG_RECORD:
+                if isinstance(video, PacketFile):
+                    video.write(ring.packet(frame_number), bool(flags & FLAG_KEY))
+                else:
+                    video.write(ring.image(frame_number))
                 timestamps.write(
                     frame_number,
                     int(meta[M_BEFORE_GRAB]),
@@ -157,6 +182,8 @@ def _record(
                     bool(flags & FLAG_REPEAT),
                 )
                 frames += 1
+            else:
+                run_start = frame_number + 1  # a paused frame: the file's chain breaks
             frame_number += 1
             ring.cursor = frame_number
             if time.monotonic() >= next_sync:
@@ -173,7 +200,7 @@ def _record(
             except Exception as exc:
                 error = error or _describe(exc)
         ring.close()
-    return WriterFinished(frames, error, first_frame, frame_number)
+    return WriterFinished(frames, error, first_frame, frame_number, waited)
 
 
 def _describe(exc: Exception) -> str:
