@@ -176,7 +176,36 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         if camera["kind"] == "network":  # ONVIF: where it answers, and what the user must add
             print(f"{'':<27}ONVIF device service: {' '.join(camera['xaddrs'])}")
             print(f"{'':<27}stream: {camera['hint']}")
+        if camera["kind"] == "device":
+            for line in device_summary(camera):
+                print(f"{'':<27}{line}")
     return EXIT_OK
+
+
+def device_summary(camera: dict[str, Any], sizes_shown: int = 4) -> list[str]:
+    """A USB camera's discovery entry in a few lines: where it is, each format's largest
+    sizes at their top rate, its controls, and any warning (`cameras --json` has it all)."""
+    where = [f"node {camera['node']}"]
+    if camera.get("usb_bus") is not None:
+        where.append(f"USB bus {camera['usb_bus']}")
+    where += [f"{key.replace('_', '-')} {camera[key]}" for key in ("by_id", "by_path")
+              if camera.get(key) and camera[key] != camera["source"]]
+    lines = ["; ".join(where)]
+    for fmt in camera.get("formats", []):
+        if not fmt["readable"]:
+            lines.append(f"{fmt['fourcc']:<6}not offered: no reader decodes it")
+            continue
+        top: dict[tuple[int, int], float] = {}
+        for width, height, fps in fmt["modes"]:
+            top[(width, height)] = max(fps, top.get((width, height), 0.0))
+        shown = [f"{w}x{h}@{fps:g}" for (w, h), fps in list(top.items())[:sizes_shown]]
+        more = f" … ({len(top)} sizes)" if len(top) > sizes_shown else ""
+        lines.append(f"{fmt['fourcc']:<6}{', '.join(shown)}{more}")
+    controls = [control["name"] for control in camera.get("controls", [])]
+    if controls:
+        lines.append(f"controls: {', '.join(controls)}")
+    lines += [f"warning: {warning}" for warning in camera.get("warnings", [])]
+    return lines
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

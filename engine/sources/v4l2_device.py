@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from fractions import Fraction
@@ -358,14 +358,22 @@ class V4L2Device:
         self._controls = {control.name: control for control in read_controls(driver)}
 
     @classmethod
-    def open(cls, path: str) -> V4L2Device:
-        """Open the node (a /dev/v4l/by-id/... link works too); OSError if it will not."""
-        driver = Ioctls(path)
+    def open(cls, path: str, opener: Callable[[str], Driver] | None = None) -> V4L2Device:
+        """Open the node (a /dev/v4l/by-id/... link works too) through `opener` (the
+        ioctls unless a test gives recorded answers); OSError if it will not."""
+        driver = (opener or Ioctls)(path)
         try:
             return cls(driver)
         except BaseException:
             driver.close()
             raise
+
+    @property
+    def capture_capable(self) -> bool:
+        return capture_capable(self._driver)
+
+    def formats(self) -> list[FormatAnswer]:
+        return self._driver.formats()
 
     def modes(self) -> tuple[Mode, ...]:
         if self._modes is None:
