@@ -53,6 +53,7 @@ GEOMETRY = ("width", "height", "fps")  # what a mode sets; never changed during 
 RESTART_NOTE = "restarts the camera"
 RECORDING_NOTE = "stop the recording to change: restarts the camera"
 READ_ONLY_NOTE = "fixed by the camera"
+INACTIVE_NOTE = "set by the camera's automatic mode"
 CUSTOM_MODE = "Custom…"
 MODE_LABEL = "Resolution and frame rate"
 ERROR_STYLE = "color: #c62828;"
@@ -74,11 +75,36 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "exposure": ("Exposure", "",
                  "In the camera's own units (a USB camera's driver decides what they mean)."),
     "gain": ("Gain", "", "In the camera driver's own units."),
-    "auto_exposure": ("Automatic exposure mode", "",
-                      "The driver's own code for it (V4L2: 1 manual, 3 automatic)."),
     "fourcc": ("Pixel format", "",
-               "auto lets the driver choose; many USB cameras need MJPG for large sizes "
-               "at full rate."),
+               "auto: MJPG where the camera offers the size and rate, else YUYV (uncompressed "
+               "YUYV does not fit large sizes at full rate through USB 2)."),
+    "pixel_format": ("Pixel format in use", "", "What the camera delivers now."),
+    # A USB camera's V4L2 controls, by the names v4l2-ctl gives them; the driver's units.
+    "saturation": ("Saturation", "", "In the camera driver's own units."),
+    "hue": ("Hue", "", "In the camera driver's own units."),
+    "gamma": ("Gamma", "", "In the camera driver's own units."),
+    "sharpness": ("Sharpness", "", "In the camera driver's own units."),
+    "backlight_compensation": ("Backlight compensation", "", ""),
+    "power_line_frequency": ("Power line frequency", "",
+                             "The mains frequency of the room's lights, against flicker."),
+    "white_balance_automatic": ("Automatic white balance", "",
+                                "Off: the white balance temperature below applies."),
+    "white_balance_temperature": ("White balance temperature", "K",
+                                  "Applies while automatic white balance is off."),
+    "auto_exposure": ("Exposure mode", "",
+                      "Manual Mode: the exposure time below applies; the other modes let "
+                      "the camera choose it."),
+    "exposure_time_absolute": ("Exposure time", "× 100 µs",
+                               "Applies in Manual Mode; longer than a frame period lowers "
+                               "the frame rate."),
+    "exposure_dynamic_framerate": ("Lower the frame rate for exposure", "",
+                                   "On: the camera may slow down in dim light (the rig's "
+                                   "frame rate is then not kept)."),
+    "focus_automatic_continuous": ("Autofocus", "", "Off: the focus below applies."),
+    "focus_absolute": ("Focus", "", "Applies while autofocus is off; in the driver's units."),
+    "zoom_absolute": ("Zoom", "", "In the camera driver's own units."),
+    "pan_absolute": ("Pan", "arc seconds", ""),
+    "tilt_absolute": ("Tilt", "arc seconds", ""),
     "pattern": ("Test pattern", "", "What the synthetic camera draws."),
     "clock": ("Camera clock", "",
               "gated: a frame on each of the rig's ticks; free: the camera runs on its own "
@@ -255,7 +281,7 @@ def make_editor(prop: dict[str, Any]) -> QWidget:
         editor.setSingleStep(step)
     else:
         raise ValueError(f"{prop['name']}: unknown property kind {kind!r}")
-    editor.setEnabled(not prop.get("read_only"))
+    editor.setEnabled(not prop.get("read_only") and not prop.get("inactive"))
     return editor
 
 
@@ -428,6 +454,8 @@ class SettingsDialog(QDialog):
         self._tips[name] = tip
         if prop.get("read_only"):
             row.set_note(READ_ONLY_NOTE)
+        elif prop.get("inactive"):
+            row.set_note(INACTIVE_NOTE)
         self.editors[name] = editor
         self.rows[name] = row
         self.props[name] = prop
@@ -577,11 +605,27 @@ class SettingsDialog(QDialog):
             self._applied.update(
                 {name: value for name, value in result["settings"].items() if name in self.editors}
             )
+            self._refresh_inactive()
         self._load()
         self._show_custom(self._mode_is_custom())
         if result is None:
             self._show_refusal(reason or "refused")
         return result is not None
+
+    def _refresh_inactive(self) -> None:
+        """A change can make other settings (in)active (automatic white balance off makes
+        its temperature editable): read which are, as the engine now says."""
+        if not any("inactive" in prop for prop in self.props.values()):
+            return
+        properties, _reason = run_command(self._link, Properties(camera=self.camera_id))
+        for prop in properties or []:
+            name = prop["name"]
+            if name not in self.editors or prop.get("read_only") \
+                    or self.restarts_camera(name):
+                continue
+            self.props[name] = prop
+            self.editors[name].setEnabled(not prop.get("inactive"))
+            self.rows[name].set_note(INACTIVE_NOTE if prop.get("inactive") else "")
 
     def _clear_errors(self) -> None:
         self.error_label.clear()
