@@ -492,12 +492,15 @@ def test_limits_between_options_are_checked(tmp_path, text, expected):
     ('"rtsp://cam.local/s1"', 'rtsp_transport = "pigeon"',
      "6: cameras[0].settings.rtsp_transport: must be one of tcp, udp"),
     ('"synthetic"', 'pattern = "plaid"', "6: cameras[0].settings.pattern: must be one of"),
-    ("7", "open_timeout_ms = 5", "5: cameras[0].settings: unknown setting 'open_timeout_ms'"),
+    ("7", 'fourcc = "H264"', "6: cameras[0].settings.fourcc: H264 is not offered"),
+    ("7", "Zoom = 2", "5: cameras[0].settings: unknown setting 'Zoom'"),
 ])
 def test_every_cameras_settings_are_checked_by_its_source_at_load(tmp_path, source, setting,
                                                                    expected):
     """A wrong setting of a network or USB camera used to pass the load and fail later as
-    a restart loop with no file or line."""
+    a restart loop with no file or line. (A USB camera's controls are its driver's: their
+    names and limits are checked when it opens, where one it refuses is logged and
+    skipped; at load only their shape is.)"""
     text = f'name = "r"\n[[cameras]]\nsource = {source}\n\n[cameras.settings]\n{setting}\n'
     path, message = load_error(tmp_path, text)
     assert message.startswith(f"{path}:{expected}"), message
