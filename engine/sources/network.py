@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import av
@@ -32,8 +33,11 @@ import numpy as np
 
 from engine.sources.base import CaptureClock, PropertySpec, SourceError
 from engine.sources.drained import DrainedSource
+from engine.sources.ffmpeg_log import FFmpegLine, opening
 from engine.sources.fit import fit_into
 from engine.sources.rtp_clock import RtpClock, ntp_to_unix_ns
+from engine.sources.stream_options import ffmpeg_options
+from engine.sources.stream_problems import NO_VIDEO, explain, unsupported_codec
 
 # Measuring a stream's rate at open (see true_rate).
 RATE_PROBE_S = 1.5
@@ -170,19 +174,10 @@ def yuv420p_into(frame: av.video.frame.VideoFrame, out: np.ndarray, i420: np.nda
     return True
 
 
-def describe(error: BaseException) -> str:
-    """What went wrong, in a user's words, from FFmpeg's error."""
-    if isinstance(error, av.error.HTTPUnauthorizedError):
-        return "the camera refused the user name or password (401 Unauthorized)"
-    if isinstance(error, av.error.HTTPForbiddenError):
-        return "the camera refused access (403 Forbidden)"
-    if isinstance(error, av.error.HTTPNotFoundError):
-        return "no such stream on the camera (404 Not Found)"
-    if isinstance(error, av.error.ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, av.error.FFmpegError):
-        return error.strerror or str(error)
-    return str(error)
+def describe(error: BaseException, url: str = "", lines: Sequence[FFmpegLine] = ()) -> str:
+    """What went wrong, in a user's words, from FFmpeg's error (see stream_problems); with
+    the stream's URL and FFmpeg's lines of an open, what only they tell."""
+    return explain(error, url, lines)
 
 
 class NetworkSource(DrainedSource):
@@ -264,7 +259,8 @@ class NetworkSource(DrainedSource):
                 and time.monotonic() - started < RTCP_WAIT_S)
 
     def _default_options(self) -> dict[str, Any]:
-        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "rtsp_transport": "tcp"}
+        return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "rtsp_transport": "tcp",
+                "tls_verify": True}
 
     def _option_specs(self) -> list[PropertySpec]:
         return [
@@ -272,20 +268,24 @@ class NetworkSource(DrainedSource):
             PropertySpec("read_timeout_ms", "int", self._options["read_timeout_ms"], 100, 60_000),
             PropertySpec("rtsp_transport", "choice", self._options["rtsp_transport"],
                          choices=RTSP_TRANSPORTS),
+            PropertySpec("tls_verify", "bool", self._options["tls_verify"]),
         ]
 
     def _connect(self, open_timeout_s: float) -> None:
         """Open the container and its reader; SourceError says why it would not."""
-        options = {"rtsp_transport": self._options["rtsp_transport"],
-                   "allowed_media_types": "video"} if self._rtsp else {}
-        try:
-            container = av.open(str(self._target), options=options,
-                                timeout=(open_timeout_s, self._read_timeout_s()))
-        except (av.error.FFmpegError, OSError) as error:
-            raise SourceError(describe(error)) from None
+        url = str(self._target)
+        with opening() as lines:  # FFmpeg's lines go to the engine's log, not the terminal
+            try:
+                container = av.open(url, options=ffmpeg_options(url, self._options),
+                                    timeout=(open_timeout_s, self._read_timeout_s()))
+            except (av.error.FFmpegError, OSError) as error:
+                raise SourceError(describe(error, url, lines)) from None
         if not container.streams.video:
             container.close()
-            raise SourceError("the stream holds no video")
+            raise SourceError(NO_VIDEO)
+        if container.streams.video[0].codec_context is None:  # FFmpeg has no decoder for it
+            container.close()
+            raise SourceError(unsupported_codec(lines))
         self._container = container
         if self._rtp is not None:
             self._rtp.reset()  # a new connection starts a new RTP time line
