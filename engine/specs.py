@@ -12,8 +12,10 @@ DEFAULT_FPS = 30.0
 
 # The codecs a recording can be written with (engine.recording.encoder implements them).
 CODECS = ("h264", "mjpeg", "ffv1")
-# URL schemes of network camera sources (scheme://...), opened through FFmpeg.
-NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps")
+# URL schemes of network camera sources (scheme://...), opened through FFmpeg (PyAV's
+# build): HTTP(S) (MJPEG, MPEG-TS, ...), RTSP(S), RTMP(S) pulled from a server, and MPEG-TS
+# over UDP (unicast or multicast). No srt://: PyAV's FFmpeg is built without libsrt.
+NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "udp")
 # Frame sizes the recording path takes: even (yuv420p) and within these bounds.
 MIN_SIDE = 16
 MAX_WIDTH = 7680

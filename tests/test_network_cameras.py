@@ -1,9 +1,10 @@
 """Network cameras through PyAV (issue 16): a failure named in a user's words, FFmpeg's own
-lines kept off the terminal, TLS with a camera's self-signed certificate.
+lines kept off the terminal, every stream scheme FFmpeg reads for cameras, TLS with a
+camera's self-signed certificate.
 
 Each case runs against a real server on 127.0.0.1 (tests/camera_servers.py): GStreamer's
-RTSP server with a password, audio only or TLS; a Python HTTP(S) server. Closed ports are
-real closed ports.
+RTSP server with a password, audio only or TLS; a Python HTTP(S) server; ffmpeg sending
+MPEG-TS over UDP or serving RTMP. Closed ports are real closed ports.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from engine.sources import SourceError, create_source, parse_source
 from engine.sources.ffmpeg_log import FFMPEG_LOG_ENV
 from engine.sources.stream_problems import UNAUTHORIZED, explain, unsupported_codec
+from engine.specs import NETWORK_SCHEMES
 from engine.wire.paths import LOG_NAME, RUNTIME_DIR_ENV
 from tests.camera_servers import (
     AVS2_TS,
@@ -102,7 +104,7 @@ def test_an_http_camera_that_refuses_the_password_says_so(servers):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("scheme", ["http", "https", "rtsp", "rtsps"])
+@pytest.mark.parametrize("scheme", ["http", "https", "rtsp", "rtsps", "rtmp"])
 def test_a_closed_port_is_named(scheme):
     port = free_port()
     url = f"{scheme}://127.0.0.1:{port}/cam"
@@ -111,6 +113,13 @@ def test_a_closed_port_is_named(scheme):
     assert time.monotonic() - started < 3
     assert message == (f"cannot open network camera {url}: connection refused: nothing "
                        f"listens at 127.0.0.1:{port}")
+
+
+@pytest.mark.timeout(30)
+def test_a_udp_camera_that_sends_nothing_times_out():
+    url = f"udp://127.0.0.1:{free_port()}"
+    assert open_failure(url, open_timeout_ms=1500) == \
+        f"cannot open network camera {url}: no stream within 1.5 s"
 
 
 @pytest.mark.timeout(30)
@@ -233,6 +242,37 @@ def test_ffmpeg_lines_go_to_the_log_of_an_engine_a_client_launched(servers, tmp_
         assert UNAUTHORIZED in result.stdout
     assert "engine.ffmpeg: [rtsp] method DESCRIBE failed: 401 (Unauthorized)" in log.read_text()
     assert piped.stderr == ""
+
+
+# -- every scheme FFmpeg reads for cameras ----------------------------------------------
+
+
+def test_every_scheme_the_engine_takes_is_one_pyav_ffmpeg_reads():
+    """srt:// is not among them: PyAV's FFmpeg is built without libsrt."""
+    for scheme in (*NETWORK_SCHEMES, "srt"):
+        try:
+            av.open(f"{scheme}://127.0.0.1:{free_port()}/x", timeout=(0.3, 0.3)).close()
+        except av.error.ProtocolNotFoundError:
+            assert scheme == "srt", f"PyAV's FFmpeg has no {scheme} protocol"
+        except (av.error.FFmpegError, OSError):
+            assert scheme != "srt", "PyAV's FFmpeg reads srt:// now: add it to NETWORK_SCHEMES"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("group", [None, "239.255.42.42"], ids=["unicast", "multicast"])
+def test_a_udp_camera_gives_frames(servers, group):
+    got = frames_of(servers.udp(group))
+    assert (got["width"], got["height"], got["fps"]) == (320, 240, 15.0)
+    assert got["capture_clock"] == "arrival"
+
+
+@pytest.mark.timeout(60)
+def test_an_rtmp_camera_gives_frames_within_the_default_open_timeout(servers):
+    """FLV declares no streams up front: FFmpeg read 5 s for streams it might not have
+    seen, the default open timeout; now it reads 1 s."""
+    got = frames_of(servers.rtmp(), open_timeout_ms=5000)
+    assert (got["width"], got["height"], got["fps"]) == (320, 240, 15.0)
+    assert got["capture_clock"] == "arrival"
 
 
 # -- TLS: a camera's certificate ---------------------------------------------------------

@@ -38,7 +38,8 @@ from tests.waiting import wait_for
 
 ACCEPTED = (
     "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
-    "a video file path, or an http(s):// / rtsp:// URL"
+    "a video file path, or a stream URL (http://, https://, rtsp://, rtsps://, rtmp://, "
+    "rtmps://, udp://)"
 )
 
 

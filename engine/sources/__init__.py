@@ -37,7 +37,8 @@ __all__ = [
 
 ACCEPTED = (
     "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
-    "a video file path, or an http(s):// / rtsp:// URL"
+    "a video file path, or a stream URL ("
+    + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + ")"
 )
 
 PASSWORD_MASK = "***"  # what stands for a password wherever a URL is shown or kept
