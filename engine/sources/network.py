@@ -31,13 +31,15 @@ import av.video.stream
 import cv2
 import numpy as np
 
-from engine.sources.base import CaptureClock, PropertySpec, SourceError
-from engine.sources.drained import DrainedSource
+from engine.sources.base import CaptureClock, Latch, PropertySpec, SourceError
+from engine.sources.drain import DEPTH, FrameDrain
+from engine.sources.drained import LATCH_WAIT_PERIODS, DrainedSource
 from engine.sources.ffmpeg_log import FFmpegLine, opening
 from engine.sources.fit import fit_into
 from engine.sources.rtp_clock import RtpClock, ntp_to_unix_ns
 from engine.sources.stream_options import ffmpeg_options
 from engine.sources.stream_problems import NO_VIDEO, explain, unsupported_codec
+from engine.sources.stream_template import describe_stream
 
 # Measuring a stream's rate at open (see true_rate).
 RATE_PROBE_S = 1.5
@@ -52,6 +54,11 @@ RTCP_WAIT_S = 4.0
 # RTP over the RTSP connection by default: no packet lost on a busy network (a lost
 # packet smears an H.264 frame) and no UDP port to clash with. "udp" saves latency.
 RTSP_TRANSPORTS = ("tcp", "udp")
+# Recording a camera's own packets (copy) rather than decoding and encoding them again:
+# H.264 and H.265 without B-frames (packets in capture order, so one packet is one set).
+COPY_CODECS = ("h264", "hevc")
+RECORD_MODES = ("auto", "copy", "encode")
+COPY_DEPTH_S = 2.0  # packets kept for a copy camera's process that comes late
 FULL_RANGE = 2  # AVCOL_RANGE_JPEG: full-range YUV, which the limited-range formula misreads
 # FFmpeg's AVRTCPSenderReport as packet side data: ssrc, (padding), NTP time, RTP time.
 _SENDER_REPORT = struct.Struct("=I4xQI")
@@ -63,6 +70,8 @@ class _StreamReader:
     Intra-only streams (MJPEG) are handed on as packets and decoded in develop(), only
     for frames a set takes; other codecs need every frame decoded (later frames refer to
     earlier ones) and are handed on as decoded frames, converted to BGR in develop().
+    A stream recorded by copy (keep_packets) is handed on as packets of any codec: only
+    its keyframes are decoded, for the live view.
     """
 
     def __init__(self, container: av.container.InputContainer, clock: RtpClock | None) -> None:
@@ -73,10 +82,8 @@ class _StreamReader:
         codec = self._stream.codec_context
         self._compressed = bool(codec.codec.intra_only)
         self._developer: av.video.codeccontext.VideoCodecContext | None = None
-        if self._compressed:  # a decoder of its own: develop() runs on the camera's thread
-            developer = av.CodecContext.create(codec.name, "r")
-            assert isinstance(developer, av.video.codeccontext.VideoCodecContext)
-            self._developer = developer
+        if self._compressed:
+            self._developer = self._new_developer()
         self._decoded: deque[tuple[av.video.frame.VideoFrame, int]] = deque()
         self._i420 = np.empty((0, 0), np.uint8)  # develop()'s conversion buffer
         time_base = self._stream.time_base
@@ -86,6 +93,30 @@ class _StreamReader:
         self.last_pts_ns: int | None = None  # of the frame read last
         self.last_arrived_ns = 0
         self.failure = ""  # why the last read() returned None
+
+    def _new_developer(self) -> av.video.codeccontext.VideoCodecContext:
+        """A decoder of its own: develop() runs on the camera's thread."""
+        codec = self._stream.codec_context
+        developer = av.CodecContext.create(codec.name, "r")
+        assert isinstance(developer, av.video.codeccontext.VideoCodecContext)
+        if codec.extradata:  # parameter sets a stream may send only out of band (SDP)
+            developer.extradata = codec.extradata
+        return developer
+
+    def keep_packets(self) -> av.packet.Packet | None:
+        """Hand on packets from now on, undecoded (a stream recorded by copy); return the
+        next packet, to describe the stream by (None: the stream failed)."""
+        self._compressed = True
+        self._developer = self._new_developer()
+        self._decoded.clear()
+        while True:
+            try:
+                packet = next(self._packets)
+            except (StopIteration, av.error.FFmpegError, OSError) as error:
+                self.failure = describe(error) if str(error) else "the stream ended"
+                return None
+            if packet.size:
+                return packet
 
     def read(self, spare: Any) -> tuple[Any, int] | None:
         while not self._decoded:
@@ -154,6 +185,10 @@ class _StreamReader:
         self._clock.sender_report(wall_ns, pts_ns, arrived_ns, self._ns(packet.pts))
 
 
+def _is_key(packet: av.packet.Packet) -> bool:
+    return bool(packet.is_keyframe)
+
+
 def yuv420p_into(frame: av.video.frame.VideoFrame, out: np.ndarray, i420: np.ndarray) -> bool:
     """Limited-range yuv420p (what H.264 cameras send) into out (BGR) through i420, a
     buffer of out's height * 3 / 2 rows kept from frame to frame: half the cost of PyAV's
@@ -190,6 +225,11 @@ class NetworkSource(DrainedSource):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._container: av.container.InputContainer | None = None
         self._stream_reader: _StreamReader | None = None
+        self.copy_allowed = True  # False: another camera of the group is recorded by copy
+        self.copies = False  # this stream's packets are recorded as they come (copy)
+        self.stream_template = b""  # its description for the writer, while it copies
+        self.follows = False  # the packet latched last continues the chain before it
+        self._leapt = False  # flush() left packets out since the last latch
         super().__init__(*args, **kwargs)
         self._rtsp = str(self._target).lower().startswith(("rtsp://", "rtsps://"))
         self._rtp = RtpClock() if self._rtsp else None
@@ -221,7 +261,98 @@ class NetworkSource(DrainedSource):
         if self._rtp is not None:
             self.capture_clock = "rtcp" if self._rtp.reported else "rtp"
         self._skipped = 0
+        self.copies = self._copy_decision(stream)
+        if self.copies:
+            self._keep_packets(stream)
         self._start_drain()
+
+    def _copy_decision(self, stream: av.video.stream.VideoStream) -> bool:
+        """Whether this stream is recorded by copy: `record` says so, or ("auto") it is
+        H.264/H.265 without B-frames and no other camera of the group copies."""
+        mode = self._options["record"]
+        codec = stream.codec_context
+        copyable = codec.name in COPY_CODECS and not codec.has_b_frames
+        if mode == "copy" and not copyable:
+            what = f"{codec.name} with B-frames" if codec.name in COPY_CODECS else codec.name
+            raise SourceError(f"cannot record network camera {self.name} by copy: it sends "
+                              f"{what}; copy takes H.264 or H.265 without B-frames "
+                              '(record = "encode" records it re-encoded)')
+        if mode == "copy" and not self.copy_allowed:
+            raise SourceError(f"cannot record network camera {self.name} by copy: another "
+                              "camera of the rig is recorded by copy, and a group keeps one "
+                              '(record = "encode" records this one re-encoded)')
+        return mode == "copy" or (mode == "auto" and copyable and self.copy_allowed)
+
+    def _keep_packets(self, stream: av.video.stream.VideoStream) -> None:
+        packet = self._reader().keep_packets()
+        if packet is None:
+            raise SourceError(f"cannot open network camera {self.name}: "
+                              f"{self._reader().failure}")
+        self.stream_template = describe_stream(stream, packet)
+
+    def _start_drain(self) -> None:
+        """A copy camera's drain keeps COPY_DEPTH_S of packets: one it loses breaks the
+        chain of packets until the next keyframe."""
+        if not self.copies:
+            super()._start_drain()
+            return
+        fps = float(self._actual.get("fps") or self._requested["fps"])
+        self._drain = FrameDrain(self._reader(), self.name, max(DEPTH, round(COPY_DEPTH_S * fps)))
+        self._taken = 0
+
+    def latch_at(self, moment_ns: int) -> Latch:
+        """A copy camera takes its packets in order (see FrameDrain.latch_next), skipping
+        only to a keyframe; any other camera the frame nearest the moment."""
+        drain = self._drain
+        if not self.copies or drain is None:
+            return super().latch_at(moment_ns)
+        period_ns = round(1e9 / float(self._actual.get("fps") or self._requested["fps"]))
+        drain.wait_past(moment_ns, moment_ns + LATCH_WAIT_PERIODS * period_ns)
+        sequence, follows = drain.latch_next(moment_ns, period_ns // 2, _is_key)
+        self.follows = follows and not self._leapt
+        self._leapt = False
+        if sequence:
+            self._took(sequence)
+            return Latch.NEW
+        return Latch.FAILED if drain.failed or not drain.latched else Latch.REPEAT
+
+    def flush(self) -> None:
+        """A copy camera held for a while goes on from its newest packet: the packets it
+        leaves out end its chain (the next packet does not follow the latched one)."""
+        if self.copies and self._drain is not None:
+            self._drain.latch_newest()
+            self._taken = self._drain.latched
+            self._leapt = True
+            return
+        super().flush()
+
+    def retrieve_packet(self, out: np.ndarray) -> tuple[int, bool]:
+        """Copy the latched packet into `out` (a ring slot's bytes); return its length and
+        whether it is a keyframe."""
+        drain = self._drain
+        packet = drain.latched_picture() if drain is not None else None
+        if packet is None:
+            raise SourceError(f"{self.kind_label} {self.name} has no packet latched")
+        size = packet.size
+        if size > out.size:
+            raise SourceError(f"{self.kind_label} {self.name} sent a packet of {size} bytes, "
+                              f"more than a raw picture ({out.size})")
+        out[:size] = np.frombuffer(packet, np.uint8)
+        self._captured_ns = drain.latched_captured_ns()  # type: ignore[union-attr]
+        return size, bool(packet.is_keyframe)
+
+    def preview(self, out: np.ndarray) -> bool:
+        """Decode the latched packet into out for the live view, if it is a keyframe (the
+        only packets of a copied stream decoded on their own); False: it was not."""
+        drain = self._drain
+        packet = drain.latched_picture() if drain is not None else None
+        if packet is None or not packet.is_keyframe:
+            return False
+        try:
+            self._reader().develop(packet, out)
+        except SourceError:
+            return False
+        return True
 
     def close(self) -> None:
         super().close()
@@ -260,6 +391,7 @@ class NetworkSource(DrainedSource):
 
     def _default_options(self) -> dict[str, Any]:
         return {"open_timeout_ms": 5000, "read_timeout_ms": 5000, "rtsp_transport": "tcp",
+                "record": "auto",
                 "tls_verify": True}
 
     def _option_specs(self) -> list[PropertySpec]:
@@ -268,6 +400,8 @@ class NetworkSource(DrainedSource):
             PropertySpec("read_timeout_ms", "int", self._options["read_timeout_ms"], 100, 60_000),
             PropertySpec("rtsp_transport", "choice", self._options["rtsp_transport"],
                          choices=RTSP_TRANSPORTS),
+            PropertySpec("record", "choice", self._options["record"], choices=RECORD_MODES,
+                         reopen=True),
             PropertySpec("tls_verify", "bool", self._options["tls_verify"]),
         ]
 
