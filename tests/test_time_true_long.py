@@ -28,7 +28,7 @@ def test_an_rtsp_camera_beside_a_slower_free_running_one_keeps_its_latency(tmp_p
         try:
             url = servers.rtsp(fps=30)
             cameras = [CameraSpec("free29", "synthetic", 640, 480, 29.0, {"clock": "free"}),
-                       CameraSpec("rtsp30", url, 640, 480, 30.0)]
+                       CameraSpec("rtsp30", url, 640, 480, 30.0, {"record": "encode"})]
             with CaptureGroup(cameras) as group:
                 recording = group.start_recording(tmp_path, "mjpeg", name="minute")
                 first = recording.first_frame
