@@ -120,6 +120,11 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "read_timeout_ms": ("Read timeout", "ms", "A stream silent this long has failed."),
     "rtsp_transport": ("RTSP transport", "",
                        "tcp: no packet is lost; udp: a little less latency."),
+    "record": ("Record as", "",
+               "copy: the camera's own H.264/H.265 packets, not re-encoded (one camera of "
+               "a rig); encode: decoded and encoded again; auto: copy where it can."),
+    "tls_verify": ("Check TLS certificate", "",
+                   "Off accepts a camera's self-signed certificate (rtsps://, https://)."),
     "loop": ("Loop the file", "", "Off: the camera ends at the end of the file."),
 }
 # Units a name ends with, for settings LABELS does not know ("settle_time_ms").

@@ -1,4 +1,4 @@
-"""Network cameras: http(s) and rtsp(s) streams, read through PyAV (FFmpeg).
+"""Network cameras: rtsp(s), http(s), rtmp(s) and udp streams, read through PyAV (FFmpeg).
 
 PyAV rather than OpenCV because it shows what a time-true recorder needs and OpenCV
 hides: each RTSP packet's RTCP sender report (the camera's wall clock against its media
@@ -216,7 +216,7 @@ def describe(error: BaseException, url: str = "", lines: Sequence[FFmpegLine] = 
 
 
 class NetworkSource(DrainedSource):
-    """An http(s)/rtsp(s) stream. Capture times: an RTSP stream's RTP timestamps mapped
+    """A network stream (see NETWORK_SCHEMES). Capture times: an RTSP stream's RTP timestamps mapped
     onto the local clock (RtpClock: by sender reports where usable), else each frame's
     arrival."""
 
