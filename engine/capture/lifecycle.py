@@ -189,7 +189,7 @@ class CameraLifecycle:
                          daemon=True).start()
 
     def writer_finished(self, camera: CameraHandle, outcome: WriterFinished) -> None:
-        self.takes.writer_finished(camera, outcome.error, outcome.waited)
+        self.takes.writer_finished(camera, outcome.error)
 
     def writer_died(self, camera: CameraHandle) -> None:
         """A dead writer must never hold its ring: release it, end the recording like a

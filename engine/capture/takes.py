@@ -207,15 +207,12 @@ class TakeController:
             recording.fail(reason, self._gate.cut(rows, recording.first_frame,
                                                   recording.last_frame))
 
-    def writer_finished(self, camera: CameraHandle, error: str | None,
-                        waited: list[list[int]] | None = None) -> None:
+    def writer_finished(self, camera: CameraHandle, error: str | None) -> None:
         """A writer is done. One that failed (encoder crash, disk full) ends the take for
-        every camera; finalizing then cuts all files to the frames they all hold. `waited`:
-        frame sets every writer skipped for a copy camera's keyframe."""
+        every camera; finalizing then cuts all files to the frames they all hold."""
         recording = self.recording
         if recording is None:
             return
-        recording.leave_out(waited or [])
         if error and recording.last_frame is None:
             recording.last_frame = self._gate.cut(self._roster.rows(), recording.first_frame,
                                                   recording.last_frame)

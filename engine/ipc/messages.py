@@ -8,7 +8,7 @@ these types, so a message cannot be misspelled on one side only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,6 @@ class WriterFinished:
     error: str | None
     first_frame: int | None = None
     end_frame: int | None = None
-    waited: list[list[int]] = field(default_factory=list)  # [from, until): no keyframe yet
 
 
 WriterReply = Prepared | PrepareFailed | Failed

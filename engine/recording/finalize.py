@@ -340,9 +340,9 @@ def _check_packets(path: Path, tracks: int, frames: int) -> None:
 def _without_keyframe_waits(folder: Path, entries: list[dict[str, Any]],
                             segments: list[Segment]) -> list[Segment]:
     """A take with a camera recorded by copy: its writers skipped the same frame sets while
-    waiting for that camera's keyframe, which a stop writes into the segments but a crash
-    leaves unsaid. The segments then become the runs of frame numbers the longest
-    timestamps file names (every writer wrote the same ones), within the promised ones."""
+    waiting for that camera's keyframe, which the manifest's segments do not say. The
+    segments then become the runs of frame numbers the longest timestamps file names
+    (every writer wrote the same ones), within the promised ones."""
     if not any(entry.get("recorded_as") == "copy" for entry in entries):
         return segments
     named: list[int] = []

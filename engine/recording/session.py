@@ -192,30 +192,6 @@ class Recording:
                 self._segments.append([frame, None])
             self._write_segments()
 
-    def leave_out(self, ranges: list[list[int]]) -> None:
-        """Frame sets [from, until) no file holds (the writers waited for a copy camera's
-        keyframe) leave the segments; leaving out the same sets again changes nothing."""
-        if not ranges:
-            return
-        with self._lock:
-            segments = [[int(first or 0), last] for first, last in self._segments]
-            for start, until in ranges:
-                kept: list[list[int | None]] = []
-                for first, last in segments:
-                    assert first is not None
-                    if (last is not None and last <= start) or first >= until:
-                        kept.append([first, last])
-                        continue
-                    if first < start:
-                        kept.append([first, start])
-                    if last is None or last > until:
-                        kept.append([until, last])
-                segments = kept
-            self._segments = segments
-            if segments:  # the take's files begin where its first segment does
-                self.first_frame = self._manifest["first_frame"] = int(segments[0][0] or 0)
-            self._write_segments()
-
     def _write_segments(self) -> None:
         self._manifest[SEGMENTS_KEY] = [list(segment) for segment in self._segments]
         write_manifest(self.folder, self._manifest)
@@ -338,7 +314,7 @@ class Recording:
                 entry["file"] = str(csv_path.relative_to(self.folder))
                 track = csv_path.with_suffix(".mkv")
                 try:
-                    write_sensor_track(csv_path, track, self.fps, self.first_frame,
+                    write_sensor_track(csv_path, track, self.fps, self._manifest["first_frame"],
                                        self._manifest.get(SEGMENTS_KEY))
                     entry["track"] = str(track.relative_to(self.folder))
                 except (OSError, ValueError) as exc:

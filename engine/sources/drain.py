@@ -149,22 +149,25 @@ class FrameDrain:
         with self._changed:
             latched = self._latched
             after = latched.sequence if latched is not None else 0
-            newer = [frame for frame in self._frames if frame.sequence > after]
-            if not newer:
-                return 0, False
-            chosen = newer[0]
-            follows = latched is not None and chosen.sequence == after + 1
-            if follows:
-                for frame in newer[1:]:
+            chosen: _Frame | None = None
+            follows = False
+            for frame in self._frames:  # oldest first
+                if frame.sequence <= after:
+                    continue
+                if chosen is None:  # the oldest newer packet: the next, if it is there
+                    chosen = frame
+                    follows = latched is not None and frame.sequence == after + 1
+                elif follows:
                     if frame.captured_ns > moment_ns + slack_ns:
                         break
                     if is_key(frame.image):
                         chosen = frame
-            else:
-                for frame in newer:
-                    if frame.captured_ns > moment_ns:
-                        break
+                elif frame.captured_ns <= moment_ns:
                     chosen = frame
+                else:
+                    break
+            if chosen is None:
+                return 0, False
             self._latched = chosen
             self._lost_ns = -1
             return chosen.sequence, follows

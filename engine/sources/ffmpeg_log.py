@@ -13,7 +13,7 @@ and forwards the lines to the logger "engine.ffmpeg". Where they end up:
   terminal): nowhere, unless asked with RECORDER_FFMPEG_LOG=LEVEL (error, warning, info,
   verbose, debug), which prints them on stderr from that level up.
 
-What the user reads about a failure is the camera's own message (network.describe),
+What the user reads about a failure is the camera's own message (stream_problems.explain),
 never these lines. opening() also keeps the lines of one open, FFmpeg's details up to
 verbose, so that message can name what FFmpeg saw (the SDP of an RTSP camera, a codec).
 """

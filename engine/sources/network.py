@@ -15,10 +15,10 @@ a growing backoff until the stream is back, then rejoins the group.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
 import av
@@ -34,7 +34,7 @@ import numpy as np
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SourceError
 from engine.sources.drain import DEPTH, FrameDrain
 from engine.sources.drained import LATCH_WAIT_PERIODS, DrainedSource
-from engine.sources.ffmpeg_log import FFmpegLine, opening
+from engine.sources.ffmpeg_log import opening
 from engine.sources.fit import fit_into
 from engine.sources.rtp_clock import RtpClock, ntp_to_unix_ns
 from engine.sources.stream_options import ffmpeg_options
@@ -113,7 +113,7 @@ class _StreamReader:
             try:
                 packet = next(self._packets)
             except (StopIteration, av.error.FFmpegError, OSError) as error:
-                self.failure = describe(error) if str(error) else "the stream ended"
+                self.failure = explain(error) if str(error) else "the stream ended"
                 return None
             if packet.size:
                 return packet
@@ -126,7 +126,7 @@ class _StreamReader:
                 self.failure = "the stream ended"
                 return None
             except (av.error.FFmpegError, OSError) as error:
-                self.failure = describe(error)
+                self.failure = explain(error)
                 return None
             arrived_ns = time.monotonic_ns()
             if self._clock is not None and packet.has_sidedata("rtcp_sr"):
@@ -148,7 +148,7 @@ class _StreamReader:
             try:
                 frames = self._developer.decode(picture)
             except av.error.FFmpegError as error:
-                raise SourceError(f"a damaged frame ({describe(error)})") from error
+                raise SourceError(f"a damaged frame ({explain(error)})") from error
             if not frames:
                 raise SourceError("a frame that does not decode")
             picture = frames[-1]
@@ -207,12 +207,6 @@ def yuv420p_into(frame: av.video.frame.VideoFrame, out: np.ndarray, i420: np.nda
         np.copyto(target, rows[:, :plane.width])
     cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420, dst=out)
     return True
-
-
-def describe(error: BaseException, url: str = "", lines: Sequence[FFmpegLine] = ()) -> str:
-    """What went wrong, in a user's words, from FFmpeg's error (see stream_problems); with
-    the stream's URL and FFmpeg's lines of an open, what only they tell."""
-    return explain(error, url, lines)
 
 
 class NetworkSource(DrainedSource):
@@ -341,18 +335,16 @@ class NetworkSource(DrainedSource):
         self._captured_ns = drain.latched_captured_ns()  # type: ignore[union-attr]
         return size, bool(packet.is_keyframe)
 
-    def preview(self, out: np.ndarray) -> bool:
-        """Decode the latched packet into out for the live view, if it is a keyframe (the
-        only packets of a copied stream decoded on their own); False: it was not."""
+    def preview(self, out: np.ndarray) -> None:
+        """Decode the latched packet into out for the live view if it is a keyframe (the
+        only packets of a copied stream decoded on their own); a damaged one leaves the
+        previous picture."""
         drain = self._drain
         packet = drain.latched_picture() if drain is not None else None
         if packet is None or not packet.is_keyframe:
-            return False
-        try:
+            return
+        with contextlib.suppress(SourceError):
             self._reader().develop(packet, out)
-        except SourceError:
-            return False
-        return True
 
     def close(self) -> None:
         super().close()
@@ -413,7 +405,7 @@ class NetworkSource(DrainedSource):
                 container = av.open(url, options=ffmpeg_options(url, self._options),
                                     timeout=(open_timeout_s, self._read_timeout_s()))
             except (av.error.FFmpegError, OSError) as error:
-                raise SourceError(describe(error, url, lines)) from None
+                raise SourceError(explain(error, url, lines)) from None
         if not container.streams.video:
             container.close()
             raise SourceError(NO_VIDEO)

@@ -148,6 +148,7 @@ class _CaptureProcess:
 
     def _copies(self) -> bool:
         return bool(getattr(self.source, "copies", False))
+
     def _handle_commands(self) -> None:
         self.commands_seen = int(self.state.cameras[self.index, C_COMMAND_SEQ])
         while self.conn.poll():

@@ -12,7 +12,7 @@ A camera recorded by copy has a packet ring: its writer muxes the packets as the
 chain of packets, so every writer of the group skips the same frame sets: from the
 start of each run of written frames (the take's start, a resume, or a skipped set) until
 the copy camera's packet chain starts at a keyframe inside that run (the control block's
-chain history). Those sets are reported as `waited`.
+chain history). Finalizing reads those gaps off the timestamps' frame numbers.
 
 It runs at a lower CPU priority than the cameras: a busy encoder slows the group
 through backpressure rather than disturbing grab timing.
@@ -137,7 +137,6 @@ def _record(
     frames = 0
     error: str | None = None
     run_start = first_frame  # the first frame of the current run of written frames
-    waited: list[list[int]] = []  # [from, until) ranges skipped for a keyframe
     next_sync = time.monotonic() + _SYNC_INTERVAL_S
     try:
         group = state.globals
@@ -161,11 +160,7 @@ def _record(
                 break
             chain = state.copy_chain_from(frame_number)
             if flags & FLAG_RECORD and chain is not None and chain < run_start:
-                if waited and waited[-1][1] == frame_number:
-                    waited[-1][1] = frame_number + 1
-                else:
-                    waited.append([frame_number, frame_number + 1])
-                run_start = frame_number + 1
+                run_start = frame_number + 1  # no keyframe yet: this set is in no file
             elif flags & FLAG_RECORD:
                 if isinstance(video, PacketFile):
                     video.write(ring.packet(frame_number), bool(flags & FLAG_KEY))
@@ -200,7 +195,7 @@ def _record(
             except Exception as exc:
                 error = error or _describe(exc)
         ring.close()
-    return WriterFinished(frames, error, first_frame, frame_number, waited)
+    return WriterFinished(frames, error, first_frame, frame_number)
 
 
 def _describe(exc: Exception) -> str:
