@@ -312,3 +312,18 @@ def test_cameras_of_different_kinds_differ_only_by_constant_delays(two_rtsp_one_
     print(figures)
     assert abs(np.percentile(captured, 99) - recorded.sync.spread_ms(99)) <= 5, figures
     assert np.percentile(np.abs(captured - shown), 99) <= 10, figures
+
+
+def test_one_camera_of_a_stream_is_copied_and_the_other_decoded(two_rtsp):
+    """Two cameras on one H.264 stream: the first is recorded by copy, the second (a
+    group copies one) decoded; both show the very same source frames above."""
+    recorded_as = [camera["recorded_as"] for camera in two_rtsp.manifest["cameras"]]
+    assert recorded_as == ["copy", "encode"]
+
+
+def test_a_camera_faster_than_the_rig_is_not_copied(two_rtsp_one_mjpeg):
+    """The 30 fps H.264 cameras beside a 25 fps one: copying would have to skip packets
+    between keyframes, so `record = "auto"` encodes them and says so."""
+    cameras = two_rtsp_one_mjpeg.manifest["cameras"]
+    assert [camera["recorded_as"] for camera in cameras] == ["encode"] * 3
+    assert cameras[0]["settings"]["record"] == "encode"

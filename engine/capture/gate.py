@@ -112,6 +112,11 @@ class Gate:
             self._anchor(hold)
         group[G_HOLD_AT] = NO_HOLD
 
+    @property
+    def rate(self) -> float:
+        """The frame-set rate last set (0 before any)."""
+        return 1e9 / self._period_ns if self._period_ns else 0.0
+
     def set_rate(self, fps: float) -> None:
         """The group's frame-set rate (its slowest camera's); takes effect at the next
         release, which every change of the cameras' rates comes before."""

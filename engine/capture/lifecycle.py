@@ -130,12 +130,27 @@ class CameraLifecycle:
                 if camera.camera_id in failed:
                     self._retire(camera, failed[camera.camera_id])
                 else:
+                    self._copy_in_step(camera, deadline)
                     self._give_ring(camera, deadline)
                     camera.admitted(0)
         finally:
             self.gate.release()
         self._emit(events.GroupStarted(
             cameras=[c.camera_id for c in self._roster if c.member], failed=failed))
+
+    def _copy_in_step(self, camera: CameraHandle, deadline: float) -> None:
+        """A camera recorded by copy takes every packet, so it must not be faster than the
+        group's sets: one chosen by `record = "auto"` whose rate is above the group's (a
+        slower camera sets the pace) is recorded re-encoded instead; its settings say so."""
+        rate = self.gate.rate
+        if (not camera.stream_template or camera.settings.get("record") != "auto"
+                or not rate or float(camera.settings["fps"]) <= rate * 1.01):
+            return
+        self._command(camera, ApplySettings({"record": "encode"}))
+        reply = self._await(camera, Applied, deadline)
+        if not isinstance(reply, Applied):
+            raise GroupError(f"{camera.camera_id}: {reply.reason}")
+        camera.described(reply)
 
     def _give_ring(self, camera: CameraHandle, deadline: float) -> None:
         shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
@@ -338,6 +353,7 @@ class CameraLifecycle:
             frame = self._gather()
             try:
                 self.gate.place(camera.index, frame)
+                self._copy_in_step(camera, deadline)
                 self._give_ring(camera, deadline)
                 camera.admitted(frame)
                 self.joined_at = max(self.joined_at, frame)

@@ -38,6 +38,8 @@ class PacketFile:
         try:
             self._stream = self._container.add_stream_from_template(stream)
             self._stream.time_base = self._time_base
+            # The take's rate, as every file of it says, not the camera's own (its SPS).
+            self._stream.codec_context.framerate = frame_rate(fps)
             self._container.start_encoding()
         except (OSError, ValueError) as exc:
             self._abandon()

@@ -136,12 +136,12 @@ class FrameDrain:
             self._lost_ns = -1
             return chosen.sequence
 
-    def latch_next(self, moment_ns: int, slack_ns: int,
+    def latch_next(self, moment_ns: int,
                    is_key: Callable[[Any], bool]) -> tuple[int, bool]:
         """Latch the packet for a frame set of a stream recorded by copy, which may skip a
         packet only when the packet after it is a keyframe (nothing later refers to it):
-        the packet after the one latched before, or the newest keyframe captured up to
-        slack_ns after the moment when the camera is ahead of the sets. When the packet
+        the packet after the one latched before, or the newest keyframe captured at or
+        before the moment when the camera is ahead of the sets. When the packet
         after the latched one is gone (the first latch, or the camera process fell more
         than the drain's depth behind), the newest captured at or before the moment.
         Returns (sequence, whether it continues the latched packet's chain); (0, False):
@@ -157,15 +157,10 @@ class FrameDrain:
                 if chosen is None:  # the oldest newer packet: the next, if it is there
                     chosen = frame
                     follows = latched is not None and frame.sequence == after + 1
-                elif follows:
-                    if frame.captured_ns > moment_ns + slack_ns:
-                        break
-                    if is_key(frame.image):
-                        chosen = frame
-                elif frame.captured_ns <= moment_ns:
-                    chosen = frame
-                else:
+                elif frame.captured_ns > moment_ns:
                     break
+                elif not follows or is_key(frame.image):
+                    chosen = frame
             if chosen is None:
                 return 0, False
             self._latched = chosen

@@ -302,7 +302,7 @@ class NetworkSource(DrainedSource):
             return super().latch_at(moment_ns)
         period_ns = round(1e9 / float(self._actual.get("fps") or self._requested["fps"]))
         drain.wait_past(moment_ns, moment_ns + LATCH_WAIT_PERIODS * period_ns)
-        sequence, follows = drain.latch_next(moment_ns, period_ns // 2, _is_key)
+        sequence, follows = drain.latch_next(moment_ns, _is_key)
         self.follows = follows and not self._leapt
         self._leapt = False
         if sequence:

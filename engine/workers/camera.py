@@ -330,8 +330,10 @@ class _CaptureProcess:
                 captured: int, moment: int) -> int:
         """A copy camera's bookkeeping per packet: its chain into the control block (a
         keyframe starts one; a packet that does not follow the one before, or a repeat,
-        ends it), and the set clock steered onto its capture times (a jump over a
-        quarter period at once, drift an eighth at a time). Returns the chain."""
+        ends it), and the set clock steered to half a period after its capture times (a
+        jump over a quarter period at once, drift an eighth at a time): every other
+        camera then takes the frame it captured within half a period of this camera's,
+        and two cameras on one stream never straddle a set's moment. Returns the chain."""
         state = self.state
         source = self.source
         if latched == Latch.NEW and key:
@@ -342,7 +344,7 @@ class _CaptureProcess:
         state.chain_from[slot] = chain
         state.chain_frame[slot] = frame_number
         if moment and latched == Latch.NEW:
-            offset = captured - moment
+            offset = captured + self.period_ns // 2 - moment
             step = offset if abs(offset) > self.period_ns // 4 else offset // 8
             state.globals[G_SET_SHIFT_NS] += step
         return chain
