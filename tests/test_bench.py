@@ -7,7 +7,7 @@ import shutil
 
 from engine.bench.network_camera import (
     bench_network_camera,
-    network_camera_target,
+    network_camera_targets,
     print_network_camera,
 )
 from engine.bench.stamped_sync import (
@@ -22,21 +22,22 @@ from tests.stamped_servers import rtsp_server_or_skip
 def test_network_camera_figure_is_measured_and_printed(capsys):
     tool_or_skip("ffmpeg")
     row = bench_network_camera(seconds=2.0, warm_up_s=1.0)
-    for side in ("bare_reader", "bare_opencv_reader", "capture_path"):
+    for side in ("bare_reader", "bare_opencv_reader", "capture_path", "ffmpeg_copy",
+                 "record_copy"):
         assert row[side]["fps"] > 0 and row[side]["cpu_percent"] > 0, row
-    assert row["ratio"] > 0
+    assert row["ratio"] > 0 and row["copy_ratio"] > 0
     print_network_camera(row)
     printed = capsys.readouterr().out
     assert "MPEG-TS over HTTP" in printed and "bare PyAV reader" in printed
-    assert f"{row['ratio']}x" in printed
-    text, _ = network_camera_target(row)
-    assert "1.5x" in text
+    assert f"{row['ratio']}x" in printed and f"{row['copy_ratio']}x" in printed
+    (text, _), (copy_text, _) = network_camera_targets(row)
+    assert "1.5x" in text and "3.0x the CPU of ffmpeg -c copy" in copy_text
 
 
 def test_without_ffmpeg_the_figure_is_skipped_with_a_reason(monkeypatch, capsys):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     row = bench_network_camera(seconds=2.0)
-    assert network_camera_target(row) is None
+    assert network_camera_targets(row) == []
     print_network_camera(row)
     assert "skipped: ffmpeg is not on PATH" in capsys.readouterr().out
 

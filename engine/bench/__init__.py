@@ -24,7 +24,7 @@ import psutil
 
 from engine.bench.network_camera import (
     bench_network_camera,
-    network_camera_target,
+    network_camera_targets,
     print_network_camera,
 )
 from engine.bench.stamped_sync import (
@@ -384,8 +384,8 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
                 )
             )
     network = results.get("network_camera")
-    if network and (check := network_camera_target(network)):
-        checks.append(check)
+    if network:
+        checks.extend(network_camera_targets(network))
     if results.get("stamped_sync"):
         checks.extend(stamped_sync_targets(results["stamped_sync"]))
     record = results.get("record")
@@ -436,7 +436,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print("measuring the wake-up floor of this machine ...", flush=True)
     results["wake_floor"] = bench_wake_floor(seconds=seconds * 2)
     if network_seconds > 0:
-        print("measuring a 720p30 network camera against bare PyAV and OpenCV readers ...",
+        print("measuring a 720p30 network camera against bare PyAV and OpenCV readers and "
+              "ffmpeg -c copy ...",
               flush=True)
         results["network_camera"] = bench_network_camera(network_seconds)
     if sync_seconds > 0:

@@ -59,7 +59,10 @@ from engine.recording.packet_file import PacketFile
 from engine.recording.timestamps import TimestampWriter
 
 _IDLE_POLL_S = 0.2
-_FRAME_WAIT_S = 0.0005
+# Waiting for the next frame: a quarter of a frame period between looks. The ring holds
+# about a second, so writing a few ms late costs nothing, while looking every 0.5 ms cost
+# more CPU than muxing a copied camera's packets.
+_FRAME_WAIT_PERIODS = 0.25
 _WRITER_NICENESS = 10
 _SYNC_INTERVAL_S = 0.5  # a power cut loses at most this much of what was recorded
 
@@ -121,7 +124,8 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
             with contextlib.suppress(Exception):
                 closer.close()
         return
-    conn.send(_record(message.first_frame, ring, video, timestamps, state, parent))
+    conn.send(_record(message.first_frame, ring, video, timestamps, state, parent,
+                      _FRAME_WAIT_PERIODS / job.fps))
 
 
 def _record(
@@ -131,6 +135,7 @@ def _record(
     timestamps: TimestampWriter,
     state: GroupState,
     parent: ParentWatch,
+    frame_wait_s: float,
 ) -> WriterFinished:
     """Record from first_frame; always release the ring cursor so capture never waits on us."""
     frame_number = first_frame
@@ -150,7 +155,7 @@ def _record(
                 if group[G_STOP] or not parent.alive():
                     error = "capture stopped before the recording's last frame"
                     break
-                time.sleep(_FRAME_WAIT_S)
+                time.sleep(frame_wait_s)
                 continue
             meta = ring.metadata(frame_number)
             if meta[M_FRAME] != frame_number or meta[M_SEQ] & 1:
