@@ -48,11 +48,13 @@ class StampedServers:
         self._processes: list[subprocess.Popen] = []
         self._logs: list[tuple[str, Any]] = []  # (what, its stderr file)
 
-    def rtsp(self, width: int = 640, height: int = 480, fps: int = 30, late_s: float = 0) -> str:
+    def rtsp(self, width: int = 640, height: int = 480, fps: int = 30, late_s: float = 0,
+             port: int | None = None) -> str:
         """rtsp://127.0.0.1:PORT/stamped: H.264 at fps, the frames shared by every client;
-        with late_s, every client after the first starts playing late_s later."""
+        with late_s, every client after the first starts playing late_s later; on `port`
+        (a server back after an outage), else a free one."""
         rtsp_server_or_skip()
-        port = free_port()
+        port = port or free_port()
         # stdin stays open while we live: the server ends if this process dies unannounced.
         server = self._start([SYSTEM_PYTHON, str(RTSP_SERVER),
                               str(port), "stamped", str(width), str(height), str(fps), str(late_s)],

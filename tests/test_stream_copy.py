@@ -132,6 +132,48 @@ def test_a_killed_engine_leaves_a_copied_file_recover_salvages(tmp_path):
     assert copy[3] >= recorded - 30, (copy, recorded)  # a second at most lost
 
 
+def test_a_copied_camera_rides_out_a_server_outage(tmp_path):
+    """The server goes mid-take: the take ends on the last common frame set with files
+    that decode to the same count; the camera reconnects when the server is back on its
+    port, rejoins by copy, and the next take records it whole."""
+    with leak_guard():
+        servers, back = StampedServers(), StampedServers()
+        try:
+            url = servers.rtsp(640, 480, 30)
+            port = int(url.split(":")[2].split("/")[0])
+            cameras = [CameraSpec("rtsp", url, 640, 480, 30.0, {"open_timeout_ms": 2000}),
+                       CameraSpec("synth", "synthetic", 640, 480, 30.0,
+                                  demo_camera_settings(0))]
+            with CaptureGroup(cameras) as group:
+                def status() -> str:
+                    return next(c["status"] for c in group.snapshot()["cameras"]
+                                if c["id"] == "rtsp")
+
+                first = group.start_recording(tmp_path, "h264", name="cut")
+                wait_for(lambda: min(group.counts()) > first.first_frame + 90, 20,
+                         "3 s recorded")
+                servers.stop()
+                wait_for(lambda: status() == "reconnecting", 10, "rtsp reconnecting")
+                wait_for(lambda: group.recording is None, 30, "the cut take ended")
+                back.rtsp(640, 480, 30, port=port)
+                wait_for(lambda: status() == "running", 30, "rtsp back in the gate")
+                second = group.start_recording(tmp_path, "h264", name="after")
+                wait_for(lambda: min(group.counts()) > second.first_frame + 90, 20,
+                         "3 s more")
+                group.stop_recording()
+        finally:
+            servers.stop()
+            back.stop()
+    for name in ("cut", "after"):
+        folder = tmp_path / name
+        manifest = json.loads((folder / "recording.json").read_text())
+        assert manifest["cameras"][0]["recorded_as"] == "copy", name
+        frames = [_ffprobe_frames(folder / camera["file"])[3] for camera in manifest["cameras"]]
+        assert frames[0] == frames[1] > 30, (name, frames)
+    report = verify_recording(tmp_path / "after")
+    assert report.ok, report.summary()
+
+
 @pytest.mark.slow
 def test_a_copied_rtsp_camera_records_a_minute_beside_a_synthetic_one(tmp_path):
     with leak_guard():

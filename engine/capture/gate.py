@@ -108,7 +108,7 @@ class Gate:
             return
         group = self.state.globals
         hold = int(group[G_HOLD_AT])
-        if hold != NO_HOLD and self._period_ns:
+        if hold < PARKED and self._period_ns:  # not a camera parked while gathering
             self._anchor(hold)
         group[G_HOLD_AT] = NO_HOLD
 

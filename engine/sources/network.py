@@ -440,6 +440,9 @@ class NetworkSource(DrainedSource):
         the sync gate; the caller paces the attempts."""
         self._stop_drain()
         if self._connected(self._options["open_timeout_ms"] / 1000):
+            if self.copies:  # the new connection's packets, and its stream described anew
+                assert self._container is not None
+                self._keep_packets(self._container.streams.video[0])
             self._start_drain()
             return True
         return False
