@@ -67,6 +67,7 @@ STARTABLE = {CameraStatus.STOPPED, CameraStatus.FAILED, CameraStatus.CRASHED,
 # The engine has properties only for cameras whose process delivers frames.
 CONFIGURABLE = {status for status in CameraStatus if status.delivering}
 URL_PREFIXES = tuple(f"{scheme}://" for scheme in NETWORK_SCHEMES)
+NETWORK_HINT_ROLE = Qt.ItemDataRole.UserRole + 1  # a network camera's URL pattern
 VIDEO_FILTER = "Videos (*.mp4 *.mkv *.avi *.mov *.webm *.m4v);;All files (*)"
 
 
@@ -361,7 +362,7 @@ class AddCameraDialog(QDialog):
         self.file_edit.setPlaceholderText("/path/to/video.mp4")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
-        self.devices.itemClicked.connect(lambda _item: self.detected_choice.setChecked(True))
+        self.devices.itemClicked.connect(self._picked)
         self.url_edit.textEdited.connect(lambda _text: self.url_choice.setChecked(True))
         self.file_edit.textEdited.connect(lambda _text: self.file_choice.setChecked(True))
 
@@ -418,11 +419,25 @@ class AddCameraDialog(QDialog):
                 text += f" ({entry['width']}x{entry['height']} @ {entry.get('fps') or 0:g})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, entry["source"])
+            item.setData(NETWORK_HINT_ROLE, entry.get("hint") if entry.get("kind") == "network"
+                         else None)
             self.devices.addItem(item)
         if self.devices.count():
             self.devices.setCurrentRow(0)
         if found is None:
             self.error_label.setText(reason)
+
+    def _picked(self, item: QListWidgetItem) -> None:
+        """A camera found on the network is only a start of its URL (the stream path and
+        the password are the user's to add): it goes into the URL field to complete."""
+        hint = item.data(NETWORK_HINT_ROLE)
+        if not hint:
+            self.detected_choice.setChecked(True)
+            return
+        self.url_edit.setText(item.data(Qt.ItemDataRole.UserRole))
+        self.url_edit.setToolTip(f"complete it, e.g. {hint}")
+        self.url_choice.setChecked(True)
+        self.url_edit.setFocus()
 
     def _browse(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(self, "Video file", "", VIDEO_FILTER)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
+    QListWidgetItem,
     QScrollArea,
     QSpinBox,
 )
@@ -28,6 +29,7 @@ from engine.wire.status import CameraStatus
 from recorder_gui.cameras_panel import (
     COLUMNS,
     GREY,
+    NETWORK_HINT_ROLE,
     STATUS_COLUMN,
     AddCameraDialog,
     CamerasPanel,
@@ -549,3 +551,24 @@ def test_a_cameras_error_goes_once_it_runs_again(engine, link, qtbot, tmp_path):
                     timeout=60_000)  # "RUNNING ×1": the supervisor restarted it
     assert panel.status_line.text() == ""
     assert not panel.status_line.isVisibleTo(panel)
+
+
+def test_a_network_camera_found_goes_into_the_url_field_to_complete(link, qtbot):
+    """An ONVIF camera's entry is only rtsp://HOST/: picking it puts that into the URL
+    field (with the pattern to complete) instead of adding it as it is."""
+    panel = make_panel(link, qtbot)
+    dialog = AddCameraDialog(link, panel)
+    dialog.show()
+    hint = "rtsp://USER:PASSWORD@192.0.2.7:554/PATH"
+    item = QListWidgetItem("rtsp://192.0.2.7/ — ONVIF camera")
+    item.setData(Qt.ItemDataRole.UserRole, "rtsp://192.0.2.7/")
+    item.setData(NETWORK_HINT_ROLE, hint)
+    dialog.devices.addItem(item)
+    dialog.devices.setCurrentItem(item)
+    qtbot.mouseClick(dialog.devices.viewport(), Qt.MouseButton.LeftButton,
+                     pos=dialog.devices.visualItemRect(item).center())
+    assert dialog.url_choice.isChecked()
+    assert dialog.url_edit.text() == "rtsp://192.0.2.7/"
+    assert hint in dialog.url_edit.toolTip()
+    assert dialog.source() == "rtsp://192.0.2.7/"
+    dialog.close()
