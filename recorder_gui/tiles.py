@@ -34,6 +34,9 @@ PAUSED_COLOUR = QColor(235, 190, 20)
 NO_SIGNAL_COLOUR = QColor(240, 70, 70)
 NO_SIGNAL_AFTER_S = 0.6  # without a new frame; at least NO_SIGNAL_PERIODS of the camera's
 NO_SIGNAL_PERIODS = 4
+# A camera recorded by copy: only its keyframes are decoded, so its picture changes once
+# per keyframe interval while its frames come at full rate.
+COPY_NOTE = "recorded by copy · picture at each keyframe"
 
 
 class CameraTile(QWidget):
@@ -49,7 +52,8 @@ class CameraTile(QWidget):
         self._ring_name = ""
         self._buffer: np.ndarray | None = None
         self._image: QImage | None = None
-        self._last_frame = -1
+        self._last_frame = -1  # the frame shown
+        self._last_latest = -1  # the newest frame the ring had at the last look
         self._published_ns = 0
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.frames_shown = 0
@@ -91,6 +95,7 @@ class CameraTile(QWidget):
         self._image = QImage(self._buffer.data, columns, rows, columns * channels,
                              QImage.Format.Format_BGR888)
         self._last_frame = -1
+        self._last_latest = -1
 
     def set_full_resolution(self, full: bool) -> None:
         """Every pixel while a zoom view shows this camera."""
@@ -112,16 +117,22 @@ class CameraTile(QWidget):
         """Copy the newest frame if there is a new one; True when the tile needs a repaint."""
         if self._ring is None or self._buffer is None:
             return False
-        if self._ring.latest == self._last_frame:
+        latest = self._ring.latest  # the camera delivers (a copied camera: packets)
+        if latest == self._last_latest:
             self._check_signal()
+        else:
+            self._last_latest = latest
+            self._advanced_at = time.monotonic()
+            if self._no_signal:
+                self._no_signal = False
+                self.update()
+        if self._ring.shown == self._last_frame:
             return False
         meta = self._ring.read_latest(self._buffer)
         if meta is None:
             return False
         self._last_frame = int(meta[M_FRAME])
         self._published_ns = int(meta[M_AFTER_PUBLISH])
-        self._advanced_at = time.monotonic()
-        self._no_signal = False
         self.update()
         return True
 
@@ -199,6 +210,14 @@ class CameraTile(QWidget):
         painter.setPen(colour)
         painter.drawText(bar.adjusted(8, 0, -8, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, badge)
+        if self._ring is not None and self._ring.packets:
+            footer = QRect(inner.left(), inner.bottom() - bar.height() + 1, inner.width(),
+                           bar.height())
+            painter.fillRect(footer, QColor(0, 0, 0, 150))
+            painter.setPen(QColor(240, 240, 240))
+            painter.drawText(footer.adjusted(8, 0, -8, 0),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                             COPY_NOTE)
 
     def badge(self) -> tuple[str, QColor]:
         """What the tile's corner says: NO SIGNAL, then the take (REC / PAUSED), then the

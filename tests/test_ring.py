@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.ipc.ring import (
+    FLAG_KEY,
     FLAG_RECORD,
     M_AFTER_GRAB,
     M_CAPTURE,
@@ -139,3 +140,27 @@ def test_the_start_up_sweep_removes_rings_of_dead_processes_only(tmp_path):
     finally:
         orphan.unlink(missing_ok=True)
         live.close()
+
+
+def test_a_packet_ring_carries_packets_and_shows_its_preview():
+    """A camera recorded by copy: slots hold packets for the writer, and a display sees
+    the preview picture (the last keyframe decoded), not a slot's bytes."""
+    ring = FrameRing.create(4, (8, 8, 3), packets=True)
+    try:
+        display = FrameRing.attach(ring.name, display=True)
+        out = np.zeros((8, 8, 3), np.uint8)
+        assert display.packets and display.shown == -1 and display.read_latest(out) is None
+        for frame in range(3):
+            ring.begin_write(frame)
+            ring.packet_buffer(frame)[:5] = frame + 1
+            ring.end_write(frame, 1, 2, 3, 4, FLAG_KEY if frame == 1 else 0, 5, nbytes=5)
+        assert ring.packet(2).tobytes() == bytes([3] * 5)
+        assert ring.metadata(1)[M_FLAGS] == FLAG_KEY
+        ring.write_preview(1)[:] = 200
+        ring.end_preview()
+        assert display.latest == 2 and display.shown == 1
+        meta = display.read_latest(out)
+        assert meta is not None and meta[M_FRAME] == 1 and (out == 200).all()
+        display.close()
+    finally:
+        ring.close()

@@ -272,6 +272,7 @@ class FrameRing:
         return self._preview
 
     def end_preview(self) -> None:
+        self._preview_meta[M_AFTER_PUBLISH] = time.monotonic_ns()
         self._preview_meta[M_SEQ] += 1
 
     def has_room(self, frame_number: int) -> bool:
@@ -289,6 +290,14 @@ class FrameRing:
     def latest(self) -> int:
         """Number of the newest published frame, -1 before the first."""
         return int(self._header[_H_LATEST])
+
+    @property
+    def shown(self) -> int:
+        """Number of the newest frame a display can show (a packet ring: its preview's),
+        -1 before the first."""
+        if self.packets:
+            return int(self._preview_meta[M_FRAME]) if self._preview_meta[M_SEQ] else -1
+        return self.latest
 
     @property
     def cursor(self) -> int:
@@ -314,7 +323,8 @@ class FrameRing:
     # --- display side --------------------------------------------------------
 
     def read_latest(self, out: np.ndarray, retries: int = 8) -> np.ndarray | None:
-        """Copy the newest frame into out; return a copy of its metadata row.
+        """Copy the newest frame (a packet ring: its preview) into out; return a copy of its
+        metadata row.
 
         An out of another size gets the frame scaled to it (bilinear: area averaging
         cost 15x more at the odd ratios of tiles): a display tile takes no more pixels
