@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     # (Fatal Python error: none_dealloc) after recordings under a real display.
     window.deleteLater()
     app.processEvents()
-    client.close()
+    link.close()  # its client: the one a restart attached, not necessarily the first
     del window, link
     gc.collect()
     return code

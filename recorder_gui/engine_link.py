@@ -120,6 +120,12 @@ class EngineLink(EngineEvents):
             silent = time.monotonic() - self._heard_at > SILENCE_S
             self._set_liveness("not responding" if silent else "connected")
 
+    def close(self) -> None:
+        """Close the connection on purpose: nothing is heard or emitted any more, not even
+        the 'lost' its own goodbye would report (widgets it fed may be gone already)."""
+        self._drain_timer.stop()
+        self.client.close()
+
     def _set_liveness(self, liveness: Liveness) -> None:
         if liveness != self.liveness:
             self.liveness = liveness

@@ -52,11 +52,11 @@ OUR_WINDOWS = (CamerasPanel, AddCameraDialog, SettingsDialog)
 
 @pytest.fixture
 def link(engine, qtbot):
-    client = engine.client()
+    link = EngineLink(engine.client())
     try:
-        yield EngineLink(client)
+        yield link
     finally:
-        client.close()
+        link.close()  # its queued events must not reach this test's closed widgets later
 
 
 @pytest.fixture(autouse=True)

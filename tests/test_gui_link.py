@@ -92,3 +92,40 @@ def test_the_window_shows_the_engines_elapsed_time(qtbot, tmp_path):
     link.dispatch(Stats(cameras=[], spread=None, paused=True, elapsed_s=75.9))
     assert window.elapsed_text() == "00:01:15 (PAUSED)"
     window.recording = False  # nothing to ask about on close
+
+
+class ClosingClient:
+    """A client whose close() says goodbye as the real one does (on_close), and whose
+    subscribers can be fed an event."""
+
+    def __init__(self) -> None:
+        self.subscribers: list[Any] = []
+        self.goodbyes: list[Any] = []
+        self.closed = False
+
+    def subscribe(self, callback: Any) -> None:
+        self.subscribers.append(callback)
+
+    def on_close(self, callback: Any) -> None:
+        self.goodbyes.append(callback)
+
+    def close(self) -> None:
+        self.closed = True
+        for goodbye in self.goodbyes:
+            goodbye()
+
+
+def test_a_link_closed_on_purpose_reports_nothing_more(qtbot):
+    """Closing a link stops it: its client's goodbye is not a lost engine, and events
+    still queued reach no widget (a test's closed panel crashed on them later)."""
+    client = ClosingClient()
+    link = EngineLink(client)  # type: ignore[arg-type]
+    heard: list[object] = []
+    link.disconnected.connect(heard.append)
+    link.anyEvent.connect(heard.append)
+    for deliver in client.subscribers:
+        deliver(Error(message="queued before the close"))
+    link.close()
+    assert client.closed
+    qtbot.wait(300)
+    assert heard == [] and link.liveness == "connected"

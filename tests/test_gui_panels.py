@@ -28,11 +28,11 @@ pytestmark = pytest.mark.usefixtures("no_leaked_widgets")
 
 @pytest.fixture
 def link(engine):
-    client = engine.client()
+    link = EngineLink(engine.client())
     try:
-        yield EngineLink(client)
+        yield link
     finally:
-        client.close()
+        link.close()  # its queued events must not reach this test's closed widgets later
 
 
 def recording_panel(qtbot, link: EngineLink, opened: list[Path]) -> RecordingPanel:

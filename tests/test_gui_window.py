@@ -22,8 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def window(qtbot, engine, tmp_path):
-    client = engine.client()
-    link = EngineLink(client)
+    link = EngineLink(engine.client())
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     main = MainWindow(link, settings)
     qtbot.addWidget(main)
@@ -34,7 +33,7 @@ def window(qtbot, engine, tmp_path):
     yield main
     main.recording = False  # the test decides what happens to recordings itself
     main.close()
-    client.close()
+    link.close()
 
 
 def wait_recording(qtbot, window, state: bool) -> None:
