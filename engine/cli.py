@@ -1,35 +1,90 @@
-"""`recorder-engine`: the engine from a terminal, without Qt."""
+"""`recorder-engine`: the engine from a terminal, without Qt.
+
+Conventions every sub-command keeps: `--json` puts one JSON document on stdout and
+nothing else there (messages go to stderr); long jobs draw a progress bar on stderr
+only when it is a terminal (engine/cli_progress.py); the exit code is EXIT_OK,
+EXIT_FAILED (the job did not succeed: a camera that cannot be opened, a recording that
+does not verify or recover, an engine that is not running or refuses), EXIT_USAGE (the
+command line is wrong) or EXIT_INTERRUPTED (`serve` ended by a second signal).
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
+from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
+from engine.cli_progress import progress_bar
 from engine.client import EngineCommandError, EngineNotRunning
+from engine.export import FORMATS, ExportError, export_take
+from engine.recording.encoder import DEFAULT_PRESET, X264_PRESETS
 from engine.recording.errors import RecordingError
 from engine.recording.sync_tolerance import sync_held
-from engine.rig import RigError, demo_camera_settings
+from engine.rig import (
+    DeviceOptions,
+    RecordingOptions,
+    Rig,
+    RigError,
+    demo_camera_settings,
+    load_rig,
+)
 from engine.service.server import EngineAlreadyRunning
 from engine.sources.base import SettingRejected, SourceError
-from engine.specs import CODECS, DEFAULT_FPS, NETWORK_SCHEMES, CameraSpec, SensorSpec
+from engine.sources.synthetic import CONTENTS
+from engine.specs import (
+    CODEC_CHOICES,
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    NETWORK_SCHEMES,
+    TRIGGERS,
+    CameraSpec,
+    SensorSpec,
+    with_trigger,
+)
 from engine.system.disk_guard import GB, DiskGuard, LowDiskError
 from engine.wire.commands import COMMANDS, Command
-from engine.wire.events import CameraFailed, Error, Event
+from engine.wire.events import AssemblyProgress, CameraFailed, Error, Event
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}    done
+  {EXIT_FAILED}    failed: a camera cannot be opened, a recording does not verify or recover,
+       a rig file is wrong, too little free space, the engine is not running or refused
+  {EXIT_USAGE}    the command line is wrong
+  {EXIT_INTERRUPTED}  serve: ended at once by a second Ctrl-C or SIGTERM"""
+RECORD_EXAMPLES = """examples:
+  recorder-engine record --demo 4 --size 1280x720 --seconds 60 --output ~/recordings
+  recorder-engine record --camera /dev/video0@1920x1080 --camera /dev/video2 --size 1280x720 \\
+                         --seconds 600          (video0 at 1920x1080, video2 at 1280x720)
+  recorder-engine record --rig my-rig.toml --codec mjpeg --seconds 600
+                         (the rig's cameras and [recording] options, its codec replaced)"""
+PACKAGE = "recorder-workstation"
+
+
+def version() -> str:
+    """The installed package's version; the engine's own where there is no package
+    metadata (a source tree never installed)."""
+    try:
+        return importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return __version__
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -51,15 +106,34 @@ def positive_ms(text: str) -> float:
     return value
 
 
-def camera_specs(args: argparse.Namespace) -> list[CameraSpec]:
-    """cam0, cam1, ... from --demo N (synthetic, free-running like the demo rig's cameras)
-    or the --camera sources in order."""
-    width, height = args.size
+def parse_camera(text: str) -> tuple[str, tuple[int, int] | None]:
+    """A --camera value: SOURCE, or SOURCE@WxH for a size of its own. Only a final @WxH is
+    a size, so the user:password@ of a URL stays part of it."""
+    source, at, size = text.rpartition("@")
+    if at and source and re.fullmatch(r"\d+x\d+", size, re.IGNORECASE):
+        return source, parse_size(size)
+    return text, None
+
+
+def camera_specs(args: argparse.Namespace, rig: Rig | None) -> list[CameraSpec]:
+    """The cameras to record: the rig's (--size and --fps, if given, replace theirs), or
+    cam0, cam1, ... from --demo N (synthetic, free-running like the demo rig's cameras)
+    or the --camera sources in order (each at its own @WxH, else --size)."""
+    if rig is not None:
+        size = dict(zip(("width", "height"), args.size, strict=True)) if args.size else {}
+        rate = {} if args.fps is None else {"fps": args.fps}
+        return [dataclasses.replace(spec, **size, **rate) for spec in rig.cameras]
+    width, height = args.size or (DEFAULT_WIDTH, DEFAULT_HEIGHT)
+    fps = DEFAULT_FPS if args.fps is None else args.fps
     if args.demo:
-        return [CameraSpec(f"cam{i}", "synthetic", width, height, args.fps,
-                           demo_camera_settings(i)) for i in range(args.demo)]
-    return [CameraSpec(f"cam{i}", source, width, height, args.fps)
-            for i, source in enumerate(args.camera)]
+        return [CameraSpec(f"cam{i}", "synthetic", width, height, fps,
+                           demo_camera_settings(i) | {"content": args.content})
+                for i in range(args.demo)]
+    cameras = []
+    for i, (source, size) in enumerate(args.camera):
+        camera_width, camera_height = size or (width, height)
+        cameras.append(CameraSpec(f"cam{i}", source, camera_width, camera_height, fps))
+    return cameras
 
 
 def sensor_specs(sources: list[str]) -> list[SensorSpec]:
@@ -96,25 +170,73 @@ def _print_event(event: Event) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    """Record for --seconds (or until Ctrl-C / SIGTERM). With --rig, the rig's cameras,
+    sensors, [recording] options and disk thresholds, each replaced by the option of the
+    command line that names it (auto_resume is the engine's: a `record` ends with its
+    take)."""
+    rig = load_rig(Path(args.rig)) if args.rig else None
+    options = rig.recording if rig else RecordingOptions()
+    device = rig.device if rig else DeviceOptions()
+    stop_below_gb = (device.disk_stop_below_gb if args.disk_stop_below_gb is None
+                     else args.disk_stop_below_gb)
+    guard = DiskGuard(warn_below_bytes=max(device.disk_warn_below_gb, stop_below_gb) * GB,
+                      stop_below_bytes=stop_below_gb * GB)
+    sensors = sensor_specs(args.sensor) if args.sensor else (rig.sensors if rig else [])
     stop = _stop_on_signals()
-    stop_below = args.disk_stop_below_gb * GB
-    guard = DiskGuard(warn_below_bytes=max(DiskGuard().warn_below_bytes, stop_below),
-                      stop_below_bytes=stop_below)
+    show_assembly: Callable[[float], None] = _ignore_progress
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, AssemblyProgress):
+            show_assembly(event.fraction)
+        else:
+            _print_event(event)
+
     group = CaptureGroup(
-        camera_specs(args), sensors=sensor_specs(args.sensor or []), on_event=_print_event,
-        disk_guard=guard,
+        with_trigger(camera_specs(args, rig), args.trigger or options.trigger),
+        sensors=sensors, on_event=on_event, disk_guard=guard,
+        start_timeout_s=options.device_ready_timeout_s,
     )
     with group:
-        recording = group.start_recording(Path(args.output), args.codec, args.name)
-        print(f"recording {len(group.camera_ids())} camera(s) to {recording.folder}", flush=True)
+        recording = group.start_recording(
+            Path(args.output).expanduser() if args.output else options.output_dir,
+            args.codec or options.codec, args.name, multitrack=options.multitrack,
+            h264_preset=args.preset or options.h264_preset,
+            encoder_threads=options.encoder_threads,
+        )
+        if options.sync_tolerance_ms is not None:
+            recording.set_sync_tolerance(options.sync_tolerance_ms)
+        print(f"recording {len(group.camera_ids())} camera(s) to {recording.folder}",
+              file=sys.stderr if args.json else sys.stdout, flush=True)
         deadline = time.monotonic() + args.seconds
         while not stop.is_set() and not recording.done.is_set():
             stop.wait(min(0.2, max(0.0, deadline - time.monotonic())))
             if time.monotonic() >= deadline:
                 break
-        recording = group.stop_recording() if not recording.done.is_set() else recording
-    print(format_summary(recording.manifest))
+        if not recording.done.is_set():  # on_event draws the assembly's progress on the bar
+            with progress_bar("finishing the files") as show_assembly:
+                recording = group.stop_recording()
+    if args.json:
+        print(json.dumps(summary_data(recording.folder, recording.manifest), indent=2))
+    else:
+        print(format_summary(recording.manifest))
     return EXIT_OK if recording.status == "finalized" else EXIT_FAILED
+
+
+def _ignore_progress(_fraction: float) -> None:
+    """Where no bar is shown: progress goes nowhere."""
+
+
+def summary_data(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """`record --json`: the take's folder, status, frames and dropped frames per camera,
+    capture spread (the sync report's summary, with the tolerance when there is one) and
+    errors."""
+    return {
+        "folder": str(folder), "name": manifest["name"], "status": manifest["status"],
+        "cameras": [{"id": camera["id"], "frames": camera["frames"] or 0,
+                     "dropped": camera["dropped"] or 0} for camera in manifest["cameras"]],
+        "sync": manifest.get("sync") or None,
+        "errors": list(manifest.get("errors", [])),
+    }
 
 
 def format_summary(manifest: dict[str, Any]) -> str:
@@ -139,9 +261,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
     """Salvage every recording a crash left unfinished under DIR (or DIR itself)."""
     from engine.recording.finalize import recover
 
-    results = recover(Path(args.folder))
+    with progress_bar("recovering") as progress:
+        results = recover(Path(args.folder), progress)
+    if args.json:
+        print(json.dumps(results, indent=2, default=_json_value))
+    else:
+        _print_recovered(results, args.folder)
+    return EXIT_FAILED if any(r.get("error") for r in results) else EXIT_OK
+
+
+def _print_recovered(results: list[dict[str, Any]], folder: str) -> None:
     if not results:
-        print(f"nothing to recover in {args.folder}")
+        print(f"nothing to recover in {folder}")
     for result in results:
         if result.get("error"):
             print(f"{result['folder']}: NOT recovered: {result['error']}")
@@ -153,15 +284,43 @@ def cmd_recover(args: argparse.Namespace) -> int:
                             in result.get("frames_dropped", {}).items()) or "none"
             print(f"{result['folder']}: {result['status']}, {result['frames']} frames per camera"
                   f" (frames cut to keep counts identical: {cut})")
-    return EXIT_FAILED if any(r.get("error") for r in results) else EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from engine.recording.verify import verify_recording
 
-    report = verify_recording(Path(args.recording), args.sync_tolerance_ms)
-    print(report.summary())
+    with progress_bar("verifying") as progress:
+        report = verify_recording(Path(args.recording), args.sync_tolerance_ms, progress)
+    if args.json:
+        print(json.dumps({"recording": str(report.recording_dir), "ok": report.ok,
+                          "problems": report.problems, "cameras": report.cameras,
+                          "sync": report.sync}, indent=2, default=_json_value))
+    else:
+        print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a finished take for another tool; print the path written."""
+    take = Path(args.take)
+    try:
+        with progress_bar(f"exporting to {args.to}") as progress:
+            written = export_take(take, args.to, Path(args.output) if args.output else None,
+                                  progress)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"take": str(take), "format": args.to, "output": str(written)}))
+    else:
+        print(written)
+    return EXIT_OK
+
+
+def _json_value(value: Any) -> Any:
+    """What json cannot write by itself: a NumPy number as a Python one, else its text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
 
 
 def cmd_cameras(args: argparse.Namespace) -> int:
@@ -209,24 +368,36 @@ def device_summary(camera: dict[str, Any], sizes_shown: int = 4) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the engine in the foreground until a client or a signal shuts it down."""
+    """Run the engine until a client or a signal shuts it down. It logs to the engine's
+    log (and a terminal, if it has one); with --log-output (an engine a client launched,
+    which has none) its output, its processes' too, goes to the log as well."""
+    from engine.service.engine_log import open_engine_log, output_to_log
+
+    open_engine_log(echo=not args.log_output)
+    if not args.log_output:
+        return _serve(args)
+    with output_to_log():
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from engine.rig import demo_rig, load_rig
+    from engine.rig import demo_rig
     from engine.service.device_watch import STATUS_FILE_NAME
     from engine.service.rig_service import RigService
     from engine.service.server import EngineServer
     from engine.state.store import StateStore
     from engine.wire.paths import runtime_dir, state_db_path
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    rig = load_rig(Path(args.rig)) if args.rig else demo_rig(args.demo)
+    rig_file = Path(args.rig).expanduser().absolute() if args.rig else None
+    rig = load_rig(rig_file) if rig_file else demo_rig(args.demo)
 
     def service(emit):
         store = StateStore(state_db_path())
         if store.damage:
             print(f"warning: {store.damage}", file=sys.stderr, flush=True)
-        return RigService(rig, emit, store, runtime_dir() / STATUS_FILE_NAME)
+        return RigService(rig, emit, store, runtime_dir() / STATUS_FILE_NAME, rig_file)
 
     server = EngineServer(service, runtime_dir())
 
@@ -241,7 +412,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_shutdown)
     signal.signal(signal.SIGTERM, request_shutdown)
-    print(f"engine serving rig {rig.name!r} ({len(rig.cameras)} cameras)", flush=True)
+    logging.getLogger("engine.cli").info("engine %s serving rig %r (%d cameras)", version(),
+                                         rig.name, len(rig.cameras))
     server.serve()
     return EXIT_OK
 
@@ -260,6 +432,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     engine = status["engine"]
     print(f"engine {engine['version']}  state: {engine['state']}  up {engine['uptime_s']:.0f} s")
+    print(f"log {engine['log']}")
     print(f"{'camera':<10}{'status':<13}{'for':>8}{'restarts':>9}{'pid':>8}{'fps':>8}"
           f"{'frames':>9}{'dropped':>9}  source")
     for camera in status["cameras"]:
@@ -296,6 +469,8 @@ def ctl_command(args: argparse.Namespace) -> Command:
     for name, hint in declared.items():
         if _is_dict(hint) and values[name] is not None:
             values[name] = _parse_assignments(values[name]) or None
+        if name in _CTL_PATHS and values[name] is not None:
+            values[name] = os.path.abspath(os.path.expanduser(values[name]))
     given = {name: value for name, value in values.items() if value is not None}
     command: Command = COMMANDS.type_of(args.action)(**given)
     return command
@@ -309,7 +484,10 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_CTL_CHOICES = {"codec": CODECS}
+_CTL_CHOICES = {"codec": CODEC_CHOICES}
+# Fields that name a file or folder: made absolute here, as the engine's working folder is
+# not the caller's. A `path` (a rig file) is positional, and optional where its field is.
+_CTL_PATHS = {"path", "folder", "output"}
 
 
 def _is_dict(hint: Any) -> bool:
@@ -343,6 +521,8 @@ def _add_ctl_commands(ctl: argparse.ArgumentParser) -> None:
                 parser.add_argument(field.name, nargs="+", metavar="KEY=VALUE")
             elif _is_dict(hint):
                 parser.add_argument(f"--{field.name}", nargs="+", metavar="KEY=VALUE")
+            elif field.name == "path":
+                parser.add_argument(field.name, metavar="FILE", nargs=None if required else "?")
             elif required:
                 parser.add_argument(field.name, metavar=field.name.upper())
             elif hint is bool:
@@ -361,26 +541,61 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recorder-engine", description=__doc__)
+    parser = argparse.ArgumentParser(prog="recorder-engine",
+                                     description=(__doc__ or "").split("\n\n")[0],
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    record = commands.add_parser("record", help="record cameras in lock-step for a while")
+    record = commands.add_parser(
+        "record", help="record cameras in lock-step for a while", epilog=RECORD_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     chosen = record.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--demo", type=int, metavar="N", help="N synthetic cameras")
-    chosen.add_argument("--camera", action="append", metavar="SOURCE",
+    chosen.add_argument("--camera", action="append", type=parse_camera, metavar="SOURCE[@WxH]",
                         help="a source: synthetic, 0, /dev/video0, a file, or a URL ("
-                        + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + ")")
-    record.add_argument("--size", type=parse_size, default=(640, 480), metavar="WxH")
-    record.add_argument("--fps", type=float, default=DEFAULT_FPS)
-    record.add_argument("--codec", choices=CODECS, default="h264")
+                        + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + "); "
+                        "repeat for more cameras; @WxH gives it a size of its own")
+    chosen.add_argument("--rig", metavar="FILE",
+                        help="the cameras and sensors of a rig file (TOML), with its "
+                             "[recording] options and disk thresholds; the options given "
+                             "here replace the rig's")
+    record.add_argument("--content", choices=CONTENTS, default="clean",
+                        help="what the --demo cameras show: clean (the test pattern) or "
+                             "realistic (texture, motion and sensor noise: a real camera's "
+                             "encoding cost)")
+    record.add_argument("--size", type=parse_size, metavar="WxH",
+                        help=f"the size of every camera without an @WxH of its own (default "
+                             f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}; with --rig: each camera's)")
+    record.add_argument("--fps", type=float,
+                        help=f"frames per second (default {DEFAULT_FPS:g}; with --rig: each "
+                             "camera's)")
+    record.add_argument("--codec", choices=CODEC_CHOICES,
+                        help="default: the rig's, else h264. auto: a hardware H.264 encoder if "
+                             "the machine has one (nvenc, qsv), else x264; one it lacks falls "
+                             "back to x264")
+    record.add_argument("--preset", choices=X264_PRESETS,
+                        help=f"x264's preset (default: the rig's h264_preset, else "
+                             f"{DEFAULT_PRESET}): slower, smaller files")
+    record.add_argument("--trigger", choices=TRIGGERS,
+                        help="who starts each exposure of the machine-vision cameras (pylon:, "
+                             "genicam:): software (the engine, at every frame set; the "
+                             "default, unless the rig says), hardware (an input line), free "
+                             "(the camera's own clock)")
     record.add_argument("--seconds", type=float, required=True)
-    record.add_argument("--output", required=True, metavar="DIR")
+    record.add_argument("--output", metavar="DIR",
+                        help="where the recording's folder is made (default: the rig's "
+                             "output, else recordings in your Videos folder)")
     record.add_argument("--name", help="recording folder name (default: the local time)")
     record.add_argument("--sensor", action="append", metavar="URI",
                         help="a sensor stream: imu:synthetic, serial:/dev/ttyUSB0?fields=a,b")
-    record.add_argument("--disk-stop-below-gb", type=float, default=1.0, metavar="GB",
+    record.add_argument("--disk-stop-below-gb", type=float, metavar="GB",
                         help="refuse to start, and stop cleanly, below this much free space "
-                             "(the rig's disk_stop_below_gb; default 1)")
+                             "(default: the rig's disk_stop_below_gb, else 1)")
+    record.add_argument("--json", action="store_true",
+                        help="print the summary as JSON: folder, status, frames and dropped "
+                             "frames per camera, capture spread, errors")
     record.set_defaults(handler=cmd_record)
 
     verify = commands.add_parser("verify", help="check that every file holds the same frames")
@@ -388,12 +603,28 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--sync-tolerance-ms", type=positive_ms, metavar="MS",
                         help="fail when the cameras' capture spread exceeds this at p99 "
                              "(default: the rig's sync_tolerance_ms, else one frame period)")
+    verify.add_argument("--json", action="store_true",
+                        help="print the report as JSON: ok, problems, cameras, sync")
     verify.set_defaults(handler=cmd_verify)
 
     recover = commands.add_parser("recover", help="salvage recordings a crash left unfinished")
     recover.add_argument("folder", nargs="?", default=".", metavar="DIR",
                          help="a recording, or a folder of recordings (default: .)")
+    recover.add_argument("--json", action="store_true",
+                         help="print what was done to each take as JSON")
     recover.set_defaults(handler=cmd_recover)
+
+    export = commands.add_parser("export", help="export a finished take for another tool")
+    export.add_argument("take", metavar="TAKE", help="the take's folder")
+    export.add_argument("--to", required=True, choices=FORMATS,
+                        help="freemocap or skellycam (their recording folder of MP4s), "
+                             "anipose (a project session), nwb (Neurodata Without Borders), "
+                             "mkv (one file, a track per camera)")
+    export.add_argument("--output", metavar="DIR",
+                        help="the folder to write into (default: TAKE/exports/FORMAT)")
+    export.add_argument("--json", action="store_true",
+                        help="print the take, the format and the path written as JSON")
+    export.set_defaults(handler=cmd_export)
 
     cameras = commands.add_parser("cameras", help="list the sources that can be found")
     cameras.add_argument("--json", action="store_true")
@@ -404,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     rig_choice.add_argument("--rig", metavar="FILE", help="a rig file (TOML)")
     rig_choice.add_argument("--demo", type=int, default=4, metavar="N",
                             help="N synthetic cameras (the default rig, N=4)")
+    serve.add_argument("--log-output", action="store_true",
+                       help="send the engine's output, and its processes', to its log instead "
+                            "of this terminal (what an engine a client launches does)")
     serve.set_defaults(handler=cmd_serve)
 
     status = commands.add_parser("status", help="state of the running engine")
@@ -425,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sync-seconds", type=float, default=10.0,
                        help="length of the recording of 2 cameras on one stamped RTSP stream "
                             "(needs GStreamer's RTSP server for /usr/bin/python3; 0 skips it)")
+    bench.add_argument("--writer-seconds", type=float, default=8.0,
+                       help="seconds of each one-camera take measuring a writer against the "
+                            "bare encoder, per size and content (0: skip)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(handler=cmd_bench)
     return parser
@@ -435,11 +672,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (GroupError, RecordingError, SourceError, SettingRejected, RigError,
-            EngineAlreadyRunning, argparse.ArgumentTypeError) as exc:
+    except argparse.ArgumentTypeError as exc:  # a value argparse could not check itself
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (EngineNotRunning, EngineCommandError, LowDiskError) as exc:
+    except (GroupError, RecordingError, SourceError, SettingRejected, RigError,
+            EngineAlreadyRunning, EngineNotRunning, EngineCommandError, LowDiskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

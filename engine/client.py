@@ -72,12 +72,15 @@ def engine_command(*args: str) -> list[str]:
 
 
 def launch_engine(folder: Path, engine_args: list[str]) -> subprocess.Popen:
-    """Start `recorder-engine serve` detached from this process, logging to the runtime folder.
+    """Start `recorder-engine serve` detached from this process.
 
-    It gets its own session, so closing the GUI or its terminal never stops it.
+    It gets its own session, so closing the GUI or its terminal never stops it. It has no
+    terminal: `--log-output` sends its output, its processes' too, to the engine's log;
+    what it prints before opening the log (a Python that cannot start it) is appended
+    there directly.
     """
-    command = engine_command("serve", *engine_args)
-    with open(log_path(folder), "ab") as log_file:
+    command = engine_command("serve", "--log-output", *engine_args)
+    with open(log_path(), "ab") as log_file:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True, env={**os.environ, RUNTIME_DIR_ENV: str(folder)},
@@ -131,7 +134,7 @@ class EngineClient:
             except EngineNotRunning:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise EngineNotRunning(
-                        f"the engine did not start; see {log_path(folder)}"
+                        f"the engine did not start; see {log_path()}"
                     ) from None
                 time.sleep(0.1)
 
@@ -262,6 +265,13 @@ class EngineClient:
         """Stop recording; with wait, return once the final files are assembled."""
         return self.call(cmd.Stop(wait=wait))
 
+    def export(self, folder: str | Path, to: str, output: str | Path | None = None
+               ) -> dict[str, Any]:
+        """Start exporting a finished recording; export_progress and export_finished
+        events follow (subscribe to see them)."""
+        return self.call(cmd.Export(folder=str(folder), to=to,
+                                    output=None if output is None else str(output)))
+
     def add_camera(self, source: str, **options: Any) -> dict[str, Any]:
         return self.call(cmd.AddCamera(source=source, **options))
 
@@ -281,8 +291,9 @@ class EngineClient:
     def load_rig(self, path: str | Path) -> dict[str, Any]:
         return self.call(cmd.LoadRig(path=str(path)))
 
-    def save_rig(self, path: str | Path) -> dict[str, Any]:
-        return self.call(cmd.SaveRig(path=str(path)))
+    def save_rig(self, path: str | Path | None = None) -> dict[str, Any]:
+        """Save the rig to path, by default the file it was loaded from."""
+        return self.call(cmd.SaveRig(path=None if path is None else str(path)))
 
     def shutdown(self) -> None:
         """Ask the engine to finalize any recording and exit."""

@@ -59,6 +59,12 @@ def sleep_until_ns(moment_ns: int) -> None:
         time.sleep(remaining / 1e9)
 
 
+def sleep_toward_ns(moment_ns: int, limit_ns: int) -> bool:
+    """Sleep until moment_ns, at most until limit_ns; True when the moment has come."""
+    sleep_until_ns(min(moment_ns, limit_ns))
+    return limit_ns >= moment_ns
+
+
 def _sleep_until(deadline: float) -> None:
     remaining = deadline - time.monotonic()
     if remaining > 0:

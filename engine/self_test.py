@@ -80,12 +80,29 @@ def _end_engine(client: EngineClient | None, process: subprocess.Popen) -> None:
         process.wait()
 
 
+def _log_end() -> tuple[int, int]:
+    """Where the engine's log ends now: its file's inode and size ((0, 0): none yet)."""
+    with contextlib.suppress(FileNotFoundError):
+        found = log_path().stat()
+        return found.st_ino, found.st_size
+    return 0, 0
+
+
+def _log_since(end: tuple[int, int]) -> str:
+    """What the engine's log gained after `end` (all of the file if it was rotated since)."""
+    inode, size = end
+    with log_path().open("rb") as log:
+        log.seek(size if os.fstat(log.fileno()).st_ino == inode else 0)
+        return log.read().decode(errors="replace")
+
+
 def run_self_test() -> bool:
     """Record the demo rig briefly with a private engine; True only if the recording holds."""
     runtime = Path(tempfile.mkdtemp(prefix="rw-self-", dir="/tmp"))  # short: a socket path
     output = Path(tempfile.mkdtemp(prefix="recorder-self-test-"))
     client = None
     ok = False
+    log_start = _log_end()
     process = launch_engine(runtime, ["--demo", str(DEMO_CAMERAS)])
     try:
         client = EngineClient.await_engine(process, runtime)
@@ -95,8 +112,8 @@ def run_self_test() -> bool:
         traceback.print_exc()
     finally:
         _end_engine(client, process)
-        if not ok and log_path(runtime).exists():
-            _say(f"engine log:\n{log_path(runtime).read_text(errors='replace')}")
+        if not ok and log_path().exists():
+            _say(f"engine log ({log_path()}), this engine's lines:\n{_log_since(log_start)}")
         shutil.rmtree(runtime, ignore_errors=True)
         shutil.rmtree(output, ignore_errors=True)
     _say("PASSED" if ok else "FAILED")

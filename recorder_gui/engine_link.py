@@ -57,6 +57,8 @@ class EngineEvents(QObject):
     recording_finalized = Signal(object)
     recording_resumed = Signal(object)
     recording_recovered = Signal(object)
+    export_progress = Signal(object)
+    export_finished = Signal(object)
     # the service
     camera_status = Signal(object)
     rings_changed = Signal(object)

@@ -41,14 +41,15 @@ DEVICE_ROWS = {"device": "Device", "cpu": "CPU", "memory": "Memory", "disk": "Di
 DEVICE_PLOTS: dict[str, dict[str, Any]] = {
     "cpu": {"title": "CPU %", "percent": True},
     "memory": {"title": "Memory %", "percent": True},
-    "disk": {"title": "Disk write", "unit": "MB/s", "floor": 1.0},
+    "disk": {"title": "Writing", "unit": "MB/s", "floor": 1.0},  # to disk; longer is clipped
     "battery": {"title": "Battery %", "percent": True}}
 FPS_MARGIN = 1.1  # the fps plot's top: at least this much above the highest target
 # Told apart at a glance, and none is the warning orange or the alarm red.
 CAMERA_COLOURS = ("#4fc3f7", "#fff176", "#ba68c8", "#81c784", "#f48fb1", "#90a4ae",
                   "#4db6ac", "#9575cd")
 SPLITTER_SIZES = [360, 380, 380, 380]  # device, frame rate, history, event log
-UNLOGGED_EVENTS = ("stats", "device", "assembly_progress")  # too frequent for a log
+# too frequent for a log
+UNLOGGED_EVENTS = ("stats", "device", "assembly_progress", "export_progress")
 ERROR_EVENTS = ("camera_failed", "error", "recording_error", "sensor_error")
 # The events EngineLink also relays as errorRaised, right after `event` (see _on_error).
 RELAYED_ERROR_EVENTS = ("error", "recording_error", "sensor_error")

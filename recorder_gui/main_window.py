@@ -36,6 +36,7 @@ from engine.wire.events import (
     RingsChanged,
     Stats,
 )
+from engine.wire.paths import log_path
 from recorder_gui.cameras_panel import CamerasPanel
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.health_panel import HealthPanel
@@ -238,6 +239,8 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = help_menu.addAction("&Keyboard shortcuts")
         self.shortcuts_action.triggered.connect(
             lambda: QMessageBox.information(self, "Keyboard shortcuts", shortcuts_text()))
+        self.engine_log_action = help_menu.addAction("Engine &log…")
+        self.engine_log_action.triggered.connect(self.show_engine_log)
         self.about_action = help_menu.addAction(f"&About {APP_NAME}")
         self.about_action.triggered.connect(
             lambda: QMessageBox.about(self, f"About {APP_NAME}", about_text())
@@ -324,6 +327,28 @@ class MainWindow(QMainWindow):
         if also:
             text += " The engine also reported: " + "; ".join(also)
         self.notice.show_notice("warning", text, self._folder_actions(Path(folder)))
+
+    def show_engine_log(self) -> None:
+        """Where the engine writes its log, as the engine says (where it would write it,
+        if no engine answers), with Open folder and Copy path; the box is `log_box`."""
+        status = self.link.command(cmd.Status()) if self.link.liveness != "lost" else None
+        if status is not None:
+            path = Path(status["engine"]["log"])
+            text = f"The engine writes its log to\n{path}"
+        else:
+            path = log_path()
+            text = f"The engine is not running. Its log is\n{path}"
+        box = QMessageBox(QMessageBox.Icon.Information, "Engine log",
+                          f"{text}\n\nOlder lines are kept beside it ({path.name}.1, …).",
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_folder = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+        copy_path = box.addButton("Copy path", QMessageBox.ButtonRole.ActionRole)
+        open_folder.clicked.connect(lambda: self.open_folder(path.parent))
+        copy_path.clicked.connect(lambda: QGuiApplication.clipboard().setText(str(path)))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.log_box = box
+        box.open()
 
     def _folder_actions(self, folder: Path) -> list[tuple[str, Any]]:
         return [("Open folder", lambda: self.open_folder(folder)),

@@ -1,8 +1,9 @@
 """The recording panel: where and how to record, live per-camera figures, recent recordings.
 
-Everything comes through the EngineLink handed in: the rig's defaults and any running
-recording from one `status` call at start, then engine events. Recent recordings are
-what the engine's `recordings` command reads from the folders' manifests.
+Everything comes through the EngineLink handed in: the rig's defaults, the export formats
+and any running recording from one `status` call at start, then engine events. Recent
+recordings are what the engine's `recordings` command reads from the folders' manifests;
+each can be exported (Export… or its context menu), the engine doing the work.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -36,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.specs import CODECS
+from engine.specs import CODEC_CHOICES
 from engine.wire import commands as cmd
 from engine.wire.events import (
     AssemblyProgress,
@@ -47,6 +49,7 @@ from engine.wire.events import (
 from engine.wire.status import CameraStatus
 from recorder_gui.elided_label import ElidedLabel
 from recorder_gui.engine_link import EngineLink
+from recorder_gui.export_status import ExportStatus, format_title
 
 RECENT_LIMIT = 50
 
@@ -159,7 +162,7 @@ class RecordingPanel(QWidget):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("date and time")
         self.codec_combo = QComboBox()
-        self.codec_combo.addItems(CODECS)
+        self.codec_combo.addItems(CODEC_CHOICES)
 
         self.state_label = QLabel()
         self.folder_label = ElidedLabel("—")
@@ -192,12 +195,18 @@ class RecordingPanel(QWidget):
         for column in (1, 2):
             recent_header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.recent.itemDoubleClicked.connect(self._open_selected)
+        self.recent.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.recent.customContextMenuRequested.connect(self._recent_menu)
         self.open_button = QPushButton("Open folder")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._open_selected)
-        self.recent.itemSelectionChanged.connect(
-            lambda: self.open_button.setEnabled(bool(self.recent.selectedItems()))
-        )
+        self.export_menu = QMenu("Export to", self)  # an action per format the engine offers
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Export the selected recording to another format")
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.setEnabled(False)
+        self.recent.itemSelectionChanged.connect(self._selection_changed)
+        self.exports = ExportStatus(link, open_folder=self._open_folder)
 
         self._lay_out(browse)
         link.stats.connect(lambda event: self.update_stats(event.cameras, event.spread))
@@ -245,7 +254,12 @@ class RecordingPanel(QWidget):
         recent = QGroupBox("Recent recordings")
         recent_layout = QVBoxLayout(recent)
         recent_layout.addWidget(self.recent)
-        recent_layout.addWidget(self.open_button, alignment=Qt.AlignmentFlag.AlignRight)
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_button)
+        recent_layout.addLayout(buttons)
+        recent_layout.addWidget(self.exports)
 
         layout = QVBoxLayout(self)
         for box in (options, current, cameras, recent):
@@ -262,6 +276,7 @@ class RecordingPanel(QWidget):
                 self.codec_combo.addItem(codec)
             if codec:
                 self.codec_combo.setCurrentText(codec)
+            self._offer_exports(status["engine"].get("export_formats") or [])
             recording = status.get("recording")
             self._current = recording["folder"] if recording else None
             self._paused = status["engine"]["state"] == "paused"
@@ -430,6 +445,7 @@ class RecordingPanel(QWidget):
             item = self._recent_item(row)
             if item.data(0, Qt.ItemDataRole.UserRole).folder == recording.folder:
                 self._fill(item, recording)
+                self._selection_changed()  # a take just finished may be exported now
                 return
         self.recent.insertTopLevelItem(0, self._item(recording))
         while self.recent.topLevelItemCount() > RECENT_LIMIT:
@@ -449,11 +465,51 @@ class RecordingPanel(QWidget):
         item.setText(2, recording.frames_text)
         item.setToolTip(2, recording.frames_detail)
 
-    def _open_selected(self) -> None:
+    def selected_recording(self) -> RecentRecording | None:
         items = self.recent.selectedItems()
-        if not items:
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+
+    def _open_selected(self) -> None:
+        recording = self.selected_recording()
+        if recording is not None:
+            self._open_folder(recording.folder)
+
+    # --- exports ---------------------------------------------------------------------------
+
+    def _offer_exports(self, formats: list[str]) -> None:
+        self.export_menu.clear()
+        for to in formats:
+            action = self.export_menu.addAction(format_title(to))
+            action.setData(to)
+            action.triggered.connect(lambda _checked=False, to=to: self._export_selected(to))
+        self._selection_changed()
+
+    def _exportable(self) -> bool:
+        """A recording is selected and no longer written (the engine judges the rest)."""
+        recording = self.selected_recording()
+        return recording is not None and recording.status != "recording"
+
+    def _selection_changed(self) -> None:
+        self.open_button.setEnabled(self.selected_recording() is not None)
+        self.export_button.setEnabled(self._exportable() and not self.export_menu.isEmpty())
+
+    def _export_selected(self, to: str) -> None:
+        recording = self.selected_recording()
+        if recording is not None:
+            self.exports.start(recording.folder, to)
+
+    def _recent_menu(self, position: QPoint) -> None:
+        """A recording's context menu: open its folder, export it."""
+        item = self.recent.itemAt(position)
+        if item is None:
             return
-        self._open_folder(items[0].data(0, Qt.ItemDataRole.UserRole).folder)
+        self.recent.setCurrentItem(item)
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.addAction("Open folder", self._open_selected)
+        exports = menu.addMenu(self.export_menu)
+        exports.setEnabled(self.export_button.isEnabled())
+        menu.popup(self.recent.viewport().mapToGlobal(position))
 
 
 def _colour(item: QTableWidgetItem, colour: QColor | None) -> None:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -55,6 +56,7 @@ RECORDING_NOTE = "stop the recording to change: restarts the camera"
 READ_ONLY_NOTE = "fixed by the camera"
 INACTIVE_NOTE = "set by the camera's automatic mode"
 CUSTOM_MODE = "Custom…"
+FORM_SCREEN_SHARE = 0.7  # the settings form's most height; the title and buttons need the rest
 MODE_LABEL = "Resolution and frame rate"
 ERROR_STYLE = "color: #c62828;"
 NOTE_STYLE = "color: gray; font-style: italic;"
@@ -271,18 +273,18 @@ def make_editor(prop: dict[str, Any]) -> QWidget:
         editor.setSingleStep(max(1, int(prop.get("step") or 1)))
     elif kind == "float":
         editor = QDoubleSpinBox()
-        minimum, maximum = prop.get("minimum"), prop.get("maximum")
+        # A GenICam camera may declare limits as wide as a double goes (+-1.8e308).
+        low, high = prop.get("minimum"), prop.get("maximum")
+        minimum = -FLOAT_LIMIT if low is None else max(-FLOAT_LIMIT, low)
+        maximum = FLOAT_LIMIT if high is None else min(FLOAT_LIMIT, high)
         step = prop.get("step")
         if not step:  # about a hundredth of the span, at most 1
-            span = (maximum - minimum) if minimum is not None and maximum is not None else 100
+            span = maximum - minimum
             step = min(1.0, 10.0 ** (math.floor(math.log10(span)) - 1)) if span > 0 else 0.01
         editor.setDecimals(
             min(6, max(2, _decimals(step), _decimals(minimum), _decimals(prop.get("value"))))
         )
-        editor.setRange(
-            -FLOAT_LIMIT if minimum is None else minimum,
-            FLOAT_LIMIT if maximum is None else maximum,
-        )
+        editor.setRange(minimum, maximum)
         editor.setSingleStep(step)
     else:
         raise ValueError(f"{prop['name']}: unknown property kind {kind!r}")
@@ -388,9 +390,14 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         self._layout = QVBoxLayout(self)
-        self._form_widget = QWidget()
+        # A machine-vision camera lists dozens of features: the form scrolls, the buttons
+        # stay on the screen.
+        self._scroll = QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._layout.addWidget(self.recording_label)
-        self._layout.addWidget(self._form_widget)
+        self._layout.addWidget(self._scroll)
         self._layout.addWidget(self.error_label)
         self._layout.addWidget(self.buttons)
 
@@ -401,6 +408,17 @@ class SettingsDialog(QDialog):
         self.reload()
 
     # --- building the form from the engine's answer --------------------------------------
+
+    def _fit(self, form: QWidget) -> None:
+        """Show the whole form where the screen has room for it, else as much as fits in
+        FORM_SCREEN_SHARE of its height (the rest scrolls)."""
+        hint = form.sizeHint()
+        screen = self.screen()
+        room = int(screen.availableGeometry().height() * FORM_SCREEN_SHARE) \
+            if screen is not None else hint.height()
+        self._scroll.setMinimumHeight(min(hint.height(), room))
+        self._scroll.setMinimumWidth(
+            hint.width() + self._scroll.verticalScrollBar().sizeHint().width())
 
     def reload(self) -> None:
         """Read the camera's properties and whether a recording runs from the engine again
@@ -433,9 +451,8 @@ class SettingsDialog(QDialog):
         widest = max((editor.sizeHint().width() for editor in editors), default=0)
         for editor in editors:  # one column of editors, their notes lined up beside it
             editor.setMinimumWidth(widest)
-        self._layout.replaceWidget(self._form_widget, form_widget)
-        self._form_widget.deleteLater()
-        self._form_widget = form_widget
+        self._scroll.setWidget(form_widget)  # the previous form is deleted
+        self._fit(form_widget)
         if properties is None:
             self.error_label.setText(plain_refusal(reason, self.camera_id)[1])
         self._load()

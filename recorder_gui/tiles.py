@@ -32,7 +32,7 @@ BORDER_PX = 4
 RECORDING_COLOUR = QColor(220, 30, 30)
 PAUSED_COLOUR = QColor(235, 190, 20)
 NO_SIGNAL_COLOUR = QColor(240, 70, 70)
-NO_SIGNAL_AFTER_S = 0.6  # without a new frame; at least NO_SIGNAL_PERIODS of the camera's
+NO_SIGNAL_AFTER_S = 0.5  # without a new frame; at least NO_SIGNAL_PERIODS of the camera's
 NO_SIGNAL_PERIODS = 4
 # A camera recorded by copy: only its keyframes are decoded, so its picture changes once
 # per keyframe interval while its frames come at full rate.
@@ -82,7 +82,7 @@ class CameraTile(QWidget):
         """Size the buffer to what the tile shows (never larger than the frame)."""
         if self._ring is None:
             return
-        height, width, channels = self._ring.shape
+        height, width, _ = self._ring.shape  # a mono camera's ring: read_latest shows gray
         if self._full_resolution:
             rows, columns = height, width
         else:
@@ -91,8 +91,8 @@ class CameraTile(QWidget):
             rows, columns = min(height, max(1, shown.height())), min(width, max(1, shown.width()))
         if self._buffer is not None and self._buffer.shape[:2] == (rows, columns) and not force:
             return
-        self._buffer = np.zeros((rows, columns, channels), np.uint8)
-        self._image = QImage(self._buffer.data, columns, rows, columns * channels,
+        self._buffer = np.zeros((rows, columns, 3), np.uint8)
+        self._image = QImage(self._buffer.data, columns, rows, columns * 3,
                              QImage.Format.Format_BGR888)
         self._last_frame = -1
         self._last_latest = -1
@@ -126,6 +126,7 @@ class CameraTile(QWidget):
             if self._no_signal:
                 self._no_signal = False
                 self.update()
+        self._ring.watch()
         if self._ring.shown == self._last_frame:
             return False
         meta = self._ring.read_latest(self._buffer)

@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from engine.ipc.ring import segment_prefix
-from tests.engines import engine  # noqa: F401  (the `engine` fixture, for every module)
+from engine.wire.paths import LOG_DIR_ENV
+from tests.engines import engine, link  # noqa: F401  (the `engine` and GUI `link` fixtures)
 from tests.waiting import wait_for, wait_listening
 
 SHM = Path("/dev/shm")
@@ -63,6 +64,15 @@ def leak_guard():
         (SHM / name).unlink(missing_ok=True)
     assert not leaked, f"leaked processes: {[c.name() for c in leaked]}"
     assert not new_segments, f"leaked shared memory: {sorted(new_segments)}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def engine_log_folder(tmp_path_factory) -> Iterator[Path]:
+    """The engines the tests start log here, never in the user's log folder."""
+    folder = tmp_path_factory.mktemp("engine-log")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LOG_DIR_ENV, str(folder))
+        yield folder
 
 
 # Fixtures that keep processes alive across tests guard themselves for their whole scope.

@@ -112,3 +112,15 @@ def engine(tmp_path):
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def link(engine, qtbot):
+    """The GUI's link to a running engine (Qt is imported only by tests that ask for it)."""
+    from recorder_gui.engine_link import EngineLink
+
+    link = EngineLink(engine.client())
+    try:
+        yield link
+    finally:
+        link.close()  # its queued events must not reach this test's closed widgets later

@@ -107,7 +107,7 @@ def assert_only_the_take(folder: Path) -> None:
     """A final folder holds the take and nothing else (no lock, no temporary file)."""
     names = {path.relative_to(folder).as_posix() for path in folder.rglob("*")}
     cameras = [camera["id"] for camera in read_manifest(folder)["cameras"]]
-    assert names == {"recording.json", "sync_report.json", "timestamps",
+    assert names == {"recording.json", "sync_report.json", "README.txt", "timestamps",
                      *(f"{camera}.mkv" for camera in cameras),
                      *(f"timestamps/{camera}.csv" for camera in cameras)}
 

@@ -88,6 +88,18 @@ def test_waiting_past_the_moment_ends_when_a_later_frame_arrives(stream):
     assert drain.latch_at(120 * MS) and latched(drain) == 1
 
 
+def test_waiting_for_the_next_frame_ends_when_it_arrives_or_at_the_deadline(stream):
+    """A copy camera takes its next packet as soon as it is here."""
+    capture, drain = stream
+    feed(capture, drain, [(1, 100 * MS)])
+    drain.latch_newest()
+    assert not drain.wait_next(time.monotonic_ns() + 50 * MS)  # nothing newer came
+    started = time.monotonic()
+    capture.feed.put((2, 140 * MS))
+    assert drain.wait_next(time.monotonic_ns() + 5_000_000_000)
+    assert time.monotonic() - started < 2 and drain.sequence == 2
+
+
 def test_a_driver_stamp_counts_only_on_the_monotonic_clock():
     now = time.monotonic_ns()
     assert plausible_stamp(now - 5 * MS, now)

@@ -17,6 +17,7 @@ import pytest
 from engine.recording.encoder import VideoEncoder
 from engine.recording.errors import RecordingError
 from engine.recording.finalize import (
+    LOCK_NAME,
     MULTITRACK_NAME,
     finalize_recording,
     find_interrupted,
@@ -24,7 +25,13 @@ from engine.recording.finalize import (
 )
 from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.segments import frame_numbers
-from engine.recording.timestamps import TimestampWriter, read_timestamps
+from engine.recording.timestamps import (
+    DEVICE_TIMESTAMP_COLUMNS,
+    OLD_TIMESTAMP_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    TimestampWriter,
+    read_timestamps,
+)
 from engine.recording.verify import verify_recording
 from engine.sources import framecode
 from tests.conftest import tool_or_skip
@@ -154,6 +161,10 @@ def assert_final(folder: Path, frames: int, status: str) -> dict:
     assert [camera["frames"] for camera in manifest["cameras"]] == [frames] * len(report.cameras)
     assert manifest["sync"]["frame_sets"] == frames
     assert json.loads((folder / "sync_report.json").read_text())["frame_sets"] == frames
+    for camera in manifest["cameras"]:  # row k is video frame k (files that say so)
+        columns = read_timestamps(folder / camera["timestamps"])
+        assert columns.get("frame_index", np.arange(frames)).tolist() == list(range(frames))
+    assert not (folder / LOCK_NAME).exists()
     return manifest
 
 
@@ -190,14 +201,20 @@ def test_a_clean_take_is_final_where_it_was_written(tmp_path, codec):
         assert ffprobe_duration(path) == pytest.approx(75 / FPS, abs=1e-3)
 
 
+def to_layout(path: Path, columns: tuple[str, ...]) -> None:
+    """Rewrite a timestamps file in an earlier layout: only `columns`, in their order."""
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    keep = [TIMESTAMP_COLUMNS.index(column) for column in columns]
+    path.write_text("".join(",".join(fields[k] for k in keep) + "\n" for fields in lines))
+
+
 def test_a_crashed_take_made_before_capture_times_recovers_in_its_own_layout(tmp_path):
     folder = make_recording(tmp_path / "rec", [40, 40])
     for camera_id in IDS[:2]:
-        path = folder / "timestamps" / f"{camera_id}.csv"
-        lines = [line.split(",") for line in path.read_text().splitlines()]
-        path.write_text("".join(",".join(f[:5] + f[7:]) + "\n" for f in lines))  # no capture_ns
+        to_layout(folder / "timestamps" / f"{camera_id}.csv", OLD_TIMESTAMP_COLUMNS)
     old_header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
-    assert "capture_ns" not in old_header
+    assert old_header == "frame,before_grab_ns,after_grab_ns,after_retrieve_ns," \
+                         "after_publish_ns,utc"
 
     finalize_recording(folder, status="recovered")
 
@@ -206,6 +223,41 @@ def test_a_crashed_take_made_before_capture_times_recovers_in_its_own_layout(tmp
     assert (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0] == old_header
     assert json.loads((folder / "sync_report.json").read_text())["stamp"] == "after_grab_ns"
     assert manifest["sync"]["p50_ms"] == 0.2  # cam1 grabbed 0.2 ms after cam0
+
+
+def test_a_crashed_take_made_before_frame_index_recovers_in_its_own_layout(tmp_path):
+    """Files written before frame_index (frame first) still scan, cut and verify."""
+    folder = make_recording(tmp_path / "rec", [40, 37], killed=(1,), rows=[40, 40])
+    for camera_id in IDS[:2]:
+        to_layout(folder / "timestamps" / f"{camera_id}.csv", DEVICE_TIMESTAMP_COLUMNS)
+    header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,before_grab_ns,") and "frame_index" not in header
+
+    [summary] = recover(tmp_path)
+
+    frames = summary["frames"]
+    assert 35 <= frames <= 37  # cam1's killed writer lost what its encoder held
+    assert_final(folder, frames, "recovered")
+    for camera_id in IDS[:2]:
+        path = folder / "timestamps" / f"{camera_id}.csv"
+        assert path.read_text().splitlines()[0] == header
+        assert read_timestamps(path)["frame"].tolist() == list(range(FIRST, FIRST + frames))
+
+
+def test_a_row_that_names_another_video_frame_ends_the_rows(tmp_path):
+    """Row k must say frame_index k: a last row that names another place is not the row
+    of video frame k, whatever its frame number says, and the take is cut before it."""
+    folder = make_recording(tmp_path / "rec", [40, 40], rows=[40, 40])
+    path = folder / "timestamps" / "cam1.csv"
+    lines = path.read_text().splitlines()
+    assert lines[-1].startswith(f"39,{FIRST + 39},")
+    lines[-1] = "40" + lines[-1][2:]
+    path.write_text("\n".join(lines) + "\n")
+
+    summary = finalize_recording(folder, status="recovered")
+
+    assert summary["frames"] == 39
+    assert_final(folder, 39, "recovered")
 
 
 def test_finalizing_twice_is_harmless(tmp_path):
@@ -293,7 +345,7 @@ def test_a_hole_of_zeros_a_power_cut_left_in_the_timestamps_ends_their_rows(tmp_
     folder = make_recording(tmp_path / "rec", [60, 60])
     csv = folder / "timestamps" / "cam1.csv"
     data = bytearray(csv.read_bytes())
-    start = data.index(b"\n1030,")  # rows 30 to ~40 never reached the disk
+    start = data.index(b"\n30,1030,")  # rows 30 to ~40 never reached the disk
     data[start + 1: start + 1 + 1000] = bytes(1000)  # later rows reached it
     csv.write_bytes(bytes(data))
 
@@ -435,19 +487,50 @@ def test_a_chunked_take_of_an_earlier_version_is_named_not_mangled(tmp_path):
     assert read_manifest(folder)["status"] == "recording"
 
 
-def test_recover_skips_a_recording_that_is_still_being_written(tmp_path):
-    """A take's writer holds its lock; recovery must not cut files under it. The kernel
-    drops the lock when the writer dies, so a crashed one is recovered."""
+def test_a_take_being_written_is_neither_interrupted_nor_recovered(tmp_path):
+    """A take's writer holds its lock from its start until its files are final: recovery
+    and find_interrupted leave it alone, its files and lock file untouched. The kernel
+    drops the lock when the writer dies, so a crashed take is then recovered, and its
+    lock file goes with it."""
     from engine.recording.finalize import is_locked, recording_lock
 
-    folder = tmp_path / "live"
-    folder.mkdir()
+    folder = make_recording(tmp_path / "live", [40, 40])  # status "recording"
+    files = {path: path.stat().st_size for path in folder.rglob("*") if path.is_file()}
     descriptor = recording_lock(folder)
     try:
         assert is_locked(folder)
+        assert find_interrupted(tmp_path) == [] and recover(tmp_path) == []
+        assert recover(folder) == []
+        assert is_locked(folder) and read_manifest(folder)["status"] == "recording"
+        assert {path: path.stat().st_size for path in files} == files
     finally:
-        os.close(descriptor)
-    assert not is_locked(folder)
+        os.close(descriptor)  # the writer dies
+    assert not is_locked(folder) and find_interrupted(tmp_path) == [folder]
+    [result] = recover(tmp_path)
+    assert result["status"] == "recovered"
+    assert_final(folder, 40, "recovered")
+
+
+def test_a_take_being_recovered_is_left_to_its_recovery(tmp_path):
+    """Recovery holds the take's lock while it works (and removes its file only then): a
+    second recovery meanwhile (another engine starting, `recorder-engine recover`) must
+    see it as taken, not as a crashed take to finalize at the same time."""
+    from engine.recording.finalize import is_locked
+
+    folder = make_recording(tmp_path / "rec", [40, 40])
+    write_manifest(folder, read_manifest(folder) | {"multitrack": True})  # reports progress
+    (folder / LOCK_NAME).touch()  # what a killed writer leaves
+    seen = []
+
+    def meanwhile(fraction: float) -> None:
+        if not seen:
+            seen.append((read_manifest(folder)["status"], is_locked(folder),
+                         find_interrupted(tmp_path), recover(tmp_path)))
+
+    [result] = recover(tmp_path, progress=meanwhile)
+    assert seen == [("recording", True, [], [])]
+    assert result["status"] == "recovered"
+    assert_final(folder, 40, "recovered")
 
 
 def test_recover_removes_the_lock_file_a_crash_after_the_final_manifest_left(tmp_path, capsys):

@@ -50,15 +50,6 @@ from tests.conftest import free_port
 OUR_WINDOWS = (CamerasPanel, AddCameraDialog, SettingsDialog)
 
 
-@pytest.fixture
-def link(engine, qtbot):
-    link = EngineLink(engine.client())
-    try:
-        yield link
-    finally:
-        link.close()  # its queued events must not reach this test's closed widgets later
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_windows(qtbot):
     """Every dialog a test opens must be closed by it."""

@@ -53,3 +53,28 @@ def test_a_copied_cameras_tile_shows_its_keyframes_and_knows_it_is_live(qtbot):
     finally:
         tile.detach()
         ring.close()
+
+
+def test_a_mono_cameras_tile_shows_its_gray_picture(qtbot):
+    """A mono camera's ring has one channel; its tile shows it as gray, scaled or not."""
+    ring = FrameRing.create(4, (48, 64, 1))
+    tile = CameraTile("mono")
+    qtbot.addWidget(tile)
+    tile.resize(320, 240)
+    tile.show()
+    try:
+        tile.attach({"ring": ring.name})
+        tile.status = "running"
+        for full, frame in ((True, 0), (False, 1)):
+            tile.set_full_resolution(full)
+            ring.begin_write(frame)[:] = 70 + frame
+            ring.end_write(frame, 1, 2, 3, 4, 0)
+            assert tile.pull() and tile.frame_number == frame
+            image = tile.image()
+            assert image is not None and not image.isNull()
+            pixels = np.frombuffer(image.constBits(), np.uint8)
+            assert (pixels == 70 + frame).all()
+        tile.grab()  # paints without an error
+    finally:
+        tile.detach()
+        ring.close()

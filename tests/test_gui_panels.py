@@ -26,15 +26,6 @@ from recorder_gui.recording_panel import (
 pytestmark = pytest.mark.usefixtures("no_leaked_widgets")
 
 
-@pytest.fixture
-def link(engine):
-    link = EngineLink(engine.client())
-    try:
-        yield link
-    finally:
-        link.close()  # its queued events must not reach this test's closed widgets later
-
-
 def recording_panel(qtbot, link: EngineLink, opened: list[Path]) -> RecordingPanel:
     panel = RecordingPanel(link, open_folder=opened.append)
     qtbot.addWidget(panel)

@@ -9,48 +9,31 @@ camera process would report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox
 
 from engine.sources import create_source
 from engine.sources.v4l2_device import V4L2Device
-from engine.wire.commands import Command, Properties, Set, Status
 from recorder_gui.engine_link import EngineLink
 from recorder_gui.settings_dialog import INACTIVE_NOTE, SettingsDialog
 from tests.c920_driver import C920Driver
+from tests.source_engine import SourceEngine
 
 
-class C920Engine:
-    """Answers the dialog's commands as the engine would for one C920 camera."""
-
-    def __init__(self) -> None:
-        self.driver = C920Driver()
-        self.source = create_source("/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920-video-index0",
-                                    0, 1920, 1080, 30)
-        self.source._device = V4L2Device(self.driver)  # type: ignore[attr-defined]
-
-    def call(self, command: Command) -> Any:
-        if isinstance(command, Properties):
-            return [spec.to_dict() for spec in self.source.properties()]
-        if isinstance(command, Status):
-            return {"recording": None, "cameras": []}
-        if isinstance(command, Set):
-            return {"id": command.camera, "settings": self.source.apply(command.changes)}
-        raise AssertionError(f"unexpected command {command}")
-
-    def on_close(self, _callback: Callable[[], None]) -> None:
-        pass
-
-    def subscribe(self, _callback: Callable[[Any], None]) -> None:
-        pass
+def c920_engine() -> SourceEngine:
+    """The engine's answers for one C920 camera, from its recorded driver answers."""
+    source = create_source("/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920-video-index0",
+                           0, 1920, 1080, 30)
+    driver = C920Driver()
+    source._device = V4L2Device(driver)  # type: ignore[attr-defined]
+    engine = SourceEngine(source)
+    engine.driver = driver  # type: ignore[attr-defined]  # the test reads what was set
+    return engine
 
 
 @pytest.fixture
 def dialog(qtbot):
-    engine = C920Engine()
+    engine = c920_engine()
     link = EngineLink(engine)  # type: ignore[arg-type]
     dialog = SettingsDialog(link, "usb")
     qtbot.addWidget(dialog)

@@ -229,3 +229,20 @@ def test_a_window_restored_larger_than_its_screen_shrinks_to_fit(qtbot, engine, 
     assert second.width() <= screen.width() and second.height() <= screen.height()
     second.close()
     client.close()
+
+
+def test_the_help_menu_shows_and_copies_where_the_engine_logs(qtbot, window, engine):
+    with engine.client() as client:
+        log = client.status()["engine"]["log"]
+    assert Path(log).is_file()  # in the log folder, where the engine wrote its start
+    help_menu = window.menuBar().actions()[-1].menu()
+    [action] = [a for a in help_menu.actions() if a.text() == "Engine &log…"]
+    action.trigger()
+    box = window.log_box
+    qtbot.waitUntil(box.isVisible, timeout=5000)
+    assert log in box.text()
+    [copy] = [button for button in box.buttons() if button.text() == "Copy path"]
+    copy.click()
+    assert QApplication.clipboard().text() == log
+    assert any(button.text() == "Open folder" for button in box.buttons())
+    qtbot.waitUntil(lambda: not box.isVisible(), timeout=5000)  # a button closes the box

@@ -24,7 +24,7 @@ from engine.sources import SourceError, create_source, parse_source
 from engine.sources.ffmpeg_log import FFMPEG_LOG_ENV
 from engine.sources.stream_problems import UNAUTHORIZED, explain, unsupported_codec
 from engine.specs import NETWORK_SCHEMES
-from engine.wire.paths import LOG_NAME, RUNTIME_DIR_ENV
+from engine.wire.paths import STDERR_IS_LOG_ENV
 from tests.camera_servers import (
     AVS2_TS,
     CameraServers,
@@ -198,7 +198,7 @@ def test_record_names_the_failure_and_prints_nothing_of_ffmpeg(servers, tmp_path
     closed = f"rtsp://127.0.0.1:{free_port()}/cam"
     for url, reason in ((rtsp, UNAUTHORIZED), (closed, "connection refused: nothing listens")):
         result = record(url, tmp_path)
-        assert result.returncode == 2, result.stderr
+        assert result.returncode == 1, result.stderr
         shown = parse_source(url).display
         assert f"cam0: cannot open network camera {shown}: {reason}" in result.stderr
         for line in result.stderr.splitlines():
@@ -210,7 +210,7 @@ def test_record_names_the_failure_and_prints_nothing_of_ffmpeg(servers, tmp_path
 def test_ffmpeg_lines_are_shown_when_asked_for(servers, tmp_path):
     url = servers.rtsp(user="admin", password="right").replace("rtsp://", "rtsp://admin:x@")
     result = record(url, tmp_path, **{FFMPEG_LOG_ENV: "error"})
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "engine.ffmpeg: [rtsp] method DESCRIBE failed: 401 (Unauthorized)" in result.stderr
 
 
@@ -227,17 +227,17 @@ except SourceError as error:
 
 @pytest.mark.timeout(60)
 def test_ffmpeg_lines_go_to_the_log_of_an_engine_a_client_launched(servers, tmp_path):
-    """A launched engine's output, its camera processes' too, goes to engine.log in its
-    runtime folder (engine/client.py): FFmpeg's lines go there; a process whose stderr
-    is not that log (a terminal, a pipe) gets none."""
+    """A launched engine's output, its camera processes' too, goes to its log
+    (engine/service/engine_log.py), and it tells them so in their environment: FFmpeg's
+    lines go to such a process's stderr; any other's (a terminal, a pipe) gets none."""
     url = servers.rtsp(user="admin", password="right").replace("rtsp://", "rtsp://admin:x@")
-    env = {**_environment(), RUNTIME_DIR_ENV: str(tmp_path)}
-    log = tmp_path / LOG_NAME
+    log = tmp_path / "engine-output"
     with log.open("ab") as stderr:
         logged = subprocess.run([sys.executable, "-c", OPEN_ONE, url], stdout=subprocess.PIPE,
-                                stderr=stderr, text=True, timeout=30, cwd=ROOT, env=env)
+                                stderr=stderr, text=True, timeout=30, cwd=ROOT,
+                                env={**_environment(), STDERR_IS_LOG_ENV: "1"})
     piped = subprocess.run([sys.executable, "-c", OPEN_ONE, url], capture_output=True,
-                           text=True, timeout=30, cwd=ROOT, env=env)
+                           text=True, timeout=30, cwd=ROOT, env=_environment())
     for result in (logged, piped):
         assert UNAUTHORIZED in result.stdout
     assert "engine.ffmpeg: [rtsp] method DESCRIBE failed: 401 (Unauthorized)" in log.read_text()

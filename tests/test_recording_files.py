@@ -33,6 +33,7 @@ from engine.recording.sync_tolerance import (
 from engine.recording.timestamps import (
     OLD_TIMESTAMP_COLUMNS,
     TIMESTAMP_COLUMNS,
+    TIMESTAMP_LAYOUTS,
     TimestampWriter,
     read_timestamps,
 )
@@ -42,6 +43,7 @@ from engine.utc import utc_now_iso
 from tests.conftest import tool_or_skip
 
 WIDTH, HEIGHT = 320, 240
+AT = {column: position for position, column in enumerate(TIMESTAMP_COLUMNS)}  # a row's fields
 MS = 1_000_000
 FFPROBE_CODEC = {"h264": "h264", "mjpeg": "mjpeg", "ffv1": "ffv1"}
 
@@ -211,10 +213,11 @@ def test_timestamps_round_trip(tmp_path, monkeypatch):
 
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(TIMESTAMP_COLUMNS)
-    assert lines[1] == "50,10000,10001,10002,10003,10001,0,2026-11-22T04:11:15.123456Z"
+    assert lines[1] == "0,50,10000,10001,10002,10003,10001,0,-1,-1,2026-11-22T04:11:15.123456Z"
     columns = read_timestamps(path)
     assert list(columns) == list(TIMESTAMP_COLUMNS)
-    assert columns["frame"].tolist() == [50, 51, 52]
+    assert columns["frame_index"].tolist() == [0, 1, 2]  # the rows' places in the video
+    assert columns["frame"].tolist() == [50, 51, 52]  # the group's frame sets
     assert columns["frame"].dtype == np.int64
     assert columns["after_publish_ns"].tolist() == [10003, 11003, 12003]
     assert columns["utc"] == [
@@ -251,13 +254,17 @@ def test_timestamps_record_the_capture_time_and_older_columns_keep_their_place(t
         writer.write(7, 100, 200, 300, 400, 0, capture_ns=150)  # the source's capture time
         writer.write(8, 500, 600, 700, 800, 0)  # the source cannot tell: after-grab
         writer.write(9, 900, 1000, 1100, 1200, 0, capture_ns=150, repeat=True)  # no new frame
+        writer.write(10, 1300, 1400, 1500, 1600, 0, device_frame=41, device_ns=5_000)
     header = path.read_text().splitlines()[0].split(",")
-    assert header[:5] == list(OLD_TIMESTAMP_COLUMNS[:5])
-    assert header[5:] == ["capture_ns", "repeat", "utc"]
+    assert header[0] == "frame_index"
+    assert header[1:6] == list(OLD_TIMESTAMP_COLUMNS[:5])
+    assert header[6:] == ["capture_ns", "repeat", "device_frame", "device_ns", "utc"]
     columns = read_timestamps(path)
-    assert columns["capture_ns"].tolist() == [150, 600, 150]
-    assert columns["repeat"].tolist() == [0, 0, 1]
-    assert columns["utc"] == ["1970-01-01T00:00:00.000000Z"] * 3
+    assert columns["capture_ns"].tolist() == [150, 600, 150, 1400]
+    assert columns["repeat"].tolist() == [0, 0, 1, 0]
+    assert columns["device_frame"].tolist() == [-1, -1, -1, 41]  # -1: the camera has none
+    assert columns["device_ns"].tolist() == [-1, -1, -1, 5_000]
+    assert columns["utc"] == ["1970-01-01T00:00:00.000000Z"] * 4
 
 
 def test_timestamps_of_older_recordings_still_read(tmp_path):
@@ -265,9 +272,26 @@ def test_timestamps_of_older_recordings_still_read(tmp_path):
     path.write_text(",".join(OLD_TIMESTAMP_COLUMNS) + "\n"
                     "3,10,20,30,40,2026-11-22T04:11:15.123456Z\n")
     columns = read_timestamps(path)
-    assert "capture_ns" not in columns
+    assert "capture_ns" not in columns and "frame_index" not in columns
     assert columns["after_grab_ns"].tolist() == [20]
     assert columns["utc"] == ["2026-11-22T04:11:15.123456Z"]
+
+
+@pytest.mark.parametrize("layout", TIMESTAMP_LAYOUTS[1:])
+def test_timestamps_of_every_earlier_layout_still_read(tmp_path, layout):
+    """Every layout a recording was ever made in, down to the one before frame_index:
+    the columns it has, in its order, and none it lacks."""
+    values = {"frame": "835", "before_grab_ns": "10", "after_grab_ns": "20",
+              "after_retrieve_ns": "30", "after_publish_ns": "40", "capture_ns": "15",
+              "repeat": "1", "device_frame": "7", "device_ns": "99",
+              "utc": "2026-11-22T04:11:15.123456Z"}
+    path = tmp_path / "cam0.csv"
+    path.write_text(",".join(layout) + "\n" + ",".join(values[c] for c in layout) + "\n")
+    columns = read_timestamps(path)
+    assert list(columns) == list(layout)
+    assert {name: (column if name == "utc" else column.tolist())
+            for name, column in columns.items()} == \
+        {name: [values[name]] if name == "utc" else [int(values[name])] for name in layout}
 
 
 def test_timestamps_writer_missing_recording_folder(tmp_path):
@@ -602,11 +626,28 @@ def test_verify_fails_frame_numbers_that_do_not_follow_the_segments(tmp_path):
         in problems_of(folder)
 
 
+def test_verify_checks_that_row_k_describes_video_frame_k(tmp_path):
+    folder = tmp_path / "take"
+    manifest = make_recording(folder)
+    path = folder / "timestamps" / "cam1.csv"
+    assert read_timestamps(path)["frame_index"].tolist() == list(range(FRAMES))
+    edit_row(path, 5, lambda fields: fields.__setitem__(AT["frame_index"], "6"))
+    assert "cam1: timestamps/cam1.csv row 5 has frame_index 6, where it describes video " \
+           "frame 5" in problems_of(folder)
+    # A recording made before frame_index says nothing of it, and verifies.
+    for camera in manifest["cameras"]:
+        rewrite_columns(folder / camera["timestamps"], lambda fields: fields.pop(0))
+    assert read_timestamps(path).keys() == set(TIMESTAMP_COLUMNS[1:])
+    report = verify_recording(folder)
+    assert report.ok, report.summary()
+
+
 def test_verify_non_monotonic_stamps(tmp_path):
     folder = tmp_path / "take"
     make_recording(folder)
     path = folder / "timestamps" / "cam1.csv"
-    edit_row(path, 6, lambda fields: fields.__setitem__(2, str(int(fields[2]) - 40_000_000)))
+    edit_row(path, 6, lambda fields: fields.__setitem__(
+        AT["after_grab_ns"], str(int(fields[AT["after_grab_ns"]]) - 40_000_000)))
     problems = problems_of(folder)
     assert "cam1: timestamps/cam1.csv row 6 (frame 106): after_grab_ns goes back" in problems
     assert (
@@ -670,6 +711,12 @@ def rewrite_columns(path: Path, edit) -> None:
     path.write_text("\n".join(",".join(fields) for fields in lines) + "\n")
 
 
+def to_old_layout(fields: list[str]) -> None:
+    """A header or row of the current layout as a recording made before capture_ns (and
+    frame_index) has it."""
+    fields[:] = [fields[AT[column]] for column in OLD_TIMESTAMP_COLUMNS]
+
+
 def test_sync_report_is_computed_from_capture_times(tmp_path):
     folder = tmp_path / "take"
     manifest = make_recording(folder)
@@ -678,8 +725,8 @@ def test_sync_report_is_computed_from_capture_times(tmp_path):
     assert report["mean_offset_ms"] == {"cam0": -0.125, "cam1": 0.125}
 
     def captured_10_ms_before_the_grab(fields: list[str]) -> None:
-        if fields[0] != "frame":
-            fields[5] = str(int(fields[2]) - 10_000_000)
+        if fields[0] != "frame_index":
+            fields[AT["capture_ns"]] = str(int(fields[AT["after_grab_ns"]]) - 10_000_000)
 
     rewrite_columns(folder / "timestamps" / "cam1.csv", captured_10_ms_before_the_grab)
     manifest["sync"] = write_sync_report(folder, manifest)
@@ -694,8 +741,7 @@ def test_a_recording_made_before_capture_times_still_verifies(tmp_path):
     folder = tmp_path / "take"
     manifest = make_recording(folder)
     for camera in manifest["cameras"]:
-        rewrite_columns(folder / camera["timestamps"],
-                        lambda fields: (fields.pop(5), fields.pop(5)))  # capture_ns, repeat
+        rewrite_columns(folder / camera["timestamps"], to_old_layout)
     header = (folder / "timestamps" / "cam0.csv").read_text().splitlines()[0]
     assert header == ",".join(OLD_TIMESTAMP_COLUMNS)
     manifest["sync"] = write_sync_report(folder, manifest)
@@ -710,8 +756,10 @@ def test_verify_flags_capture_times_that_go_back_or_come_after_the_frame(tmp_pat
     folder = tmp_path / "take"
     make_recording(folder)
     path = folder / "timestamps" / "cam0.csv"
-    edit_row(path, 4, lambda fields: fields.__setitem__(5, str(int(fields[5]) - 40_000_000)))
-    edit_row(path, 8, lambda fields: fields.__setitem__(5, str(int(fields[3]) + 1)))
+    edit_row(path, 4, lambda fields: fields.__setitem__(
+        AT["capture_ns"], str(int(fields[AT["capture_ns"]]) - 40_000_000)))
+    edit_row(path, 8, lambda fields: fields.__setitem__(
+        AT["capture_ns"], str(int(fields[AT["after_retrieve_ns"]]) + 1)))
     problems = problems_of(folder)
     assert "cam0: timestamps/cam0.csv row 4 (frame 104): capture_ns goes back" in problems
     assert "cam0: timestamps/cam0.csv row 8 (frame 108): capture_ns after after_retrieve_ns" \
@@ -810,8 +858,7 @@ def test_an_old_recording_without_capture_times_is_judged_by_its_grab_times(tmp_
     folder = tmp_path / "take"
     make_out_of_sync_recording(folder)
     for camera in ("cam0", "cam1"):
-        rewrite_columns(folder / "timestamps" / f"{camera}.csv",
-                        lambda fields: (fields.pop(5), fields.pop(5)))  # capture_ns, repeat
+        rewrite_columns(folder / "timestamps" / f"{camera}.csv", to_old_layout)
     report = verify_recording(folder)
     assert report.ok, report.summary()  # it was grabbed in sync; that is all it can tell
     assert report.sync is not None and report.sync["stamp"] == "after_grab_ns"

@@ -116,10 +116,10 @@ def test_the_demo_file_is_the_demo_rig():
 
 
 def test_rig_codecs_are_the_encoder_codecs():
-    from engine.recording.encoder import CODECS
+    from engine.specs import CODEC_CHOICES
 
     codec = next(o for o in declared(RecordingOptions) if o.name == "codec")
-    assert codec.option.choices is CODECS
+    assert codec.option.choices is CODEC_CHOICES
 
 
 def test_missing_keys_take_their_defaults(tmp_path):
@@ -200,7 +200,7 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ('[recording]\ncodec = "xvid"\n',
-     '2: recording.codec: must be one of h264, mjpeg, ffv1, got "xvid"'),
+     '2: recording.codec: must be one of h264, mjpeg, ffv1, auto, nvenc, qsv, got "xvid"'),
     ("[recording]\n\ndevice_ready_timeout_s = -1\n",
      "3: recording.device_ready_timeout_s: must be a positive number, got -1"),
     ("[recording]\ndevice_ready_timeout_s = nan\n",
@@ -216,7 +216,11 @@ def test_a_camera_error_names_the_line_and_key(tmp_path, line14, expected):
     ("[recording]\noutput = 5\n", "2: recording.output: must be a folder path, got 5"),
     ("[recording]\nouptut = 'x'\n",
      "2: recording.ouptut: unknown key (expected output, codec, "
-     "device_ready_timeout_s, multitrack, auto_resume, sync_tolerance_ms)"),
+     "device_ready_timeout_s, multitrack, auto_resume, trigger, sync_tolerance_ms, "
+     "h264_preset, encoder_threads, export_after)"),
+    ("[recording]\nexport_after = ['nwb', 'gif']\n",
+     "2: recording.export_after: must be a list of export formats (freemocap, skellycam, "
+     "anipose, nwb, mkv), got ['nwb', 'gif']"),
     ("[supervisor]\nrestart_limit = 0\n",
      "2: supervisor.restart_limit: must be an integer >= 1, got 0"),
     ("[device]\nnetwork_targets = ['example.org']\n",

@@ -164,3 +164,35 @@ def test_a_packet_ring_carries_packets_and_shows_its_preview():
         display.close()
     finally:
         ring.close()
+
+
+def test_a_packet_ring_is_watched_only_while_a_display_says_so(monkeypatch):
+    """The camera decodes a copied stream's picture only for a display that watches it."""
+    ring = FrameRing.create(4, (8, 8, 3), packets=True)
+    try:
+        display = FrameRing.attach(ring.name, display=True)
+        assert not ring.watched()
+        display.watch()
+        assert ring.watched()
+        monkeypatch.setattr("engine.ipc.ring.WATCH_LAPSE_NS", 0)
+        assert not ring.watched()  # the display stopped saying so long enough ago
+        display.close()
+    finally:
+        ring.close()
+
+
+def test_a_mono_ring_shows_gray_on_a_colour_display():
+    """A mono camera's ring has one channel; a tile's BGR buffer gets it as gray, at the
+    ring's size or scaled."""
+    ring = FrameRing.create(2, (48, 64, 1))
+    try:
+        picture = ring.begin_write(0)
+        picture[:] = np.arange(64, dtype=np.uint8)[None, :, None]
+        ring.end_write(0, 0, 0, 0, 0, 0)
+        for size in ((48, 64), (24, 32)):
+            out = np.zeros((*size, 3), np.uint8)
+            assert ring.read_latest(out) is not None
+            assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+            assert out[0, -1, 0] > out[0, 0, 0] + 50  # the ramp, not a blank
+    finally:
+        ring.close()

@@ -353,7 +353,7 @@ def test_cli_status_and_ctl(engine):
 
 def test_a_second_engine_on_the_same_folder_is_refused(engine):
     result = engine.cli("serve", "--demo", "1")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "already running" in result.stderr
 
 
@@ -369,7 +369,7 @@ def test_a_broken_rig_file_is_named_with_its_line(tmp_path):
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "broken.toml:6" in result.stderr and "fps" in result.stderr
 
 
@@ -413,8 +413,7 @@ def test_a_recording_name_that_is_not_a_plain_name_is_refused(engine, tmp_path, 
         started = client.record(name="plain take_2")  # and the engine records as before
         client.stop()
     assert Path(started["folder"]).parent == engine.output
-    outside = {p for p in tmp_path.parent.rglob("*") if "escape" in p.name or
-               "elsewhere" in p.name}
+    outside = set(tmp_path.parent.rglob("*escape*"))  # ../../escape from the output folder
     assert not outside and not Path("/tmp/elsewhere").exists()
 
 

@@ -38,8 +38,8 @@ from tests.waiting import wait_for
 
 ACCEPTED = (
     "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
-    "a video file path, or a stream URL (http://, https://, rtsp://, rtsps://, rtmp://, "
-    "rtmps://, udp://)"
+    "a video file path, pylon:SERIAL (a Basler camera), genicam:ID (a GenICam camera), or a "
+    "stream URL (http://, https://, rtsp://, rtsps://, rtmp://, rtmps://, udp://)"
 )
 
 
@@ -187,7 +187,8 @@ def test_synthetic_reports_settings_and_properties(synthetic):
     assert settings["width"] == 640 and settings["height"] == 360 and settings["fps"] == 25.0
     assert settings["paced"] is True and settings["pattern"] == "gradient"
     specs = {spec.name: spec for spec in source.properties()}
-    assert set(specs) == {"width", "height", "fps", "paced", "brightness", "exposure", "pattern"}
+    assert set(specs) == {"width", "height", "fps", "paced", "brightness", "exposure", "pattern",
+                          "content", "noise"}
     assert specs["width"].minimum == framecode.MIN_WIDTH and specs["width"].reopen
     assert specs["pattern"].choices == ("gradient", "bars", "noise")
     assert specs["brightness"].value == 0 and not specs["brightness"].reopen
@@ -603,13 +604,13 @@ def test_device_source_that_is_absent_raises_naming_it(text):
 @pytest.mark.timeout(30)
 def test_list_cameras_always_offers_the_synthetic_source():
     """Without the network probe (a network here may hold ONVIF cameras): the synthetic
-    source, then local devices only."""
+    source, then local devices only (USB, and machine-vision cameras their SDKs see)."""
     started = time.monotonic()
     cameras = list_cameras(network_timeout_s=0)
     assert time.monotonic() - started < 5
     assert cameras[0] == {"source": "synthetic", "kind": "synthetic",
                           "description": "built-in test pattern"}
-    assert all(camera["kind"] == "device" for camera in cameras[1:])
+    assert all(camera["kind"] in ("device", "pylon", "genicam") for camera in cameras[1:])
 
 
 def test_rtsp_cameras_carry_rtp_over_the_rtsp_connection_unless_told_otherwise():

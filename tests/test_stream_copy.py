@@ -53,6 +53,7 @@ def _record(tmp_path, seconds: float, second: str | None = None) -> None:
         servers.stop()
 
 
+@pytest.mark.slow  # 12 s against a real RTSP server: .ci/run's slow step
 def test_a_copied_rtsp_camera_keeps_every_packet_and_the_frame_sets(tmp_path):
     with leak_guard():
         _record(tmp_path, 8)
@@ -132,6 +133,7 @@ def test_a_killed_engine_leaves_a_copied_file_recover_salvages(tmp_path):
     assert copy[3] >= recorded - 30, (copy, recorded)  # a second at most lost
 
 
+@pytest.mark.slow  # 12 s against a real RTSP server: .ci/run's slow step
 def test_a_copied_camera_rides_out_a_server_outage(tmp_path):
     """The server goes mid-take: the take ends on the last common frame set with files
     that decode to the same count; the camera reconnects when the server is back on its

@@ -215,6 +215,7 @@ def test_a_lost_network_camera_shows_as_reconnecting_within_a_second(engines, mj
     print(f"\nstatus said reconnecting {took_s:.3f} s after the server went")
 
 
+@pytest.mark.slow  # 20+ s of outages: .ci/run's slow step
 def test_outages_of_a_network_camera_give_the_expected_transitions(engines, mjpeg_server):
     port = free_port()
     url = mjpeg_server.start(port)

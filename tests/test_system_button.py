@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import queue
 import sys
+import tomllib
+import types
+from pathlib import Path
 
 import pytest
 
 from engine.system.button import (
+    GPIO_EXTRA,
     ButtonConfig,
     ButtonPoller,
     Press,
@@ -125,8 +129,28 @@ def test_poller_thread_delivers_presses_from_a_line() -> None:
     assert presses.empty()
 
 
-def test_gpio_button_is_simply_absent_without_libgpiod_or_chip() -> None:
-    assert open_gpio_button("/dev/gpiochip-that-does-not-exist", 17, lambda press: None) is None
+def test_a_rig_button_without_libgpiod_names_the_extra_that_installs_it(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "gpiod", None)  # what an install without it imports
+    with caplog.at_level(logging.WARNING, logger="engine.system.button"):
+        assert open_gpio_button("/dev/gpiochip0", 17, lambda press: None) is None
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "record button on /dev/gpiochip0 line 17" in record.getMessage()
+    assert "pip install 'recorder-workstation[gpio]'" in record.getMessage()
+    # ... an extra the project declares, for the bindings the button speaks (libgpiod 2).
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    name, _, extra = GPIO_EXTRA.rstrip("]").partition("[")
+    assert name == project["project"]["name"]
+    assert [r.split(">=")[0] for r in project["project"]["optional-dependencies"][extra]] \
+        == ["gpiod"]
+
+
+def test_a_rig_button_on_a_chip_that_is_not_there_says_so(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "gpiod", types.ModuleType("gpiod"))
+    with caplog.at_level(logging.WARNING, logger="engine.system.button"):
+        assert open_gpio_button("/dev/gpiochip-that-does-not-exist", 17,
+                                lambda press: None) is None
+    assert "no such GPIO chip" in caplog.text and "gpiochip-that-does-not-exist" in caplog.text
 
 
 def test_run_hook_runs_the_network_setup_command_off_the_button_thread(caplog) -> None:

@@ -19,12 +19,21 @@ from engine.client import EngineClient, EngineCommandError
 from engine.service.rig_service import RigService
 from engine.service.server import EngineServer, mask_secrets
 from engine.wire import framing
-from engine.wire.commands import COMMANDS, AddCamera, Record, Set, parse_request, request
-from engine.wire.events import EVENTS, CameraFailed, Event, Stats
+from engine.wire.commands import (
+    COMMANDS,
+    AddCamera,
+    Export,
+    Record,
+    Set,
+    parse_request,
+    request,
+)
+from engine.wire.events import EVENTS, CameraFailed, Event, ExportFinished, ExportProgress, Stats
 from engine.wire.paths import key_path, socket_path
 from engine.wire.registry import Registry, WireError
 from engine.wire.status import CameraStatus
 from tests.engines import short_folder
+from tests.waiting import wait_for
 
 
 def sample(hint: Any) -> Any:
@@ -60,6 +69,16 @@ def test_every_event_round_trips_through_json(name):
     assert EVENTS.from_wire(wire) == event
 
 
+def test_an_export_and_its_events_round_trip_with_their_empty_fields():
+    command = Export(folder="/r/take", to="nwb")
+    assert command.output is None
+    assert parse_request(framing.encode(request(9, command))) == (9, command)
+    for event in (ExportProgress(folder="/r/take", to="nwb", fraction=1),
+                  ExportFinished(folder="/r/take", to="nwb", output=None, error="disk full"),
+                  ExportFinished(folder="/r/take", to="nwb", output="/r/take.nwb", error=None)):
+        assert EVENTS.from_wire(json.loads(json.dumps(EVENTS.to_wire(event)))) == event
+
+
 def test_optional_fields_may_be_left_out():
     assert COMMANDS.from_wire({"cmd": "record"}) == Record()
     added = COMMANDS.from_wire({"source": "synthetic"}, "add_camera")
@@ -75,6 +94,8 @@ def test_optional_fields_may_be_left_out():
     ({"cmd": "set", "camera": 5, "changes": {}}, None, "'camera' must be a string, not int"),
     ({"cmd": "stop", "wait": "yes"}, None, "'wait' must be true or false, not str"),
     ({"cmd": "add_camera", "source": "x", "width": True}, None, "'width' must be an integer"),
+    ({"cmd": "export", "folder": "/r/take"}, None, "command 'export' needs 'to'"),
+    ({"cmd": "export", "folder": "/r/take", "to": ["nwb"]}, None, "'to' must be a string"),
     ([1, 2], "ping", "a command must be a JSON object"),
     ({"camera": "left"}, None, "a command needs a string 'cmd'"),
 ])
@@ -90,6 +111,10 @@ def test_malformed_commands_are_refused_naming_the_problem(data, name, error):
     ({"event": "camera_joined", "camera": "a", "frame": 1.5}, "'frame' must be an integer"),
     ({"event": "recording_finalized", "folder": "f", "status": "finalized",
       "frames": {"a": "many"}, "errors": []}, "'frames' must be an object or null"),
+    ({"event": "export_progress", "folder": "f", "to": "nwb", "fraction": "half"},
+     "'fraction' must be a number, not str"),
+    ({"event": "export_finished", "folder": "f", "to": "nwb", "output": None},
+     "event 'export_finished' needs 'error'"),
 ])
 def test_malformed_events_are_refused_naming_the_problem(data, error):
     with pytest.raises(WireError, match=error):
@@ -171,12 +196,17 @@ def server() -> Iterator[EngineServer]:
 
 
 def connect(server: EngineServer) -> Connection:
-    for _ in range(100):
-        if socket_path(server.folder).exists():
-            break
-        threading.Event().wait(0.05)
-    return Client(str(socket_path(server.folder)), family="AF_UNIX",
-                  authkey=key_path(server.folder).read_bytes())
+    """A connection once the server accepts one: its socket file appears when it is
+    bound, a moment before it listens (a connection then is refused)."""
+
+    def attempt() -> Connection | None:
+        try:
+            return Client(str(socket_path(server.folder)), family="AF_UNIX",
+                          authkey=key_path(server.folder).read_bytes())
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+
+    return wait_for(attempt, 5, "the engine server to accept a connection")
 
 
 def test_the_server_answers_malformed_requests_and_stays_up(server):

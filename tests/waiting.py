@@ -31,11 +31,14 @@ def wait_for(
 
 def wait_listening(process: subprocess.Popen, port: int, what: str, timeout_s: float = 10) -> None:
     """Wait until process listens on the TCP port. Watching the socket, not connecting:
-    a connection would use up a server that takes a single client."""
+    a connection would use up a server that takes a single client. Serving a client on
+    the port counts too: such a server stops listening once a client (a camera that was
+    reconnecting) got there first."""
+    serving = (psutil.CONN_LISTEN, psutil.CONN_ESTABLISHED)
 
     def listening() -> bool:
         assert process.poll() is None, f"{what} exited before listening on port {port}"
-        return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+        return any(conn.status in serving and conn.laddr.port == port
                    for conn in psutil.Process(process.pid).net_connections("tcp"))
 
     wait_for(listening, timeout_s, f"{what} listening on port {port}")

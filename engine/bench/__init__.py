@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,16 @@ from engine.bench.stamped_sync import (
     bench_stamped_sync,
     print_stamped_sync,
     stamped_sync_targets,
+)
+from engine.bench.writer_cost import (
+    bench_wake,
+    bench_writer_cost,
+    encoder_choices,
+    print_encoder_choices,
+    print_wake,
+    print_writer_cost,
+    wake_target,
+    writer_cost_targets,
 )
 from engine.capture.group import CaptureGroup
 from engine.capture.stats import SpreadWindow, spread_summary
@@ -196,15 +207,17 @@ def bench_capture(
     }
 
 
-def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (1280, 720)) -> dict:
+def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (1280, 720),
+                 content: str = "realistic") -> dict:
     """The headline case: record n synthetic cameras to H.264, then verify the files."""
     from engine.recording.verify import verify_recording
 
     width, height = size
-    specs = [CameraSpec(f"cam{i}", "synthetic", width, height, 30.0) for i in range(n_cameras)]
+    specs = [CameraSpec(f"cam{i}", "synthetic", width, height, 30.0, {"content": content})
+             for i in range(n_cameras)]
     with tempfile.TemporaryDirectory() as output:
         with CaptureGroup(specs) as group:
-            pids = group.process_ids()
+            pids = group.process_ids() | {"controller": os.getpid()}  # its threads too
             cpu_before, start = _cpu_seconds(pids), time.monotonic()
             recording = group.start_recording(Path(output), "h264")
             time.sleep(seconds)
@@ -215,7 +228,10 @@ def bench_record(seconds: float, n_cameras: int = 4, size: tuple[int, int] = (12
         manifest = recording.manifest
     frames = [camera["frames"] for camera in manifest["cameras"]]
     return {
-        "case": f"{n_cameras} x {width}x{height} @ 30 fps, h264, {seconds:.0f} s",
+        "case": f"{n_cameras} x {width}x{height} @ 30 fps, {content} content, h264, "
+                f"{seconds:.0f} s",
+        "fps": round(min(frames) / elapsed, 1),
+        "cpu_seconds": round(sum(cpu_after[name] - cpu_before[name] for name in pids), 2),
         "frames": frames,
         "identical_counts": len(set(frames)) == 1,
         "dropped": sum(camera["dropped"] for camera in manifest["cameras"]),
@@ -232,7 +248,6 @@ def bench_service(seconds: float) -> dict[str, Any]:
     """Command round trip through the control socket, and whether an event subscriber costs
     the cameras anything: camera CPU over `seconds` without, then with, a subscriber. Then
     the supervisor: a camera process SIGKILLed until its status is running again."""
-    import os
     import shutil
     import signal
     import subprocess
@@ -282,7 +297,6 @@ def bench_service(seconds: float) -> dict[str, Any]:
 
 def _restart_time(client: Any, camera_id: str, how: int) -> float:
     """Seconds from killing a camera's process to the supervisor reporting it running."""
-    import os
 
     def camera() -> dict[str, Any]:
         return next(c for c in client.status()["cameras"] if c["id"] == camera_id)
@@ -358,11 +372,38 @@ def _print_tables(results: dict[str, Any]) -> None:
         print_network_camera(results["network_camera"])
     if results.get("stamped_sync"):
         print_stamped_sync(results["stamped_sync"])
-    if results.get("record"):
-        record = results["record"]
+    if results.get("writer_cost"):
+        print_writer_cost(results["writer_cost"])
+    if results.get("writer_wake"):
+        print_wake(results["writer_wake"])
+    for key in ("record", "record_realistic"):
+        record = results.get(key)
+        if not record:
+            continue
         print(f"\nrecording: {record['case']}")
-        print(f"  frames {record['frames']}  dropped {record['dropped']}  sync {record['sync']}")
+        print(f"  frames {record['frames']} ({record['fps']} fps)  dropped {record['dropped']}  "
+              f"sync {record['sync']}")
         print(f"  verified {record['verified']}  cpu % {record['cpu_percent']}")
+        if "engine_over_encoders" in record:
+            print(f"  whole engine: {record['cpu_seconds']} CPU-s, "
+                  f"{record['engine_over_encoders']}x the sum of the bare encoders")
+    if results.get("encoder_choices"):
+        print_encoder_choices("1280x720", "realistic", results["encoder_choices"])
+        realistic = results.get("record_realistic")
+        if realistic and not _held(realistic):
+            cores = results["machine"]["cpus"]
+            fits = [f"{row['codec']} {row['preset']}".strip()
+                    for row in results["encoder_choices"]
+                    if 4 * 30 * row["ms_per_frame"] / 1000 <= 0.75 * cores]
+            print(f"  4 cameras at 30 fps did not hold; on {cores} cores these would: "
+                  f"{', '.join(fits) or 'none (fewer cameras, or a smaller size)'}")
+
+
+def _held(record: dict[str, Any]) -> bool:
+    """A take held its rate: nothing dropped, every camera the same frames, verified, and
+    the frame sets came at (nearly) the 30 fps asked."""
+    return (record["dropped"] == 0 and record["identical_counts"] and record["verified"]
+            and record["fps"] >= 29.5)
 
 
 def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -388,6 +429,10 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
         checks.extend(network_camera_targets(network))
     if results.get("stamped_sync"):
         checks.extend(stamped_sync_targets(results["stamped_sync"]))
+    if results.get("writer_cost"):
+        checks.extend(writer_cost_targets(results["writer_cost"]))
+    if results.get("writer_wake"):
+        checks.append(wake_target(results["writer_wake"]))
     record = results.get("record")
     if record:
         p99 = record["sync"]["p99_ms"]
@@ -401,6 +446,12 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
                 and p99 <= RECORD_TARGET_P99_MS,
             )
         )
+    realistic = results.get("record_realistic")
+    if realistic:
+        checks.append((f"{realistic['case']}: held 30 fps, zero dropped, identical counts "
+                       f"({realistic['fps']} fps, {realistic['dropped']} dropped; whole engine "
+                       f"{realistic.get('engine_over_encoders')}x the bare encoders)",
+                       _held(realistic)))
     return checks
 
 
@@ -443,9 +494,23 @@ def run_bench(args: argparse.Namespace) -> int:
     if sync_seconds > 0:
         print("recording 2 cameras on one stamped RTSP stream ...", flush=True)
         results["stamped_sync"] = bench_stamped_sync(sync_seconds)
+    writer_seconds = min(args.writer_seconds, 2.0) if quick else args.writer_seconds
+    if writer_seconds > 0:
+        print("measuring writers against the bare encoder, clean and realistic content ...",
+              flush=True)
+        results["writer_cost"] = bench_writer_cost(sizes, writer_seconds)
+        results["writer_wake"] = bench_wake()
     if record_seconds > 0:
-        print(f"recording 4 x 1280x720 for {record_seconds:.0f} s ...", flush=True)
-        results["record"] = bench_record(record_seconds)
+        print(f"recording 4 x 1280x720 for {record_seconds:.0f} s, clean content ...",
+              flush=True)
+        results["record"] = bench_record(record_seconds, content="clean")
+        print(f"recording 4 x 1280x720 for {record_seconds:.0f} s, realistic content ...",
+              flush=True)
+        realistic = results["record_realistic"] = bench_record(record_seconds)
+        choices = results["encoder_choices"] = encoder_choices(1280, 720, "realistic")
+        bare_ms = choices[0]["ms_per_frame"]  # h264 ultrafast: the take's encoder
+        realistic["engine_over_encoders"] = round(
+            1000 * realistic["cpu_seconds"] / (bare_ms * sum(realistic["frames"])), 2)
     results["targets"] = [{"check": text, "met": met} for text, met in _targets(results)]
     _print_tables(results)
     print("\ntargets")

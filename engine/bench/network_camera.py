@@ -35,6 +35,7 @@ import av.error
 import cv2
 import psutil
 
+from engine.bench.cpu import process_cpu_seconds
 from engine.capture.group import CaptureGroup
 from engine.specs import CameraSpec
 
@@ -72,8 +73,8 @@ def bench_network_camera(seconds: float, warm_up_s: float = 2.0) -> dict[str, An
         "ratio_to_opencv": _ratio(engine, bare_opencv),
         "ffmpeg_copy": ffmpeg_copy,
         "record_copy": record_copy,
-        "copy_ratio": round(record_copy["cpu_percent"] / ffmpeg_copy["cpu_percent"], 2)
-        if ffmpeg_copy["cpu_percent"] else 0.0,
+        "copy_ratio": round(record_copy["cpu_share"] / ffmpeg_copy["cpu_share"], 2)
+        if ffmpeg_copy["cpu_share"] else 0.0,
     }
 
 
@@ -155,11 +156,6 @@ def wait_listening(server: subprocess.Popen, port: int, log: Any) -> None:
         time.sleep(0.05)
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 def _bare_reader(url: str, kind: str, warm_up_s: float, seconds: float, results: Any) -> None:
     """Child process: read the stream into BGR pictures with PyAV or OpenCV, then measure
     its own CPU and frames over `seconds`."""
@@ -173,11 +169,11 @@ def _bare_reader(url: str, kind: str, warm_up_s: float, seconds: float, results:
         while time.monotonic() < deadline:
             read()
         me = psutil.Process()
-        frames, cpu_before, start = 0, _cpu_seconds(me), time.monotonic()
+        frames, cpu_before, start = 0, process_cpu_seconds(me), time.monotonic()
         while time.monotonic() - start < seconds:
             frames += read()
         elapsed = time.monotonic() - start
-        results.put((_cpu_seconds(me) - cpu_before, frames, elapsed))
+        results.put((process_cpu_seconds(me) - cpu_before, frames, elapsed))
     finally:
         close()
 
@@ -227,9 +223,10 @@ def _measure_capture_path(url: str, warm_up_s: float, seconds: float) -> dict[st
     with CaptureGroup([spec]) as group:
         time.sleep(warm_up_s)
         camera = psutil.Process(group.process_ids()[spec.camera_id])
-        frames_before, cpu_before, start = group.counts()[0], _cpu_seconds(camera), time.monotonic()
+        frames_before, cpu_before = group.counts()[0], process_cpu_seconds(camera)
+        start = time.monotonic()
         time.sleep(seconds)
-        frames, cpu_s = group.counts()[0] - frames_before, _cpu_seconds(camera) - cpu_before
+        frames, cpu_s = group.counts()[0] - frames_before, process_cpu_seconds(camera) - cpu_before
         elapsed = time.monotonic() - start
     return _side(cpu_s, frames, elapsed)
 
@@ -245,9 +242,9 @@ def _measure_ffmpeg_copy(ffmpeg: str, url: str, warm_up_s: float, seconds: float
         try:
             time.sleep(warm_up_s)
             process = psutil.Process(copier.pid)
-            cpu_before, start = _cpu_seconds(process), time.monotonic()
+            cpu_before, start = process_cpu_seconds(process), time.monotonic()
             time.sleep(seconds)
-            cpu_s, elapsed = _cpu_seconds(process) - cpu_before, time.monotonic() - start
+            cpu_s, elapsed = process_cpu_seconds(process) - cpu_before, time.monotonic() - start
         finally:
             copier.kill()
             copier.wait()
@@ -263,9 +260,9 @@ def _measure_record_copy(url: str, warm_up_s: float, seconds: float) -> dict[str
         pids = group.process_ids()
         processes = [psutil.Process(pids[key]) for key in ("net0", "net0-writer")]
         frames_before, start = group.counts()[0], time.monotonic()
-        cpu_before = sum(_cpu_seconds(process) for process in processes)
+        cpu_before = sum(process_cpu_seconds(process) for process in processes)
         time.sleep(seconds)
-        cpu_s = sum(_cpu_seconds(process) for process in processes) - cpu_before
+        cpu_s = sum(process_cpu_seconds(process) for process in processes) - cpu_before
         frames, elapsed = group.counts()[0] - frames_before, time.monotonic() - start
         group.stop_recording()
     return _side(cpu_s, frames, elapsed)
@@ -273,7 +270,8 @@ def _measure_record_copy(url: str, warm_up_s: float, seconds: float) -> dict[str
 
 def _side(cpu_s: float, frames: int, elapsed: float) -> dict[str, float]:
     return {
-        "cpu_percent": round(100 * cpu_s / elapsed, 1),
+        "cpu_share": cpu_s / elapsed,  # unrounded, for ratios
+        "cpu_percent": round(100 * cpu_s / elapsed, 2),
         "fps": round(frames / elapsed, 1),
         "cpu_ms_per_frame": round(1000 * cpu_s / frames, 3) if frames else 0.0,
     }

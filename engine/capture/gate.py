@@ -41,6 +41,7 @@ from engine.ipc.control import (
     PARKED,
     GroupState,
 )
+from engine.ipc.doorbell import Doorbell, ring_all
 
 _GATHER_POLL_S = 0.0005
 _FENCE_S = 0.001
@@ -56,6 +57,9 @@ class Gate:
     def __init__(self, n_cameras: int, failed: Callable[[], list[str]]) -> None:
         """`failed`: ids of cameras that failed, named when a gather times out."""
         self.state = GroupState.create(n_cameras)
+        # Per camera row, its recording writer's: rung when a frame set it waits for may
+        # be complete (by the cameras) or its take's end changed (here).
+        self.doorbells = [Doorbell() for _ in range(n_cameras)]
         self._failed = failed
         self._frozen = False
         self._period_ns = 0  # the set clock's period once set_rate was called
@@ -190,6 +194,7 @@ class Gate:
 
     def end_take_at(self, last: int) -> None:
         self.state.globals[G_LAST_RECORDING] = last
+        ring_all(self.doorbells)
 
     def cut(self, rows: list[int], first: int, chosen: int | None) -> int:
         """End a take now, at the last frame set every camera in rows has published (never
@@ -216,6 +221,7 @@ class Gate:
         cells[C_READY] = 1
         cells[C_GRABBING] = 0
         cells[C_ROOM] = NO_HOLD
+        ring_all(self.doorbells)  # the sets it held back are complete now
         return count
 
     def place(self, index: int, frame: int) -> None:
@@ -231,9 +237,12 @@ class Gate:
 
     def stop(self) -> None:
         self.state.globals[G_STOP] = 1
+        ring_all(self.doorbells)
 
     def close(self) -> None:
         self.state.close()
+        for doorbell in self.doorbells:
+            doorbell.close()
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from engine.capture.takes import TakeController
 from engine.ipc.control import G_COPY_CAMERA
 from engine.ipc.messages import Exit
 from engine.ipc.ring import sweep_stale_segments
+from engine.recording.encoder import DEFAULT_PRESET, ENCODER_THREADS
 from engine.recording.session import Recording
 from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
@@ -165,7 +166,7 @@ class CaptureGroup:
             self.start_timeout_s, self.ring_seconds,
         )
         for index, spec in enumerate(self.specs):
-            camera = CameraHandle(spec, index, lifecycle.spawn_writer(spec))
+            camera = CameraHandle(spec, index, lifecycle.spawn_writer(spec, index))
             self._roster.cameras.append(camera)
             if spec.camera_id in self._initially_stopped:
                 lifecycle.park(camera, was_member=False)
@@ -281,10 +282,12 @@ class CaptureGroup:
     def start_recording(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         multitrack: bool = False, auto_resume: bool = False,
+        h264_preset: str = DEFAULT_PRESET, encoder_threads: int = ENCODER_THREADS,
     ) -> Recording:
         """See TakeController.start (LowDiskError below the disk guard's threshold)."""
         return self.takes.start(output_dir, codec, name, multitrack=multitrack,
-                                auto_resume=auto_resume)
+                                auto_resume=auto_resume, h264_preset=h264_preset,
+                                encoder_threads=encoder_threads)
 
     def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
         """See TakeController.stop."""

@@ -87,7 +87,8 @@ class CameraLifecycle:
         conn, child_conn = self._ctx.Pipe()
         process = self._ctx.Process(
             target=camera_main,
-            args=(camera.spec, camera.index, self.gate.name, self.gate.state.n_cameras, child_conn),
+            args=(camera.spec, camera.index, self.gate.name, self.gate.state.n_cameras,
+                  child_conn, self.gate.doorbells),
             name=f"camera-{camera.camera_id}",
             daemon=True,
         )
@@ -95,11 +96,12 @@ class CameraLifecycle:
         child_conn.close()
         camera.spawned(process, conn)
 
-    def spawn_writer(self, spec: CameraSpec) -> WriterHandle:
+    def spawn_writer(self, spec: CameraSpec, index: int) -> WriterHandle:
         conn, child_conn = self._ctx.Pipe()
         process = self._ctx.Process(
             target=writer_main,
-            args=(self.gate.name, self.gate.state.n_cameras, child_conn),
+            args=(self.gate.name, self.gate.state.n_cameras, index, child_conn,
+                  self.gate.doorbells[index]),
             name=f"writer-{spec.camera_id}",
             daemon=True,
         )
@@ -153,7 +155,8 @@ class CameraLifecycle:
         camera.described(reply)
 
     def _give_ring(self, camera: CameraHandle, deadline: float) -> None:
-        shape = (int(camera.settings["height"]), int(camera.settings["width"]), 3)
+        shape = (int(camera.settings["height"]), int(camera.settings["width"]),
+                 int(camera.settings.get("channels", 3)))  # 1: a mono camera
         old_ring = camera.ring
         camera.ring = FrameRing.create(ring_slots(camera.settings, self.ring_seconds), shape,
                                        packets=bool(camera.stream_template))
@@ -220,7 +223,7 @@ class CameraLifecycle:
         self.takes.writer_died(camera, reason)  # the take names the camera itself
         if not self._closing.is_set():
             writer.conn.close()
-            camera.writer = self.spawn_writer(camera.spec)
+            camera.writer = self.spawn_writer(camera.spec, camera.index)
 
     def _leave(self, camera: CameraHandle, previous: CameraState, reason: str) -> None:
         """Take a camera that no longer grabs out of the group: a recording ends at the

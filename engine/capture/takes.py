@@ -37,6 +37,8 @@ from engine.capture.errors import GroupError
 from engine.capture.gate import Gate
 from engine.capture.sensor_link import SensorLink
 from engine.ipc.messages import Abort, Prepare, Prepared, RecordJob, StartWriting
+from engine.recording.encoder import DEFAULT_PRESET, ENCODER_THREADS, X264, recorded_pix_fmt
+from engine.recording.encoder_choice import EncoderChoice, choose_encoder
 from engine.recording.errors import RecordingError
 from engine.recording.session import Recording, Session
 from engine.sources import mask_credentials, parse_source
@@ -67,6 +69,7 @@ class TakeController:
         self.last_recording: Recording | None = None
         self._assemblers: list[threading.Thread] = []
         self._session: Session | None = None  # auto_resume: the takes to go on with
+        self._choice = choose_encoder("h264")  # how the last start's takes are encoded
         self._membership = threading.Event()  # a camera joined the gate (see camera_joined)
 
     def _gather(self) -> int:
@@ -77,6 +80,7 @@ class TakeController:
     def start(
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         multitrack: bool = False, auto_resume: bool = False,
+        h264_preset: str = DEFAULT_PRESET, encoder_threads: int = ENCODER_THREADS,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
 
@@ -84,16 +88,20 @@ class TakeController:
         camera that should run is not in the gate, RecordingError if a file cannot be
         made. A new take may start while the previous one is still being assembled.
         With auto_resume the take is the first of a Session (see the module docstring).
+        codec may be auto, nvenc or qsv: resolved here, by probing the machine's
+        hardware encoders (once per process), outside the group's lock.
         """
         output_dir = Path(output_dir)
+        choice = choose_encoder(codec, h264_preset, encoder_threads)
         with self._control:
-            session = Session(output_dir, codec, multitrack) if auto_resume else None
-            recording = self._start_take(output_dir, codec, name, multitrack, session)
+            session = Session(output_dir, choice.codec, multitrack) if auto_resume else None
+            recording = self._start_take(output_dir, choice, name, multitrack, session)
             self._session = session
+            self._choice = choice
             return recording
 
     def _start_take(
-        self, output_dir: Path, codec: str, name: str | None, multitrack: bool,
+        self, output_dir: Path, choice: EncoderChoice, name: str | None, multitrack: bool,
         session: Session | None,
     ) -> Recording:
         with self._control:
@@ -106,13 +114,17 @@ class TakeController:
                 name, link = session.next_take(name)
             members = self._roster.members()
             recording = Recording.create(
-                output_dir, name, codec, _manifest_cameras(members),
+                output_dir, name, choice.codec, _manifest_cameras(members),
                 min(float(c.settings["fps"]) for c in members),  # the group runs at its slowest
             )
             recording.multitrack = multitrack
             recording.session = link
-            self._prepare_writers(recording, members)
-            first = self._gather()
+            self._prepare_writers(recording, members, choice)
+            try:
+                first = self._gather()
+            except GroupError:
+                _abandon(recording, members)
+                raise
             try:
                 for camera in members:
                     assert camera.ring is not None
@@ -134,29 +146,34 @@ class TakeController:
                              daemon=True).start()
             return recording
 
-    def _prepare_writers(self, recording: Recording, members: list[CameraHandle]) -> None:
-        """Have every writer open its files; on any failure abort all and remove the folder."""
+    def _prepare_writers(self, recording: Recording, members: list[CameraHandle],
+                         choice: EncoderChoice) -> None:
+        """Have every writer open its files; on any failure abort all and remove the folder.
+        Each camera's manifest entry then says how its writer encodes (before the manifest
+        is first written)."""
         for camera in members:
             while not camera.writer.replies.empty():  # answers that came after a time-out
                 camera.writer.replies.get_nowait()
             assert camera.ring is not None
-            height, width, _ = camera.ring.shape
+            height, width, channels = camera.ring.shape
             camera.writer.conn.send(Prepare(RecordJob(
                 camera.ring.name, recording.video_path(camera.camera_id),
                 recording.timestamps_path(camera.camera_id), recording.codec,
-                width, height, recording.fps,
-                camera.stream_template if camera.ring.packets else b"",
+                width, height, recording.fps, choice.encoder, choice.preset, choice.threads,
+                camera.stream_template if camera.ring.packets else b"", channels,
             )))
         deadline = time.monotonic() + self._timeout_s
         replies = [await_reply(c.writer.replies, (Prepared,), deadline, self._closing,
                                self._timeout_s) for c in members]
         failures = [reply.reason for reply in replies if not isinstance(reply, Prepared)]
         if failures:
-            for camera in members:
-                with contextlib.suppress(OSError):
-                    camera.writer.conn.send(Abort())
-            recording.discard()
+            _abandon(recording, members)
             raise RecordingError("cannot start recording: " + "; ".join(failures))
+        entries = {entry["id"]: entry for entry in recording.cameras}
+        for camera, reply in zip(members, replies, strict=True):
+            if isinstance(reply, Prepared) and reply.encoder and camera.ring is not None:
+                entries[camera.camera_id] |= _encoding(recording.codec, camera.ring.shape[2],
+                                                       choice, reply)
 
     def stop(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
         """End the take at a common frame; wait until the writers are done, and with
@@ -281,7 +298,7 @@ class TakeController:
         while self._session is session and session.waiting and not self._closing.is_set():
             self._membership.clear()
             try:
-                recording = self._start_take(session.output, session.codec, None,
+                recording = self._start_take(session.output, self._choice, None,
                                              session.multitrack, session)
             except GroupError:  # a camera is not back yet (or a take runs): wait for one
                 self._membership.wait(1.0)
@@ -369,8 +386,18 @@ class TakeController:
         return {c.camera_id: self._gate.dropped(c.index) for c in self._roster.members()}
 
 
+def _abandon(recording: Recording, members: list[CameraHandle]) -> None:
+    """A take that never got its first frame: its writers close their files, and its
+    folder (with its lock file) goes."""
+    for camera in members:
+        with contextlib.suppress(OSError):
+            camera.writer.conn.send(Abort())
+    recording.discard()
+
+
 def _manifest_cameras(members: list[CameraHandle]) -> list[dict[str, Any]]:
-    """What the manifest says about each recorded camera (passwords masked)."""
+    """What the manifest says about each recorded camera (passwords masked); how an
+    encoded one is encoded comes once its writer has opened the file (_encoding)."""
     return [
         {
             "id": c.camera_id,
@@ -384,3 +411,18 @@ def _manifest_cameras(members: list[CameraHandle]) -> list[dict[str, Any]]:
         }
         for c in members
     ]
+
+
+def _encoding(codec: str, channels: int, choice: EncoderChoice,
+              opened: Prepared) -> dict[str, Any]:
+    """How a camera's file is encoded, as its writer opened it: the pixel format (gray for
+    a mono camera where the encoder can), FFmpeg's encoder, x264's preset, and why it is
+    not the hardware encoder asked for (the controller's probe or the writer's open)."""
+    entry: dict[str, Any] = {"pix_fmt": recorded_pix_fmt(codec, channels, opened.encoder),
+                             "encoder": opened.encoder}
+    if opened.encoder == X264:
+        entry["preset"] = choice.preset
+    fallback = opened.fallback or choice.fallback
+    if fallback:
+        entry["encoder_fallback"] = fallback
+    return entry

@@ -26,12 +26,16 @@ Group cells:
 Per-camera cells: count (frames published = next frame number), ready, grabbing,
 error, command sequence (commands waiting on the pipe), dropped, room (the highest frame
 number the camera's ring can take without overwriting one its writer still needs; each
-camera refreshes its own while it runs, so no camera grabs a frame set another cannot).
+camera refreshes its own while it runs, so no camera grabs a frame set another cannot),
+writer batch (its recording writer is woken once per this many frame sets: 1, or more for
+a writer of copied packets, whose wake costs more than its writing; workers/writer.py).
 A history of capture stamps per frame (grab_ns: the source's capture time, else the
 after-grab stamp) gives the live sync spread. A history of the stream-copy camera's
 packet chains (chain_frame / chain_from: for frame n, the keyframe its packet chain
 started at, -1 while it has none) tells every writer which frame sets that camera's file
-can decode, so all writers skip the same sets until its keyframe.
+can decode, so all writers skip the same sets until its keyframe; with it, the capture
+time of that camera's packet for frame n (chain_captured_ns), the moment every
+free-running camera samples its frame of set n at (workers/camera.py).
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ _GLOBAL_FIELDS = 12
  G_SET_ANCHOR_NS, G_PAUSE_FROM, G_PAUSE_UNTIL, G_SET_SHIFT_NS, G_COPY_CAMERA) = range(11)
 
 _CAMERA_FIELDS = 8
-C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_ROOM = range(7)
+(C_COUNT, C_READY, C_GRABBING, C_ERROR, C_COMMAND_SEQ, C_DROPPED, C_ROOM,
+ C_WRITER_BATCH) = range(8)
 
 
 class GroupState:
@@ -82,16 +87,20 @@ class GroupState:
         self.chain_frame = np.ndarray((GRAB_HISTORY,), np.int64, buffer=buf, offset=offset)
         offset += GRAB_HISTORY * 8
         self.chain_from = np.ndarray((GRAB_HISTORY,), np.int64, buffer=buf, offset=offset)
+        offset += GRAB_HISTORY * 8
+        self.chain_captured_ns = np.ndarray((GRAB_HISTORY,), np.int64, buffer=buf,
+                                            offset=offset)
         # Column views used by the gate on every frame.
         self.counts = self.cameras[:, C_COUNT]
         self.ready = self.cameras[:, C_READY]
         self.grabbing = self.cameras[:, C_GRABBING]
         self.room = self.cameras[:, C_ROOM]
+        self.writer_batch = self.cameras[:, C_WRITER_BATCH]
 
     @staticmethod
     def _size(n_cameras: int) -> int:
         return 8 * (_GLOBAL_FIELDS + n_cameras * (_CAMERA_FIELDS + GRAB_HISTORY)
-                    + 2 * GRAB_HISTORY)
+                    + 3 * GRAB_HISTORY)
 
     @classmethod
     def create(cls, n_cameras: int) -> GroupState:
@@ -102,8 +111,10 @@ class GroupState:
         state.grab_ns[:] = 0
         state.chain_frame[:] = -1
         state.chain_from[:] = -1
+        state.chain_captured_ns[:] = 0
         state.globals[G_HOLD_AT] = NO_HOLD
         state.room[:] = NO_HOLD
+        state.writer_batch[:] = 1
         state.globals[G_FIRST_RECORDING] = -1
         state.globals[G_LAST_RECORDING] = -1
         state.globals[G_PAUSE_FROM] = NO_HOLD
@@ -156,9 +167,22 @@ class GroupState:
             return None
         return int(self.chain_from[slot])
 
+    def copy_published(self, frame_number: int) -> bool:
+        """Whether the stream-copy camera has taken its packet for frame set n."""
+        return bool(self.chain_frame[frame_number % GRAB_HISTORY] == frame_number)
+
+    def copy_captured_ns(self, frame_number: int) -> int | None:
+        """The capture time of the stream-copy camera's packet for frame set n; None
+        while it has not taken one (or there is no such camera)."""
+        slot = frame_number % GRAB_HISTORY
+        if self.chain_frame[slot] != frame_number:  # written after chain_captured_ns
+            return None
+        return int(self.chain_captured_ns[slot])
+
     def close(self) -> None:
-        del self.counts, self.ready, self.grabbing, self.room
+        del self.counts, self.ready, self.grabbing, self.room, self.writer_batch
         del self.globals, self.cameras, self.grab_ns, self.chain_frame, self.chain_from
+        del self.chain_captured_ns
         self._segment.close()
         if self._owner:
             self._segment.unlink()

@@ -109,7 +109,9 @@ CameraReply = Opened | Attached | Applied | Rejected | Failed
 
 @dataclass(frozen=True)
 class RecordJob:
-    """Everything a writer needs for one recording of one camera."""
+    """Everything a writer needs for one recording of one camera; encoder: FFmpeg's
+    encoder of the codec (a hardware one that does not open falls back to libx264),
+    preset: x264's, threads: a software encoder's."""
 
     ring_name: str
     video_path: Path
@@ -118,7 +120,11 @@ class RecordJob:
     width: int
     height: int
     fps: float
+    encoder: str
+    preset: str
+    threads: int
     stream_template: bytes = b""  # not empty: write the ring's packets as they are (copy)
+    channels: int = 3  # of the ring's pictures: 3 BGR, 1 mono (a gray video)
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,11 @@ class Abort:
 
 @dataclass(frozen=True)
 class Prepared:
-    pass
+    """The files are open; encoder: the FFmpeg encoder writing the video ("" for a copy),
+    fallback: why it is not the job's encoder (None: it is)."""
+
+    encoder: str = ""
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ A ring may carry packets instead of pictures (a camera recorded by stream copy: 
 compressed packets go to the file untouched). A slot then holds a packet's bytes
 (M_BYTES long, FLAG_KEY on a keyframe), and one more image slot after the last holds
 the newest picture the camera decoded for the live view (`write_preview`), which
-`read_latest` shows instead of a slot.
+`read_latest` shows instead of a slot. Decoding costs the camera more than copying its
+packets, so it decodes only while a display says it is watching (`watch`).
 
 Three parties use a ring:
 - the camera process writes frames straight into slots (`begin_write` hands out
@@ -32,10 +33,13 @@ import cv2
 import numpy as np
 
 _MAGIC = 0x52494E47  # "RING"
-_HEADER_FIELDS = 8
-_H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR, _H_PACKETS = range(8)
+_HEADER_FIELDS = 9
+(_H_MAGIC, _H_SLOTS, _H_HEIGHT, _H_WIDTH, _H_CHANNELS, _H_LATEST, _H_CURSOR, _H_PACKETS,
+ _H_WATCHED) = range(9)
+# A packet ring's picture is decoded only while a display watched it this recently.
+WATCH_LAPSE_NS = 2_000_000_000
 
-META_FIELDS = 10
+META_FIELDS = 12
 (
     M_SEQ,
     M_FRAME,
@@ -47,6 +51,8 @@ META_FIELDS = 10
     M_FLAGS,
     M_CAPTURE,
     M_BYTES,
+    M_DEVICE_FRAME,  # the camera's own frame counter, -1 when it has none
+    M_DEVICE_NS,  # the camera's own clock, -1 when it has none
 ) = range(META_FIELDS)
 
 NO_WRITER_ROOM = 2**62  # room_until() while no writer holds the cursor
@@ -206,7 +212,7 @@ class FrameRing:
         segment = create_segment(size)
         header = np.ndarray((_HEADER_FIELDS,), np.int64, buffer=segment_buffer(segment))
         header[:] = 0
-        header[: _H_PACKETS + 1] = (_MAGIC, n_slots, *shape, -1, -1, int(packets))
+        header[: _H_WATCHED + 1] = (_MAGIC, n_slots, *shape, -1, -1, int(packets), 0)
         del header
         return cls(segment, owner=True)
 
@@ -244,13 +250,18 @@ class FrameRing:
         flags: int,
         capture_ns: int | None = None,
         nbytes: int = 0,
+        device_frame: int = -1,
+        device_ns: int = -1,
     ) -> None:
         """Stamp the slot's metadata and publish it as the newest frame. capture_ns is
         when the source captured the frame; None (the source cannot tell): after-grab.
-        nbytes: the length of a packet ring's packet."""
+        nbytes: the length of a packet ring's packet. device_frame / device_ns: the
+        camera's own frame counter and clock (-1: it has none)."""
         row = self.meta[frame_number % self.n_slots]
         row[M_FRAME] = frame_number
         row[M_BYTES] = nbytes
+        row[M_DEVICE_FRAME] = device_frame
+        row[M_DEVICE_NS] = device_ns
         row[M_BEFORE_GRAB] = before_grab_ns
         row[M_AFTER_GRAB] = after_grab_ns
         row[M_CAPTURE] = after_grab_ns if capture_ns is None else capture_ns
@@ -270,6 +281,15 @@ class FrameRing:
         self._preview_meta[M_SEQ] += 1
         self._preview_meta[M_FRAME] = frame_number
         return self._preview
+
+    def watched(self) -> bool:
+        """A display watched the live view lately (see `watch`)."""
+        return time.monotonic_ns() - int(self._header[_H_WATCHED]) < WATCH_LAPSE_NS
+
+    def watch(self) -> None:
+        """A display says it shows this ring: a packet ring's camera keeps decoding its
+        picture while a display says so at least every WATCH_LAPSE_NS."""
+        self._header[_H_WATCHED] = time.monotonic_ns()
 
     def end_preview(self) -> None:
         self._preview_meta[M_AFTER_PUBLISH] = time.monotonic_ns()
@@ -348,6 +368,10 @@ class FrameRing:
                 continue
             if out.shape == image.shape:
                 np.copyto(out, image)
+            elif image.shape[2] != out.shape[2]:  # a mono camera on a colour display
+                gray = cv2.resize(image, (out.shape[1], out.shape[0]),
+                                  interpolation=cv2.INTER_LINEAR)
+                cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR, dst=out)
             else:
                 cv2.resize(image, (out.shape[1], out.shape[0]), dst=out,
                            interpolation=cv2.INTER_LINEAR)

@@ -4,6 +4,14 @@ PyAV rather than OpenCV because the OpenCV wheel has no H.264 encoder. Every fil
 of a recording uses the same nominal frame rate and pts = frame index, so frame k
 of every camera's file belongs to the same frame set; the true capture times live
 in the timestamps files.
+
+H.264 takes its frames as YUV 4:2:0, converted by OpenCV into one preallocated buffer:
+5x faster than FFmpeg's converter on the same frame (0.34 against 1.77 ms at 720p), within
++-1 of it. That conversion is BT.601 with limited ("TV") range, which the file's colour
+metadata says, so players turn it back into the same colours. x264 copies each frame in
+as it takes it, so the buffer is free again when encode() returns. A hardware H.264
+encoder (NVENC, Quick Sync: encoder_choice.py decides) is fed the same buffer from system
+memory and copies it onto its device as it takes it.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import av
+import cv2
 import numpy as np
 
 from engine.durable import fsync_path
@@ -24,17 +33,50 @@ from engine.sources import framecode
 from engine.specs import CODECS
 
 # One encoder runs per camera on a small machine: two threads each keeps a single
-# camera fast without letting N cameras oversubscribe the cores N-fold.
+# camera fast without letting N cameras oversubscribe the cores N-fold (the default of
+# a rig's [recording] encoder_threads).
 ENCODER_THREADS = 2
+# x264's presets, fastest first: a slower one makes a smaller file of the same quality
+# for more CPU per frame. ultrafast, the default, keeps several 720p streams real-time on
+# 2 cores.
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow")
+DEFAULT_PRESET = "ultrafast"
+X264: Final = "libx264"
 
-# codec -> (FFmpeg encoder, pixel format). ffv1 stores BGR as bgr0, which is bit-exact;
-# yuv420p would round the colours and halve the chroma resolution. The encoder names are
-# literals so PyAV's stubs know add_stream() returns a video stream.
-_ENCODERS: dict[str, tuple[Literal["libx264", "mjpeg", "ffv1"], str]] = {
-    "h264": ("libx264", "yuv420p"),
-    "mjpeg": ("mjpeg", "yuvj420p"),
-    "ffv1": ("ffv1", "bgr0"),
+# codec -> (its FFmpeg encoders, its own first; the file's pixel format). ffv1 stores BGR
+# as bgr0, which is bit-exact; yuv420p would round the colours and halve the chroma
+# resolution. The encoder names are literals so PyAV's stubs know add_stream() returns a
+# video stream.
+_ENCODERS: dict[str, tuple[tuple[Literal["libx264", "h264_nvenc", "h264_qsv", "mjpeg",
+                                         "ffv1"], ...], str]] = {
+    "h264": ((X264, "h264_nvenc", "h264_qsv"), "yuv420p"),
+    "mjpeg": (("mjpeg",), "yuvj420p"),
+    "ffv1": (("ffv1",), "bgr0"),
 }
+# h264_qsv takes only nv12: the same 4:2:0 with its chroma interleaved, which FFmpeg
+# repacks each yuv420p frame into.
+_FED_PIX_FMTS = {"h264_qsv": "nv12"}
+# A mono camera's pictures (one channel) are stored as gray where the encoder can (x264's
+# 4:0:0 High profile, FFV1): a third of the pixels to encode, no colour that was never
+# there. MJPEG and the hardware encoders have no gray mode: their chroma planes are flat.
+_GRAY_ENCODERS = (X264, "ffv1")
+# What OpenCV's BGR -> I420 conversion produces (FFmpeg's codes for BT.601, TV range).
+_BT601, _TV_RANGE = 6, 1  # AVCOL_SPC/PRI/TRC_SMPTE170M, AVCOL_RANGE_MPEG
+
+
+def own_encoder(codec: str) -> str:
+    """FFmpeg's software encoder of codec: the one its files get unless told another."""
+    return _ENCODERS[codec][0][0]
+
+
+def recorded_pix_fmt(codec: str, channels: int, encoder: str | None = None) -> str:
+    """The pixel format a camera's file is written in (the manifest's `pix_fmt`) by
+    encoder (default: the codec's own)."""
+    encoders, pix_fmt = _ENCODERS[codec]
+    if channels == 1 and (encoder or encoders[0]) in _GRAY_ENCODERS:
+        return "gray"
+    return pix_fmt
 
 
 # For files that must stay readable if the process dies mid-write (a take's files):
@@ -44,20 +86,30 @@ _ENCODERS: dict[str, tuple[Literal["libx264", "mjpeg", "ffv1"], str]] = {
 CRASH_SAFE_MUXING = {"flush_packets": "1", "cluster_size_limit": "0"}
 
 
-def default_options(codec: str, fps: float) -> dict[str, str]:
-    """Encoder options used unless the caller overrides them (values measured on 2 cores)."""
+def default_options(
+    codec: str, fps: float, *, encoder: str | None = None, preset: str = DEFAULT_PRESET,
+    threads: int = ENCODER_THREADS,
+) -> dict[str, str]:
+    """Encoder options used unless the caller overrides them (values measured on 2 cores;
+    the hardware encoders' from FFmpeg's documentation: this machine has neither)."""
+    keyframes = str(max(1, round(fps)))
+    # Hardware: no B-frames and no frame held back (NVENC's delay, Quick Sync's
+    # async_depth), so as with x264's zerolatency below each frame leaves the encoder at
+    # once; constant quality near x264's crf 20 (FFmpeg's default is a fixed bitrate).
+    if encoder == "h264_nvenc":
+        return {"tune": "ll", "zerolatency": "1", "delay": "0", "bf": "0", "rc": "vbr",
+                "cq": "20", "g": keyframes}
+    if encoder == "h264_qsv":
+        return {"async_depth": "1", "bf": "0", "global_quality": "20", "g": keyframes}
     # Frame threading encoded a single stream 1.2-1.8x faster than slice threading
     # for libx264 and mjpeg; the cost is a few frames of latency, irrelevant here.
-    options = {"threads": str(ENCODER_THREADS), "thread_type": "frame"}
+    options = {"threads": str(threads), "thread_type": "frame"}
     if codec == "h264":
-        # ultrafast keeps several 720p streams real-time; crf 20 is visually clean;
-        # a keyframe every ~1 s keeps files seekable and bounds the tail a crash check
-        # decodes.
+        # crf 20 is visually clean; a keyframe every ~1 s keeps files seekable and bounds
+        # the tail a crash check decodes.
         # zerolatency: each frame leaves the encoder at once, so a crash loses none held
         # inside it (and the writer's cursor never waits on encoder look-ahead).
-        options |= {
-            "preset": "ultrafast", "tune": "zerolatency", "crf": "20", "g": str(max(1, round(fps)))
-        }
+        options |= {"preset": preset, "tune": "zerolatency", "crf": "20", "g": keyframes}
     elif codec == "mjpeg":
         # A fixed quantiser of 3 (like ffmpeg -q:v 3). -q:v works through each frame's
         # quality field, which PyAV cannot set, so pin the rate control's range instead.
@@ -77,7 +129,9 @@ def frame_rate(fps: float) -> Fraction:
 
 
 class VideoEncoder:
-    """Encode BGR uint8 frames into an MKV file; a frame's pts is its index in the file."""
+    """Encode BGR (or, with channels=1, gray) uint8 frames into an MKV file; a frame's pts
+    is its index in the file. encoder: FFmpeg's encoder of the codec (default: its own);
+    preset and threads: see default_options."""
 
     def __init__(
         self,
@@ -89,6 +143,10 @@ class VideoEncoder:
         options: dict[str, str] | None = None,
         *,
         crash_safe: bool = False,
+        channels: int = 3,
+        encoder: str | None = None,
+        preset: str = DEFAULT_PRESET,
+        threads: int = ENCODER_THREADS,
     ) -> None:
         self.path = Path(path)
         if codec not in _ENCODERS:
@@ -98,8 +156,22 @@ class VideoEncoder:
             )
         self.codec = codec
         self.frames_written = 0
-        self._shape = (height, width, 3)
-        encoder_name, pix_fmt = _ENCODERS[codec]
+        self._shape = (height, width, channels)
+        self._input = (height, width) if channels == 1 else self._shape
+        self._input_format = "gray" if channels == 1 else "bgr24"
+        encoders = _ENCODERS[codec][0]
+        wanted = encoder or encoders[0]
+        encoder_name = next((name for name in encoders if name == wanted), None)
+        if encoder_name is None:
+            raise RecordingError(
+                f"cannot create video file {self.path}: {codec} has no encoder {wanted!r} "
+                f"(valid: {', '.join(encoders)})"
+            )
+        self.encoder_name: str = encoder_name
+        pix_fmt = recorded_pix_fmt(codec, channels, encoder_name)
+        # Converted here, not by FFmpeg (see the module doc): one buffer, written per frame.
+        self._yuv = (np.empty((height * 3 // 2, width), np.uint8)
+                     if pix_fmt == "yuv420p" and channels == 3 else None)
         rate = frame_rate(fps)
         self._container = av.open(
             str(self.path), mode="w", format="matroska",
@@ -108,15 +180,21 @@ class VideoEncoder:
         self._closed = False
         try:
             self._stream = self._container.add_stream(
-                encoder_name, rate=rate, options=default_options(codec, fps) | (options or {})
+                encoder_name, rate=rate, options=default_options(
+                    codec, fps, encoder=encoder_name, preset=preset, threads=threads
+                ) | (options or {})
             )
             self._stream.width = width
             self._stream.height = height
-            self._stream.pix_fmt = pix_fmt
-            self._stream.codec_context.time_base = 1 / rate
+            self._stream.pix_fmt = _FED_PIX_FMTS.get(encoder_name, pix_fmt)
+            context = self._stream.codec_context
+            context.time_base = 1 / rate
+            if self._yuv is not None:
+                context.colorspace = context.color_primaries = context.color_trc = _BT601
+                context.color_range = _TV_RANGE
             # Opens the encoder and the file now, so a bad folder fails here, not mid-recording.
             self._container.start_encoding()
-        except (OSError, ValueError) as exc:
+        except (av.FFmpegError, OSError, ValueError) as exc:  # e.g. no device for the encoder
             self._abandon()
             raise self._error("cannot create", exc) from exc
         unused = self._stream.codec_context.options  # what the encoder did not consume
@@ -140,7 +218,12 @@ class VideoEncoder:
             raise ValueError(
                 f"{self.path.name}: expected uint8 {self._shape}, got {image.dtype} {image.shape}"
             )
-        frame = av.VideoFrame.from_numpy_buffer(image, format="bgr24")
+        if self._yuv is not None:
+            cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
+            frame = av.VideoFrame.from_numpy_buffer(self._yuv, format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_numpy_buffer(image.reshape(self._input),
+                                                    format=self._input_format)
         frame.pts = self.frames_written
         try:
             for packet in self._stream.encode(frame):

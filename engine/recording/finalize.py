@@ -22,7 +22,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -34,18 +34,17 @@ from engine.recording import mkv_seal
 from engine.recording.encoder import frame_rate
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from engine.recording.progress import Progress, share
 from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
 from engine.recording.segments import Segment, frame_numbers, leading, manifest_segments
 from engine.recording.sync_report import write_sync_report
 from engine.recording.take_scan import READ_ERRORS, CameraScan, decodable_frames, scan_camera
-from engine.recording.timestamps import utc_field
+from engine.recording.timestamps import columns_of, utc_field
 
 MULTITRACK_NAME = "all_cameras.mkv"
 FINAL_STATUSES = ("finalized", "interrupted", "recovered")
 _SALVAGE_STATUSES = ("interrupted", "recovered")
 _MANIFEST_KEYS = ("fps", "first_frame", "cameras")
-
-Progress = Callable[[float], None]
 
 
 class _NothingRecordedError(RecordingError):
@@ -81,12 +80,23 @@ def finalize_recording(
         raise RecordingError(f"{folder / MANIFEST_NAME}: {exc}") from exc
     segments = _without_keyframe_waits(folder, entries, segments)
     manifest["first_frame"] = segments[0][0]
-    cameras = [scan_camera(folder, entry, segments, fps) for entry in entries]
+    # Per camera, a scan (cluster by cluster after a crash) then a decode check: the
+    # steps whose time grows with the take, reported as each ends.
+    checking = share(progress, 0.0, 0.5 if multitrack else 1.0)
+    steps = 2 * len(entries)
+    cameras = []
+    for entry in entries:
+        cameras.append(scan_camera(folder, entry, segments, fps))
+        if checking is not None:
+            checking(len(cameras) / steps)
+    decodable = {}
     for camera in cameras:
         if camera.layout is not None and camera.whole:  # not closed: index it to read it
             _seal(camera, camera.whole, fps)
-    decodable = {camera.id: decodable_frames(camera.video, camera.whole, fps) if camera.whole
-                 else 0 for camera in cameras}
+        decodable[camera.id] = (decodable_frames(camera.video, camera.whole, fps)
+                                if camera.whole else 0)
+        if checking is not None:
+            checking((len(cameras) + len(decodable)) / steps)
     frames = min(min(decodable[camera.id], len(camera.rows)) for camera in cameras)
     if frames == 0:
         found = "; ".join(f"{c.id}: {decodable[c.id]} whole frames that decode, "
@@ -98,7 +108,8 @@ def finalize_recording(
             _seal(camera, frames, fps)
         _cut_rows(camera, frames)
     if multitrack:
-        _write_multitrack(folder / MULTITRACK_NAME, cameras, frames, fps, progress)
+        write_multitrack(folder / MULTITRACK_NAME, cameras, frames, fps,
+                         share(progress, 0.5, 1.0))
     fsync_path(folder)
 
     dropped = {camera.id: camera.available - frames for camera in cameras}
@@ -144,10 +155,23 @@ def recording_lock(folder: Path) -> int:
 
     The lock file also holds RESERVED_BYTES of disk, handed back (`release_reserve`)
     just before the files are made final: a take that filled the disk still finishes."""
-    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    descriptor = _take_lock(folder)
+    if descriptor is None:
+        raise RecordingError(f"recording {folder} is being written by another process")
     with contextlib.suppress(OSError):  # no room, or no fallocate here: no reserve
         os.posix_fallocate(descriptor, 0, RESERVED_BYTES)
+    return descriptor
+
+
+def _take_lock(folder: Path) -> int | None:
+    """The take's lock (its file made if need be), or None while another process holds
+    it: a writer, or a recovery of it. OSError if the file cannot be opened."""
+    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
     return descriptor
 
 
@@ -158,13 +182,17 @@ def release_reserve(descriptor: int) -> None:
 
 def release_recording_lock(folder: Path, descriptor: int) -> None:
     """The files are final (or left for recovery): drop the lock and its file, so a
-    finished folder holds only the recording."""
-    (folder / LOCK_NAME).unlink(missing_ok=True)
-    os.close(descriptor)
+    finished folder holds only the recording. Only the lock's holder removes its file,
+    and it does so before letting go: a file removed under a live writer would make
+    is_locked take its take for a crashed one."""
+    try:
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+    finally:
+        os.close(descriptor)
 
 
 def is_locked(folder: Path) -> bool:
-    """True while another process holds the recording's lock."""
+    """True while another process holds the recording's lock (its writer, or a recovery)."""
     try:
         descriptor = os.open(folder / LOCK_NAME, os.O_RDWR)
     except FileNotFoundError:
@@ -196,37 +224,60 @@ def _recordings(root: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def find_interrupted(root: Path) -> list[Path]:
-    """Recordings a crash left in status "recording" (see _recordings for where)."""
+    """Recordings a crash left in status "recording" (see _recordings for where); a take
+    still being written (its writer holds its lock) is not one."""
     return [folder for folder, manifest in _recordings(root)
-            if manifest.get("status") == "recording"]
+            if manifest.get("status") == "recording" and not is_locked(folder)]
 
 
 def recover(root: Path, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Finalize every interrupted take under root with status "recovered"; return
-    their summaries. Must not run while a take under root is still being written.
+    their summaries.
 
     Never raises for one take: one that cannot be recovered is listed as
-    {"folder", "error"}. progress reports 0..1 for each take in turn. A take whose
-    writer still holds its lock (see recording_lock) is being written: skipped.
-    A finished take that still holds its lock file loses it and is listed with
-    "cleaned": True.
+    {"folder", "error"}. progress reports 0..1 over all the interrupted takes, each an
+    equal share. A take whose lock another process holds (see recording_lock) is being
+    written, or recovered by that process: skipped. Otherwise recover holds the lock
+    itself while it works and removes its file when done, so no take keeps one. A
+    finished take that still has its lock file (a crash after its final manifest) loses
+    it and is listed with "cleaned": True.
     """
     results: list[dict[str, Any]] = []
-    for folder, manifest in _recordings(root):  # each manifest read once
-        if is_locked(folder):
+    takes = _recordings(root)  # each manifest read once
+    to_recover = sum(manifest.get("status") == "recording" for _, manifest in takes)
+    begun = 0  # interrupted takes reached so far: each has an equal share of progress
+    for folder, manifest in takes:
+        interrupted = manifest.get("status") == "recording"
+        part = (share(progress, begun / to_recover, (begun + 1) / to_recover)
+                if interrupted else None)
+        begun += interrupted
+        if not interrupted and not (folder / LOCK_NAME).exists():
             continue
-        if manifest.get("status") == "recording":
-            results.append(_recover_one(folder, manifest, progress))
-        elif (folder / LOCK_NAME).exists():
-            results.append(_clean_finished(folder, manifest))  # a crash after the manifest
+        started = time.monotonic()
+        try:
+            lock = _take_lock(folder)
+        except OSError as exc:
+            results.append({"folder": str(folder), "error": str(exc)})
+            continue
+        if lock is None:
+            continue
+        try:
+            release_reserve(lock)  # a dead writer's reserve: room for the index and manifest
+            result = _recover_one(folder, manifest, part) if interrupted \
+                else {**_summary(folder, manifest, started), "cleaned": True}
+        finally:
+            try:
+                release_recording_lock(folder, lock)
+            except OSError as exc:
+                result = {"folder": str(folder), "error": str(exc)}
+        results.append(result)
     return results
 
 
 def _recover_one(folder: Path, manifest: dict[str, Any], progress: Progress | None
                  ) -> dict[str, Any]:
-    """Finalize one interrupted take; its dead writer's lock file goes with it."""
+    """Finalize one interrupted take (its lock held by recover)."""
     try:
-        (folder / LOCK_NAME).unlink(missing_ok=True)  # and with it the disk it set aside
         try:
             return finalize_recording(folder, status="recovered", progress=progress,
                                       multitrack=bool(manifest.get("multitrack", False)))
@@ -234,16 +285,6 @@ def _recover_one(folder: Path, manifest: dict[str, Any], progress: Progress | No
             return _mark_nothing_recorded(folder)
     except (RecordingError, OSError) as exc:
         return {"folder": str(folder), "error": str(exc)}
-
-
-def _clean_finished(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """A finished take that still holds its lock file loses it."""
-    started = time.monotonic()
-    try:
-        (folder / LOCK_NAME).unlink(missing_ok=True)
-    except OSError as exc:
-        return {"folder": str(folder), "error": str(exc)}
-    return {**_summary(folder, manifest, started), "cleaned": True}
 
 
 def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -259,11 +300,13 @@ def _check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         raise RecordingError(f"manifest {path} lists no cameras")
 
 
-def _write_multitrack(path: Path, cameras: list[CameraScan], frames: int, fps: float,
-                      progress: Progress | None) -> None:
-    """Copy the first `frames` frames of each camera into one file, a track each, through
-    path.tmp; check that every track holds them, then rename it into place. The one copy
-    a take makes, and only when the rig asks for it."""
+def write_multitrack(path: Path, cameras: list[CameraScan], frames: int, fps: float,
+                     progress: Progress | None) -> None:
+    """Copy the first `frames` frames of each camera into one Matroska file, a track each
+    (titled with the camera's id, packets as recorded, frame k of every track at k / fps),
+    through path.tmp; check that every track holds them, then rename it into place. The one
+    copy a take makes, and only when the rig asks for it; `recorder-engine export --to mkv`
+    makes the same file from a finished take (engine/export/mkv.py)."""
     temporary = path.with_name(path.name + ".tmp")
     rate = frame_rate(fps)
     try:
@@ -368,14 +411,17 @@ def _without_keyframe_waits(folder: Path, entries: list[dict[str, Any]],
 
 
 def _row_frames(path: Path) -> list[int]:
-    """The frame numbers of a timestamps file's whole rows."""
+    """The frame numbers of a timestamps file's whole rows (none if its header is not
+    one of the layouts)."""
     try:
-        lines = path.read_text(errors="replace").split("\n")[1:-1]
-    except OSError:
+        header, *lines = path.read_text(errors="replace").split("\n")[:-1]
+        at = columns_of(header, path).index("frame")
+    except (OSError, ValueError, RecordingError):
         return []
     numbers = []
     for line in lines:
-        number = line.partition(",")[0]
+        fields = line.split(",")
+        number = fields[at] if at < len(fields) else ""
         if not number.isdigit():
             break
         numbers.append(int(number))

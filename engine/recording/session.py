@@ -35,6 +35,7 @@ from engine.recording.finalize import (
     release_recording_lock,
     release_reserve,
 )
+from engine.recording.folder_readme import write_readme
 from engine.recording.manifest import read_manifest, write_manifest
 from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
 from engine.recording.segments import recorded
@@ -127,6 +128,11 @@ class Recording:
             (folder / "timestamps").mkdir(parents=True)
         except OSError as exc:
             raise RecordingError(f"cannot create recording folder {folder}: {exc}") from exc
+        try:
+            write_readme(folder, [camera["id"] for camera in cameras])
+        except RecordingError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return cls(folder, codec, cameras, fps)
 
     @property

@@ -9,6 +9,13 @@ time or its stand-in; the manifest's capture_clock says which), else after_grab_
 held sync; each camera's mean offset from its frame sets' median says which one lags.
 With a tolerance (engine.recording.sync_tolerance) the summary also counts the frame sets
 that spread further (over_tolerance).
+
+Cameras that stamp frames with their own clock (machine-vision cameras: device_ns) get
+it mapped onto the engine's clock (engine/recording/device_clock.py); the report then
+also gives the exposure spread: per frame set, the mapped device stamps of those cameras
+and the capture stamps of the others. For a software-triggered camera it gives how long
+after its trigger each exposure was stamped: steady for a camera that exposes on its
+trigger, spread over a whole frame period for one that ignores it.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import numpy as np
 
+from engine.recording.device_clock import DeviceClock, fit_device_clock, trigger_lag
 from engine.recording.manifest import write_json_atomic
 from engine.recording.sync_tolerance import sync_tolerance
-from engine.recording.timestamps import read_timestamps
+from engine.recording.timestamps import TimestampColumns, read_timestamps
 
 SYNC_REPORT_NAME = "sync_report.json"
 
@@ -121,5 +129,54 @@ def write_sync_report(recording_dir: Path, manifest: dict[str, Any]) -> dict[str
                              "repeated": int(np.sum(t["repeat"])) if "repeat" in t else 0}
                     for camera, t in timestamps.items()},
     }
+    clocks = device_clocks(manifest, timestamps)
+    if clocks:
+        report |= exposure_report(manifest, timestamps, clocks)
     write_json_atomic(recording_dir / SYNC_REPORT_NAME, report)
     return summary
+
+
+def _arrival(camera: Mapping[str, Any], columns: TimestampColumns) -> np.ndarray:
+    """When each frame reached the engine: its capture stamp, unless that is the moment
+    its trigger fired (before the exposure), then its grab."""
+    if camera.get("capture_clock") == "trigger" or "capture_ns" not in columns:
+        return columns["after_grab_ns"]
+    return columns["capture_ns"]
+
+
+def device_clocks(manifest: dict[str, Any],
+                  timestamps: Mapping[str, TimestampColumns]) -> dict[str, DeviceClock]:
+    """Each camera's device clock mapping, for the cameras whose frames carry one."""
+    clocks = {}
+    for camera in manifest["cameras"]:
+        columns = timestamps[camera["id"]]
+        if "device_ns" in columns:
+            clock = fit_device_clock(columns["device_ns"], _arrival(camera, columns))
+            if clock is not None:
+                clocks[camera["id"]] = clock
+    return clocks
+
+
+def exposure_report(manifest: dict[str, Any], timestamps: Mapping[str, TimestampColumns],
+                    clocks: Mapping[str, DeviceClock]) -> dict[str, Any]:
+    """The report's device_clocks and exposure parts (see the module doc)."""
+    cameras: dict[str, dict[str, Any]] = {}
+    exposures: dict[str, GrabColumns] = {}
+    for camera in manifest["cameras"]:
+        columns = timestamps[camera["id"]]
+        clock = clocks.get(camera["id"])
+        stamp = columns.get("capture_ns", columns["after_grab_ns"])
+        if clock is not None and "device_ns" in columns:
+            mapped = np.where(columns["device_ns"] >= 0, clock.to_host(columns["device_ns"]),
+                              stamp)
+            cameras[camera["id"]] = clock.summary()
+            if camera.get("capture_clock") == "trigger":
+                lag = trigger_lag(clock, columns["device_ns"], stamp)
+                cameras[camera["id"]]["exposure_after_trigger_ms"] = lag.summary() | {
+                    "follows_trigger": lag.follows(float(manifest.get("fps") or 0) or 30.0)}
+            stamp = mapped
+        exposures[camera["id"]] = {"frame": columns["frame"], "after_grab_ns": stamp}
+    exposure = _summary(frame_set_stamps(exposures, "after_grab_ns"), None)
+    exposure["stamps"] = {camera: "device_ns" if camera in clocks else "capture_ns"
+                          for camera in exposures}
+    return {"device_clocks": cameras, "exposure": exposure}

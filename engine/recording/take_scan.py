@@ -5,7 +5,7 @@ anywhere (even inside its header), a timestamps row cut in half. Only the unbrok
 run from the take's first frame counts, since frame k of the final file must be the
 k-th frame number of the take's segments (engine/recording/segments.py: first_frame + k
 for a take never paused; past a writing pause, the frame numbers jump over it, the same
-rows in every camera).
+rows in every camera), and its row's frame_index k.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import av
 from engine.recording import mkv_seal
 from engine.recording.errors import RecordingError
 from engine.recording.segments import Segment, frame_at, frame_numbers
-from engine.recording.timestamps import TIMESTAMP_COLUMNS, columns_of
+from engine.recording.timestamps import INDEX_COLUMN, TIMESTAMP_COLUMNS, columns_of
 
 # Everything reading a damaged file can raise (av.FFmpegError covers av's EOFError);
 # IndexError: a file without a video stream.
@@ -34,7 +34,7 @@ class CameraScan:
     whole: int  # frames in whole clusters, in order from the first
     layout: mkv_seal.MkvLayout | None  # where they are; None for a cleanly closed file
     rows: list[str]  # the unbroken run of complete timestamp rows, as written
-    columns: tuple[str, ...]  # the timestamps file's layout (older files lack capture_ns)
+    columns: tuple[str, ...]  # the timestamps file's layout (older ones lack frame_index...)
 
     @property
     def available(self) -> int:
@@ -116,29 +116,32 @@ def _timestamp_rows(path: Path, segments: list[Segment]) -> tuple[tuple[str, ...
     # The writer only appends, so an intact last row whose frame number matches its
     # place means every row before it is intact: a crash cuts the tail, and a power
     # cut's hole of zeros is a whole disk block, swallowing newlines and so places.
-    if "\0" not in text and rows and _is_row(rows[-1], frame_at(segments, len(rows) - 1),
+    last = len(rows) - 1
+    if "\0" not in text and rows and _is_row(rows[-1], last, frame_at(segments, last),
                                              columns):
         return columns, rows
     rows = []
-    for line, frame in zip(lines[1:], frame_numbers(segments), strict=False):
-        if not _is_row(line, frame, columns):
+    for index, (line, frame) in enumerate(zip(lines[1:], frame_numbers(segments),
+                                              strict=False)):
+        if not _is_row(line, index, frame, columns):
             break
         rows.append(line)
     return columns, rows
 
 
-def _is_row(line: str, frame: int | None, columns: tuple[str, ...]) -> bool:
-    """A complete row of frame number `frame` (None: no frame is due there)."""
+def _is_row(line: str, index: int, frame: int | None, columns: tuple[str, ...]) -> bool:
+    """A complete row of video frame `index` and frame number `frame` (None: no frame is
+    due there); files written before frame_index do not say the index."""
     if frame is None:
         return False
     fields = line.split(",")
     if len(fields) != len(columns):
         return False
-    utc = fields.pop(columns.index("utc"))
-    if not utc.endswith("Z"):
+    if not fields[columns.index("utc")].endswith("Z"):
         return False
     try:
-        numbers = [int(field) for field in fields]
+        numbers = {name: int(field) for name, field in zip(columns, fields, strict=True)
+                   if name != "utc"}
     except ValueError:
         return False
-    return numbers[0] == frame
+    return numbers["frame"] == frame and numbers.get(INDEX_COLUMN, index) == index

@@ -2,6 +2,9 @@
 
 Videos carry only a nominal frame rate; these rows are the truth about when each
 frame was captured and grabbed, so they are written for every frame and fsync'd on close.
+Two numbers name a row's frame: `frame_index`, its place in this camera's video (0, 1,
+2, ...), and `frame`, the capture group's frame-set number, which counts from when the
+cameras started rather than from the take and is the same in every camera's file.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Literal, NotRequired, TextIO, TypedDict, cast
+from typing import Final, Literal, NotRequired, TextIO, TypedDict, cast
 
 import numpy as np
 
@@ -31,17 +34,53 @@ CAPTURE_COLUMN = "capture_ns"
 # 1 where the camera had no new frame for the frame set and its previous one was used
 # again (its capture_ns repeats too); 0 for a new frame.
 REPEAT_COLUMN = "repeat"
-TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, REPEAT_COLUMN, "utc")
-# Earlier layouts still read, assemble and verify: files recorded before repeat, and
-# before capture_ns.
+# The camera's own frame counter (a machine-vision camera's BlockID: consecutive for a
+# triggered camera unless it lost an exposure) and clock (ns); -1 where it reports none.
+DEVICE_COLUMNS = ("device_frame", "device_ns")
+# The frame's place in its camera's video file: row k of the file is video frame k.
+INDEX_COLUMN: Final = "frame_index"
+TIMESTAMP_COLUMNS = (INDEX_COLUMN, "frame", *STAMP_COLUMNS, CAPTURE_COLUMN, REPEAT_COLUMN,
+                     *DEVICE_COLUMNS, "utc")
+# Earlier layouts still read, assemble and verify: files recorded before frame_index,
+# before the device columns, before repeat, and before capture_ns.
+DEVICE_TIMESTAMP_COLUMNS = TIMESTAMP_COLUMNS[1:]
+REPEAT_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, REPEAT_COLUMN, "utc")
 CAPTURE_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, CAPTURE_COLUMN, "utc")
 OLD_TIMESTAMP_COLUMNS = ("frame", *STAMP_COLUMNS, "utc")
+TIMESTAMP_LAYOUTS = (TIMESTAMP_COLUMNS, DEVICE_TIMESTAMP_COLUMNS, REPEAT_TIMESTAMP_COLUMNS,
+                     CAPTURE_TIMESTAMP_COLUMNS, OLD_TIMESTAMP_COLUMNS)
 _HEADER = ",".join(TIMESTAMP_COLUMNS) + "\n"
+_MONOTONIC = "this machine's monotonic clock (CLOCK_MONOTONIC: ns since boot, the same in " \
+             "every camera's file and the sensors' monotonic_ns)"
+# What each column holds, for the README.txt of every recording folder.
+COLUMN_MEANINGS: dict[str, str] = {
+    INDEX_COLUMN: "the frame's place in this camera's video file: 0, 1, 2, ... (row k is "
+                  "video frame k; its time in the video is frame_index / fps)",
+    "frame": "the capture group's frame-set number: the same in every camera's file for "
+             "the same frame set. It counts from when the cameras started, not from the "
+             "take, and jumps over a writing pause (recording.json's segments)",
+    "before_grab_ns": f"just before the camera process asked its source for the frame: "
+                      f"{_MONOTONIC}",
+    "after_grab_ns": "once the source had handed the frame over (same clock, ns)",
+    "after_retrieve_ns": "once the picture (or the copied packet) was taken out of the "
+                         "source (same clock, ns)",
+    "after_publish_ns": "once the frame was in the shared-memory ring for the writer "
+                        "(same clock, ns)",
+    CAPTURE_COLUMN: "when the frame was captured (same clock, ns); the camera's "
+                    "capture_clock in recording.json says where that time comes from",
+    REPEAT_COLUMN: "1: the camera had no new frame for this frame set and its previous one "
+                   "was used again (capture_ns repeats too); 0: a new frame",
+    "device_frame": "the camera's own frame counter (a machine-vision camera's BlockID); "
+                    "-1 where the camera reports none",
+    "device_ns": "the camera's own clock (ns, the camera's own origin; sync_report.json's "
+                 "device_clocks maps it onto the monotonic clock); -1 where it has none",
+    "utc": "wall-clock time (UTC, ISO 8601, microseconds) read right after after_grab_ns",
+}
 
 
 class TimestampColumns(TypedDict):
     """A timestamps file read back: one int64 array per number column, utc as text;
-    capture_ns and repeat only when the file has them."""
+    frame_index, capture_ns, repeat and the device columns only when the file has them."""
 
     frame: np.ndarray
     before_grab_ns: np.ndarray
@@ -51,12 +90,15 @@ class TimestampColumns(TypedDict):
     utc: list[str]
     capture_ns: NotRequired[np.ndarray]
     repeat: NotRequired[np.ndarray]
+    device_frame: NotRequired[np.ndarray]
+    device_ns: NotRequired[np.ndarray]
+    frame_index: NotRequired[np.ndarray]
 
 
 def columns_of(header: str, path: Path) -> tuple[str, ...]:
     """The columns a header line names, in file order; RecordingError naming the file
     unless it is the current layout or an earlier one."""
-    for columns in (TIMESTAMP_COLUMNS, CAPTURE_TIMESTAMP_COLUMNS, OLD_TIMESTAMP_COLUMNS):
+    for columns in TIMESTAMP_LAYOUTS:
         if header == ",".join(columns):
             return columns
     raise RecordingError(
@@ -70,7 +112,9 @@ def utc_field(columns: tuple[str, ...], row: str) -> str:
 
 
 class TimestampWriter:
-    """Append one row per written frame; buffered, so a row costs a few microseconds."""
+    """Append one row per written frame; buffered, so a row costs a few microseconds.
+    `rows` counts them and is the next row's frame_index: the recording writer puts
+    each frame in the video and its row here, in the same order."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -95,12 +139,15 @@ class TimestampWriter:
         utc_ns: int,
         capture_ns: int | None = None,
         repeat: bool = False,
+        device_frame: int = -1,
+        device_ns: int = -1,
     ) -> None:
         """One row; capture_ns None (the source cannot tell): the after-grab stamp."""
         captured = after_grab_ns if capture_ns is None else capture_ns
         row = (
-            f"{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},{after_publish_ns},"
-            f"{captured},{int(repeat)},{utc_iso(utc_ns)}\n"
+            f"{self.rows},{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},"
+            f"{after_publish_ns},{captured},{int(repeat)},{device_frame},{device_ns},"
+            f"{utc_iso(utc_ns)}\n"
         )
         if self._file is None:
             raise RecordingError(f"timestamps file {self.path} is already closed")
@@ -150,7 +197,7 @@ class TimestampWriter:
 
 
 def read_timestamps(path: Path) -> TimestampColumns:
-    """Columns of a timestamps file (either layout): int64 arrays, and utc as a list of str."""
+    """Columns of a timestamps file (any layout): int64 arrays, and utc as a list of str."""
     path = Path(path)
     try:
         text = path.read_text(encoding="ascii")

@@ -4,7 +4,8 @@ Decodes every frame of every video (corruption shows up only when decoding), so 
 counts it reports are what a reader will actually get. Every camera's timestamps must
 name the same frame numbers row by row: those of the manifest's segments (contiguous from
 first_frame, jumping only over a writing pause the segments show;
-engine/recording/segments.py). For synthetic cameras it also
+engine/recording/segments.py), and number their rows' video frames 0, 1, 2, ... in
+frame_index (where the file has it). For synthetic cameras it also
 reads the burned-in frame stamps: a gated camera stamps the group's frame number, proving
 frame k of every file is the same frame set; a free-running one (settings clock = "free")
 stamps its own counter, so its numbers must only increase, and the gaps are the source
@@ -25,17 +26,25 @@ from typing import Any
 import av
 import numpy as np
 
+from engine.recording.device_clock import fit_device_clock, trigger_lag
 from engine.recording.errors import RecordingError
 from engine.recording.manifest import read_manifest
+from engine.recording.progress import Progress, share
 from engine.recording.segments import MANIFEST_KEY as SEGMENTS_KEY
 from engine.recording.segments import Segment, frame_numbers, manifest_segments
 from engine.recording.stamp_band import top_rows
 from engine.recording.sync_report import compute_spread, spread_stamp
 from engine.recording.sync_tolerance import sync_failure, sync_tolerance
-from engine.recording.timestamps import STAMP_COLUMNS, TimestampColumns, read_timestamps
+from engine.recording.timestamps import (
+    INDEX_COLUMN,
+    STAMP_COLUMNS,
+    TimestampColumns,
+    read_timestamps,
+)
 from engine.sources import framecode
 
 MAX_PROBLEMS_PER_KIND = 10
+PROGRESS_EVERY_FRAMES = 100  # decoding reports its progress this often
 _CAMERA_KEYS = ("id", "file", "timestamps")
 
 
@@ -73,6 +82,16 @@ class VerifyReport:
                 text += f", {info['stamps_checked']} frame stamps checked"
             if "source_frames_skipped" in info:
                 text += f", {info['source_frames_skipped']} source frames skipped"
+            if "camera_dropped_at" in info:
+                dropped = info["camera_dropped_at"]
+                text += (", device frame counter consecutive" if not dropped else
+                         f", {len(dropped)} exposure{'s' * (len(dropped) != 1)} lost "
+                         "by the camera (at frame "
+                         f"{', '.join(str(frame) for frame in dropped[:10])}"
+                         f"{', ...' if len(dropped) > 10 else ''})")
+            if "exposure_after_trigger_ms" in info:
+                lag = info["exposure_after_trigger_ms"]
+                text += f", exposures {lag['p1']}-{lag['p99']} ms after their triggers"
             lines.append(text)
         sync = self.sync
         if sync:
@@ -110,10 +129,11 @@ class _Problems:
         return result
 
 
-def verify_recording(recording_dir: Path, sync_tolerance_ms: float | None = None
-                     ) -> VerifyReport:
+def verify_recording(recording_dir: Path, sync_tolerance_ms: float | None = None,
+                     progress: Progress | None = None) -> VerifyReport:
     """Check videos, timestamps, frame stamps and sync of a recording folder; never raises
-    on bad data. sync_tolerance_ms overrides the manifest's tolerance."""
+    on bad data. sync_tolerance_ms overrides the manifest's tolerance. progress: 0..1 as
+    the videos are decoded, each camera an equal share."""
     report = VerifyReport(Path(recording_dir))
     problems = _Problems()
     try:
@@ -129,10 +149,13 @@ def verify_recording(recording_dir: Path, sync_tolerance_ms: float | None = None
     segments = _segments(manifest, first_frame, problems)
     cameras = _manifest_cameras(manifest, problems)
     timestamps: dict[str, TimestampColumns | None] = {}
-    for camera in cameras:
+    for index, camera in enumerate(cameras):
         report.cameras[camera["id"]], timestamps[camera["id"]] = _verify_camera(
-            report.recording_dir, camera, first_frame, segments, problems
+            report.recording_dir, camera, first_frame, segments, problems,
+            share(progress, index / len(cameras), (index + 1) / len(cameras)),
         )
+        _check_trigger(camera, timestamps[camera["id"]], manifest.get("fps"),
+                       report.cameras[camera["id"]], problems)
     _check_same_frames(timestamps, problems)
     _check_counts(manifest, segments, cameras, report.cameras, problems)
     report.sync = _check_sync(manifest, timestamps, sync_tolerance_ms, problems)
@@ -180,7 +203,7 @@ def _manifest_cameras(manifest: dict[str, Any], problems: _Problems) -> list[dic
 
 def _verify_camera(
     recording_dir: Path, camera: dict[str, Any], first_frame: int,
-    segments: list[Segment], problems: _Problems,
+    segments: list[Segment], problems: _Problems, progress: Progress | None = None,
 ) -> tuple[dict[str, Any], TimestampColumns | None]:
     """What verify found of one camera, and its timestamps (None if they do not read)."""
     camera_id = camera["id"]
@@ -194,7 +217,10 @@ def _verify_camera(
         info["timestamp_rows"] = len(columns["frame"])
         _check_timestamps(camera_id, camera["timestamps"], columns, first_frame, segments,
                           problems)
-    stamps = _decode(recording_dir / camera["file"], camera_id, camera, info, problems)
+        if _triggered(camera) and "device_frame" in columns:
+            info["camera_dropped_at"] = _exposures_lost(columns)
+    stamps = _decode(recording_dir / camera["file"], camera_id, camera, info, problems,
+                     progress)
     if stamps is not None:
         # Frame numbers the rows say each video frame is; without rows, the contract's.
         if columns is not None:
@@ -224,12 +250,15 @@ def _decode(
     camera: dict[str, Any],
     info: dict[str, Any],
     problems: _Problems,
+    progress: Progress | None = None,
 ) -> list[tuple[int, int] | None] | None:
-    """Decode every frame into info; return the frame stamps when the camera is synthetic."""
+    """Decode every frame into info; return the frame stamps when the camera is synthetic.
+    progress: the share of the frames the manifest counts that have been decoded."""
     if not path.is_file():
         problems.add("video", f"{camera_id}: video file {path.name} is missing")
         return None
     synthetic = bool(camera.get("synthetic"))
+    expected = camera.get("frames") if isinstance(camera.get("frames"), int) else None
     stamps: list[tuple[int, int] | None] = []
     decoded = corrupt = 0
     try:
@@ -240,6 +269,8 @@ def _decode(
             for frame in container.decode(stream):
                 decoded += 1
                 corrupt += frame.is_corrupt
+                if progress is not None and expected and decoded % PROGRESS_EVERY_FRAMES == 0:
+                    progress(decoded / expected)
                 if synthetic:
                     band = top_rows(frame, framecode.band_height(frame.width))
                     stamps.append(framecode.read(band))
@@ -256,6 +287,8 @@ def _decode(
             "video", f"{camera_id}: {path.name} cannot be decoded after {decoded} frames: {reason}"
         )
     info["frames_decoded"] = decoded
+    if progress is not None:
+        progress(1.0)
     if corrupt:
         problems.add("video", f"{camera_id}: {path.name} has {corrupt} corrupt frames")
     return stamps if synthetic else None
@@ -284,6 +317,8 @@ def _check_timestamps(
             f"{camera_id}: {name} starts at frame {frames[0]}, manifest first_frame {first_frame}",
         )
     _check_frame_numbers(camera_id, name, frames, segments, problems)
+    if INDEX_COLUMN in columns:  # recordings made before it have none
+        _check_frame_index(camera_id, name, columns[INDEX_COLUMN], problems)
     for column in STAMP_COLUMNS:
         values = columns[column]
         for row in np.flatnonzero(np.diff(values) < 0) + 1:
@@ -332,6 +367,16 @@ def _check_frame_numbers(
             f"{camera_id}: {name} row {at} is frame {frames[at]}, where the manifest's "
             f"segments name frame {expected[at]}",
         )
+
+
+def _check_frame_index(camera_id: str, name: str, indices: np.ndarray, problems: _Problems
+                       ) -> None:
+    """Row k describes video frame k: the frame_index column counts 0, 1, 2, ..."""
+    wrong = np.flatnonzero(indices != np.arange(len(indices)))
+    if len(wrong):
+        at = int(wrong[0])
+        problems.add("frame numbering", f"{camera_id}: {name} row {at} has frame_index "
+                                        f"{indices[at]}, where it describes video frame {at}")
 
 
 def _check_same_frames(timestamps: dict[str, TimestampColumns | None], problems: _Problems
@@ -391,6 +436,48 @@ def _check_stamps(
             f"{camera_id}: video frame {k} of {camera['file']} carries {found}, "
             f"expected frame {wanted[0]} camera {index}",
         )
+
+
+def _triggered(camera: dict[str, Any]) -> bool:
+    """Every frame set was one triggered exposure of the camera (a machine-vision camera
+    in software or hardware trigger mode): its frame counter should advance by one a set."""
+    settings = camera.get("settings")
+    return isinstance(settings, dict) and settings.get("trigger") in ("software", "hardware")
+
+
+def _check_trigger(camera: dict[str, Any], columns: TimestampColumns | None, fps: Any,
+                   info: dict[str, Any], problems: _Problems) -> None:
+    """A software-triggered camera with a clock of its own must expose on its trigger: its
+    exposures, mapped from its clock, come a steady time after the triggers fired."""
+    if (camera.get("capture_clock") != "trigger" or columns is None
+            or "device_ns" not in columns or "capture_ns" not in columns
+            or not isinstance(fps, int | float) or fps <= 0):
+        return
+    clock = fit_device_clock(columns["device_ns"], columns["after_grab_ns"])
+    if clock is None:
+        return
+    lag = trigger_lag(clock, columns["device_ns"], columns["capture_ns"])
+    info["exposure_after_trigger_ms"] = lag.summary()
+    if not lag.follows(float(fps)):
+        problems.add("trigger", f"{camera['id']}: its exposures do not follow the software "
+                     f"trigger: its own clock puts them {lag.p1_ms:.1f} to {lag.p99_ms:.1f} ms "
+                     f"after it (p1-p99), across a frame period ({1000 / fps:.1f} ms); check "
+                     "the camera's trigger mode and source")
+
+
+def _exposures_lost(columns: TimestampColumns) -> list[int]:
+    """Frame numbers at which a triggered camera lost an exposure: a row marked repeat
+    (the camera delivered no frame for that set), or a device counter that advanced more
+    than the frame numbers did since the row before."""
+    frames, counters = columns["frame"], columns["device_frame"]
+    repeats = columns.get("repeat", np.zeros_like(frames))
+    lost = [int(frame) for frame, repeat in zip(frames, repeats, strict=True) if repeat]
+    new = np.flatnonzero((repeats == 0) & (counters >= 0))
+    for before, after in itertools.pairwise(new):
+        skipped = int(counters[after] - counters[before]) - int(frames[after] - frames[before])
+        if skipped > 0 and after == before + 1:
+            lost.append(int(frames[after]))
+    return sorted(lost)
 
 
 def _free_running(camera: dict[str, Any]) -> bool:

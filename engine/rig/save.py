@@ -247,10 +247,13 @@ def _add_key(container: Container | Table | InlineTable, key: str, item: Item) -
     """A new key (or sub-table) after the last key, not after the comments that trail
     it; else before the first table, as a key after a table header would belong to it."""
     body = container.value if isinstance(container, Table | InlineTable) else container
-    keys = [k for k, v in body.body if k is not None and not isinstance(v, Table | AoT)]
+    keys = [index for index, (k, v) in enumerate(body.body)
+            if k is not None and not isinstance(v, Table | AoT)]
     tables = [index for index, (k, v) in enumerate(body.body) if isinstance(v, Table | AoT)]
-    if keys:
-        body._insert_after(keys[-1], key, item)
+    if keys and keys[-1] + 1 < len(body.body):
+        body._insert_at(keys[-1] + 1, key, item)
+    elif keys:
+        container.add(key, item)
     elif tables:
         body._insert_at(tables[0], key, item)
     else:

@@ -23,8 +23,9 @@ from typing import Any, ClassVar, TypeVar
 
 import platformdirs
 
+from engine.export import FORMATS as EXPORT_FORMATS
 from engine.option import Declared, Option, declared, option
-from engine.recording.encoder import CODECS
+from engine.recording.encoder import DEFAULT_PRESET, ENCODER_THREADS, X264_PRESETS
 from engine.rig.problem import KeyPath, Problem, key_name, show
 from engine.sensors.base import SensorError
 from engine.sensors.factory import validate_sensor
@@ -38,7 +39,16 @@ from engine.sources import (
     retired_settings,
     validate_size_fps,
 )
-from engine.specs import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, CameraSpec, SensorSpec
+from engine.specs import (
+    CODEC_CHOICES,
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    SDK_PREFIXES,
+    TRIGGERS,
+    CameraSpec,
+    SensorSpec,
+)
 
 DEFAULT_START_TIMEOUT_S = 30.0  # as long as the capture group waits unless told otherwise
 
@@ -50,14 +60,16 @@ def default_output_dir() -> Path:
 
 @dataclass(frozen=True)
 class RecordingOptions:
-    """Where and how a rig records, how long a camera may take to get ready, and how far
-    apart in time its cameras may capture a frame set."""
+    """Where and how a rig records, how long a camera may take to get ready, how far
+    apart in time its cameras may capture a frame set, and what each take is exported to."""
 
     output_dir: Path = field(default_factory=default_output_dir, metadata=option(
         'one folder per recording is made here (default: "recordings" in Videos)',
         key="output"))
     codec: str = field(default="h264", metadata=option(
-        "h264 (small files), mjpeg, or ffv1 (lossless, large)", choices=CODECS))
+        "h264 (small files), mjpeg, ffv1 (lossless, large), or H.264 from a hardware "
+        "encoder: nvenc (NVIDIA), qsv (Intel Quick Sync), auto (the first the machine has, "
+        "else x264); one the machine lacks falls back to x264", choices=CODEC_CHOICES))
     device_ready_timeout_s: float = field(default=DEFAULT_START_TIMEOUT_S, metadata=option(
         "how long a camera (and its writer) may take to be ready, in seconds", above=0))
     multitrack: bool = field(default=False, metadata=option(
@@ -65,9 +77,23 @@ class RecordingOptions:
         "take's size again in free space, and time to copy it)"))
     auto_resume: bool = field(default=False, metadata=option(
         "after a camera failure ends a take, start the next one"))
+    trigger: str = field(default="software", metadata=option(
+        "who starts each exposure of the machine-vision cameras (pylon:, genicam:) that do "
+        "not set their own trigger: software (the engine, at every frame set), hardware "
+        "(an input line: a trigger box), or free (the camera's own clock)", choices=TRIGGERS))
     sync_tolerance_ms: float | None = field(default=None, metadata=option(
         "verify fails a recording whose cameras' capture spread exceeds this at p99, in ms "
         "(default: one frame period of the slowest camera)", above=0))
+    h264_preset: str = field(default=DEFAULT_PRESET, metadata=option(
+        "x264's preset: a slower one makes smaller files of the same quality for more CPU "
+        "per frame (hardware encoders ignore it)", choices=X264_PRESETS))
+    encoder_threads: int = field(default=ENCODER_THREADS, metadata=option(
+        "threads of each camera's software encoder (x264, mjpeg, ffv1)", minimum=1,
+        maximum=16))
+    export_after: tuple[str, ...] = field(default=(), metadata=option(
+        "after each take, export it to these formats, in the background, into the take's "
+        "exports/<format>/ folder", pattern="|".join(EXPORT_FORMATS),
+        pattern_name=f"export formats ({', '.join(EXPORT_FORMATS)})"))
 
     retired: ClassVar[dict[str, str]] = {
         "health_check_interval_s": "the health check's interval is [supervisor] interval_s",
@@ -143,10 +169,10 @@ def check_option(path: KeyPath, declared_option: Declared, value: Any,
             raise Problem(path, f"must be true or false, got {show(value)}")
         return value
     if kind is int:
-        low = limits.minimum
-        if isinstance(value, bool) or not isinstance(value, int) or (
-                low is not None and value < low):
-            wanted = "an integer" if low is None else f"an integer >= {low:g}"
+        low, high = limits.minimum, limits.maximum
+        if isinstance(value, bool) or not isinstance(value, int) or not _within(value, limits):
+            wanted = ("an integer" if low is None else f"an integer >= {low:g}" if high is None
+                      else f"an integer in [{low:g}, {high:g}]")
             raise Problem(path, f"must be {wanted}, got {show(value)}")
         return value
     if kind is float:
@@ -369,6 +395,7 @@ def _parse_source_in(text: str, base_dir: Path | None) -> SourceKind:
     """parse_source, with a relative file path taken from the rig's folder, not the cwd."""
     relative_path = (
         text.lower() != "synthetic" and not text.isdecimal() and "://" not in text
+        and not text.lower().startswith(SDK_PREFIXES)
         and not Path(text).expanduser().is_absolute()
     )
     if base_dir is None or not text or not relative_path:

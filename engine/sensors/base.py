@@ -20,6 +20,17 @@ ACCEPTED = (
 )
 # Columns the recorder writes before a sensor's own fields.
 STAMP_COLUMNS = ("sample", "monotonic_ns", "utc", "frame")
+# What each holds, for the README.txt of every recording folder.
+STAMP_COLUMN_MEANINGS = {
+    "sample": "the sample's number in this recording, from 0",
+    "monotonic_ns": "when the sample arrived, on the monotonic clock of the cameras' "
+                    "timestamps (ns): compare it with their stamps to place it within a frame",
+    "utc": "wall-clock time (UTC, ISO 8601, microseconds) read with monotonic_ns",
+    "frame": "the frame-set number the capture group had reached when the sample arrived "
+             "(every camera had published the frame sets before it). It is the group's "
+             "number, as in the timestamps' frame column, not a place in a video: the "
+             "timestamps row with the same frame gives that set's frame_index",
+}
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_RATE_HZ = 10_000.0

@@ -25,15 +25,18 @@ from typing import Any
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.stats import LiveStats
+from engine.export import FORMATS
+from engine.export.take import EXPORTABLE_STATUSES
 from engine.recording.errors import RecordingError
 from engine.recording.finalize import recover
-from engine.recording.manifest import list_recordings
+from engine.recording.manifest import list_recordings, read_manifest
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
+from engine.service.exports import ExportRefused, Exports
 from engine.service.rig_memory import RigMemory
 from engine.sources import mask_credentials, parse_source
 from engine.sources.base import SourceError
-from engine.specs import CameraSpec
+from engine.specs import CameraSpec, with_trigger
 from engine.state.store import StateStore
 from engine.supervisor.supervisor import Supervisor
 from engine.system.button import Press
@@ -53,6 +56,7 @@ from engine.wire.events import (
     Stats,
     WriterFailed,
 )
+from engine.wire.paths import log_path
 from engine.wire.status import CameraStatus
 
 STATS_INTERVAL_S = 1.0
@@ -70,10 +74,12 @@ class RigService:
     and secrets are for the server."""
 
     def __init__(self, rig: Rig, emit: EventSink, store: StateStore | None = None,
-                 status_file: Path | None = None) -> None:
+                 status_file: Path | None = None, rig_file: Path | None = None) -> None:
         """`store`: the state database (None: nothing persists). `status_file`: where the
-        device status JSON is kept for other programs."""
+        device status JSON is kept for other programs. `rig_file`: the file the rig was
+        read from, where save_rig writes when given no path (None: the rig has none)."""
         self._rig = rig
+        self._rig_file = rig_file
         self._emit = emit
         self._store = store
         self._memory = RigMemory(store)
@@ -87,6 +93,7 @@ class RigService:
             emit, status_file,
             self._button_pressed, idle=self._idle,
         )
+        self._exports = Exports(emit)
         self._structure = threading.RLock()
         self._snapshot: dict[str, Any] = {"cameras": [], "spread": None}
         self._live: LiveStats | None = None
@@ -130,6 +137,7 @@ class RigService:
         """Finalize any recording and stop every camera process. Running cameras are
         marked crashed first, so the next engine brings them back."""
         self._stop_ticker.set()
+        self._exports.close()
         self._supervisor.close()
         self._device.close()
         if self._store is not None:
@@ -149,7 +157,8 @@ class RigService:
             old.close()
         self._supervisor.forget()
         group = CaptureGroup(
-            self._rig.cameras, sensors=self._rig.sensors, on_event=self._on_group_event,
+            with_trigger(self._rig.cameras, self._rig.recording.trigger),
+            sensors=self._rig.sensors, on_event=self._on_group_event,
             stopped=self._stopped, tolerate_failures=True, disk_guard=self._device.disk_guard,
             start_timeout_s=self._rig.recording.device_ready_timeout_s,
         )
@@ -188,6 +197,16 @@ class RigService:
             if isinstance(event, RingRecreated):
                 return
         self._emit(event)
+        if isinstance(event, RecordingFinalized) and event.status in EXPORTABLE_STATUSES:
+            self._export_after(Path(event.folder))
+
+    def _export_after(self, take: Path) -> None:
+        """The rig's `export_after`: every finished take exported to those formats."""
+        for to in self._rig.recording.export_after:
+            try:
+                self._exports.start(take, to, None)
+            except ExportRefused as exc:
+                self._emit(Error(message=f"could not export {take.name} to {to}: {exc}"))
 
     def _keep_sync_tolerance(self, folder: str) -> None:
         """Every take (resumed ones too) keeps the rig's sync_tolerance_ms in its manifest;
@@ -315,7 +334,8 @@ class RigService:
         return {
             "engine": {"version": __version__, "uptime_s": round(time.time() - self.started, 1),
                        "state": self._state(), "notices": list(self._notices),
-                       "recovered": list(self._recovered)},
+                       "recovered": list(self._recovered), "export_formats": list(FORMATS),
+                       "log": str(log_path())},
             "rig": rig_summary(self._rig),
             "device": self._device.latest(),
             **self._current(),
@@ -379,6 +399,45 @@ class RigService:
     def properties(self, camera: str) -> list[dict[str, Any]]:
         return self._running_group().properties(self._known(camera))
 
+    # --- commands: exports ----------------------------------------------------------------
+
+    def export(self, folder: str, to: str, output: str | None = None) -> dict[str, Any]:
+        """Start exporting a finished recording to a format (status's `export_formats`);
+        `export_progress` and `export_finished` events follow. Refused at once for an
+        unknown format, a folder that is not a finished recording in one of this engine's
+        recordings folders, or the same export already under way."""
+        if to not in FORMATS:
+            raise CommandError(f"unknown export format {to!r} (formats: {', '.join(FORMATS)})")
+        take = self._finished_recording(folder)
+        self._exports.start(take, to, Path(output).expanduser() if output else None)
+        return {"folder": str(take), "to": to}
+
+    def _finished_recording(self, folder: str) -> Path:
+        """The take a client names, refused unless it lies in a recordings folder of this
+        engine (a socket command reads no other folder) and is finished."""
+        take = Path(folder).expanduser().resolve()
+        roots = self._recording_roots()
+        if not any(take.parent == root for root in roots):
+            raise CommandError(f"{folder} is not a recording in the recordings folder"
+                               f" ({', '.join(str(root) for root in sorted(roots))})")
+        try:
+            status = read_manifest(take).get("status")
+        except RecordingError as exc:
+            raise CommandError(f"no recording at {folder}: {exc}") from None
+        if status not in EXPORTABLE_STATUSES:
+            raise CommandError(f"{take.name} is not finished: its status is {status!r}, not "
+                               f"{' or '.join(EXPORTABLE_STATUSES)}")
+        return take
+
+    def _recording_roots(self) -> set[Path]:
+        """The rig's output folder and every folder this engine has recorded takes into."""
+        group = self._group
+        takes = [Path(row["folder"]) for row in self._store.recordings()] if self._store else []
+        if group is not None:
+            takes += [take.folder for take in (group.recording, group.last_recording) if take]
+        return {self._rig.recording.output_dir.expanduser().resolve(),
+                *(take.parent.resolve() for take in takes)}
+
     # --- commands: recording ------------------------------------------------------------
 
     def _running_group(self) -> CaptureGroup:
@@ -395,7 +454,8 @@ class RigService:
         recording = self._running_group().start_recording(
             Path(output).expanduser() if output else options.output_dir,
             codec or options.codec, name, multitrack=options.multitrack,
-            auto_resume=options.auto_resume,
+            auto_resume=options.auto_resume, h264_preset=options.h264_preset,
+            encoder_threads=options.encoder_threads,
         )
         return {"folder": str(recording.folder), "first_frame": recording.first_frame}
 
@@ -510,15 +570,22 @@ class RigService:
     def load_rig(self, path: str) -> dict[str, Any]:
         rig = load_rig(Path(path).expanduser())
         self._restructure(rig, set())
+        self._rig_file = Path(path).expanduser()
         return rig_summary(rig)
 
-    def save_rig(self, path: str) -> dict[str, Any]:
-        save_rig(self._rig, Path(path).expanduser())
-        return {"path": str(Path(path).expanduser())}
+    def save_rig(self, path: str | None = None) -> dict[str, Any]:
+        """Write the rig to `path`, by default the file it was loaded from (or last saved
+        to), which later saves then use."""
+        target = Path(path).expanduser() if path is not None else self._rig_file
+        if target is None:
+            raise CommandError("this rig was not loaded from a file: name the file to save to")
+        save_rig(self._rig, target)
+        self._rig_file = target
+        return {"path": str(target)}
 
 
 # Failures that are the request's or the rig's, answered as errors (anything else is a bug).
 EXPECTED_ERRORS = (
     CommandError, GroupError, RigError, RecordingError, SourceError, ValueError, OSError, KeyError,
-    LowDiskError,
+    LowDiskError, ExportRefused,
 )

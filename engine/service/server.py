@@ -11,6 +11,7 @@ This is where everything leaves the engine, so every answer, error and event pas
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -27,12 +28,15 @@ from engine.service.rig_service import EXPECTED_ERRORS, RigService
 from engine.sources import PASSWORD_MASK
 from engine.wire import framing
 from engine.wire.commands import Command, RequestError, Shutdown, Subscribe, parse_request
-from engine.wire.events import EVENTS, Event
+from engine.wire.events import EVENTS, AssemblyProgress, Device, Event, ExportProgress, Stats
 from engine.wire.paths import key_path, socket_path
 
 log = logging.getLogger("engine.server")
 
 OUTBOX_SIZE = 256
+# Events that carry figures (every second, or as a job advances), not a change of state:
+# the only ones the log leaves out, so it holds one line per change and none per frame.
+UNLOGGED_EVENTS = (Stats, Device, AssemblyProgress, ExportProgress)
 
 # The password of a URL in free text, for what the known sources do not cover (a camera
 # being added, or one removed since): scheme://user:PASSWORD@
@@ -146,12 +150,17 @@ class EngineServer:
         return masked
 
     def broadcast(self, event: Event) -> None:
-        """Send an event to every subscribed client; drop the ones that lag."""
+        """Log an event (see UNLOGGED_EVENTS) and send it to every subscribed client; drop
+        the ones that lag."""
         with self._clients_lock:
             clients = [c for c in self._clients if c.subscribed]
-        if not clients:
+        logged = not isinstance(event, UNLOGGED_EVENTS)
+        if not clients and not logged:
             return
         message = self._outgoing(EVENTS.to_wire(event))
+        if logged:
+            fields = {key: value for key, value in message.items() if key not in ("event", "time")}
+            log.info("%s %s", event.NAME, json.dumps(fields, default=str))
         for client in clients:
             if not client.post(message):
                 log.warning("client %d is not reading its events; disconnecting it", client.number)

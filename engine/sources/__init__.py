@@ -37,7 +37,8 @@ __all__ = [
 
 ACCEPTED = (
     "expected 'synthetic', a device index, /dev/videoN or /dev/v4l/by-id/... (by-path), "
-    "a video file path, or a stream URL ("
+    "a video file path, pylon:SERIAL (a Basler camera), genicam:ID (a GenICam camera), "
+    "or a stream URL ("
     + ", ".join(f"{scheme}://" for scheme in NETWORK_SCHEMES) + ")"
 )
 
@@ -59,12 +60,15 @@ class Kind(StrEnum):
     DEVICE = "device"
     FILE = "file"
     NETWORK = "network"
+    PYLON = "pylon"
+    GENICAM = "genicam"
 
 
 @dataclass(frozen=True)
 class SourceKind:
     """What a source string denotes. `target` is what OpenCV is given to open:
-    a device index (int) or path, a file path, or a URL ("synthetic" for the pattern)."""
+    a device index (int) or path, a file path, or a URL ("synthetic" for the pattern); a
+    machine-vision camera's source as written (pylon:ID, genicam:ID)."""
 
     kind: Kind
     target: int | str
@@ -102,6 +106,13 @@ def parse_source(uri: str) -> SourceKind:
         return SourceKind(Kind.DEVICE, int(text))
     if _DEVICE_PATH.fullmatch(text):
         return SourceKind(Kind.DEVICE, text)
+    for kind, what, lister in ((Kind.PYLON, "a Basler camera", "pylon"),
+                               (Kind.GENICAM, "a GenICam camera", "Aravis")):
+        if text.lower().startswith(f"{kind.value}:"):
+            if not text[len(kind.value) + 1:].strip():
+                raise SourceError(f"{what} is {kind.value}:ID or {kind.value}:N (the N-th "
+                                  f"camera {lister} lists); this one names none")
+            return SourceKind(kind, text)
     scheme = _SCHEME.match(text)
     if scheme:
         if scheme.group(1).lower() in NETWORK_SCHEMES and len(text) > scheme.end():
@@ -143,6 +154,14 @@ def create_source(
         from engine.sources.network import NetworkSource
 
         return NetworkSource(parsed, width, height, fps, settings)
+    if parsed.kind is Kind.PYLON:
+        from engine.sources.pylon_source import PylonSource
+
+        return PylonSource(parsed, width, height, fps, settings)
+    if parsed.kind is Kind.GENICAM:
+        from engine.sources.aravis_source import AravisSource
+
+        return AravisSource(parsed, width, height, fps, settings)
     from engine.sources.opencv_source import open_cv_source
 
     return open_cv_source(parsed, width, height, fps, settings)

@@ -59,11 +59,12 @@ class PropertySpec:
         return asdict(self)
 
 
-CaptureClock = Literal["source", "driver", "rtcp", "rtp", "arrival", "after_grab"]
+CaptureClock = Literal["source", "driver", "rtcp", "rtp", "trigger", "arrival", "after_grab"]
 """Where a camera's capture times come from: the source's own clock (a free-running
 synthetic camera), the driver's buffer timestamp (V4L2), the stream's RTP timestamps
 mapped onto the local clock by the camera's RTCP sender reports ("rtcp") or by the
-fastest frame ("rtp"), the frame's arrival at the demuxer (a stream that carries no
+fastest frame ("rtp"), the moment the camera process fired the camera's software trigger
+(the exposure's start), the frame's arrival at the demuxer (a stream that carries no
 usable times), or the camera process's after-grab stamp (a source that cannot tell)."""
 
 
@@ -76,7 +77,13 @@ class Latch(IntEnum):
 
 
 class Source(Protocol):
-    """A camera-like source of BGR frames (height x width x 3, uint8)."""
+    """A camera-like source of BGR frames (height x width x 3, uint8).
+
+    device_frame / device_ns: the camera's own frame counter and clock for the frame
+    retrieved last (a machine-vision camera's); -1 for a camera that reports none."""
+
+    device_frame: int
+    device_ns: int
 
     def open(self) -> None:
         """Open the device; raise SourceError naming the source if it will not open."""
@@ -94,6 +101,11 @@ class Source(Protocol):
 
     def grab(self) -> bool:
         """Block until the next frame is latched; False when the device failed."""
+
+    def wait_for_moment(self, moment_ns: int, limit_ns: int) -> bool:
+        """A free-running source: block until the frame for the set at moment_ns can be
+        chosen (the moment has come, and where frames arrive after they were captured, one
+        captured after it has arrived), but not past limit_ns; True when it can."""
 
     def latch_at(self, moment_ns: int) -> Latch:
         """Latch the frame for the frame set at moment_ns (monotonic ns): a free-running

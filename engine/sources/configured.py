@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from engine.pacing import sleep_toward_ns
 from engine.sources import SourceKind, validate_changes
 from engine.sources.base import PropertySpec
 
@@ -18,6 +19,8 @@ class ConfiguredSource:
     """Settings bookkeeping; subclasses open, read and close."""
 
     kind_label = "camera"
+    device_frame = -1  # no counter or clock of the camera's own (see Source)
+    device_ns = -1
 
     def __init__(
         self,
@@ -43,6 +46,9 @@ class ConfiguredSource:
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         self._store(validate_changes(self._specs(), changes))
         return self.settings()
+
+    def wait_for_moment(self, moment_ns: int, limit_ns: int) -> bool:
+        return sleep_toward_ns(moment_ns, limit_ns)
 
     def close(self) -> None:
         self._actual = {}

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.sources.aravis_source import list_genicam_cameras
 from engine.sources.capture_format import DECODABLE, choose_format, format_modes
 from engine.sources.onvif_discovery import PROBE_TIMEOUT_S as NETWORK_PROBE_TIMEOUT_S
 from engine.sources.onvif_discovery import NetworkProbe
+from engine.sources.pylon_source import list_pylon_cameras
 from engine.sources.v4l2_device import Control, ControlFlag, Driver, Ioctls, V4L2Device
 
 PROBE_TIMEOUT_S = 2.0  # for all nodes together
@@ -36,11 +38,20 @@ def list_cameras(
     timeout_s: float = PROBE_TIMEOUT_S, network_timeout_s: float = NETWORK_PROBE_TIMEOUT_S
 ) -> list[dict[str, Any]]:
     """The synthetic source plus every USB camera (usb_cameras: its stable name, modes and
-    controls), then the ONVIF cameras on the local network (probed meanwhile; 0 s skips
-    them)."""
+    controls), the Basler cameras pylon sees (with pypylon installed) and the GenICam
+    cameras Aravis sees (with Aravis and PyGObject), then the ONVIF
+    cameras on the local network (probed meanwhile; 0 s skips them)."""
     network = NetworkProbe(network_timeout_s)
     found: list[dict[str, Any]] = [dict(SYNTHETIC_ENTRY)]
     found.extend(usb_cameras(timeout_s))
+    found.extend({"source": camera["source"], "kind": "pylon",
+                  "description": f"{camera['vendor']} {camera['model']} "
+                                 f"(serial {camera['serial']})"}
+                 for camera in list_pylon_cameras())
+    found.extend({"source": camera["source"], "kind": "genicam",
+                  "description": f"{camera['vendor']} {camera['model']} "
+                                 f"(serial {camera['serial']})"}
+                 for camera in list_genicam_cameras())
     return found + network.result()
 
 

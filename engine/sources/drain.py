@@ -56,6 +56,11 @@ class FrameDrain:
         self._reader = reader
         self._depth = depth
         self._changed = threading.Condition()
+        # Released by the reading thread after each frame, outside `_changed`: the camera's
+        # thread waiting in wait_past wakes to a free lock (a Condition's waiter wakes
+        # while the notifier still holds it, and then sleeps a second time to get it).
+        self._arrived = threading.Lock()
+        self._arrived.acquire()
         self._frames: deque[_Frame] = deque()  # oldest first, at most DEPTH
         self._latched: _Frame | None = None  # the frame retrieve() copies; never reused
         self._lost_ns = -1  # capture time of the first frame dropped unseen since a latch
@@ -73,6 +78,7 @@ class FrameDrain:
                 if frame is None:
                     self._failed = True
                     self._changed.notify_all()
+                    self._announce()
                     return
                 image, captured_ns = frame
                 self._sequence += 1
@@ -87,6 +93,14 @@ class FrameDrain:
                         spare = oldest.image
                 self._frames.append(_Frame(self._sequence, captured_ns, image))
                 self._changed.notify_all()
+            self._announce()
+
+    def _announce(self) -> None:
+        """Wake wait_past (now, or at its next look)."""
+        try:  # noqa: SIM105 - no context manager object per frame
+            self._arrived.release()
+        except RuntimeError:  # released already: the waiter has not looked since
+            pass
 
     @property
     def sequence(self) -> int:
@@ -100,16 +114,47 @@ class FrameDrain:
             self._changed.wait_for(lambda: self._sequence > than or self._failed, timeout_s)
             return self._sequence > than
 
-    def wait_past(self, moment_ns: int, deadline_ns: int) -> None:
+    def wait_past(self, moment_ns: int, deadline_ns: int) -> bool:
         """Block until a frame captured after moment_ns has arrived (frames arrive in
-        order, so every frame of the moment is here then), or until deadline_ns."""
-        with self._changed:
-            while not self._failed and not (
-                    self._frames and self._frames[-1].captured_ns > moment_ns):
-                remaining_ns = deadline_ns - time.monotonic_ns()
-                if remaining_ns <= 0:
-                    return
-                self._changed.wait(remaining_ns / 1e9)
+        order, so every frame of the moment is here then), or until deadline_ns; True
+        when it has arrived. One thread waits here: the camera's."""
+        frames = self._frames
+        while not (frames and frames[-1].captured_ns > moment_ns):  # deque ends: atomic
+            if not self._await_arrival(deadline_ns):
+                return False
+        return True
+
+    def wait_for_set(self, moment_ns: int, limit_ns: int, deadline_ns: int) -> bool:
+        """A camera's one wait for a set's frame: wait_past until deadline_ns (the latest
+        the set waits), but not past limit_ns; True when the set can be latched now."""
+        return (self.wait_past(moment_ns, min(deadline_ns, limit_ns)) or self._failed
+                or limit_ns >= deadline_ns)
+
+    def latch_for_set(self, moment_ns: int, deadline_ns: int) -> int:
+        """Wait for the set's frame (at most until deadline_ns) and latch it (latch_at);
+        the first set takes any frame that came. 0: nothing new (see failed, latched)."""
+        self.wait_past(moment_ns, deadline_ns)
+        sequence = self.latch_at(moment_ns)
+        if not sequence and not self.latched and not self._failed:
+            sequence = self.latch_newest()
+        return sequence
+
+    def wait_next(self, deadline_ns: int) -> bool:
+        """Block until a frame newer than the latched one has arrived, or until
+        deadline_ns; True when it has. One thread waits here: the camera's."""
+        while self._sequence <= self.latched:
+            if not self._await_arrival(deadline_ns):
+                return False
+        return True
+
+    def _await_arrival(self, deadline_ns: int) -> bool:
+        """Sleep until the next frame arrives (or one arrived since the last look);
+        False once the deadline has passed or the stream failed."""
+        remaining_ns = deadline_ns - time.monotonic_ns()
+        if self._failed or remaining_ns <= 0:
+            return False
+        self._arrived.acquire(timeout=remaining_ns / 1e9)
+        return True
 
     def latch_at(self, moment_ns: int) -> int:
         """Latch the frame for a frame set at moment_ns and return its sequence number:

@@ -20,6 +20,11 @@ from engine.sources.drain import FrameDrain, FrameReader
 LATCH_WAIT_PERIODS = 3
 
 
+def latch_deadline_ns(moment_ns: int, fps: float) -> int:
+    """The latest a set at moment_ns waits for a frame captured after the moment."""
+    return moment_ns + round(LATCH_WAIT_PERIODS * 1e9 / fps)
+
+
 class DrainedSource(ConfiguredSource):
     """Subclasses open the device and hand the drain its reader (_reader)."""
 
@@ -43,6 +48,19 @@ class DrainedSource(ConfiguredSource):
         self._took(drain.latch_newest())
         return True
 
+    def wait_for_moment(self, moment_ns: int, limit_ns: int) -> bool:
+        """One wait for the frame of the moment (a frame captured after it has arrived, at
+        most LATCH_WAIT_PERIODS after it: latch_at's own wait), not a sleep until the moment
+        followed by a second wait for the frame."""
+        drain = self._drain
+        if drain is None:
+            return True  # latch_at says FAILED
+        return drain.wait_for_set(moment_ns, limit_ns, self._latch_deadline_ns(moment_ns))
+
+    def _latch_deadline_ns(self, moment_ns: int) -> int:
+        return latch_deadline_ns(moment_ns, float(self._actual.get("fps")
+                                                  or self._requested["fps"]))
+
     def latch_at(self, moment_ns: int) -> Latch:
         """The frame captured nearest at or before the moment, decided once a frame
         captured after it has arrived (delivery jitter cannot change the choice then),
@@ -55,11 +73,7 @@ class DrainedSource(ConfiguredSource):
         drain = self._drain
         if drain is None:
             return Latch.FAILED
-        period_ns = 1e9 / float(self._actual.get("fps") or self._requested["fps"])
-        drain.wait_past(moment_ns, moment_ns + round(LATCH_WAIT_PERIODS * period_ns))
-        sequence = drain.latch_at(moment_ns)
-        if not sequence and not drain.latched and not drain.failed:
-            sequence = drain.latch_newest()  # the first set: any frame that came will do
+        sequence = drain.latch_for_set(moment_ns, self._latch_deadline_ns(moment_ns))
         if sequence:
             self._took(sequence)
             return Latch.NEW

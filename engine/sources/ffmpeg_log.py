@@ -7,8 +7,9 @@ and forwards the lines to the logger "engine.ffmpeg". Where they end up:
 
 - a process whose logging is set up (the engine service, `recorder-engine serve`): its
   handlers, i.e. the engine's log;
-- a process whose stderr is the engine's log file (a camera process of an engine that a
-  client launched: engine/client.py sends the engine's output there): that file;
+- a process whose stderr is the engine's log (a camera process of an engine that a
+  client launched: that engine's output, its processes' too, goes to its log, see
+  engine/service/engine_log.py): the log, through that stderr;
 - any other (a camera process of `recorder-engine record`, whose stderr is the user's
   terminal): nowhere, unless asked with RECORDER_FFMPEG_LOG=LEVEL (error, warning, info,
   verbose, debug), which prints them on stderr from that level up.
@@ -25,11 +26,10 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import av.logging
 
-from engine.wire.paths import LOG_NAME, RUNTIME_DIR_ENV
+from engine.wire.paths import STDERR_IS_LOG_ENV
 
 FFMPEG_LOGGER = "engine.ffmpeg"
 FFMPEG_LOG_ENV = "RECORDER_FFMPEG_LOG"
@@ -37,7 +37,9 @@ FFMPEG_LOG_ENV = "RECORDER_FFMPEG_LOG"
 LEVELS = {"error": av.logging.ERROR, "warning": av.logging.WARNING, "info": av.logging.INFO,
           "verbose": av.logging.VERBOSE, "debug": av.logging.DEBUG}
 DEFAULT_LEVEL = av.logging.ERROR  # the engine's log gets FFmpeg's errors
-LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"  # as `serve` logs (engine/cli.py)
+LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"  # as the engine's log (service/engine_log.py)
+# On a stderr that is the engine's log, which stamps each line with its own time.
+ENGINE_LOG_FORMAT = "%(name)s: %(message)s"
 
 FFmpegLine = tuple[int, str, str]  # FFmpeg's level, its component ("rtsp", "tls"), the text
 
@@ -66,8 +68,11 @@ def route_ffmpeg_log() -> None:
     logger.setLevel(av.logging.adapt_level(_level))
     if not logging.getLogger().handlers:  # this process's logging is not set up
         logger.propagate = False
-        if asked in LEVELS or _stderr_is_engine_log():
+        if _stderr_is_engine_log():
             handler: logging.Handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter(ENGINE_LOG_FORMAT))
+        elif asked in LEVELS:
+            handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter(LOG_FORMAT))
         else:
             handler = logging.NullHandler()
@@ -80,16 +85,9 @@ def route_ffmpeg_log() -> None:
 
 
 def _stderr_is_engine_log() -> bool:
-    """Whether stderr is the log file of an engine a client launched (its runtime folder
-    is in the environment it gave the engine, which its camera processes inherit)."""
-    folder = os.environ.get(RUNTIME_DIR_ENV)
-    if not folder:
-        return False
-    try:
-        return os.path.samestat(os.fstat(sys.stderr.fileno()),
-                                os.stat(Path(folder) / LOG_NAME))
-    except (OSError, ValueError, AttributeError):
-        return False
+    """Whether stderr is the engine's log: the engine that spawned this process says so in
+    the environment its processes inherit."""
+    return os.environ.get(STDERR_IS_LOG_ENV) == "1"
 
 
 @contextmanager

@@ -33,7 +33,7 @@ import numpy as np
 
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SourceError
 from engine.sources.drain import DEPTH, FrameDrain
-from engine.sources.drained import LATCH_WAIT_PERIODS, DrainedSource
+from engine.sources.drained import DrainedSource
 from engine.sources.ffmpeg_log import opening
 from engine.sources.fit import fit_into
 from engine.sources.rtp_clock import RtpClock, ntp_to_unix_ns
@@ -294,14 +294,24 @@ class NetworkSource(DrainedSource):
         self._drain = FrameDrain(self._reader(), self.name, max(DEPTH, round(COPY_DEPTH_S * fps)))
         self._taken = 0
 
+    def wait_for_moment(self, moment_ns: int, limit_ns: int) -> bool:
+        """A copy camera takes its next packet as soon as it is here (it steers the set
+        clock onto its packets, so that packet belongs to the set); any other camera
+        waits for the frame of the moment."""
+        drain = self._drain
+        if not self.copies or drain is None:
+            return super().wait_for_moment(moment_ns, limit_ns)
+        deadline_ns = self._latch_deadline_ns(moment_ns)
+        return drain.wait_next(min(deadline_ns, limit_ns)) or drain.failed or \
+            limit_ns >= deadline_ns
+
     def latch_at(self, moment_ns: int) -> Latch:
         """A copy camera takes its packets in order (see FrameDrain.latch_next), skipping
         only to a keyframe; any other camera the frame nearest the moment."""
         drain = self._drain
         if not self.copies or drain is None:
             return super().latch_at(moment_ns)
-        period_ns = round(1e9 / float(self._actual.get("fps") or self._requested["fps"]))
-        drain.wait_past(moment_ns, moment_ns + LATCH_WAIT_PERIODS * period_ns)
+        drain.wait_next(self._latch_deadline_ns(moment_ns))
         sequence, follows = drain.latch_next(moment_ns, _is_key)
         self.follows = follows and not self._leapt
         self._leapt = False

@@ -17,12 +17,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.pacing import DeadlinePacer, sleep_until_ns
+from engine.pacing import DeadlinePacer, sleep_toward_ns, sleep_until_ns
 from engine.sources import framecode, validate_changes
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.free_clock import FreeClock, max_jitter_ms
+from engine.sources.scene import RealisticScene
 
 PATTERNS = ("gradient", "bars", "noise")
+# clean: the test pattern; realistic: texture, motion and sensor noise (engine/sources/scene.py)
+CONTENTS = ("clean", "realistic")
 TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")
 CLOCKS = ("gated", "free")
 # Settings of the free clock: listed by properties() only for a free-running camera.
@@ -34,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
     "stall_after_frames": None, "grab_delay_ms": 0.0, "clock": "gated",
     "rate_scale": 1.0, "jitter_ms": 0.0, "miss_probability": 0.0, "seed": 0,
+    "content": "clean", "noise": 4.0,
 }
 # The modes it offers to pick from, like a webcam's list; any other even size is taken too.
 MODES = ((320, 240, 30.0), (640, 480, 30.0), (640, 480, 60.0), (1280, 720, 30.0),
@@ -55,8 +59,11 @@ class SyntheticSource:
 
     Settings (all also accepted by apply()): width, height, fps, paced (False: grab
     returns at once, for benchmarks), brightness, exposure, pattern, clock ("gated" or
-    "free"). Free-running only: rate_scale (the clock runs at fps x rate_scale: 0.999
-    makes a nominal 30 fps camera deliver 29.97), jitter_ms (each frame within
+    "free"), content ("clean": the test pattern; "realistic": a textured scene that drifts,
+    a moving ball and sensor noise, which cost an encoder what a real camera's pictures do),
+    noise (the realistic content's sensor noise, sd in grey levels). Free-running only:
+    rate_scale (the clock runs at fps x rate_scale: 0.999 makes a nominal 30 fps camera
+    deliver 29.97), jitter_ms (each frame within
     +-jitter_ms of its tick, uniform), miss_probability (of a frame the sensor skips),
     seed (of the jitter and misses; each camera index gets its own schedule).
 
@@ -69,6 +76,9 @@ class SyntheticSource:
     - grab_delay_ms (float): extra latency per grab, like a slow camera; a delay
       longer than the frame period lowers the rate and is not counted as dropped.
     """
+
+    device_frame = -1  # a test pattern has no counter or clock of its own (see Source)
+    device_ns = -1
 
     def __init__(
         self,
@@ -84,7 +94,11 @@ class SyntheticSource:
                                         **(settings or {})})
         self._pacer = DeadlinePacer(self._values["fps"])
         self._clock = self._free_clock()
-        self._background: np.ndarray | None = None
+        self._opened = False
+        self._background: np.ndarray | None = None  # the clean test pattern
+        self._scene: RealisticScene | None = None  # the realistic content
+        self._scene_settings: tuple[Any, ...] = ()  # what self._scene was built with
+        self._lighting = (1.0, 0.0)  # the scene's gain (from exposure) and offset (brightness)
         self._grabs = 0
         self._dropped = 0
         self._source_frame = -1  # the free clock's number of the latched frame
@@ -94,6 +108,7 @@ class SyntheticSource:
     # -- protocol --------------------------------------------------------------
 
     def open(self) -> None:
+        self._opened = True
         self._build_background()
         self._pacer.reset()
         if self._clock is not None:
@@ -129,6 +144,9 @@ class SyntheticSource:
         self._delay()
         return True
 
+    def wait_for_moment(self, moment_ns: int, limit_ns: int) -> bool:
+        return sleep_toward_ns(moment_ns, limit_ns)
+
     def latch_at(self, moment_ns: int) -> Latch:
         """Gated: the frame is made at the set's moment (unpaced: at once), like a camera
         on the group's trigger. Free: the newest captured at or before it, or REPEAT."""
@@ -149,7 +167,7 @@ class SyntheticSource:
 
     def _may_grab(self) -> bool:
         """False for an injected failure; never returns for an injected stall."""
-        if self._background is None:
+        if not self._opened:
             raise SourceError("synthetic camera is not open")
         values = self._values
         if values["fail_after_frames"] is not None and self._grabs >= values["fail_after_frames"]:
@@ -182,20 +200,28 @@ class SyntheticSource:
         return "source" if self._clock is not None else "after_grab"
 
     def retrieve(self, out: np.ndarray, frame_number: int) -> None:
-        background = self._background
-        if background is None:
+        if not self._opened:
             raise SourceError("synthetic camera is not open")
-        if out.shape != background.shape:
-            raise SourceError(f"buffer shape {out.shape} != frame {background.shape}")
+        shape = (self._values["height"], self._values["width"], 3)
+        if out.shape != shape:
+            raise SourceError(f"buffer shape {out.shape} != frame {shape}")
         if self._clock is not None:  # the picture follows the camera's own count
             frame_number = self._source_frame
-        np.copyto(out, background)
+        if self._scene is not None:
+            self._scene.render(out, frame_number, *self._lighting)
+        else:
+            self._draw_pattern(out, frame_number)
+        framecode.burn(out, frame_number, self._camera_index)  # last: noise would garble it
+
+    def _draw_pattern(self, out: np.ndarray, frame_number: int) -> None:
+        """The clean test pattern: the background and a square bouncing across it."""
+        assert self._background is not None
+        np.copyto(out, self._background)
         size, x_span, y_top, y_span = self._square
         x = frame_number * 7 % x_span
         y = frame_number * 5 % (2 * y_span)
         y = y_top + (y if y < y_span else 2 * y_span - y)
         out[y:y + size, x:x + size] = 255
-        framecode.burn(out, frame_number, self._camera_index)
 
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         values = self._validated(changes)
@@ -206,9 +232,9 @@ class SyntheticSource:
         self._values = values
         if restart_clock:
             self._clock = self._free_clock()
-            if self._clock is not None and self._background is not None:
+            if self._clock is not None and self._opened:
                 self._clock.start(first_number=self._source_frame + 1)
-        if self._background is not None:
+        if self._opened:
             self._build_background()
         return self.settings()
 
@@ -223,7 +249,10 @@ class SyntheticSource:
         return self._dropped
 
     def close(self) -> None:
+        self._opened = False
         self._background = None
+        self._scene = None
+        self._scene_settings = ()
 
     # -- internals -------------------------------------------------------------
 
@@ -262,9 +291,17 @@ class SyntheticSource:
                          values["miss_probability"], seed)
 
     def _build_background(self) -> None:
-        """Render everything that does not change per frame, once per settings change."""
+        """Render everything that does not change per frame, once per settings change: the
+        clean pattern's background, or the realistic scene."""
         width, height = self._values["width"], self._values["height"]
         tint = _TINTS[self._camera_index % len(_TINTS)]
+        gain = 0.9 + 0.02 * self._values["exposure"]
+        if self._values["content"] == "realistic":
+            self._background = None
+            self._lighting = (gain, float(self._values["brightness"]))
+            self._build_scene(tint)
+            return
+        self._scene, self._scene_settings = None, ()
         pattern = self._values["pattern"]
         if pattern == "bars":
             columns = _BARS[np.arange(width) * len(_BARS) // width]
@@ -276,7 +313,6 @@ class SyntheticSource:
             ramp = (0.65 * np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
                     + 0.35 * np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None])
             image = 30.0 + 200.0 * ramp[:, :, None] * tint
-        gain = 0.9 + 0.02 * self._values["exposure"]
         background = np.clip(image * gain + self._values["brightness"], 0, 255).astype(np.uint8)
 
         stamp_rows = framecode.band_height(width)
@@ -293,6 +329,17 @@ class SyntheticSource:
         self._square = (size, width - size, y_top, max(1, height - y_top - size))
         self._background = background
 
+    def _build_scene(self, tint: np.ndarray) -> None:
+        """Build the realistic scene again only when its size or noise changed: building
+        takes a tenth of a second or more (at 720p), which other changes need not wait."""
+        width, height, noise = (self._values[key] for key in ("width", "height", "noise"))
+        if self._scene is not None and (width, height, noise) == self._scene_settings:
+            return
+        # The ball keeps a block's height off the stamp, so codec blur leaves it readable.
+        clear_rows = framecode.band_height(width) + framecode.block_size(width)
+        self._scene = RealisticScene(width, height, tint, self._camera_index, noise, clear_rows)
+        self._scene_settings = (width, height, noise)
+
 
 def _specs(values: dict[str, Any]) -> list[PropertySpec]:
     """Property metadata, test hooks included (properties() leaves those out)."""
@@ -304,7 +351,11 @@ def _specs(values: dict[str, Any]) -> list[PropertySpec]:
         PropertySpec("paced", "bool", values["paced"]),
         PropertySpec("brightness", "int", values["brightness"], -100, 100, 1),
         PropertySpec("exposure", "float", values["exposure"], 0.1, 10.0),
-        PropertySpec("pattern", "choice", values["pattern"], choices=PATTERNS),
+        PropertySpec("pattern", "choice", values["pattern"], choices=PATTERNS,
+                     inactive=values["content"] != "clean"),
+        PropertySpec("content", "choice", values["content"], choices=CONTENTS),
+        PropertySpec("noise", "float", values["noise"], 0, 30,
+                     inactive=values["content"] != "realistic"),
         PropertySpec("fail_after_frames", "int", values["fail_after_frames"], 0),
         PropertySpec("stall_after_frames", "int", values["stall_after_frames"], 0),
         PropertySpec("grab_delay_ms", "float", values["grab_delay_ms"], 0, 10_000),

@@ -26,6 +26,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LineAccess = tuple[Callable[[], bool], Callable[[], None]]  # (read pressed, release)
+GPIO_EXTRA = "recorder-workstation[gpio]"  # what installs the bindings (pyproject.toml)
 
 
 class Press(enum.StrEnum):
@@ -156,16 +157,20 @@ def open_gpio_button(
     """A poller (not started) for a button on a libgpiod line, or None without one.
 
     The line is an input with the pull-up on, so a button wired to ground reads as pressed
-    when closed (active_low). libgpiod 2 (`gpiod` from PyPI) and 1 (Debian's python3-libgpiod)
-    are both understood.
+    when closed (active_low). libgpiod 2 (`gpiod` from PyPI, the `gpio` extra) and 1
+    (Debian's python3-libgpiod) are both understood. Called only when the rig asks for a
+    button, so one it cannot have is a warning that says what is missing.
     """
     try:
         import gpiod  # optional: most workstations have no GPIO
     except ImportError:
-        log.debug("no libgpiod bindings: no hardware record button")
+        log.warning("the rig asks for a record button on %s line %d, but libgpiod's Python "
+                    "bindings are not installed: pip install '%s' (or Debian's "
+                    "python3-libgpiod); no hardware record button", chip, line, GPIO_EXTRA)
         return None
     if not Path(chip).exists():
-        log.debug("no GPIO chip %s: no hardware record button", chip)
+        log.warning("the rig asks for a record button on %s line %d, but there is no such "
+                    "GPIO chip: no hardware record button", chip, line)
         return None
     try:
         if hasattr(gpiod, "request_lines"):

@@ -88,6 +88,17 @@ class Record(Command):
     name: str | None = None
 
 
+@COMMANDS.register("export")
+@dataclass(frozen=True, kw_only=True)
+class Export(Command):
+    """Export a finished recording to another format (in the background: export_progress
+    and export_finished events follow; `status` lists the formats)."""
+
+    folder: str
+    to: str
+    output: str | None = None
+
+
 @COMMANDS.register("pause")
 @dataclass(frozen=True, kw_only=True)
 class Pause(Command):
@@ -180,9 +191,9 @@ class LoadRig(Command):
 @COMMANDS.register("save_rig")
 @dataclass(frozen=True, kw_only=True)
 class SaveRig(Command):
-    """Write the rig as it runs now to a rig file."""
+    """Write the rig as it runs now to a rig file (default: the one it was loaded from)."""
 
-    path: str
+    path: str | None = None
 
 
 @COMMANDS.register("shutdown")

@@ -179,6 +179,27 @@ class RecordingRecovered(Event):
     summary: dict[str, Any]
 
 
+@EVENTS.register("export_progress")
+@dataclass(frozen=True, kw_only=True)
+class ExportProgress(Event):
+    """An export of a recording is `fraction` (0..1) done; at most ten a second."""
+
+    folder: str
+    to: str
+    fraction: float
+
+
+@EVENTS.register("export_finished")
+@dataclass(frozen=True, kw_only=True)
+class ExportFinished(Event):
+    """An export ended: `output` is what it wrote, or `error` says why it did not."""
+
+    folder: str
+    to: str
+    output: str | None
+    error: str | None
+
+
 # --- the service ---------------------------------------------------------------------------
 
 @EVENTS.register("camera_status")

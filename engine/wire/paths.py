@@ -1,7 +1,9 @@
-"""Where a running engine keeps its control socket, its key and its state database.
+"""Where a running engine keeps its control socket, its key, its state database and its log.
 
 One engine per runtime folder. RECORDER_RUNTIME_DIR overrides the folder (tests use
-it to run engines side by side without touching a user's engine).
+it to run engines side by side without touching a user's engine). The log is never
+there: the runtime folder is a tmpfs that a reboot empties, so it lives in the user's log
+folder (RECORDER_LOG_DIR overrides it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import platformdirs
 APP_NAME = "recorder-workstation"
 RUNTIME_DIR_ENV = "RECORDER_RUNTIME_DIR"
 STATE_DIR_ENV = "RECORDER_STATE_DIR"
+LOG_DIR_ENV = "RECORDER_LOG_DIR"
+# Set by an engine whose output goes to its log (engine/service/engine_log.py), so the
+# processes it spawns know their stderr is the log, not a terminal.
+STDERR_IS_LOG_ENV = "RECORDER_STDERR_IS_LOG"
 STATE_DB_NAME = "engine.db"
 SOCKET_NAME = "engine.sock"
 KEY_NAME = "engine.key"
@@ -62,5 +68,15 @@ def key_path(folder: Path | None = None) -> Path:
     return (folder or runtime_dir()) / KEY_NAME
 
 
-def log_path(folder: Path | None = None) -> Path:
-    return (folder or runtime_dir()) / LOG_NAME
+def log_dir() -> Path:
+    """The engine's log folder (created if missing): the user's log folder, which
+    survives a reboot; RECORDER_LOG_DIR overrides it."""
+    override = os.environ.get(LOG_DIR_ENV)
+    folder = Path(override) if override else Path(platformdirs.user_log_dir(APP_NAME))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def log_path() -> Path:
+    """The engine's log file; its rotated predecessors are beside it (engine.log.1, ...)."""
+    return log_dir() / LOG_NAME

@@ -41,12 +41,15 @@ from engine.ipc.control import (
     C_READY,
     C_ROOM,
     G_COPY_CAMERA,
+    G_FIRST_RECORDING,
     G_HOLD_AT,
     G_SET_SHIFT_NS,
     G_STOP,
     GRAB_HISTORY,
+    PARKED,
     GroupState,
 )
+from engine.ipc.doorbell import Doorbell
 from engine.ipc.messages import (
     Applied,
     ApplySettings,
@@ -61,6 +64,7 @@ from engine.ipc.messages import (
 from engine.ipc.ring import FLAG_KEY, FLAG_REPEAT, FrameRing
 from engine.sources import create_source
 from engine.sources.base import Latch, SettingRejected, Source
+from engine.sources.drained import LATCH_WAIT_PERIODS
 from engine.specs import CameraSpec
 
 # Gate waits: spin briefly (the group is usually a few microseconds from opening),
@@ -71,19 +75,21 @@ _GATE_SLEEP_S = 0.0001
 # changes nothing it records: it sleeps longer and leaves the cores to the others.
 _FREE_GATE_SLEEP_S = 0.001
 _HELD_SLEEP_S = 0.001
-_GEOMETRY_KEYS = ("width", "height", "fps")
+_GEOMETRY_KEYS = ("width", "height", "fps", "channels")
 _RECONNECT_FIRST_S = 0.25
 _RECONNECT_MAX_S = 5.0
 _MAX_SET_WAIT_NS = 100_000_000  # a longer wait for a set's moment re-checks the hold first
 
 
 def camera_main(
-    spec: CameraSpec, index: int, state_name: str, n_cameras: int, conn: Connection
+    spec: CameraSpec, index: int, state_name: str, n_cameras: int, conn: Connection,
+    doorbells: list[Doorbell],
 ) -> None:
-    """Process entry point (spawned by the controller)."""
+    """Process entry point (spawned by the controller). `doorbells`: the group's
+    recording writers', rung when this camera completes a frame set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
     state = GroupState.attach(state_name, n_cameras)
-    camera = _CaptureProcess(spec, index, state, conn)
+    camera = _CaptureProcess(spec, index, state, conn, doorbells)
     try:
         camera.run()
     except Exception as exc:  # report every failure: the controller finalizes the recording
@@ -94,15 +100,19 @@ def camera_main(
         camera.leave_gate()
         camera.close()
         state.close()
+        for doorbell in doorbells:
+            doorbell.close()
 
 
 class _CaptureProcess:
     """The camera process's side: its source, its ring, its place in the gate."""
 
     def __init__(
-        self, spec: CameraSpec, index: int, state: GroupState, conn: Connection
+        self, spec: CameraSpec, index: int, state: GroupState, conn: Connection,
+        doorbells: list[Doorbell],
     ) -> None:
         self.spec = spec
+        self.doorbells = doorbells
         self.index = index
         self.state = state
         self.conn = conn
@@ -228,15 +238,18 @@ class _CaptureProcess:
         assert source is not None
         cells = state.cameras[index]
         counts, ready, rooms, group = state.counts, state.ready, state.room, state.globals
+        batches = state.writer_batch
         grab_history = state.grab_ns[index]
         monotonic_ns, time_ns = time.monotonic_ns, time.time_ns
         capture_ns, latch_at = source.capture_ns, source.latch_at
+        wait_for_moment = source.wait_for_moment
         free_running = source.free_running
         gate_sleep_s = _FREE_GATE_SLEEP_S if free_running else _GATE_SLEEP_S
         frame_number = int(counts[index])
         waits = 0
         held_since = 0
         copies = self._copies()
+        doorbells = self.doorbells
         chain = -1  # a copy camera's packet chain: the frame number of its keyframe
 
         while not group[G_STOP]:
@@ -262,6 +275,9 @@ class _CaptureProcess:
             # camera's writer still needs (the whole set waits, so it stays one moment).
             cells[C_ROOM] = ring.room_until()
             if frame_number > counts.min() or frame_number > rooms.min():
+                if not waits and frame_number > rooms.min():  # waiting on a writer: wake it
+                    for doorbell in doorbells:
+                        doorbell.ring()
                 waits += 1
                 if waits < _SPIN_WAITS:
                     os.sched_yield()
@@ -272,11 +288,17 @@ class _CaptureProcess:
                 continue
             waits = 0
             moment = state.set_moment_ns(frame_number)
-            if moment and free_running:  # a gated source waits in latch_at (it may not)
-                remaining_ns = moment - monotonic_ns()
-                if remaining_ns > 0:
-                    time.sleep(min(remaining_ns, _MAX_SET_WAIT_NS) / 1e9)
-                    continue  # re-check commands and the hold after the wait
+            # A free-running camera waits for its frame of the moment (a gated source
+            # waits in latch_at, if it waits at all); a long wait re-checks the hold first.
+            if moment and free_running and not wait_for_moment(
+                    moment, monotonic_ns() + _MAX_SET_WAIT_NS):
+                continue
+            if moment and free_running and not copies:
+                copied = self._copied_moment(frame_number, moment)
+                if copied != moment and not wait_for_moment(
+                        copied, monotonic_ns() + _MAX_SET_WAIT_NS):
+                    continue
+                moment = copied
             cells[C_GRABBING] = 1
             if frame_number >= group[G_HOLD_AT]:  # the controller raised the hold meanwhile
                 cells[C_GRABBING] = 0
@@ -293,8 +315,10 @@ class _CaptureProcess:
             after_grab = monotonic_ns()
             utc = time_ns()
             # Latch first, decode second: let cameras that woke with us take their
-            # frames before this one spends a core on retrieving (sync on few cores).
-            os.sched_yield()
+            # frames before this one spends a core on retrieving (sync on few cores). A
+            # packet is only copied: nothing to make way for.
+            if not copies:
+                os.sched_yield()
             slot = ring.begin_write(frame_number)
             nbytes, key = 0, False
             if copies:
@@ -315,25 +339,51 @@ class _CaptureProcess:
                     flags |= FLAG_KEY
             cells[C_GRABBING] = 0
             ring.end_write(frame_number, before_grab, after_grab, after_retrieve, utc, flags,
-                           captured, nbytes)
+                           captured, nbytes, source.device_frame, source.device_ns)
             grab_history[frame_number % GRAB_HISTORY] = captured  # the live spread's stamp
             cells[C_DROPPED] = source.dropped
             frame_number += 1
             counts[index] = frame_number
-            if copies and key:  # after publishing: the set never waits for the preview
+            # This camera completed a set of a take: wake writers (each after its batch).
+            if group[G_FIRST_RECORDING] >= 0 and counts.min() >= frame_number:
+                for row, doorbell in enumerate(doorbells):
+                    if not frame_number % batches[row]:
+                        doorbell.ring()
+            # After publishing: the set never waits for the live view's picture.
+            if copies and key and ring.watched():
                 source.preview(ring.write_preview(frame_number - 1))  # type: ignore[attr-defined]
                 ring.end_preview()
             if not frame_number & 63 and not self.parent.alive():
                 return
 
+    def _copied_moment(self, frame_number: int, moment: int) -> int:
+        """The moment a free-running camera samples its frame of set n at while the group
+        has a camera recorded by copy: half a period after that camera's packet n was
+        captured. That camera takes its packets in order, so its packet, not the set
+        clock, says which moment set n shows: when its stream skipped a frame, or its
+        packet came too late and repeats, the others follow, to the same moment. Waits
+        (briefly, as at the sync gate) for that camera to take its packet; the set
+        clock's moment when there is none or it did not come in time."""
+        state = self.state
+        copier = int(state.globals[G_COPY_CAMERA])
+        if copier < 0 or not state.copy_published(frame_number - 1):
+            return moment  # no camera is copied, or it was not in the last set
+        give_up_ns = moment + (LATCH_WAIT_PERIODS + 2) * self.period_ns
+        while (captured := state.copy_captured_ns(frame_number)) is None:
+            if (state.counts[copier] >= PARKED or state.globals[G_STOP]
+                    or time.monotonic_ns() > give_up_ns):
+                return moment
+            time.sleep(_FREE_GATE_SLEEP_S)
+        return captured + self.period_ns // 2
+
     def _copied(self, frame_number: int, latched: Latch, key: bool, chain: int,
                 captured: int, moment: int) -> int:
         """A copy camera's bookkeeping per packet: its chain into the control block (a
         keyframe starts one; a packet that does not follow the one before, or a repeat,
-        ends it), and the set clock steered to half a period after its capture times (a
-        jump over a quarter period at once, drift an eighth at a time): every other
-        camera then takes the frame it captured within half a period of this camera's,
-        and two cameras on one stream never straddle a set's moment. Returns the chain."""
+        ends it), its packet's capture time (every free-running camera's moment for the set:
+        _copied_moment), and the set clock steered to half a period after its capture
+        times (a jump over a quarter period at once, drift an eighth at a time), which
+        gated cameras and every camera's deadlines follow. Returns the chain."""
         state = self.state
         source = self.source
         if latched == Latch.NEW and key:
@@ -342,7 +392,8 @@ class _CaptureProcess:
             chain = -1
         slot = frame_number % GRAB_HISTORY
         state.chain_from[slot] = chain
-        state.chain_frame[slot] = frame_number
+        state.chain_captured_ns[slot] = captured
+        state.chain_frame[slot] = frame_number  # last: it says the two above are set
         if moment and latched == Latch.NEW:
             offset = captured + self.period_ns // 2 - moment
             step = offset if abs(offset) > self.period_ns // 4 else offset // 8

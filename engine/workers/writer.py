@@ -14,6 +14,14 @@ start of each run of written frames (the take's start, a resume, or a skipped se
 the copy camera's packet chain starts at a keyframe inside that run (the control block's
 chain history). Finalizing reads those gaps off the timestamps' frame numbers.
 
+Between frame sets it sleeps on its doorbell (engine/ipc/doorbell.py): no polling. The
+camera that completes a frame set rings it, as does a camera waiting for room in a ring
+and the controller when the take's end is set. A writer of copied packets asks to be
+woken once per batch of sets (an eighth of a second's, its control-block cell): waking a
+Python process costs more CPU than muxing a packet (cold caches: 0.1-0.2 ms on a 2-core
+VM), while an encoder's writer wakes per set, so its CPU use stays as even as the
+cameras' and never lands on their grab timing in bursts.
+
 It runs at a lower CPU priority than the cameras: a busy encoder slows the group
 through backpressure rather than disturbing grab timing.
 """
@@ -27,8 +35,9 @@ import signal
 import time
 from multiprocessing.connection import Connection
 
-from engine.ipc.child import ParentWatch
+from engine.ipc.child import ParentWatch, single_threaded_opencv
 from engine.ipc.control import G_LAST_RECORDING, G_STOP, GroupState
+from engine.ipc.doorbell import Doorbell
 from engine.ipc.messages import (
     Exit,
     Prepare,
@@ -48,28 +57,33 @@ from engine.ipc.ring import (
     M_AFTER_RETRIEVE,
     M_BEFORE_GRAB,
     M_CAPTURE,
+    M_DEVICE_FRAME,
+    M_DEVICE_NS,
     M_FLAGS,
     M_FRAME,
     M_SEQ,
     M_UTC,
     FrameRing,
 )
-from engine.recording.encoder import VideoEncoder
+from engine.recording.encoder import X264, VideoEncoder
+from engine.recording.errors import RecordingError
 from engine.recording.packet_file import PacketFile
 from engine.recording.timestamps import TimestampWriter
+from engine.specs import HARDWARE_H264
 
 _IDLE_POLL_S = 0.2
-# Waiting for the next frame: a quarter of a frame period between looks. The ring holds
-# about a second, so writing a few ms late costs nothing, while looking every 0.5 ms cost
-# more CPU than muxing a copied camera's packets.
-_FRAME_WAIT_PERIODS = 0.25
+# The doorbell wakes the writer; this only bounds a wait whose ring raced past its look.
+_SET_WAIT_S = 0.5
 _WRITER_NICENESS = 10
 _SYNC_INTERVAL_S = 0.5  # a power cut loses at most this much of what was recorded
+_PACKET_BATCH_S = 0.125  # a writer of copied packets is woken about this often
 
 
-def writer_main(state_name: str, n_cameras: int, conn: Connection) -> None:
-    """Process entry point: serve one recording job after another."""
+def writer_main(state_name: str, n_cameras: int, index: int, conn: Connection,
+                doorbell: Doorbell) -> None:
+    """Process entry point: serve one recording job after another for camera row index."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    single_threaded_opencv()
     with contextlib.suppress(OSError):  # priority is a nicety, not a requirement
         os.nice(_WRITER_NICENESS)
     parent = ParentWatch()
@@ -80,11 +94,12 @@ def writer_main(state_name: str, n_cameras: int, conn: Connection) -> None:
             if message is None or isinstance(message, Exit):
                 break
             if isinstance(message, Prepare):
-                _serve(message.job, conn, state, parent)
+                _serve(message.job, conn, state, parent, doorbell, index)
     except (EOFError, OSError):
         pass  # the controller went away
     finally:
         state.close()
+        doorbell.close()
 
 
 def _next_command(conn: Connection, state: GroupState, parent: ParentWatch) -> object | None:
@@ -95,19 +110,20 @@ def _next_command(conn: Connection, state: GroupState, parent: ParentWatch) -> o
     return None
 
 
-def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWatch) -> None:
+def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWatch,
+           doorbell: Doorbell, index: int) -> None:
     """Open everything before the first frame is chosen, so the start-up cost of an
     encoder never lands on recorded frames and a file that cannot be opened fails the
     start instead of the recording; then record from the frame the controller names."""
     ring = FrameRing.attach(job.ring_name)
     video: VideoEncoder | PacketFile | None = None
     timestamps = None
+    fallback = None
     try:
         if job.stream_template:
             video = PacketFile(job.video_path, job.stream_template, job.fps)
         else:
-            video = VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps,
-                                 crash_safe=True)
+            video, fallback = _open_encoder(job)
         timestamps = TimestampWriter(job.timestamps_path)
     except Exception as exc:
         for opened in (video, ring):
@@ -116,7 +132,7 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
                     opened.close()
         conn.send(PrepareFailed(f"{job.video_path.stem}: {exc}"))
         return
-    conn.send(Prepared())
+    conn.send(Prepared(video.encoder_name if isinstance(video, VideoEncoder) else "", fallback))
     message = _next_command(conn, state, parent)
     if not isinstance(message, StartWriting):  # aborted before the first frame
         ring.cursor = -1
@@ -124,8 +140,31 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
             with contextlib.suppress(Exception):
                 closer.close()
         return
-    conn.send(_record(message.first_frame, ring, video, timestamps, state, parent,
-                      _FRAME_WAIT_PERIODS / job.fps))
+    # The sets per ring of this writer's doorbell.
+    state.writer_batch[index] = max(1, round(_PACKET_BATCH_S * job.fps)) \
+        if job.stream_template else 1
+    try:
+        finished = _record(message.first_frame, ring, video, timestamps, state, parent,
+                           doorbell)
+    finally:
+        state.writer_batch[index] = 1
+    conn.send(finished)
+
+
+def _open_encoder(job: RecordJob) -> tuple[VideoEncoder, str | None]:
+    """The job's encoder and None; or, when a hardware encoder does not open here, libx264
+    and the reason, so the take goes on (and its manifest says so)."""
+    def open_with(encoder: str) -> VideoEncoder:
+        return VideoEncoder(job.video_path, job.codec, job.width, job.height, job.fps,
+                            crash_safe=True, channels=job.channels, encoder=encoder,
+                            preset=job.preset, threads=job.threads)
+
+    try:
+        return open_with(job.encoder), None
+    except RecordingError as exc:
+        if job.encoder not in HARDWARE_H264.values():
+            raise
+        return open_with(X264), f"{job.encoder} did not open: {exc}"
 
 
 def _record(
@@ -135,7 +174,7 @@ def _record(
     timestamps: TimestampWriter,
     state: GroupState,
     parent: ParentWatch,
-    frame_wait_s: float,
+    doorbell: Doorbell,
 ) -> WriterFinished:
     """Record from first_frame; always release the ring cursor so capture never waits on us."""
     frame_number = first_frame
@@ -155,7 +194,7 @@ def _record(
                 if group[G_STOP] or not parent.alive():
                     error = "capture stopped before the recording's last frame"
                     break
-                time.sleep(frame_wait_s)
+                doorbell.wait(_SET_WAIT_S)
                 continue
             meta = ring.metadata(frame_number)
             if meta[M_FRAME] != frame_number or meta[M_SEQ] & 1:
@@ -180,6 +219,8 @@ def _record(
                     int(meta[M_UTC]),
                     int(meta[M_CAPTURE]),
                     bool(flags & FLAG_REPEAT),
+                    int(meta[M_DEVICE_FRAME]),
+                    int(meta[M_DEVICE_NS]),
                 )
                 frames += 1
             else:
