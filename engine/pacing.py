@@ -21,6 +21,7 @@ class DeadlinePacer:
     def __init__(self, fps: float) -> None:
         self.period = 1.0 / fps
         self._next: float | None = None
+        self.deadline = 0.0  # the one wait() last returned at (s, monotonic): missed skipped
 
     def reset(self) -> None:
         """Restart the schedule at the next wait()."""
@@ -42,6 +43,7 @@ class DeadlinePacer:
         else:
             missed = int((now - self._next) // self.period)
             self._next += missed * self.period
+        self.deadline = self._next
         self._next += self.period
         return missed
 

@@ -1,5 +1,7 @@
 """Raw BGR frames, clock-stamped on a fixed schedule, to stdout: the picture source of a
-stand-in camera whose server (ffmpeg's MJPEG over HTTP) reads them from a pipe.
+stand-in camera whose server (ffmpeg's MJPEG over HTTP) reads them from a pipe. Each is
+stamped with the moment it was due, as a sensor on its own clock exposes it however late
+the machine gets to sending it.
 
     python tests/stamped_feed.py WIDTH HEIGHT FPS | ffmpeg -f rawvideo ... -i - ...
 
@@ -42,8 +44,10 @@ class NewestFrame:
 def main() -> int:
     width, height, fps = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     frames, newest, stop = StampedFrames(width, height), NewestFrame(), threading.Event()
-    threading.Thread(target=run_paced, args=(fps, lambda: newest.put(frames.make().tobytes()),
-                                             stop), daemon=True).start()
+    def make(due_ns: int) -> None:
+        newest.put(frames.make(due_ns).tobytes())
+
+    threading.Thread(target=run_paced, args=(fps, make, stop), daemon=True).start()
     try:
         while True:
             sys.stdout.buffer.write(newest.take())

@@ -69,9 +69,10 @@ def serve(port: int, path: str, width: int, height: int, fps: int, late_s: float
     sources: dict[int, Gst.Element] = {}
     results: dict[int, Gst.FlowReturn] = {}  # each media's last push-buffer result
 
-    def push() -> None:
-        """One frame into every media; a failure is told on stderr, never ends the feed
-        (a stand-in that stops sending for good looks like a client bug)."""
+    def push(_due_ns: int) -> None:
+        """One frame into every media, stamped when made: the appsrc times its buffers
+        (and so the RTP times) at the push. A failure is told on stderr, never ends the
+        feed (a stand-in that stops sending for good looks like a client bug)."""
         frame = frames.make().tobytes()
         for key, source in list(sources.items()):
             result = source.emit("push-buffer", Gst.Buffer.new_wrapped(frame))

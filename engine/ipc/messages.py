@@ -43,7 +43,7 @@ class ApplySettings:
 @dataclass(frozen=True)
 class Opened:
     """The source is open with these actual settings and properties; capture_clock: where
-    its frames' capture times come from ("source", "arrival" or "after_grab");
+    its frames' capture times come from (a CaptureClock of sources/base.py);
     stream_template: a camera recorded by copy describes its stream with it (see
     sources/stream_template.py) and needs a packet ring; empty: it sends pictures."""
 

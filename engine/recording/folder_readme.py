@@ -67,8 +67,10 @@ CAMERA_MEANINGS: dict[str, str] = {
     "settings": "the settings it actually ran with",
     "capture_clock": "where its capture_ns comes from: source (the source's own clock), "
                      "driver (V4L2's buffer stamp), rtcp or rtp (an RTSP stream's RTP times "
-                     "mapped by sender reports, or by the fastest frame), arrival (when the "
-                     "frame arrived), trigger (when its software trigger fired) or "
+                     "mapped by sender reports, or by the fastest frame), arrival_fit (the "
+                     "camera's steady clock fitted under its frames' arrivals: an MJPEG or "
+                     "other untimed stream), arrival (when the frame arrived), trigger (when "
+                     "its software trigger fired) or "
                      "after_grab (the source cannot tell: after_grab_ns stands in)",
     "recorded_as": "encode (re-encoded) or copy (the camera's own H.264/H.265 packets)",
     "pix_fmt": "the video's pixel format",

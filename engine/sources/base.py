@@ -59,13 +59,15 @@ class PropertySpec:
         return asdict(self)
 
 
-CaptureClock = Literal["source", "driver", "rtcp", "rtp", "trigger", "arrival", "after_grab"]
+CaptureClock = Literal["source", "driver", "rtcp", "rtp", "trigger", "arrival_fit", "arrival",
+                       "after_grab"]
 """Where a camera's capture times come from: the source's own clock (a free-running
 synthetic camera), the driver's buffer timestamp (V4L2), the stream's RTP timestamps
 mapped onto the local clock by the camera's RTCP sender reports ("rtcp") or by the
 fastest frame ("rtp"), the moment the camera process fired the camera's software trigger
-(the exposure's start), the frame's arrival at the demuxer (a stream that carries no
-usable times), or the camera process's after-grab stamp (a source that cannot tell)."""
+(the exposure's start), the camera's steady clock fitted under its frames' arrivals
+("arrival_fit": a stream that carries no usable times), the frame's arrival, or the
+camera process's after-grab stamp (a source that cannot tell)."""
 
 
 class Latch(IntEnum):

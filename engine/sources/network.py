@@ -31,6 +31,7 @@ import av.video.stream
 import cv2
 import numpy as np
 
+from engine.sources.arrival_clock import ArrivalClock
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SourceError
 from engine.sources.drain import DEPTH, FrameDrain
 from engine.sources.drained import DrainedSource
@@ -74,11 +75,13 @@ class _StreamReader:
     its keyframes are decoded, for the live view.
     """
 
-    def __init__(self, container: av.container.InputContainer, clock: RtpClock | None) -> None:
+    def __init__(self, container: av.container.InputContainer, clock: RtpClock | None,
+                 arrivals: ArrivalClock | None) -> None:
         self._container = container
         self._stream: av.video.stream.VideoStream = container.streams.video[0]
         self._packets = container.demux(self._stream)
         self._clock = clock
+        self._arrivals = arrivals
         codec = self._stream.codec_context
         self._compressed = bool(codec.codec.intra_only)
         self._developer: av.video.codeccontext.VideoCodecContext | None = None
@@ -102,6 +105,10 @@ class _StreamReader:
         if codec.extradata:  # parameter sets a stream may send only out of band (SDP)
             developer.extradata = codec.extradata
         return developer
+
+    def use_arrivals(self, arrivals: ArrivalClock) -> None:
+        """Time frames by the camera's clock fitted under their arrivals from now on."""
+        self._arrivals = arrivals
 
     def keep_packets(self) -> av.packet.Packet | None:
         """Hand on packets from now on, undecoded (a stream recorded by copy); return the
@@ -164,6 +171,8 @@ class _StreamReader:
     def _capture_ns(self, pts: int | None, arrived_ns: int) -> int:
         self.last_arrived_ns = arrived_ns
         self.last_pts_ns = None if pts is None else self._ns(pts)
+        if self._arrivals is not None:
+            return self._arrivals.capture_ns(arrived_ns)
         if self._clock is None or self.last_pts_ns is None:
             return arrived_ns
         return self._clock.capture_ns(self.last_pts_ns, arrived_ns)
@@ -211,8 +220,8 @@ def yuv420p_into(frame: av.video.frame.VideoFrame, out: np.ndarray, i420: np.nda
 
 class NetworkSource(DrainedSource):
     """A network stream (see NETWORK_SCHEMES). Capture times: an RTSP stream's RTP timestamps mapped
-    onto the local clock (RtpClock: by sender reports where usable), else each frame's
-    arrival."""
+    onto the local clock (RtpClock: by sender reports where usable); any other stream's
+    from the camera's steady clock fitted under its frames' arrivals (ArrivalClock)."""
 
     kind_label = "network camera"
 
@@ -227,7 +236,8 @@ class NetworkSource(DrainedSource):
         super().__init__(*args, **kwargs)
         self._rtsp = str(self._target).lower().startswith(("rtsp://", "rtsps://"))
         self._rtp = RtpClock() if self._rtsp else None
-        self.capture_clock: CaptureClock = "rtp" if self._rtsp else "arrival"
+        self._arrivals: ArrivalClock | None = None  # other streams', once their rate is known
+        self.capture_clock: CaptureClock = "rtp" if self._rtsp else "arrival_fit"
 
     def open(self) -> None:
         """Connect, then measure the stream's true rate: many streams (MJPEG over HTTP,
@@ -236,6 +246,7 @@ class NetworkSource(DrainedSource):
         waits a little for the camera's first sender report (RTCP_WAIT_S). Then drain."""
         if self._container is not None:
             return
+        self._arrivals = None  # the probe times frames by arrival
         timeout_ms = self._options["open_timeout_ms"]
         started = time.monotonic()
         try:
@@ -254,6 +265,10 @@ class NetworkSource(DrainedSource):
                         "fps": true_rate(declared, times)}
         if self._rtp is not None:
             self.capture_clock = "rtcp" if self._rtp.reported else "rtp"
+        else:  # from here on, frames are timed by the camera's clock fitted under arrivals
+            rate = measured_rate(times) or self._actual["fps"]
+            self._arrivals = ArrivalClock(1e9 / rate)
+            self._reader().use_arrivals(self._arrivals)
         self._skipped = 0
         self.copies = self._copy_decision(stream)
         if self.copies:
@@ -423,9 +438,10 @@ class NetworkSource(DrainedSource):
             container.close()
             raise SourceError(unsupported_codec(lines))
         self._container = container
-        if self._rtp is not None:
-            self._rtp.reset()  # a new connection starts a new RTP time line
-        self._stream_reader = _StreamReader(container, self._rtp)
+        for clock in (self._rtp, self._arrivals):
+            if clock is not None:
+                clock.reset()  # a new connection starts a new time line
+        self._stream_reader = _StreamReader(container, self._rtp, self._arrivals)
 
     def _disconnect(self) -> None:
         if self._container is not None:
@@ -459,18 +475,29 @@ class NetworkSource(DrainedSource):
 
 
 def true_rate(declared: float, arrivals: list[float]) -> float:
-    """The stream's frame rate from frame times (arrival or presentation): the median of
-    the slopes between every pair of frames (Theil-Sen), which late, stalled or bunched
-    frames barely move, fitted again on the frames that came least late (the first
-    third of the time, often a burst of buffered frames, is left out). The declared
-    rate is kept when it agrees within 1 %; a measured rate within 1 % of a standard one
+    """The stream's frame rate for its files: the measured rate (measured_rate), or the
+    declared one when they agree within 1 %; a measured rate within 1 % of a standard one
     is snapped to it."""
+    measured = measured_rate(arrivals)
+    if measured is None or abs(measured - declared) <= 0.01 * declared:
+        return declared
+    nearest = min(STANDARD_RATES, key=lambda rate: abs(measured - rate))
+    if abs(measured - nearest) <= 0.01 * nearest:
+        return round(nearest, 3)
+    return round(measured, 2)
+
+
+def measured_rate(arrivals: list[float]) -> float | None:
+    """The frame rate frame times (s, arrival or presentation) show, or None with too few:
+    the median of the slopes between every pair of frames (Theil-Sen), which late,
+    stalled or bunched frames barely move, fitted again on the frames that came least
+    late (the first third of the time, often a burst of buffered frames, is left out)."""
     times = arrivals[RATE_PROBE_SKIP:]
     if times:  # a server's buffered frames (up to a keyframe interval) come in a burst
         settled = times[0] + (times[-1] - times[0]) / 3
         times = [t for t in times if t >= settled]
     if len(times) < RATE_PROBE_MIN_FRAMES:
-        return declared
+        return None
     index = np.arange(len(times))
     seconds = np.asarray(times, dtype=np.float64)
     slope = _median_slope(index, seconds)
@@ -478,15 +505,7 @@ def true_rate(declared: float, arrivals: list[float]) -> float:
     # leaves out a stall and the burst after it.
     punctual = np.argsort(seconds - slope * index)[: max(RATE_PROBE_MIN_FRAMES, len(times) // 2)]
     slope = _median_slope(index[np.sort(punctual)], seconds[np.sort(punctual)])
-    if slope <= 0:
-        return declared
-    measured = 1.0 / slope
-    if abs(measured - declared) <= 0.01 * declared:
-        return declared
-    nearest = min(STANDARD_RATES, key=lambda rate: abs(measured - rate))
-    if abs(measured - nearest) <= 0.01 * nearest:
-        return round(nearest, 3)
-    return round(measured, 2)
+    return 1.0 / slope if slope > 0 else None
 
 
 def _median_slope(index: np.ndarray, seconds: np.ndarray) -> float:
