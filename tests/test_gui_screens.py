@@ -23,6 +23,10 @@ def x_server():
     """A private Xvfb display; yields a function that starts it at a given size."""
     if shutil.which("Xvfb") is None:
         pytest.skip("needs Xvfb (apt install xvfb)")
+    missing = _missing_xcb_libraries()
+    if missing:
+        pytest.skip(f"Qt's xcb platform plugin lacks {', '.join(missing)} (.ci/run names "
+                    "the Debian packages)")
     started: list[subprocess.Popen] = []
 
     def start(size: str) -> str:
@@ -41,6 +45,19 @@ def x_server():
     for server in started:
         server.terminate()
         server.wait(10)
+
+
+def _missing_xcb_libraries() -> list[str]:
+    """Shared libraries Qt's xcb platform plugin needs and this machine lacks (ldd)."""
+    import PySide6
+
+    plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    lines = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True).stdout
+    missing = {line.split()[0] for line in lines.splitlines() if "not found" in line}
+    known = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    if "libxcb-cursor.so.0" not in known:  # Qt loads it at run time, so ldd cannot tell
+        missing.add("libxcb-cursor.so.0")
+    return sorted(missing)
 
 
 @pytest.mark.parametrize("size", ["1366x768", "1920x1080"])
