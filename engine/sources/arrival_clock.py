@@ -11,16 +11,18 @@ A camera captures on a steady clock, though, so its capture times lie on a line:
 capture(k) = base + k * period for its k-th frame slot. Frames never arrive before they are
 captured, so the line lies under every arrival, and the frames that came quickest sit on
 it. The clock numbers each frame by the slot its arrival falls in (a missed frame leaves a
-slot empty), gives it the line's time for that slot, and keeps the line under the arrivals:
-an arrival below it lowers it at once; every STRETCH_NS the line is fitted again through
-the quickest frame of each stretch of the last FIT_STRETCHES (the period of the camera's
-own clock, which no declared rate gives to better than a percent).
+slot empty), gives it the line's time for that slot, and keeps the line under the
+arrivals: one that comes before its slot's time lowers the line at once. Every STRETCH_NS
+the line is fitted again through the quickest frame of each stretch of the last
+FIT_STRETCHES (the period of the camera's own clock, which no declared rate gives to
+better than a percent), under all of them.
 
-A frame up to SLOT_LATE of a period late still gets its own slot. One later than that (or
-a frame of a burst after a stall) gets the next slot's time, the same as the frame after
-it: of frames with equal times a set takes the newer, the fresher picture. What a capture
-time keeps is the camera's quickest delivery delay, a constant per camera, as with the
-fastest-frame mapping of RTP times.
+A frame almost a period late falls in the next slot, before that slot's time: when that
+leaves the slot after the previous frame's empty, it is that slot's frame, late (and
+moves no line). A frame of a burst after a stall gets no time after its arrival, and no
+later than the frame after it: of frames with equal times a set takes the newer, the
+fresher picture. What a capture time keeps is the camera's quickest delivery delay, a
+constant per camera, as with the fastest-frame mapping of RTP times.
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ class ArrivalClock:
         self._last_arrived = arrived
         slot = max(self._last_slot,
                    math.floor((arrived - self._base) / self.period_ns + SLOT_EARLY))
-        self._last_slot = slot
         lag = arrived - (self._base + slot * self.period_ns)
-        if lag < 0:  # the line must lie under every arrival
+        if lag < 0 and slot == self._last_slot + 2:  # the skipped slot's frame, late
+            slot -= 1
+        elif lag < 0:  # the line lies under every arrival
             self._base += lag
+        self._last_slot = slot
         self._note_quickest(slot, arrived)
         captured_ns = self._origin_ns + round(self._base + slot * self.period_ns)
         self._last_captured_ns = max(min(captured_ns, arrived_ns), self._last_captured_ns)
