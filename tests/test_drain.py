@@ -78,6 +78,35 @@ def test_a_late_set_takes_the_oldest_frame_left_when_its_own_was_dropped(stream)
     assert drain.latch_at(140 * MS) and latched(drain) == 4
 
 
+def test_a_copy_camera_takes_its_packets_in_order_and_skips_only_to_a_keyframe(stream):
+    """latch_next: the packet after the latched one while the camera keeps up; when it is
+    ahead of the sets, the newest keyframe at or before the moment (nothing later refers
+    to the packets it skips); when the next packet is gone, the newest at the moment."""
+    capture, drain = stream
+    keys = {1, 14}
+
+    def is_key(picture: np.ndarray) -> bool:
+        return int(picture[0, 0, 0]) in keys
+
+    feed(capture, drain, [(n, n * 33 * MS) for n in range(1, 4)])
+    assert drain.latch_next(10 * MS, is_key) == (1, False)  # the first: any, no chain before
+    assert drain.latch_next(10 * MS, is_key) == (2, True)  # the next, though after the moment
+    assert drain.latch_next(200 * MS, is_key) == (3, True)
+    assert drain.latch_next(200 * MS, is_key) == (0, False)  # nothing newer: it repeats
+    feed(capture, drain, [(n, n * 33 * MS) for n in range(4, 8)])
+    # Ahead of the moment (6) by two packets but no keyframe among them: 4 is the next.
+    assert drain.latch_next(6 * 33 * MS, is_key) == (4, True)
+    # Four more arrive unseen and the drain keeps DEPTH: 5 is gone, so the chain breaks
+    # and the set takes the newest packet at or before its moment.
+    assert DEPTH == 6
+    feed(capture, drain, [(n, n * 33 * MS) for n in range(8, 12)])
+    assert drain.latch_next(10 * 33 * MS, is_key) == (10, False)
+    # Ahead again with keyframe 14 among the packets: the set skips to it.
+    feed(capture, drain, [(n, n * 33 * MS) for n in range(12, 17)])
+    assert drain.latch_next(15 * 33 * MS, is_key) == (14, True)
+    assert latched(drain) == 14
+
+
 def test_waiting_past_the_moment_ends_when_a_later_frame_arrives(stream):
     capture, drain = stream
     feed(capture, drain, [(1, 100 * MS)])

@@ -13,8 +13,8 @@ flattered by it. The capture path is the decoding one (`record = "encode"`).
 A second figure is the same stream recorded by stream copy: the camera process and its
 writer while a take records (no decoding but the live view's keyframes, packets muxed as
 they come), against `ffmpeg -c copy` writing the stream to a Matroska file: the least
-any recorder of that stream can spend. Both read live at the stream's rate, so the
-ratio is of CPU over the same time.
+any recorder of that stream can spend. Both read live at the stream's rate, at the same
+time (each from its own server), so the ratio is of CPU over the same seconds.
 """
 
 from __future__ import annotations
@@ -59,10 +59,7 @@ def bench_network_camera(seconds: float, warm_up_s: float = 2.0) -> dict[str, An
         bare_opencv = _measure_bare_reader(url, "opencv", warm_up_s, seconds)
     with _stream(ffmpeg) as url:
         engine = _measure_capture_path(url, warm_up_s, seconds)
-    with _stream(ffmpeg) as url:
-        ffmpeg_copy = _measure_ffmpeg_copy(ffmpeg, url, warm_up_s, seconds)
-    with _stream(ffmpeg) as url:
-        record_copy = _measure_record_copy(url, warm_up_s, seconds)
+    ffmpeg_copy, record_copy = _measure_copies(ffmpeg, warm_up_s, seconds)
     return {
         "stream": STREAM,
         "seconds": seconds,
@@ -231,41 +228,39 @@ def _measure_capture_path(url: str, warm_up_s: float, seconds: float) -> dict[st
     return _side(cpu_s, frames, elapsed)
 
 
-def _measure_ffmpeg_copy(ffmpeg: str, url: str, warm_up_s: float, seconds: float
-                         ) -> dict[str, float]:
-    """ffmpeg copying the stream into a Matroska file: its CPU over `seconds`."""
-    with tempfile.TemporaryDirectory() as folder:
-        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", url,
+def _measure_copies(ffmpeg: str, warm_up_s: float, seconds: float
+                    ) -> tuple[dict[str, float], dict[str, float]]:
+    """`ffmpeg -c copy` into a Matroska file and a group of one camera recording by copy
+    (its camera and writer processes), side by side over the same seconds, each reading
+    its own server of the stream: on a shared machine whose speed drifts from minute to
+    minute, sides measured one after the other differed by up to 1.8x."""
+    with (_stream(ffmpeg) as copier_url, _stream(ffmpeg) as camera_url,
+          tempfile.TemporaryDirectory() as folder):
+        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", copier_url,
                    "-c", "copy", "-f", "matroska", "-y", f"{folder}/copy.mkv"]
         copier = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spec = CameraSpec("net0", camera_url, WIDTH, HEIGHT, float(FPS), {"record": "copy"})
         try:
-            time.sleep(warm_up_s)
-            process = psutil.Process(copier.pid)
-            cpu_before, start = process_cpu_seconds(process), time.monotonic()
-            time.sleep(seconds)
-            cpu_s, elapsed = process_cpu_seconds(process) - cpu_before, time.monotonic() - start
+            with CaptureGroup([spec]) as group:
+                group.start_recording(Path(folder), "h264", name="copy")
+                time.sleep(warm_up_s)
+                pids = group.process_ids()
+                sides = [[psutil.Process(copier.pid)],
+                         [psutil.Process(pids[key]) for key in ("net0", "net0-writer")]]
+                before = [sum(map(process_cpu_seconds, side)) for side in sides]
+                frames_before, start = group.counts()[0], time.monotonic()
+                time.sleep(seconds)
+                after = [sum(map(process_cpu_seconds, side)) for side in sides]
+                frames, elapsed = group.counts()[0] - frames_before, time.monotonic() - start
+                group.stop_recording()
+            if copier.poll() is not None:
+                raise RuntimeError("ffmpeg -c copy ended before its figure was taken")
         finally:
             copier.kill()
             copier.wait()
-    return _side(cpu_s, round(elapsed * FPS), elapsed)
-
-
-def _measure_record_copy(url: str, warm_up_s: float, seconds: float) -> dict[str, float]:
-    """A group of one camera recorded by copy: its camera and writer processes' CPU."""
-    spec = CameraSpec("net0", url, WIDTH, HEIGHT, float(FPS), {"record": "copy"})
-    with tempfile.TemporaryDirectory() as folder, CaptureGroup([spec]) as group:
-        group.start_recording(Path(folder), "h264", name="copy")
-        time.sleep(warm_up_s)
-        pids = group.process_ids()
-        processes = [psutil.Process(pids[key]) for key in ("net0", "net0-writer")]
-        frames_before, start = group.counts()[0], time.monotonic()
-        cpu_before = sum(process_cpu_seconds(process) for process in processes)
-        time.sleep(seconds)
-        cpu_s = sum(process_cpu_seconds(process) for process in processes) - cpu_before
-        frames, elapsed = group.counts()[0] - frames_before, time.monotonic() - start
-        group.stop_recording()
-    return _side(cpu_s, frames, elapsed)
+    copied, recorded = (later - earlier for later, earlier in zip(after, before, strict=True))
+    return _side(copied, round(elapsed * FPS), elapsed), _side(recorded, frames, elapsed)
 
 
 def _side(cpu_s: float, frames: int, elapsed: float) -> dict[str, float]:

@@ -13,6 +13,8 @@ then ever decoded (FrameReader.develop).
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 from collections import deque
@@ -56,11 +58,13 @@ class FrameDrain:
         self._reader = reader
         self._depth = depth
         self._changed = threading.Condition()
-        # Released by the reading thread after each frame, outside `_changed`: the camera's
-        # thread waiting in wait_past wakes to a free lock (a Condition's waiter wakes
-        # while the notifier still holds it, and then sleeps a second time to get it).
-        self._arrived = threading.Lock()
-        self._arrived.acquire()
+        # Rung by the reading thread after each frame. An eventfd, not a lock: its write
+        # is a system call made without the GIL, so the camera's thread wakes to a free
+        # GIL (a lock's release wakes it while the reader holds the GIL, and both threads
+        # then sleep and wake once more per frame handing it over).
+        self._arrived = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._arrival_poll = select.poll()
+        self._arrival_poll.register(self._arrived, select.POLLIN)
         self._frames: deque[_Frame] = deque()  # oldest first, at most DEPTH
         self._latched: _Frame | None = None  # the frame retrieve() copies; never reused
         self._lost_ns = -1  # capture time of the first frame dropped unseen since a latch
@@ -96,11 +100,8 @@ class FrameDrain:
             self._announce()
 
     def _announce(self) -> None:
-        """Wake wait_past (now, or at its next look)."""
-        try:  # noqa: SIM105 - no context manager object per frame
-            self._arrived.release()
-        except RuntimeError:  # released already: the waiter has not looked since
-            pass
+        """Wake the camera's thread waiting for a frame (now, or at its next look)."""
+        os.eventfd_write(self._arrived, 1)
 
     @property
     def sequence(self) -> int:
@@ -148,12 +149,17 @@ class FrameDrain:
         return True
 
     def _await_arrival(self, deadline_ns: int) -> bool:
-        """Sleep until the next frame arrives (or one arrived since the last look);
-        False once the deadline has passed or the stream failed."""
+        """Sleep until the next frame arrives, or return at once if one arrived since the
+        last look; False once the deadline has passed or the stream failed. The ring
+        that ends a sleep is consumed at the next look, when the reading thread is back
+        in its read and wants no GIL."""
         remaining_ns = deadline_ns - time.monotonic_ns()
         if self._failed or remaining_ns <= 0:
             return False
-        self._arrived.acquire(timeout=remaining_ns / 1e9)
+        try:
+            os.eventfd_read(self._arrived)
+        except BlockingIOError:  # nothing arrived since the last look: sleep
+            self._arrival_poll.poll(-(-remaining_ns // 1_000_000))
         return True
 
     def latch_at(self, moment_ns: int) -> int:
@@ -192,22 +198,22 @@ class FrameDrain:
         Returns (sequence, whether it continues the latched packet's chain); (0, False):
         nothing new, the latched packet repeats."""
         with self._changed:
+            frames = self._frames
             latched = self._latched
             after = latched.sequence if latched is not None else 0
-            chosen: _Frame | None = None
-            follows = False
-            for frame in self._frames:  # oldest first
-                if frame.sequence <= after:
-                    continue
-                if chosen is None:  # the oldest newer packet: the next, if it is there
-                    chosen = frame
-                    follows = latched is not None and frame.sequence == after + 1
-                elif frame.captured_ns > moment_ns:
-                    break
-                elif not follows or is_key(frame.image):
-                    chosen = frame
-            if chosen is None:
+            # Sequence numbers run on without gaps, oldest first: the oldest newer packet
+            # is found by its number, not by walking the COPY_DEPTH_S kept behind it.
+            first = after + 1 - frames[0].sequence if frames else 0
+            if not frames or first >= len(frames):
                 return 0, False
+            chosen = frames[max(0, first)]  # the oldest newer packet: the next, if it is there
+            follows = latched is not None and chosen.sequence == after + 1
+            for position in range(max(0, first) + 1, len(frames)):
+                frame = frames[position]
+                if frame.captured_ns > moment_ns:
+                    break
+                if not follows or is_key(frame.image):
+                    chosen = frame
             self._latched = chosen
             self._lost_ns = -1
             return chosen.sequence, follows
@@ -253,3 +259,5 @@ class FrameDrain:
         """End the thread; it finishes the read under way (at most the read timeout)."""
         self._stopping = True
         self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            os.close(self._arrived)
