@@ -65,6 +65,7 @@ class FrameDrain:
         self._arrived = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._arrival_poll = select.poll()
         self._arrival_poll.register(self._arrived, select.POLLIN)
+        self._rung = False  # a sleep ended by a ring not yet consumed
         self._frames: deque[_Frame] = deque()  # oldest first, at most DEPTH
         self._latched: _Frame | None = None  # the frame retrieve() copies; never reused
         self._lost_ns = -1  # capture time of the first frame dropped unseen since a latch
@@ -156,10 +157,14 @@ class FrameDrain:
         remaining_ns = deadline_ns - time.monotonic_ns()
         if self._failed or remaining_ns <= 0:
             return False
-        try:
-            os.eventfd_read(self._arrived)
-        except BlockingIOError:  # nothing arrived since the last look: sleep
-            self._arrival_poll.poll(-(-remaining_ns // 1_000_000))
+        if self._rung:  # the ring that ended the last sleep, consumed now
+            self._rung = False
+            try:  # noqa: SIM105 - no context manager object per frame
+                os.eventfd_read(self._arrived)
+            except BlockingIOError:
+                pass
+            return True
+        self._rung = bool(self._arrival_poll.poll(-(-remaining_ns // 1_000_000)))
         return True
 
     def latch_at(self, moment_ns: int) -> int:
