@@ -17,7 +17,7 @@ chain history). Finalizing reads those gaps off the timestamps' frame numbers.
 Between frame sets it sleeps on its doorbell (engine/ipc/doorbell.py): no polling. The
 camera that completes a frame set rings it, as does a camera waiting for room in a ring
 and the controller when the take's end is set. A writer of copied packets asks to be
-woken once per batch of sets (an eighth of a second's, its control-block cell): waking a
+woken once per batch of sets (half a second's, its control-block cell): waking a
 Python process costs more CPU than muxing a packet (cold caches: 0.1-0.2 ms on a 2-core
 VM), while an encoder's writer wakes per set, so its CPU use stays as even as the
 cameras' and never lands on their grab timing in bursts.
