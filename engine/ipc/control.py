@@ -27,8 +27,8 @@ Per-camera cells: count (frames published = next frame number), ready, grabbing,
 error, command sequence (commands waiting on the pipe), dropped, room (the highest frame
 number the camera's ring can take without overwriting one its writer still needs; each
 camera refreshes its own while it runs, so no camera grabs a frame set another cannot),
-writer batch (its recording writer is woken once per this many frame sets: 1, or more for
-a writer of copied packets, whose wake costs more than its writing; workers/writer.py).
+writer batch (its recording writer is woken once per this many frame sets, since a wake
+costs more than writing a packet; workers/writer.py).
 A history of capture stamps per frame (grab_ns: the source's capture time, else the
 after-grab stamp) gives the live sync spread. A history of the stream-copy camera's
 packet chains (chain_frame / chain_from: for frame n, the keyframe its packet chain

@@ -16,11 +16,11 @@ chain history). Finalizing reads those gaps off the timestamps' frame numbers.
 
 Between frame sets it sleeps on its doorbell (engine/ipc/doorbell.py): no polling. The
 camera that completes a frame set rings it, as does a camera waiting for room in a ring
-and the controller when the take's end is set. A writer of copied packets asks to be
-woken once per batch of sets (half a second's, its control-block cell): waking a
-Python process costs more CPU than muxing a packet (cold caches: 0.1-0.2 ms on a 2-core
-VM), while an encoder's writer wakes per set, so its CPU use stays as even as the
-cameras' and never lands on their grab timing in bursts.
+and the controller when the take's end is set. A writer asks to be woken once per batch
+of sets (its control-block cell): waking a Python process costs more CPU than muxing a
+packet (cold caches: 0.1-0.3 ms on a 2-core VM), so a writer of copied packets is rung
+twice a second; an encoder's writer ten times a second, a few sets at once, which cost
+the cameras' grab timing nothing measurable (it runs at a lower priority).
 
 It runs at a lower CPU priority than the cameras: a busy encoder slows the group
 through backpressure rather than disturbing grab timing.
@@ -80,6 +80,10 @@ _SYNC_INTERVAL_S = 0.5  # a power cut loses at most this much of what was record
 # waking a process (measured at 0.125 s: a third of the writer's CPU went to its 7.5
 # wakes a second). An engine killed mid-take loses at most this much of its packets.
 _PACKET_BATCH_S = 0.5
+# An encoder's writer is woken per tenth of a second's sets: at 640x480 a wake per set
+# cost a quarter of the encoding itself (writer / bare encoder 1.24-1.32x against
+# 1.03-1.08x woken per 3 sets), and 4 x 720p30 takes kept their spread and rate.
+_ENCODE_BATCH_S = 0.1
 
 
 def writer_main(state_name: str, n_cameras: int, index: int, conn: Connection,
@@ -144,8 +148,8 @@ def _serve(job: RecordJob, conn: Connection, state: GroupState, parent: ParentWa
                 closer.close()
         return
     # The sets per ring of this writer's doorbell.
-    state.writer_batch[index] = max(1, round(_PACKET_BATCH_S * job.fps)) \
-        if job.stream_template else 1
+    batch_s = _PACKET_BATCH_S if job.stream_template else _ENCODE_BATCH_S
+    state.writer_batch[index] = max(1, round(batch_s * job.fps))
     try:
         finished = _record(message.first_frame, ring, video, timestamps, state, parent,
                            doorbell)
