@@ -356,7 +356,7 @@ class NetworkSource(DrainedSource):
         if size > out.size:
             raise SourceError(f"{self.kind_label} {self.name} sent a packet of {size} bytes, "
                               f"more than a raw picture ({out.size})")
-        memoryview(out)[:size] = packet  # a memcpy, without numpy's indexing machinery
+        out.data[:size] = packet  # a memcpy, without numpy's indexing machinery
         self._captured_ns = drain.latched_captured_ns()  # type: ignore[union-attr]
         return size, bool(packet.is_keyframe)
 
