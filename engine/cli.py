@@ -399,7 +399,21 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"warning: {store.damage}", file=sys.stderr, flush=True)
         return RigService(rig, emit, store, runtime_dir() / STATUS_FILE_NAME, rig_file)
 
+    if args.node:  # refused before the engine claims its socket
+        from engine.nodes.agent import NodeAgent
+        from engine.wire.nodes import check_name
+
+        try:
+            check_name("node", args.node)
+            check_name("rig", args.rig_id)
+        except ValueError as exc:  # a name that cannot be a broker subject
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        broker_url = _broker_url(args)
     server = EngineServer(service, runtime_dir())
+    agent = None
+    if args.node:
+        agent = NodeAgent(server, args.node, broker_url, args.rig_id,
+                          token=os.environ.get(BROKER_TOKEN_ENV))
 
     def request_shutdown(signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
@@ -414,7 +428,13 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_shutdown)
     logging.getLogger("engine.cli").info("engine %s serving rig %r (%d cameras)", version(),
                                          rig.name, len(rig.cameras))
-    server.serve()
+    if agent is not None:
+        agent.start()
+    try:
+        server.serve()
+    finally:
+        if agent is not None:
+            agent.close()
     return EXIT_OK
 
 
@@ -422,6 +442,63 @@ def _client():
     from engine.client import EngineClient
 
     return EngineClient.connect()
+
+
+BROKER_ENV = "RECORDER_BROKER"
+BROKER_TOKEN_ENV = "RECORDER_BROKER_TOKEN"
+
+
+def _broker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", metavar="URL", default=os.environ.get(BROKER_ENV),
+                        help=f"the rig's NATS server, nats://HOST:PORT or tls://... (default: "
+                             f"${BROKER_ENV}); a token as ${BROKER_TOKEN_ENV} or in the URL "
+                             "(nats://TOKEN@HOST:PORT)")
+    parser.add_argument("--rig-id", default="rig", metavar="NAME",
+                        help="the rig's name on the broker: nodes and coordinator share it")
+
+
+def _broker_url(args: argparse.Namespace) -> str:
+    if not args.broker:
+        raise argparse.ArgumentTypeError(f"no broker: give --broker URL or set ${BROKER_ENV}")
+    return str(args.broker)
+
+
+def cmd_rig_nodes(args: argparse.Namespace) -> int:
+    """Every node heard on the broker, with its cameras, state and measured clock."""
+    from engine.nodes.broker import BrokerError, BrokerLink
+    from engine.nodes.coordinator import RigCoordinator
+
+    link = BrokerLink(_broker_url(args), name="recorder coordinator",
+                      token=os.environ.get(BROKER_TOKEN_ENV))
+    try:
+        link.connect()
+        coordinator = RigCoordinator(link, args.rig_id)
+        nodes = coordinator.nodes(args.wait, args.expect)
+        rows: list[dict[str, Any]] = []
+        for name, node in nodes.items():
+            try:
+                clock: dict[str, Any] = coordinator.clock(name).to_dict()
+            except BrokerError as exc:
+                clock = {"error": str(exc)}
+            rows.append({"node": name, "state": node.state, "rig": node.rig,
+                         "version": node.version, "cameras": node.cameras, "clock": clock})
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        link.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no node of rig {args.rig_id!r} announced itself within {args.wait:g} s")
+    else:
+        print(f"{'node':<14}{'state':<11}{'cameras':>8}{'clock offset ms':>17}{'+-':>8}")
+        for row in rows:
+            reading = row["clock"]
+            offset = (f"{reading['offset_ms']:>17.3f}{reading['uncertainty_ms']:>8.3f}"
+                      if "offset_ms" in reading else f"  {reading['error']}")
+            print(f"{row['node']:<14}{row['state']:<11}{len(row['cameras']):>8}{offset}")
+    return EXIT_OK if rows else EXIT_FAILED
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -635,10 +712,25 @@ def build_parser() -> argparse.ArgumentParser:
     rig_choice.add_argument("--rig", metavar="FILE", help="a rig file (TOML)")
     rig_choice.add_argument("--demo", type=int, default=4, metavar="N",
                             help="N synthetic cameras (the default rig, N=4)")
+    serve.add_argument("--node", metavar="NAME",
+                       help="also join a multi-machine rig on the broker as node NAME")
+    _broker_arguments(serve)
     serve.add_argument("--log-output", action="store_true",
                        help="send the engine's output, and its processes', to its log instead "
                             "of this terminal (what an engine a client launches does)")
     serve.set_defaults(handler=cmd_serve)
+
+    rig = commands.add_parser("rig", help="a rig of several machines, over the broker")
+    rig_actions = rig.add_subparsers(dest="rig_action", required=True)
+    nodes = rig_actions.add_parser(
+        "nodes", help="the nodes on the broker: cameras, state and clock offset")
+    _broker_arguments(nodes)
+    nodes.add_argument("--wait", type=float, default=2.5, metavar="S",
+                       help="listen this long for nodes to announce themselves")
+    nodes.add_argument("--expect", type=int, default=0, metavar="N",
+                       help="stop listening once N nodes are heard")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(handler=cmd_rig_nodes)
 
     status = commands.add_parser("status", help="state of the running engine")
     status.add_argument("--json", action="store_true")

@@ -51,15 +51,17 @@ def short_folder() -> Path:
 class Engine:
     """A `recorder-engine serve` process on a private runtime folder."""
 
-    def __init__(self, tmp_path: Path, rig_text: str = RIG, folder: Path | None = None) -> None:
-        """`folder`: the runtime folder (and state database) of an earlier engine."""
+    def __init__(self, tmp_path: Path, rig_text: str = RIG, folder: Path | None = None,
+                 serve_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        """`folder`: the runtime folder (and state database) of an earlier engine;
+        `serve_args` and `env`: more arguments for `serve`, more environment."""
         self.folder = folder or short_folder()
         self.output = tmp_path / "recordings"
         self.rig_file = tmp_path / "rig.toml"
         self.rig_file.write_text(rig_text.format(output=self.output))
-        self.env = {**os.environ, RUNTIME_DIR_ENV: str(self.folder)}
+        self.env = {**os.environ, RUNTIME_DIR_ENV: str(self.folder), **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--rig", str(self.rig_file)],
+            [sys.executable, "-m", "engine", "serve", "--rig", str(self.rig_file), *serve_args],
             env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         wait_for(self._answers, 30, "the engine answering", step_s=0.1)

@@ -30,6 +30,7 @@ from engine.wire import framing
 from engine.wire.commands import Command, RequestError, Shutdown, Subscribe, parse_request
 from engine.wire.events import EVENTS, AssemblyProgress, Device, Event, ExportProgress, Stats
 from engine.wire.paths import key_path, socket_path
+from engine.wire.registry import WireError
 
 log = logging.getLogger("engine.server")
 
@@ -97,6 +98,7 @@ class EngineServer:
         self._clients_lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._numbers = iter(range(1, 1 << 62))
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.shutdown_requested = threading.Event()
         self._claim_socket()
         self._key = framing.create_key(key_path(folder))
@@ -149,15 +151,22 @@ class EngineServer:
         masked: dict[str, Any] = mask_secrets(message, self.service.secrets())
         return masked
 
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every event, as a subscribed client gets it, to listener (the rig's
+        broker link); it must not block."""
+        self._listeners.append(listener)
+
     def broadcast(self, event: Event) -> None:
-        """Log an event (see UNLOGGED_EVENTS) and send it to every subscribed client; drop
-        the ones that lag."""
+        """Log an event (see UNLOGGED_EVENTS) and send it to every subscribed client and
+        listener; drop the clients that lag."""
         with self._clients_lock:
             clients = [c for c in self._clients if c.subscribed]
         logged = not isinstance(event, UNLOGGED_EVENTS)
-        if not clients and not logged:
+        if not clients and not logged and not self._listeners:
             return
         message = self._outgoing(EVENTS.to_wire(event))
+        for listener in self._listeners:
+            listener(message)
         if logged:
             fields = {key: value for key, value in message.items() if key not in ("event", "time")}
             log.info("%s %s", event.NAME, json.dumps(fields, default=str))
@@ -207,7 +216,12 @@ class EngineServer:
                 client.close()
                 return
 
-    def _answer(self, client: _Client, data: bytes) -> dict[str, Any]:
+    def answer(self, data: bytes) -> dict[str, Any]:
+        """The answer to a request that came by another way than the socket (the rig's
+        broker), secrets masked; `subscribe` is the socket's alone."""
+        return self._outgoing(self._answer(None, data))
+
+    def _answer(self, client: _Client | None, data: bytes) -> dict[str, Any]:
         request_id = None
         try:
             request_id, command = parse_request(data)
@@ -221,9 +235,12 @@ class EngineServer:
             return {"id": request_id, "ok": False,
                     "error": f"internal error: {type(exc).__name__}: {exc}"}
 
-    def _run(self, client: _Client, command: Command) -> Any:
+    def _run(self, client: _Client | None, command: Command) -> Any:
         """The server's own commands, or the RigService method of the command's name."""
         if isinstance(command, Subscribe):
+            if client is None:
+                raise WireError("subscribe is for the control socket; a node's events go "
+                                "to its events subject")
             client.subscribed = True
             return {"subscribed": True}
         if isinstance(command, Shutdown):

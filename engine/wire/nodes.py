@@ -1,0 +1,102 @@
+"""What the nodes of a multi-machine rig and its coordinator say over the broker, declared once.
+
+Every node is an engine (`recorder-engine serve --node NAME --broker URL`); the broker
+(NATS) carries control, status and events only, never frames. Subjects, per rig id and
+node name (`subject`):
+
+- `recorder.<rig>.node.<node>.status`: the node's NodeStatus, every STATUS_INTERVAL_S;
+- `recorder.<rig>.node.<node>.clock`: a ClockProbe request, answered with a ClockReading
+  (the node's clock), from which the coordinator measures the node's clock offset;
+- `recorder.<rig>.node.<node>.command`: a control-socket request, the socket's JSON
+  ({"id", "cmd", "args"}: engine/wire/commands.py), answered with the socket's answer;
+- `recorder.<rig>.node.<node>.events`: the engine's events as the socket sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.wire.registry import Message, Registry, WireError
+
+NODE_MESSAGES: Registry[NodeMessage] = Registry("node message", "msg")
+SUBJECT_ROOT = "recorder"
+CHANNELS = ("status", "clock", "command", "events")
+STATUS_INTERVAL_S = 1.0
+# A node or rig name is one subject token: letters, digits, '-' and '_'.
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeMessage(Message):
+    """Base of every message on the broker."""
+
+
+@NODE_MESSAGES.register("node_status")
+@dataclass(frozen=True, kw_only=True)
+class NodeStatus(NodeMessage):
+    """A node's announcement: who it is, its cameras and their states, and what it is
+    doing. `clock_ns` is the node's clock when it was sent (the clock its capture times
+    are on)."""
+
+    node: str
+    version: str
+    pid: int
+    rig: str
+    state: str
+    cameras: list[dict[str, Any]] = field(default_factory=list)
+    recording: dict[str, Any] | None = None
+    clock_ns: int = 0
+
+
+@NODE_MESSAGES.register("clock_probe")
+@dataclass(frozen=True, kw_only=True)
+class ClockProbe(NodeMessage):
+    """The coordinator asks a node for its clock; `sent_ns` is the coordinator's clock
+    when it asked, handed back so a reply cannot be matched to the wrong probe."""
+
+    sent_ns: int
+
+
+@NODE_MESSAGES.register("clock_reading")
+@dataclass(frozen=True, kw_only=True)
+class ClockReading(NodeMessage):
+    """A node's answer to a ClockProbe: its clock when it answered."""
+
+    sent_ns: int
+    node_ns: int
+
+
+def check_name(kind: str, name: str) -> str:
+    """name, if it can be a subject token; else a ValueError that says what it may be."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} may hold only letters, digits, '-' and '_' "
+                         "(at most 64)")
+    return name
+
+
+def subject(rig: str, node: str, channel: str) -> str:
+    """The broker subject of one node's channel (CHANNELS); node "*" matches every node."""
+    if channel not in CHANNELS:
+        raise ValueError(f"no channel {channel!r} (channels: {', '.join(CHANNELS)})")
+    return f"{SUBJECT_ROOT}.{rig}.node.{node}.{channel}"
+
+
+def node_of(subject_name: str) -> str:
+    """The node a subject belongs to."""
+    return subject_name.split(".")[3]
+
+
+def encode(message: NodeMessage) -> bytes:
+    return json.dumps(NODE_MESSAGES.to_wire(message)).encode()
+
+
+def decode(data: bytes) -> NodeMessage:
+    """The message data holds; WireError when it is not one NODE_MESSAGES declares."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"a node message that is not JSON: {exc}") from None
+    return NODE_MESSAGES.from_wire(value)
