@@ -4,7 +4,9 @@ Per frame size and content ("clean": the synthetic camera's test pattern; "reali
 textured, moving and noisy, engine/sources/synthetic.py), measured in one run:
 - the bare encoder: PyAV's libx264 with the take's options, fed frames already in its
   input format (YUV 4:2:0) at the camera's rate, in this process with nothing else
-  running: CPU per frame. At the camera's rate, not back to back: an encoder woken 30
+  running: CPU per frame, the mean of a run before the writer's take and one after it
+  (on a shared machine whose speed drifts, one run before the take put single figures
+  10 % either way). At the camera's rate, not back to back: an encoder woken 30
   times a second finds its caches cold and pays the wake-ups (0.9 ms more per 640x480
   frame here than in a tight loop), and so does any writer;
 - the writer: a real one-camera take of the same synthetic camera, the writer process's
@@ -123,8 +125,10 @@ def bench_writer_cost(sizes: tuple[tuple[int, int], ...], seconds: float) -> lis
     rows = []
     for width, height in sizes:
         for content in CONTENTS:
-            bare = bare_encoder_ms(synthetic_frames(content, width, height, _BARE_FRAMES))
+            frames = synthetic_frames(content, width, height, _BARE_FRAMES)
+            before = bare_encoder_ms(frames)
             taken = record_cost(content, width, height, seconds)
+            bare = (before + bare_encoder_ms(frames)) / 2  # around the take: drift cancels
             rows.append({
                 "size": f"{width}x{height}", "content": content,
                 "bare_encoder_ms": round(bare, 3), "writer_ms": round(taken["writer_ms"], 3),
