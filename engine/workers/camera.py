@@ -353,7 +353,9 @@ class _CaptureProcess:
             if copies and key and ring.watched():
                 source.preview(ring.write_preview(frame_number - 1))  # type: ignore[attr-defined]
                 ring.end_preview()
-            if not frame_number & 63 and not self.parent.alive():
+            # An orphan stops within PARENT_CHECK_S and 8 frames: a display watching its
+            # ring must see the picture stop when the engine dies, not 2 s later.
+            if not frame_number & 7 and not self.parent.alive():
                 return
 
     def _copied_moment(self, frame_number: int, moment: int) -> int:
