@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -41,12 +40,10 @@ class BrokerLink:
     as `token`). Once connected it reconnects on its own, for ever, and keeps its
     subscriptions: a broker restart costs the rig nothing but the messages of the gap."""
 
-    def __init__(self, url: str, name: str, token: str | None = None,
-                 tls_insecure: bool = False) -> None:
+    def __init__(self, url: str, name: str, token: str | None = None) -> None:
         self.url = url
         self._name = name
         self._token = token
-        self._tls_insecure = tls_insecure
         self._client: Client | None = None
         self._last_error = ""
         self._loop = asyncio.new_event_loop()
@@ -67,14 +64,12 @@ class BrokerLink:
             self._call(self._connect(timeout_s), timeout_s + 1.0)
         except TimeoutError:
             raise BrokerError(self._reason(f"no answer within {timeout_s:.0f} s")) from None
-        except nats.errors.Error as exc:
-            raise BrokerError(self._reason(str(exc))) from None
-        except OSError as exc:
+        except (nats.errors.Error, OSError) as exc:
             raise BrokerError(self._reason(str(exc))) from None
 
     def _reason(self, fallback: str) -> str:
-        where = urlsplit(self.url).hostname or self.url
-        port = urlsplit(self.url).port or 4222
+        parts = urlsplit(self.url)
+        where, port = parts.hostname or self.url, parts.port or 4222
         error = self._last_error or fallback
         if "Authorization Violation" in error or "authorization" in error.lower():
             return (f"the broker at {where}:{port} refused this rig's credentials "
@@ -95,14 +90,7 @@ class BrokerLink:
         async def back() -> None:
             log.info("reconnected to the broker at %s", self.url)
 
-        options: dict[str, Any] = {}
-        if self._token:
-            options["token"] = self._token
-        if self._tls_insecure and self.url.startswith("tls://"):
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            options["tls"] = context
+        options: dict[str, Any] = {"token": self._token} if self._token else {}
         self._last_error = ""
         self._client = await asyncio.wait_for(nats.connect(
             self.url, name=self._name, connect_timeout=min(2.0, timeout_s),
