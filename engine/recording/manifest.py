@@ -7,11 +7,10 @@ rewrite must leave either the old or the new version, hence write-temp-then-rena
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from engine.durable import fsync_path
+from engine import durable
 from engine.recording.errors import RecordingError
 
 MANIFEST_NAME = "recording.json"
@@ -21,17 +20,9 @@ STATUSES = ("recording", "finalized", "interrupted", "recovered")
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write data as JSON to path via path.tmp + fsync + rename + fsync of the folder."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
+    """engine.durable's atomic JSON write; RecordingError naming the file on failure."""
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        fsync_path(path.parent)
+        durable.write_json_atomic(path, data)
     except OSError as exc:
         raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

@@ -38,13 +38,9 @@ space is falling.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import logging
-import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +51,7 @@ from typing import Any, Protocol
 import psutil
 
 import engine
+from engine.durable import write_json_atomic
 from engine.system.battery import BatteryMonitor, BatteryReading
 from engine.system.cpu import CpuMonitor
 from engine.system.disk_guard import GB, DiskGuard
@@ -87,27 +84,6 @@ class HealthThresholds:
     memory_high_percent: float = 90.0
     disk_full_within_s: float = 900.0
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace path with data as JSON: unique temporary file in the same folder, fsync, rename.
-
-    The rename is atomic, so a reader opens either the previous or the new complete file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
-    try:
-        os.fchmod(descriptor, 0o644)  # for other programs, which may run as other users
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 # What a snapshot section holds when its reading failed.
