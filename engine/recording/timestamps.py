@@ -16,6 +16,7 @@ from typing import Final, Literal, NotRequired, TextIO, TypedDict, cast
 
 import numpy as np
 
+from engine import machine_clock
 from engine.recording.errors import RecordingError
 from engine.utc import utc_iso
 
@@ -119,6 +120,7 @@ class TimestampWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.rows = 0
+        self._shift_ns = machine_clock.offset_ns()
         try:
             self.path.parent.mkdir(exist_ok=True)
             # Open for the writer's lifetime, closed by close().
@@ -142,12 +144,14 @@ class TimestampWriter:
         device_frame: int = -1,
         device_ns: int = -1,
     ) -> None:
-        """One row; capture_ns None (the source cannot tell): the after-grab stamp."""
+        """One row; capture_ns None (the source cannot tell): the after-grab stamp. The
+        stamps are time.monotonic_ns's; the row holds them on the machine's clock."""
         captured = after_grab_ns if capture_ns is None else capture_ns
+        shift = self._shift_ns
         row = (
-            f"{self.rows},{frame},{before_grab_ns},{after_grab_ns},{after_retrieve_ns},"
-            f"{after_publish_ns},{captured},{int(repeat)},{device_frame},{device_ns},"
-            f"{utc_iso(utc_ns)}\n"
+            f"{self.rows},{frame},{before_grab_ns + shift},{after_grab_ns + shift},"
+            f"{after_retrieve_ns + shift},{after_publish_ns + shift},{captured + shift},"
+            f"{int(repeat)},{device_frame},{device_ns},{utc_iso(utc_ns)}\n"
         )
         if self._file is None:
             raise RecordingError(f"timestamps file {self.path} is already closed")

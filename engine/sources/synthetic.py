@@ -5,7 +5,10 @@ whenever the group is held, and each frame is stamped (framecode) with the group
 number, so tests and the CLI can prove frame k of every file is the same frame set.
 "free": the camera runs on its own clock like real hardware (its rate a little off,
 jitter, missed frames; engine/sources/free_clock.py) and stamps its own frame counter,
-so a recording shows which source frame each frame set got and where frames were skipped.
+so a recording shows which source frame each frame set got and where frames were skipped,
+and with time_stamp below it the moment the frame was captured (clockstamp, on the
+machine's clock), so decoding a recording proves which moment each file's frame k holds,
+across the machines of a rig too.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine import machine_clock
 from engine.pacing import DeadlinePacer, sleep_toward_ns, sleep_until_ns
-from engine.sources import framecode, validate_changes
+from engine.sources import clockstamp, framecode, validate_changes
 from engine.sources.base import CaptureClock, Latch, PropertySpec, SettingRejected, SourceError
 from engine.sources.free_clock import FreeClock, max_jitter_ms
 from engine.sources.scene import RealisticScene
@@ -29,7 +33,7 @@ CONTENTS = ("clean", "realistic")
 TEST_HOOKS = ("fail_after_frames", "stall_after_frames", "grab_delay_ms")
 CLOCKS = ("gated", "free")
 # Settings of the free clock: listed by properties() only for a free-running camera.
-FREE_CLOCK_KEYS = ("rate_scale", "jitter_ms", "miss_probability", "seed")
+FREE_CLOCK_KEYS = ("rate_scale", "jitter_ms", "miss_probability", "seed", "time_stamp")
 
 # What a synthetic camera starts with (also what its dialog's "Reset to defaults" shows).
 DEFAULTS: dict[str, Any] = {
@@ -37,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "exposure": 1.0, "pattern": "gradient", "fail_after_frames": None,
     "stall_after_frames": None, "grab_delay_ms": 0.0, "clock": "gated",
     "rate_scale": 1.0, "jitter_ms": 0.0, "miss_probability": 0.0, "seed": 0,
-    "content": "clean", "noise": 4.0,
+    "content": "clean", "noise": 4.0, "time_stamp": False,
 }
 # The modes it offers to pick from, like a webcam's list; any other even size is taken too.
 MODES = ((320, 240, 30.0), (640, 480, 30.0), (640, 480, 60.0), (1280, 720, 30.0),
@@ -65,7 +69,8 @@ class SyntheticSource:
     rate_scale (the clock runs at fps x rate_scale: 0.999 makes a nominal 30 fps camera
     deliver 29.97), jitter_ms (each frame within
     +-jitter_ms of its tick, uniform), miss_probability (of a frame the sensor skips),
-    seed (of the jitter and misses; each camera index gets its own schedule).
+    seed (of the jitter and misses; each camera index gets its own schedule), time_stamp
+    (burn each frame's capture time into it too).
 
     Failure injection for tests (accepted by apply() and the constructor, not listed
     by properties()):
@@ -212,6 +217,8 @@ class SyntheticSource:
         else:
             self._draw_pattern(out, frame_number)
         framecode.burn(out, frame_number, self._camera_index)  # last: noise would garble it
+        if self._clock is not None and self._values["time_stamp"] and self._capture_ns is not None:
+            clockstamp.burn(out, self._capture_ns + machine_clock.offset_ns(), frame_number)
 
     def _draw_pattern(self, out: np.ndarray, frame_number: int) -> None:
         """The clean test pattern: the background and a square bouncing across it."""
@@ -265,7 +272,7 @@ class SyntheticSource:
         values = {**self._values, **validate_changes(_specs(self._values), changes)}
         if clear_failure:
             values["fail_after_frames"] = None
-        stamp_rows = framecode.band_height(values["width"])
+        stamp_rows = _stamp_rows(values)
         if values["height"] < stamp_rows + 32:
             raise SettingRejected(
                 f"height {values['height']} is too small for width {values['width']}: the "
@@ -315,7 +322,7 @@ class SyntheticSource:
             image = 30.0 + 200.0 * ramp[:, :, None] * tint
         background = np.clip(image * gain + self._values["brightness"], 0, 255).astype(np.uint8)
 
-        stamp_rows = framecode.band_height(width)
+        stamp_rows = _stamp_rows(self._values)
         label = (f"cam {self._camera_index} synthetic {width}x{height}"
                  f"@{self._values['fps']:g}")
         scale = max(0.4, width / 1000.0)
@@ -330,15 +337,25 @@ class SyntheticSource:
         self._background = background
 
     def _build_scene(self, tint: np.ndarray) -> None:
-        """Build the realistic scene again only when its size or noise changed: building
+        """Build the realistic scene again only when its size, noise or stamp rows changed: building
         takes a tenth of a second or more (at 720p), which other changes need not wait."""
-        width, height, noise = (self._values[key] for key in ("width", "height", "noise"))
-        if self._scene is not None and (width, height, noise) == self._scene_settings:
+        width, height, noise, clock = (self._values[key]
+                                       for key in ("width", "height", "noise", "clock"))
+        stamps = (clock, self._values["time_stamp"])
+        if self._scene is not None and (width, height, noise, stamps) == self._scene_settings:
             return
         # The ball keeps a block's height off the stamp, so codec blur leaves it readable.
-        clear_rows = framecode.band_height(width) + framecode.block_size(width)
+        clear_rows = _stamp_rows(self._values) + framecode.block_size(width)
         self._scene = RealisticScene(width, height, tint, self._camera_index, noise, clear_rows)
-        self._scene_settings = (width, height, noise)
+        self._scene_settings = (width, height, noise, stamps)
+
+
+def _stamp_rows(values: dict[str, Any]) -> int:
+    """Rows the stamps take at the top of a frame: a free-running camera's capture time
+    goes below the frame counter."""
+    width = values["width"]
+    timed = values["clock"] == "free" and values["time_stamp"]
+    return clockstamp.band_height(width) if timed else framecode.band_height(width)
 
 
 def _specs(values: dict[str, Any]) -> list[PropertySpec]:
@@ -364,5 +381,6 @@ def _specs(values: dict[str, Any]) -> list[PropertySpec]:
         PropertySpec("jitter_ms", "float", values["jitter_ms"], 0, 100),
         PropertySpec("miss_probability", "float", values["miss_probability"], 0, 0.5),
         PropertySpec("seed", "int", values["seed"], 0, 2**31 - 1, 1),
+        PropertySpec("time_stamp", "bool", values["time_stamp"], reopen=True),
     ]
     return [replace(spec, default=DEFAULTS[spec.name]) for spec in specs]

@@ -52,6 +52,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from engine import machine_clock
 from engine.ipc.child import ParentWatch, send_to_controller
 from engine.ipc.control import G_STOP, GroupState
 from engine.ipc.messages import (
@@ -171,7 +172,7 @@ class _SensorProcess:
             return
         if values is None:
             return
-        monotonic_ns, utc_ns = time.monotonic_ns(), time.time_ns()
+        monotonic_ns, utc_ns = machine_clock.now_ns(), time.time_ns()
         frame = int(self.state.counts.min())
         if self.outage is not None:
             self.outage = None
