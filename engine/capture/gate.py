@@ -48,6 +48,9 @@ _FENCE_S = 0.001
 # The first frame set after a hold is due this long after the release, on the period
 # grid (time for every camera to see the release).
 _RESTART_LEAD_NS = 2_000_000
+# A take that starts at a given moment holds the group this many sets before it, so a
+# late camera still makes it in time.
+_MOMENT_MARGIN_SETS = 2
 
 
 class Gate:
@@ -74,22 +77,52 @@ class Gate:
         """Raise the hold point until every camera in rows has published the same count;
         return it. With no camera in the gate the common frame is idle_frame."""
         state = self.state
-        group = state.globals
         if not rows:
-            group[G_HOLD_AT] = idle_frame
+            state.globals[G_HOLD_AT] = idle_frame
             return idle_frame
-        counts, grabbing = state.counts[rows], state.grabbing[rows]  # copies: re-read below
-        hold = int((counts + grabbing).max())
-        group[G_HOLD_AT] = hold
-        deadline = time.monotonic() + timeout_s
+        hold = int((state.counts[rows] + state.grabbing[rows]).max())
+        state.globals[G_HOLD_AT] = hold
+        return self._settle(rows, hold, time.monotonic() + timeout_s, timeout_s, follow=True)
+
+    def gather_before(self, rows: list[int], moment_ns: int, timeout_s: float = 5.0) -> int:
+        """Hold the group at a frame set due shortly before moment_ns (monotonic) and
+        return it, for release_at(moment_ns) to make it the first set at that moment.
+        GroupError when the group cannot be held before the moment (or has no clock)."""
+        state = self.state
+        period = self._period_ns
+        if not rows or not period or self._frozen:
+            raise GroupError("the cameras cannot start at a given moment "
+                             + ("while the preview is frozen" if self._frozen else
+                                "before they run"))
+        ahead = int((state.counts[rows] + state.grabbing[rows]).max())
+        sets_before = (moment_ns - time.monotonic_ns()) // period - _MOMENT_MARGIN_SETS
+        hold = ahead + max(0, sets_before)
+        state.globals[G_HOLD_AT] = hold
+        wait_s = max(0.0, (moment_ns - time.monotonic_ns()) / 1e9) + timeout_s
+        self._settle(rows, hold, time.monotonic() + wait_s, wait_s, follow=False)
+        late_ns = time.monotonic_ns() + _RESTART_LEAD_NS - moment_ns
+        if late_ns > 0:
+            self.release()
+            raise GroupError(f"the cameras were ready {late_ns / 1e6:.1f} ms too late for "
+                             "the agreed start moment (give the rig a longer lead)")
+        return hold
+
+    def _settle(self, rows: list[int], hold: int, deadline: float, timeout_s: float, *,
+                follow: bool) -> int:
+        """Wait until every camera in rows has published `hold` frames and none grabs;
+        with follow, a camera that passed the hold before it saw it moves the hold on."""
+        state = self.state
         settled_checks = 0
         while settled_checks < 2:
             time.sleep(_FENCE_S if settled_checks else _GATHER_POLL_S)
             counts, grabbing = state.counts[rows], state.grabbing[rows]
             ahead = int((counts + grabbing).max())
             if ahead > hold:  # a camera passed the gate before it saw the hold
+                if not follow:
+                    self.release()
+                    raise GroupError("a camera passed the frame the take was to start at")
                 hold = ahead
-                group[G_HOLD_AT] = hold
+                state.globals[G_HOLD_AT] = hold
             settled = bool((counts == hold).all() and not grabbing.any())
             settled_checks = settled_checks + 1 if settled else 0
             if time.monotonic() > deadline:
@@ -114,6 +147,16 @@ class Gate:
         hold = int(group[G_HOLD_AT])
         if hold < PARKED and self._period_ns:  # not a camera parked while gathering
             self._anchor(hold)
+        group[G_HOLD_AT] = NO_HOLD
+
+    def release_at(self, moment_ns: int) -> None:
+        """Lower the hold point with the held frame set due exactly at moment_ns
+        (monotonic) and the next ones a period apart: a rig's nodes start their take on
+        one agreed moment (see gather_before)."""
+        group = self.state.globals
+        group[G_SET_PERIOD_NS] = self._period_ns
+        group[G_SET_ANCHOR_FRAME] = group[G_HOLD_AT]
+        group[G_SET_ANCHOR_NS] = moment_ns - group[G_SET_SHIFT_NS]
         group[G_HOLD_AT] = NO_HOLD
 
     @property

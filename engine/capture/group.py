@@ -283,15 +283,18 @@ class CaptureGroup:
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         multitrack: bool = False, auto_resume: bool = False,
         h264_preset: str = DEFAULT_PRESET, encoder_threads: int = ENCODER_THREADS,
+        at_ns: int | None = None, frames: int | None = None, rig: dict[str, Any] | None = None,
     ) -> Recording:
         """See TakeController.start (LowDiskError below the disk guard's threshold)."""
         return self.takes.start(output_dir, codec, name, multitrack=multitrack,
                                 auto_resume=auto_resume, h264_preset=h264_preset,
-                                encoder_threads=encoder_threads)
+                                encoder_threads=encoder_threads, at_ns=at_ns, frames=frames,
+                                rig=rig)
 
-    def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
+    def stop_recording(self, timeout_s: float = 120.0, *, assembled: bool = True,
+                       frames: int | None = None) -> Recording:
         """See TakeController.stop."""
-        return self.takes.stop(timeout_s, assembled=assembled)
+        return self.takes.stop(timeout_s, assembled=assembled, frames=frames)
 
     # --- settings and one camera's life cycle (CameraLifecycle) ------------------------------
 

@@ -81,8 +81,15 @@ class TakeController:
         self, output_dir: Path, codec: str = "h264", name: str | None = None, *,
         multitrack: bool = False, auto_resume: bool = False,
         h264_preset: str = DEFAULT_PRESET, encoder_threads: int = ENCODER_THREADS,
+        at_ns: int | None = None, frames: int | None = None, rig: dict[str, Any] | None = None,
     ) -> Recording:
         """Start recording every camera at the same frame number; return the recording.
+
+        A node of a rig of several machines starts at an agreed moment: at_ns (monotonic)
+        makes the first frame set of the take the one due at that moment, and the sets
+        after it a period apart (so the files of every node cover the same span); frames
+        ends the take by itself after that many sets; rig (the rig's take) goes into the
+        manifest.
 
         Raises LowDiskError below the disk guard's stop threshold, GroupError while a
         camera that should run is not in the gate, RecordingError if a file cannot be
@@ -95,14 +102,16 @@ class TakeController:
         choice = choose_encoder(codec, h264_preset, encoder_threads)
         with self._control:
             session = Session(output_dir, choice.codec, multitrack) if auto_resume else None
-            recording = self._start_take(output_dir, choice, name, multitrack, session)
+            recording = self._start_take(output_dir, choice, name, multitrack, session,
+                                         at_ns=at_ns, frames=frames, rig=rig)
             self._session = session
             self._choice = choice
             return recording
 
     def _start_take(
         self, output_dir: Path, choice: EncoderChoice, name: str | None, multitrack: bool,
-        session: Session | None,
+        session: Session | None, *, at_ns: int | None = None, frames: int | None = None,
+        rig: dict[str, Any] | None = None,
     ) -> Recording:
         with self._control:
             if self.recording is not None:
@@ -119,9 +128,11 @@ class TakeController:
             )
             recording.multitrack = multitrack
             recording.session = link
+            recording.rig = rig
             self._prepare_writers(recording, members, choice)
             try:
-                first = self._gather()
+                first = self._gather() if at_ns is None else \
+                    self._gate.gather_before(self._roster.rows(), at_ns, self._timeout_s)
             except GroupError:
                 _abandon(recording, members)
                 raise
@@ -130,6 +141,8 @@ class TakeController:
                     assert camera.ring is not None
                     camera.ring.cursor = first
                 self._gate.begin_take(first)
+                if frames is not None:
+                    self._end_after(recording, first, frames)
                 recording.begin(first, self._dropped())
                 self.recording = recording
                 self.clock_follows()
@@ -138,7 +151,10 @@ class TakeController:
                 for sensor in self._sensors():
                     sensor.record(recording.folder)
             finally:
-                self._gate.release()
+                if at_ns is None:
+                    self._gate.release()
+                else:
+                    self._gate.release_at(at_ns)
             if session is not None:
                 session.started(recording)
             self._emit(events.RecordingStarted(folder=str(recording.folder), first_frame=first))
@@ -175,17 +191,24 @@ class TakeController:
                 entries[camera.camera_id] |= _encoding(recording.codec, camera.ring.shape[2],
                                                        choice, reply)
 
-    def stop(self, timeout_s: float = 120.0, *, assembled: bool = True) -> Recording:
+    def stop(self, timeout_s: float = 120.0, *, assembled: bool = True,
+             frames: int | None = None) -> Recording:
         """End the take at a common frame; wait until the writers are done, and with
         `assembled` (the default) until the final files are written too. A stopped take
-        ends its session: nothing resumes after it."""
+        ends its session: nothing resumes after it. With frames, the take ends after
+        exactly that many frame sets from its first (a rig's nodes end alike; GroupError
+        when the group has passed that set already)."""
         with self._control:
             self._session = None
             recording = self.recording
             if recording is None:
                 raise GroupError("no recording is running")
-            if recording.last_frame is None:
+            if frames is not None and (recording.last_frame is None or recording.planned_end):
+                self._end_after(recording, recording.first_frame, frames)
+            elif recording.last_frame is None or recording.planned_end:
                 last = self._gather()
+                if recording.last_frame is not None:  # a planned end still ahead
+                    last = min(last, recording.last_frame)
                 if last <= recording.first_frame:
                     # Every recording holds at least one frame set; the hold point lets
                     # the group take exactly that one even while paused.
@@ -194,10 +217,27 @@ class TakeController:
                 self._gate.end_take_at(last)
                 recording.last_frame = last
                 self._gate.release()
+                recording.planned_end = False
         finished = recording.done if assembled else recording.writers_done
         if not finished.wait(timeout_s):
             raise GroupError(f"recording {recording.folder} did not finalize within {timeout_s} s")
         return recording
+
+    def _end_after(self, recording: Recording, first: int, frames: int) -> None:
+        """End the take after `frames` sets from first; only a set no camera has reached
+        may be its end, so every camera and writer sees it in time."""
+        if frames < 1:
+            raise GroupError(f"a take holds at least one frame set, not {frames}")
+        rows = self._roster.rows()
+        state = self._gate.state
+        ahead = int((state.counts[rows] + state.grabbing[rows]).max()) if rows else first
+        last = first + frames
+        if last <= ahead:
+            raise GroupError(f"the take has passed its frame set {frames} already "
+                             f"({ahead - first} sets recorded)")
+        self._gate.end_take_at(last)
+        recording.last_frame = last
+        recording.planned_end = True
 
     def _guard_disk(self, recording: Recording) -> None:
         """End the take cleanly (files finalized) before its disk fills up."""

@@ -105,6 +105,8 @@ class Recording:
         self._manifest: dict[str, Any] = {}
         self.multitrack = False
         self.session: dict[str, Any] | None = None  # takes of one session link each other
+        self.rig: dict[str, Any] | None = None  # the take of a multi-machine rig it is part of
+        self.planned_end = False  # last_frame was set ahead (a length), not by a failure
         self._lock_descriptor: int | None = recording_lock(folder)  # held till files are final
         self._clock = _TakeClock()
         # What is recorded so far: [first, last_exclusive] ranges, the last one open (None)
@@ -244,6 +246,8 @@ class Recording:
         }
         if self.session is not None:
             self._manifest["session"] = self.session
+        if self.rig is not None:
+            self._manifest["rig_take"] = self.rig
         write_manifest(self.folder, self._manifest)
 
     def set_sync_tolerance(self, tolerance_ms: float) -> None:

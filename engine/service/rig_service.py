@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
+from engine import __version__, machine_clock
 from engine.capture.group import CaptureGroup, GroupError
 from engine.capture.stats import LiveStats
 from engine.export import FORMATS
@@ -30,6 +30,7 @@ from engine.export.take import EXPORTABLE_STATUSES
 from engine.recording.errors import RecordingError
 from engine.recording.finalize import recover
 from engine.recording.manifest import list_recordings, read_manifest
+from engine.recording.timestamps import read_timestamps
 from engine.rig import Rig, RigError, load_rig, rig_summary, save_rig
 from engine.service.device_watch import DeviceWatch
 from engine.service.exports import ExportRefused, Exports
@@ -56,6 +57,7 @@ from engine.wire.events import (
     Stats,
     WriterFailed,
 )
+from engine.wire.nodes import pack_ns
 from engine.wire.paths import log_path
 from engine.wire.status import CameraStatus
 
@@ -347,6 +349,7 @@ class RigService:
                 "first_frame": recording.first_frame,
                 "segments": [list(segment) for segment in recording.segments],
                 "recorded_frames": self._recorded_frames(),
+                "rig_take": recording.rig,
             },
             "last_recording": None if last is None else {
                 "folder": str(last.folder), "status": last.status,
@@ -412,6 +415,30 @@ class RigService:
         self._exports.start(take, to, Path(output).expanduser() if output else None)
         return {"folder": str(take), "to": to}
 
+    def take_summary(self, folder: str) -> dict[str, Any]:
+        """A finished take's manifest, as a rig's coordinator assembles it."""
+        take = self._finished_recording(folder)
+        manifest = read_manifest(take)
+        return {"folder": str(take), **{key: manifest.get(key) for key in (
+            "name", "status", "fps", "first_frame", "last_frame", "rig_take", "errors")},
+            "cameras": [{key: camera.get(key) for key in ("id", "file", "frames", "dropped")}
+                        for camera in manifest.get("cameras", [])]}
+
+    def take_times(self, folder: str, camera: str) -> dict[str, Any]:
+        """One camera's capture times in a finished take, packed for the broker."""
+        take = self._finished_recording(folder)
+        entries = {entry.get("id"): entry for entry in read_manifest(take).get("cameras", [])}
+        if camera not in entries:
+            raise CommandError(f"{take.name} has no camera {camera!r}")
+        try:
+            times = read_timestamps(take / entries[camera]["timestamps"])
+        except (RecordingError, KeyError) as exc:
+            raise CommandError(f"{take.name}: cannot read {camera}'s timestamps: {exc}") from None
+        if "capture_ns" not in times:
+            raise CommandError(f"{take.name}: {camera}'s timestamps hold no capture times")
+        return {"camera": camera, "frames": len(times["capture_ns"]),
+                "capture_ns": pack_ns(times["capture_ns"])}
+
     def _finished_recording(self, folder: str) -> Path:
         """The take a client names, refused unless it lies in a recordings folder of this
         engine (a socket command reads no other folder) and is finished."""
@@ -446,18 +473,25 @@ class RigService:
         return self._group
 
     def record(
-        self, output: str | None = None, codec: str | None = None, name: str | None = None
+        self, output: str | None = None, codec: str | None = None, name: str | None = None,
+        start_at_ns: int | None = None, frames: int | None = None,
+        rig_take: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Start a take; the group refuses it below the disk threshold. With the rig's
-        auto_resume, a take a failure ends is followed by the next (RecordingResumed)."""
+        auto_resume, a take a failure ends is followed by the next (RecordingResumed).
+        A node of a multi-machine rig starts at start_at_ns (the machine's clock) and
+        may be given the take's length (see the Record command)."""
         options = self._rig.recording
         recording = self._running_group().start_recording(
             Path(output).expanduser() if output else options.output_dir,
             codec or options.codec, name, multitrack=options.multitrack,
-            auto_resume=options.auto_resume, h264_preset=options.h264_preset,
-            encoder_threads=options.encoder_threads,
+            auto_resume=options.auto_resume and start_at_ns is None,
+            h264_preset=options.h264_preset, encoder_threads=options.encoder_threads,
+            at_ns=None if start_at_ns is None else machine_clock.to_monotonic_ns(start_at_ns),
+            frames=frames, rig=rig_take,
         )
-        return {"folder": str(recording.folder), "first_frame": recording.first_frame}
+        return {"folder": str(recording.folder), "first_frame": recording.first_frame,
+                "last_frame": recording.last_frame, "start_at_ns": start_at_ns}
 
     def pause(self) -> dict[str, Any]:
         """Pause writing the take; the cameras and the preview go on. Refused when nothing
@@ -479,10 +513,11 @@ class RigService:
         self._running_group().unfreeze()
         return {"state": self._state()}
 
-    def stop(self, wait: bool = True) -> dict[str, Any]:
+    def stop(self, wait: bool = True, frames: int | None = None) -> dict[str, Any]:
         """Stop recording. With wait, answer once the final files are assembled; without,
-        as soon as capture is free again (a `recording_finalized` event follows)."""
-        recording = self._running_group().stop_recording(assembled=wait)
+        as soon as capture is free again (a `recording_finalized` event follows). With
+        frames, the take ends after that many frame sets from its first."""
+        recording = self._running_group().stop_recording(assembled=wait, frames=frames)
         return {"folder": str(recording.folder), "status": recording.status,
                 "frames": recording.frame_counts(), "errors": list(recording.errors)}
 

@@ -81,11 +81,38 @@ class Subscribe(Command):
 @COMMANDS.register("record")
 @dataclass(frozen=True, kw_only=True)
 class Record(Command):
-    """Start recording (by default: the rig's output folder and codec, a time-stamped name)."""
+    """Start recording (by default: the rig's output folder and codec, a time-stamped name).
+
+    A node of a multi-machine rig starts on its coordinator's word: start_at_ns (on the
+    node's clock: engine/machine_clock.py) is the moment of the take's first frame set,
+    frames the take's length in frame sets (it then ends by itself), rig_take what the
+    node's manifest names as the rig's take it belongs to."""
 
     output: str | None = None
     codec: str | None = None
     name: str | None = None
+    start_at_ns: int | None = None
+    frames: int | None = None
+    rig_take: dict[str, Any] | None = None
+
+
+@COMMANDS.register("take_summary")
+@dataclass(frozen=True, kw_only=True)
+class TakeSummary(Command):
+    """A finished take of this engine as its manifest tells it (status, cameras and their
+    frame counts, the rig's take it belongs to): what a rig's coordinator assembles."""
+
+    folder: str
+
+
+@COMMANDS.register("take_times")
+@dataclass(frozen=True, kw_only=True)
+class TakeTimes(Command):
+    """One camera's capture times in a finished take, one per video frame, packed
+    (engine/wire/nodes.py pack_ns): a rig's coordinator computes its sync report from them."""
+
+    folder: str
+    camera: str
 
 
 @COMMANDS.register("export")
@@ -127,9 +154,12 @@ class Unfreeze(Command):
 @COMMANDS.register("stop")
 @dataclass(frozen=True, kw_only=True)
 class Stop(Command):
-    """Stop recording; with wait, answer once the final files are assembled."""
+    """Stop recording; with wait, answer once the final files are assembled. With frames,
+    the take ends after exactly that many frame sets from its first (refused once the
+    cameras have passed it), so the nodes of a rig end alike."""
 
     wait: bool = True
+    frames: int | None = None
 
 
 # --- cameras and rig ----------------------------------------------------------------------
