@@ -11,6 +11,7 @@ command line is wrong) or EXIT_INTERRUPTED (`serve` ended by a second signal).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -23,9 +24,9 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from engine import __version__
 from engine.capture.group import CaptureGroup, GroupError
@@ -60,6 +61,9 @@ from engine.specs import (
 from engine.system.disk_guard import GB, DiskGuard, LowDiskError
 from engine.wire.commands import COMMANDS, Command
 from engine.wire.events import AssemblyProgress, CameraFailed, Error, Event
+
+if TYPE_CHECKING:  # the rig's coordinator is imported only by the commands that use it
+    from engine.nodes.coordinator import RigCoordinator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
@@ -457,36 +461,51 @@ def _broker_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the rig's name on the broker: nodes and coordinator share it")
 
 
+def _rig_take_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lead", type=float, default=0.5, metavar="S",
+                        help="how far ahead the nodes agree on the start and the stop")
+    parser.add_argument("--json", action="store_true")
+
+
 def _broker_url(args: argparse.Namespace) -> str:
     if not args.broker:
         raise argparse.ArgumentTypeError(f"no broker: give --broker URL or set ${BROKER_ENV}")
     return str(args.broker)
 
 
-def cmd_rig_nodes(args: argparse.Namespace) -> int:
-    """Every node heard on the broker, with its cameras, state and measured clock."""
-    from engine.nodes.broker import BrokerError, BrokerLink
+@contextlib.contextmanager
+def _coordinator(args: argparse.Namespace) -> Iterator[RigCoordinator]:
+    """A coordinator of the rig on the broker args name, disconnected after."""
+    from engine.nodes.broker import BrokerLink
     from engine.nodes.coordinator import RigCoordinator
 
     link = BrokerLink(_broker_url(args), name="recorder coordinator",
                       token=os.environ.get(BROKER_TOKEN_ENV))
     try:
         link.connect()
-        coordinator = RigCoordinator(link, args.rig_id)
-        nodes = coordinator.nodes(args.wait, args.expect)
-        rows: list[dict[str, Any]] = []
-        for name, node in nodes.items():
-            try:
-                clock: dict[str, Any] = coordinator.clock(name).to_dict()
-            except BrokerError as exc:
-                clock = {"error": str(exc)}
-            rows.append({"node": name, "state": node.state, "rig": node.rig,
-                         "version": node.version, "cameras": node.cameras, "clock": clock})
+        yield RigCoordinator(link, args.rig_id)
+    finally:
+        link.close()
+
+
+def cmd_rig_nodes(args: argparse.Namespace) -> int:
+    """Every node heard on the broker, with its cameras, state and measured clock."""
+    from engine.nodes.broker import BrokerError
+
+    rows: list[dict[str, Any]] = []
+    try:
+        with _coordinator(args) as coordinator:
+            nodes = coordinator.nodes(args.wait, args.expect)
+            for name, node in nodes.items():
+                try:
+                    clock: dict[str, Any] = coordinator.clock(name).to_dict()
+                except BrokerError as exc:
+                    clock = {"error": str(exc)}
+                rows.append({"node": name, "state": node.state, "rig": node.rig,
+                             "version": node.version, "cameras": node.cameras, "clock": clock})
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        link.close()
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -499,6 +518,93 @@ def cmd_rig_nodes(args: argparse.Namespace) -> int:
                       if "offset_ms" in reading else f"  {reading['error']}")
             print(f"{row['node']:<14}{row['state']:<11}{len(row['cameras']):>8}{offset}")
     return EXIT_OK if rows else EXIT_FAILED
+
+
+def cmd_rig_record(args: argparse.Namespace) -> int:
+    """One take on every node of the rig, started and ended on agreed moments."""
+    from engine.nodes.broker import BrokerError
+    from engine.nodes.rig_take import RigTake, RigTakeError
+    from engine.wire.paths import rig_takes_dir
+
+    output = Path(args.output).expanduser() if args.output else rig_takes_dir()
+    try:
+        with _coordinator(args) as coordinator:
+            take = RigTake.start(coordinator, output, name=args.name, seconds=args.seconds,
+                                 expect=args.expect, lead_s=args.lead,
+                                 tolerance_ms=args.tolerance_ms, codec=args.codec)
+            nodes = ", ".join(entry["node"] for entry in take.manifest["nodes"])
+            print(f"recording rig take {take.folder} on {nodes}"
+                  + ("" if args.seconds else " (Ctrl-C stops it)"), file=sys.stderr, flush=True)
+            if args.seconds is None:
+                _wait_for_interrupt()
+                take.stop(args.lead)
+            manifest = take.finish()
+    except (BrokerError, RigTakeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return _print_rig_take(take.folder, manifest, args.json)
+
+
+def cmd_rig_stop(args: argparse.Namespace) -> int:
+    """Stop a rig take that runs on (its coordinator went away), then assemble it."""
+    from engine.nodes.broker import BrokerError
+    from engine.nodes.rig_take import RigTake, RigTakeError
+
+    try:
+        with _coordinator(args) as coordinator:
+            take = RigTake.open(coordinator, Path(args.take))
+            take.stop(args.lead)
+            manifest = take.finish()
+    except (BrokerError, RigTakeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return _print_rig_take(take.folder, manifest, args.json)
+
+
+def cmd_rig_assemble(args: argparse.Namespace) -> int:
+    """Join the files of every node that has them now (a lost node back and recovered)."""
+    from engine.nodes.broker import BrokerError
+    from engine.nodes.rig_take import RigTake, RigTakeError
+
+    try:
+        with _coordinator(args) as coordinator:
+            take = RigTake.open(coordinator, Path(args.take))
+            manifest = take.assemble()
+    except (BrokerError, RigTakeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return _print_rig_take(take.folder, manifest, args.json)
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_rig_take(folder: Path, manifest: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"folder": str(folder), **manifest}, indent=2))
+    else:
+        print(f"rig take {folder}: {manifest['status']}")
+        for entry in manifest["nodes"]:
+            frames = ", ".join(f"{camera['id']} {camera.get('frames')}"
+                               for camera in entry.get("cameras", []))
+            offset = entry["clock"]["start"]["offset_ms"]
+            print(f"  {entry['node']:<12}{entry['status']:<11}offset {offset:>10.3f} ms  "
+                  f"{frames}  {entry.get('folder') or ''}  {entry.get('error') or ''}".rstrip())
+        sync = manifest.get("sync") or {}
+        if sync.get("spread_ms"):
+            spread = sync["spread_ms"]
+            print(f"  {sync['frame_sets']} frame sets, identical counts: "
+                  f"{sync['identical_counts']}; cross-node spread median {spread['median']} ms, "
+                  f"p99 {spread['p99']} ms, max {spread['max']} ms; start skew "
+                  f"{sync['start_skew_ms']} ms")
+    return EXIT_OK if manifest["status"] == "finished" else EXIT_FAILED
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -731,6 +837,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop listening once N nodes are heard")
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(handler=cmd_rig_nodes)
+    record = rig_actions.add_parser(
+        "record", help="one take on every node, started and ended on agreed moments")
+    _broker_arguments(record)
+    record.add_argument("--seconds", type=float, metavar="S",
+                        help="the take's length (default: until Ctrl-C)")
+    record.add_argument("--name", help="the take's name (default: rig-<UTC time>)")
+    record.add_argument("--output", metavar="DIR",
+                        help="where the rig manifest goes (default: the recordings folder's "
+                             "rig-takes/); each node records into its own folder")
+    record.add_argument("--codec", help="the nodes' codec (default: each rig file's)")
+    record.add_argument("--expect", type=int, default=0, metavar="N",
+                        help="refuse to start with fewer than N nodes")
+    record.add_argument("--tolerance-ms", type=float, default=5.0, metavar="MS",
+                        help="refuse to start unless every node's clock offset is known "
+                             "this well")
+    _rig_take_arguments(record)
+    record.set_defaults(handler=cmd_rig_record)
+    stop = rig_actions.add_parser(
+        "stop", help="stop a rig take whose coordinator went away, then assemble it")
+    _broker_arguments(stop)
+    stop.add_argument("take", help="the rig take's folder (its rig.json)")
+    _rig_take_arguments(stop)
+    stop.set_defaults(handler=cmd_rig_stop)
+    assemble = rig_actions.add_parser(
+        "assemble", help="join the files of nodes that are back (a lost node recovered)")
+    _broker_arguments(assemble)
+    assemble.add_argument("take", help="the rig take's folder (its rig.json)")
+    assemble.add_argument("--json", action="store_true")
+    assemble.set_defaults(handler=cmd_rig_assemble)
 
     status = commands.add_parser("status", help="state of the running engine")
     status.add_argument("--json", action="store_true")
@@ -751,6 +886,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sync-seconds", type=float, default=10.0,
                        help="length of the recording of 2 cameras on one stamped RTSP stream "
                             "(needs GStreamer's RTSP server for /usr/bin/python3; 0 skips it)")
+    bench.add_argument("--rig-seconds", type=float, default=5.0,
+                       help="length of a take across 2 engine nodes on a NATS broker on this "
+                            "machine, beside command round trips through it (needs "
+                            "nats-server; 0 skips it)")
     bench.add_argument("--writer-seconds", type=float, default=8.0,
                        help="seconds of each one-camera take measuring a writer against the "
                             "bare encoder, per size and content (0: skip)")

@@ -104,6 +104,18 @@ def missing_requirement(what: str, installer: str) -> NoReturn:
     pytest.skip(f"{what} is not installed")
 
 
+@pytest.fixture
+def broker() -> Iterator[Any]:
+    """A NATS server on 127.0.0.1 with the rig's token (tests/rig_nodes.py)."""
+    from tests.rig_nodes import Broker
+
+    running = Broker()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on (bound and released at once)."""
     with socket.socket() as probe:

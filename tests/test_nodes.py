@@ -5,30 +5,16 @@ broker is away, and a coordinator measures their clock offsets."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from engine.nodes.clock import CLOCK_OFFSET_ENV, measure_offset
+from engine.nodes.clock import measure_offset
 from engine.wire.nodes import ClockReading, NodeStatus, check_name, decode, encode, subject
-from engine.wire.paths import LOG_DIR_ENV
 from engine.wire.registry import WireError
-from tests.conftest import free_port, missing_requirement
-from tests.engines import ROOT, Engine
-from tests.waiting import wait_for
-
-TOKEN = "rig-secret-token"
-RIG_ID = "testrig"
-MS = 1_000_000
-
+from tests.conftest import free_port
+from tests.rig_nodes import MS, RIG_ID, TOKEN, Broker, run_rig, start_node
 
 # -- the messages and the clock arithmetic ----------------------------------------------
 
@@ -65,63 +51,13 @@ def test_the_offset_of_a_shifted_clock_is_found_through_an_uneven_link():
 
 # -- a real broker and real engines -------------------------------------------------------
 
-class Broker:
-    """nats-server on 127.0.0.1 with token authentication."""
-
-    def __init__(self, port: int | None = None) -> None:
-        executable = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
-        if executable is None:
-            missing_requirement("nats-server", "Debian's nats-server")
-        self.port = port or free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [executable, "-a", "127.0.0.1", "-p", str(self.port), "--auth", TOKEN],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._listening, 10, "nats-server to listen", step_s=0.05)
-
-    def _listening(self) -> bool:
-        assert self.process.poll() is None, "nats-server ended"
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    running = Broker()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-def _node(tmp_path: Path, name: str, broker_url: str, offset_ns: int = 0) -> Engine:
-    folder = tmp_path / name
-    folder.mkdir()
-    return Engine(folder, serve_args=("--node", name, "--broker", broker_url,
-                                      "--rig-id", RIG_ID),
-                  env={"RECORDER_BROKER_TOKEN": TOKEN, CLOCK_OFFSET_ENV: str(offset_ns),
-                       LOG_DIR_ENV: str(folder / "log")})
-
-
-def _rig(*args: str, token: str = TOKEN, timeout_s: float = 60
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", "rig", *args, "--rig-id", RIG_ID],
-        env={**os.environ, "RECORDER_BROKER_TOKEN": token}, cwd=ROOT,
-        capture_output=True, text=True, timeout=timeout_s)
-
-
 def test_two_nodes_announce_their_cameras_and_their_clocks_are_measured(tmp_path, broker):
     """One node's clock runs 250 ms ahead (as another machine's would): the coordinator
     measures it to within 2 ms, and the other's as 0."""
-    nodes = [_node(tmp_path, "left-pc", broker.url),
-             _node(tmp_path, "right-pc", broker.url, offset_ns=250 * MS)]
+    nodes = [start_node(tmp_path, "left-pc", broker.url),
+             start_node(tmp_path, "right-pc", broker.url, offset_ns=250 * MS)]
     try:
-        listed = _rig("nodes", "--broker", broker.url, "--expect", "2", "--wait", "20",
+        listed = run_rig("nodes", "--broker", broker.url, "--expect", "2", "--wait", "20",
                       "--json")
         assert listed.returncode == 0, listed.stderr
         rows = {row["node"]: row for row in json.loads(listed.stdout)}
@@ -131,8 +67,9 @@ def test_two_nodes_announce_their_cameras_and_their_clocks_are_measured(tmp_path
             assert row["rig"] == "test rig"
         assert abs(rows["left-pc"]["clock"]["offset_ms"]) < 2, rows["left-pc"]["clock"]
         assert abs(rows["right-pc"]["clock"]["offset_ms"] - 250) < 2, rows["right-pc"]["clock"]
-        table = _rig("nodes", "--broker", broker.url, "--expect", "2", "--wait", "20")
-        assert "right-pc" in table.stdout and "250." in table.stdout, table.stdout
+        table = run_rig("nodes", "--broker", broker.url, "--expect", "2", "--wait", "20")
+        right = next(line for line in table.stdout.splitlines() if line.startswith("right-pc"))
+        assert abs(float(right.split()[3]) - 250) < 2, table.stdout
         assert TOKEN not in listed.stdout + listed.stderr + table.stdout
     finally:
         for node in nodes:
@@ -144,7 +81,7 @@ def test_a_command_runs_on_a_node_through_the_broker_as_on_its_socket(tmp_path, 
     from engine.nodes.coordinator import NodeCommandError, RigCoordinator
     from engine.wire.commands import Status
 
-    node = _node(tmp_path, "n1", broker.url, offset_ns=-40 * MS)
+    node = start_node(tmp_path, "n1", broker.url, offset_ns=-40 * MS)
     link = BrokerLink(broker.url, "test coordinator", token=TOKEN)
     try:
         link.connect()
@@ -166,11 +103,11 @@ def test_a_command_runs_on_a_node_through_the_broker_as_on_its_socket(tmp_path, 
 
 
 def test_a_wrong_token_or_no_broker_is_named(tmp_path, broker):
-    refused = _rig("nodes", "--broker", broker.url, "--wait", "1", token="wrong")
+    refused = run_rig("nodes", "--broker", broker.url, "--wait", "1", token="wrong")
     assert refused.returncode == 1
     assert "refused this rig's credentials" in refused.stderr, refused.stderr
     assert "wrong" not in refused.stderr
-    nobody = _rig("nodes", "--broker", f"nats://127.0.0.1:{free_port()}", "--wait", "1")
+    nobody = run_rig("nodes", "--broker", f"nats://127.0.0.1:{free_port()}", "--wait", "1")
     assert nobody.returncode == 1
     assert "nothing answers at 127.0.0.1" in nobody.stderr, nobody.stderr
 
@@ -179,17 +116,17 @@ def test_a_node_serves_without_its_broker_and_joins_when_it_comes(tmp_path):
     """The broker is down when the node starts, and restarts later: the engine serves its
     socket all along and the node is on the rig again each time the broker is back."""
     port = free_port()
-    node = _node(tmp_path, "early", f"nats://127.0.0.1:{port}")
+    node = start_node(tmp_path, "early", f"nats://127.0.0.1:{port}")
     broker = None
     try:
         with node.client() as client:
             assert client.status()["engine"]["state"] == "running"
         broker = Broker(port)
-        listed = _rig("nodes", "--broker", broker.url, "--expect", "1", "--wait", "30", "--json")
+        listed = run_rig("nodes", "--broker", broker.url, "--expect", "1", "--wait", "30", "--json")
         assert [row["node"] for row in json.loads(listed.stdout)] == ["early"], listed.stderr
         broker.stop()
         broker = Broker(port)
-        listed = _rig("nodes", "--broker", broker.url, "--expect", "1", "--wait", "30", "--json")
+        listed = run_rig("nodes", "--broker", broker.url, "--expect", "1", "--wait", "30", "--json")
         assert [row["node"] for row in json.loads(listed.stdout)] == ["early"], listed.stderr
     finally:
         if broker is not None:

@@ -45,6 +45,7 @@ class BrokerLink:
         self._name = name
         self._token = token
         self._client: Client | None = None
+        self._closing = False
         self._last_error = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="broker",
@@ -84,7 +85,7 @@ class BrokerLink:
                                 else str(error) or type(error).__name__)
 
         async def lost() -> None:
-            if self._client is not None:  # not a first connection failing
+            if self._client is not None and not self._closing:  # not a first try, nor close()
                 log.warning("lost the broker at %s; reconnecting", self.url)
 
         async def back() -> None:
@@ -164,6 +165,7 @@ class BrokerLink:
 
     def close(self) -> None:
         """Flush, disconnect and end the loop's thread."""
+        self._closing = True
         client = self._client
         if client is not None:
             try:

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+from engine import machine_clock
 from engine.nodes.broker import BrokerError, BrokerLink
 from engine.nodes.clock import ClockEstimate, measure_offset
 from engine.wire.commands import COMMANDS, Command
@@ -81,7 +82,7 @@ class RigCoordinator:
                 raise BrokerError(f"node {node} answered a clock probe with something else")
             return reply.node_ns
 
-        return measure_offset(ask, probes)
+        return measure_offset(ask, probes, machine_clock.now_ns)
 
     def command(self, node: str, command: Command, timeout_s: float = COMMAND_TIMEOUT_S
                 ) -> Any:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import platformdirs
-
 from engine.export import FORMATS as EXPORT_FORMATS
 from engine.option import Declared, Option, declared, option
 from engine.recording.encoder import DEFAULT_PRESET, ENCODER_THREADS, X264_PRESETS
@@ -49,13 +47,9 @@ from engine.specs import (
     CameraSpec,
     SensorSpec,
 )
+from engine.wire.paths import default_output_dir
 
 DEFAULT_START_TIMEOUT_S = 30.0  # as long as the capture group waits unless told otherwise
-
-
-def default_output_dir() -> Path:
-    """Recordings go to the user's Videos folder unless the rig says otherwise."""
-    return Path(platformdirs.user_videos_dir()) / "recordings"
 
 
 @dataclass(frozen=True)

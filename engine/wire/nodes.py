@@ -9,22 +9,33 @@ node name (`subject`):
   (the node's clock), from which the coordinator measures the node's clock offset;
 - `recorder.<rig>.node.<node>.command`: a control-socket request, the socket's JSON
   ({"id", "cmd", "args"}: engine/wire/commands.py), answered with the socket's answer;
-- `recorder.<rig>.node.<node>.events`: the engine's events as the socket sends them.
+- `recorder.<rig>.node.<node>.events`: the engine's events as the socket sends them;
+- `recorder.<rig>.node.<node>.preview`: PreviewFrame, each camera's newest picture, small
+  and compressed, PREVIEW_HZ times a second while a coordinator watches: it publishes
+  WatchPreview on `recorder.<rig>.watch` (rig_subject) at least every WATCH_LEASE_S / 3.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from engine.wire.registry import Message, Registry, WireError
 
 NODE_MESSAGES: Registry[NodeMessage] = Registry("node message", "msg")
 SUBJECT_ROOT = "recorder"
-CHANNELS = ("status", "clock", "command", "events")
+CHANNELS = ("status", "clock", "command", "events", "preview")
+RIG_CHANNELS = ("watch",)
 STATUS_INTERVAL_S = 1.0
+PREVIEW_HZ = 5.0
+PREVIEW_WIDTH = 320  # pixels across a preview picture (never more than the camera's)
+WATCH_LEASE_S = 15.0  # a node stops sending previews this long after the last WatchPreview
 # A node or rig name is one subject token: letters, digits, '-' and '_'.
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -69,6 +80,26 @@ class ClockReading(NodeMessage):
     node_ns: int
 
 
+@NODE_MESSAGES.register("watch_preview")
+@dataclass(frozen=True, kw_only=True)
+class WatchPreview(NodeMessage):
+    """A coordinator shows the rig's cameras: every node sends previews for a while."""
+
+    watcher: str
+
+
+@NODE_MESSAGES.register("preview_frame")
+@dataclass(frozen=True, kw_only=True)
+class PreviewFrame(NodeMessage):
+    """One camera's newest picture, JPEG in base64; `frame` its frame number, so a
+    watcher can tell a live picture from one that stopped."""
+
+    node: str
+    camera: str
+    frame: int
+    jpeg: str
+
+
 def check_name(kind: str, name: str) -> str:
     """name, if it can be a subject token; else a ValueError that says what it may be."""
     if not _NAME.fullmatch(name):
@@ -82,6 +113,13 @@ def subject(rig: str, node: str, channel: str) -> str:
     if channel not in CHANNELS:
         raise ValueError(f"no channel {channel!r} (channels: {', '.join(CHANNELS)})")
     return f"{SUBJECT_ROOT}.{rig}.node.{node}.{channel}"
+
+
+def rig_subject(rig: str, channel: str) -> str:
+    """The broker subject of a channel every node of the rig listens to (RIG_CHANNELS)."""
+    if channel not in RIG_CHANNELS:
+        raise ValueError(f"no rig channel {channel!r} (channels: {', '.join(RIG_CHANNELS)})")
+    return f"{SUBJECT_ROOT}.{rig}.{channel}"
 
 
 def node_of(subject_name: str) -> str:
@@ -100,3 +138,21 @@ def decode(data: bytes) -> NodeMessage:
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"a node message that is not JSON: {exc}") from None
     return NODE_MESSAGES.from_wire(value)
+
+
+def pack_ns(values: np.ndarray) -> str:
+    """Nanosecond times as text small enough for one broker message: an hour of 30 fps
+    capture times (108,000) packs to some 200 kB (deltas of int64, zlib, base64)."""
+    deltas = np.diff(np.asarray(values, np.int64), prepend=np.int64(0))
+    return base64.b64encode(zlib.compress(deltas.astype("<i8").tobytes(), 6)).decode()
+
+
+def unpack_ns(text: str) -> np.ndarray:
+    """The times pack_ns packed; WireError when text is not such a pack."""
+    try:
+        raw = zlib.decompress(base64.b64decode(text, validate=True))
+    except (ValueError, zlib.error) as exc:
+        raise WireError(f"packed times that are not: {exc}") from None
+    if len(raw) % 8:
+        raise WireError("packed times of a length that is not a whole number of int64")
+    return np.cumsum(np.frombuffer(raw, "<i8"), dtype=np.int64)

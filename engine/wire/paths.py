@@ -28,6 +28,16 @@ KEY_NAME = "engine.key"
 LOG_NAME = "engine.log"
 
 
+def default_output_dir() -> Path:
+    """Recordings go to the user's Videos folder unless the rig says otherwise."""
+    return Path(platformdirs.user_videos_dir()) / "recordings"
+
+
+def rig_takes_dir() -> Path:
+    """Where a rig's coordinator writes its takes' manifests unless told: beside them."""
+    return default_output_dir() / "rig-takes"
+
+
 def runtime_dir() -> Path:
     """The per-user folder for the socket and key (created 0700 if missing)."""
     override = os.environ.get(RUNTIME_DIR_ENV)
