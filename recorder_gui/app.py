@@ -23,6 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     rig.add_argument("--demo", type=int, default=4, metavar="N",
                      help="start the engine with N synthetic cameras (default 4)")
     rig.add_argument("--rig", metavar="FILE", help="start the engine with this rig file")
+    parser.add_argument("--broker", metavar="URL",
+                        help="coordinate a rig of several machines on this NATS broker "
+                             "(a token as $RECORDER_BROKER_TOKEN) instead of one engine")
+    parser.add_argument("--rig-id", default="rig", metavar="NAME",
+                        help="with --broker: the rig's name on the broker")
+    parser.add_argument("--rig-output", metavar="DIR",
+                        help="with --broker: where rig manifests go (default: the "
+                             "recordings folder's rig-takes/)")
     parser.add_argument("--record", action="store_true", help="start recording at once")
     parser.add_argument("--quit-after", type=float, metavar="S",
                         help="quit after S seconds (smoke tests), printing display figures")
@@ -42,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         from engine.self_test import run_self_test
 
         return 0 if run_self_test() else 1
+    if args.broker:
+        return _coordinate_rig(args)
 
     from engine.client import EngineClient, EngineNotRunning, launch_engine
     from engine.wire.paths import runtime_dir
@@ -99,6 +109,45 @@ def main(argv: list[str] | None = None) -> int:
     link.close()  # its client: the one a restart attached, not necessarily the first
     del window, link
     gc.collect()
+    return code
+
+
+def _coordinate_rig(args: argparse.Namespace) -> int:
+    """The window of a rig of several machines, as its coordinator on the broker."""
+    import os
+
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from engine.nodes.broker import BrokerError, BrokerLink
+    from engine.nodes.coordinator import RigCoordinator
+    from engine.nodes.preview import PreviewReceiver
+    from engine.wire.paths import rig_takes_dir
+    from recorder_gui.main_window import APP_NAME
+    from recorder_gui.rig_window import RigWindow
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setWindowIcon(QIcon(str(ICON)))
+    link = BrokerLink(args.broker, name="recorder GUI coordinator",
+                      token=os.environ.get("RECORDER_BROKER_TOKEN"))
+    try:
+        link.connect()
+        coordinator = RigCoordinator(link, args.rig_id)
+    except (BrokerError, ValueError) as exc:
+        QMessageBox.critical(None, APP_NAME, f"Cannot coordinate the rig:\n{exc}")
+        link.close()
+        return 1
+    previews = PreviewReceiver(link, args.rig_id, watcher=f"gui-{os.getpid()}")
+    output = Path(args.rig_output).expanduser() if args.rig_output else rig_takes_dir()
+    window = RigWindow(coordinator, previews, output)
+    window.resize(1280, 800)
+    window.show()
+    code = app.exec()
+    window.deleteLater()
+    app.processEvents()
+    previews.close()
+    link.close()
     return code
 
 

@@ -4,7 +4,8 @@ The engine serves its control socket as always; the agent puts it on the broker 
 (engine/wire/nodes.py names the subjects): it announces the node's status every
 STATUS_INTERVAL_S, answers clock probes at once from the loop, runs commands that come on
 its command subject exactly as the socket would (the same requests, the same answers,
-secrets masked), and publishes the engine's events. Frames stay on the node.
+secrets masked), and publishes the engine's events. Frames stay on the node; a
+coordinator that watches gets small previews (engine/nodes/preview.py).
 
 The broker is the node's link to the rig, not its reason to run: a broker that is down
 when the node starts, or goes away later, leaves the engine serving and recording
@@ -19,9 +20,9 @@ import os
 import threading
 from typing import Any
 
-from engine import __version__
+from engine import __version__, machine_clock
 from engine.nodes.broker import BrokerError, BrokerLink
-from engine.nodes.clock import NodeClock
+from engine.nodes.preview import PreviewSender
 from engine.service.server import EngineServer
 from engine.wire.nodes import (
     STATUS_INTERVAL_S,
@@ -44,13 +45,13 @@ class NodeAgent:
     """Puts `server` on the rig `rig` of the broker at `url` as node `node`."""
 
     def __init__(self, server: EngineServer, node: str, url: str, rig: str = "rig",
-                 token: str | None = None, clock: NodeClock | None = None) -> None:
+                 token: str | None = None) -> None:
         self.node = check_name("node", node)
         self.rig = check_name("rig", rig)
         self._server = server
-        self._clock = clock or NodeClock()
         self._link = BrokerLink(url, name=f"recorder node {node}", token=token)
         self._stop = threading.Event()
+        self._preview: PreviewSender | None = None
         self._thread = threading.Thread(target=self._run, name="node-agent", daemon=True)
 
     def start(self) -> None:
@@ -71,6 +72,7 @@ class NodeAgent:
         self._link.answer_now(self._subject("clock"), self._clock_reading)
         self._link.serve(self._subject("command"), self._command)
         self._server.add_listener(self._event)
+        self._preview = PreviewSender(self._link, self.rig, self.node, self._rings)
         log.info("node %s joined rig %r on the broker at %s", self.node, self.rig,
                  self._link.url)
         while True:
@@ -85,14 +87,18 @@ class NodeAgent:
         """The node's announcement, from its engine's status (secrets masked)."""
         answer = self._server.answer(b'{"id": 0, "cmd": "status", "args": {}}')
         status: dict[str, Any] = answer.get("result") or {}
-        cameras = [{key: camera.get(key) for key in ("id", "source", "state", "width",
-                                                      "height", "fps", "capture_clock")}
+        cameras = [{key: camera.get(key) for key in ("id", "source", "status", "size",
+                                                      "target_fps", "fps", "frames", "dropped")}
                    for camera in status.get("cameras", [])]
         return NodeStatus(node=self.node, version=__version__, pid=os.getpid(),
                           rig=str((status.get("rig") or {}).get("name", "")),
                           state=str((status.get("engine") or {}).get("state", "unknown")),
                           cameras=cameras, recording=status.get("recording"),
-                          clock_ns=self._clock.now_ns())
+                          clock_ns=machine_clock.now_ns())
+
+    def _rings(self) -> list[dict[str, Any]]:
+        answer = self._server.answer(b'{"id": 0, "cmd": "rings", "args": {}}')
+        return list(answer.get("result") or [])
 
     def _clock_reading(self, data: bytes) -> bytes:
         try:
@@ -102,7 +108,7 @@ class NodeAgent:
             return b"{}"
         if not isinstance(probe, ClockProbe):
             return b"{}"
-        return encode(ClockReading(sent_ns=probe.sent_ns, node_ns=self._clock.now_ns()))
+        return encode(ClockReading(sent_ns=probe.sent_ns, node_ns=machine_clock.now_ns()))
 
     def _command(self, data: bytes) -> bytes:
         return json.dumps(self._server.answer(data)).encode()
@@ -113,4 +119,6 @@ class NodeAgent:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(RETRY_MAX_S)
+        if self._preview is not None:
+            self._preview.close()
         self._link.close()
