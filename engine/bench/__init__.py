@@ -28,6 +28,7 @@ from engine.bench.network_camera import (
     network_camera_targets,
     print_network_camera,
 )
+from engine.bench.rig_broker import bench_rig, print_rig, rig_targets
 from engine.bench.stamped_sync import (
     bench_stamped_sync,
     print_stamped_sync,
@@ -372,6 +373,8 @@ def _print_tables(results: dict[str, Any]) -> None:
         print_network_camera(results["network_camera"])
     if results.get("stamped_sync"):
         print_stamped_sync(results["stamped_sync"])
+    if results.get("rig"):
+        print_rig(results["rig"])
     if results.get("writer_cost"):
         print_writer_cost(results["writer_cost"])
     if results.get("writer_wake"):
@@ -429,6 +432,8 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, bool]]:
         checks.extend(network_camera_targets(network))
     if results.get("stamped_sync"):
         checks.extend(stamped_sync_targets(results["stamped_sync"]))
+    if results.get("rig"):
+        checks.extend(rig_targets(results["rig"]))
     if results.get("writer_cost"):
         checks.extend(writer_cost_targets(results["writer_cost"]))
     if results.get("writer_wake"):
@@ -494,6 +499,10 @@ def run_bench(args: argparse.Namespace) -> int:
     if sync_seconds > 0:
         print("recording 2 cameras on one stamped RTSP stream ...", flush=True)
         results["stamped_sync"] = bench_stamped_sync(sync_seconds)
+    rig_seconds = min(args.rig_seconds, 2.0) if quick else args.rig_seconds
+    if rig_seconds > 0:
+        print("measuring a rig of 2 nodes on a NATS broker ...", flush=True)
+        results["rig"] = bench_rig(rig_seconds)
     writer_seconds = min(args.writer_seconds, 2.0) if quick else args.writer_seconds
     if writer_seconds > 0:
         print("measuring writers against the bare encoder, clean and realistic content ...",
