@@ -123,7 +123,7 @@ def _coordinate_rig(args: argparse.Namespace) -> int:
     from engine.nodes.coordinator import RigCoordinator
     from engine.nodes.preview import PreviewReceiver
     from engine.wire.paths import rig_takes_dir
-    from recorder_gui.main_window import APP_NAME
+    from recorder_gui.main_window import APP_NAME, FIRST_SIZE, SCREEN_SHARE
     from recorder_gui.rig_window import RigWindow
 
     app = QApplication(sys.argv[:1])
@@ -141,7 +141,9 @@ def _coordinate_rig(args: argparse.Namespace) -> int:
     previews = PreviewReceiver(link, args.rig_id, watcher=f"gui-{os.getpid()}")
     output = Path(args.rig_output).expanduser() if args.rig_output else rig_takes_dir()
     window = RigWindow(coordinator, previews, output)
-    window.resize(1280, 800)
+    screen = window.screen().availableGeometry()
+    window.resize(min(FIRST_SIZE[0], int(screen.width() * SCREEN_SHARE)),
+                  min(FIRST_SIZE[1], int(screen.height() * SCREEN_SHARE)))
     window.show()
     code = app.exec()
     window.deleteLater()

@@ -43,6 +43,7 @@ from engine.nodes.rig_take import RigTake, RigTakeError
 REFRESH_MS = 100
 NODES_EVERY_S = 1.0
 CLOCKS_EVERY_S = 10.0
+SIDE_WIDTH = 470
 STALE_AFTER_S = 2.0  # a preview older than this is shown as NO SIGNAL
 RECORDING_COLOUR = QColor(220, 30, 30)
 NO_SIGNAL_COLOUR = QColor(240, 70, 70)
@@ -142,9 +143,8 @@ class RigWindow(QMainWindow):
         self._grid_widget = QWidget()
         self._grid = QGridLayout(self._grid_widget)
         self._grid.setSpacing(4)
-        self.nodes_table = QTableWidget(0, 5)
-        self.nodes_table.setHorizontalHeaderLabels(
-            ["Node", "State", "Cameras", "Clock offset", "Take"])
+        self.nodes_table = QTableWidget(0, 4)
+        self.nodes_table.setHorizontalHeaderLabels(["Node", "State", "Clock offset ms", "Take"])
         self.nodes_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents)
         self.nodes_table.horizontalHeader().setStretchLastSection(True)
@@ -158,8 +158,9 @@ class RigWindow(QMainWindow):
         splitter = QSplitter()
         splitter.addWidget(self._grid_widget)
         splitter.addWidget(side)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        side.setMinimumWidth(SIDE_WIDTH)  # the nodes' table unclipped; the tiles get the rest
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
         self.setCentralWidget(splitter)
 
         self._timer = QTimer(self, interval=REFRESH_MS)
@@ -209,8 +210,8 @@ class RigWindow(QMainWindow):
         for row, (node, status) in enumerate(self._nodes.items()):
             recording = status.recording or {}
             take = Path(recording["folder"]).name if recording.get("folder") else "—"
-            for column, text in enumerate((node, status.state, str(len(status.cameras)),
-                                           self._clocks.get(node, "…"), take)):
+            for column, text in enumerate((node, status.state, self._clocks.get(node, "…"),
+                                           take)):
                 self.nodes_table.setItem(row, column, QTableWidgetItem(text))
 
     def _measure_clocks(self, nodes: list[str]) -> Callable[[], None]:
@@ -218,10 +219,10 @@ class RigWindow(QMainWindow):
         for node in nodes:
             try:
                 clock = self.coordinator.clock(node)
-                readings[node] = (f"{clock.offset_ns / 1e6:+.3f} ms "
+                readings[node] = (f"{clock.offset_ns / 1e6:+.3f} "
                                   f"± {clock.uncertainty_ns / 1e6:.3f}")
             except BrokerError as exc:
-                readings[node] = f"unknown: {exc}"
+                readings[node] = f"unknown ({exc})"
         return lambda: self._clocks.update(readings)
 
     def _show_idle(self) -> None:

@@ -51,7 +51,7 @@ def test_the_rig_window_shows_every_node_camera_and_records_the_rig(qtbot, rig_w
     qtbot.waitUntil(lambda: all(tile.frame > first[name] for name, tile
                                 in window.tiles.items()), timeout=10000)  # live, not one picture
     assert window.nodes_table.rowCount() == 3
-    qtbot.waitUntil(lambda: "+250." in window.nodes_table.item(2, 3).text(), timeout=30000)
+    qtbot.waitUntil(lambda: "+250." in window.nodes_table.item(2, 2).text(), timeout=30000)
     assert "3 nodes, 6 cameras" in window.status.text()
 
     window.record_action.trigger()
