@@ -232,16 +232,16 @@ class CaptureGroup:
 
     # --- pause (writing) and freeze (the cameras) -------------------------------------------
 
-    def pause(self) -> None:
+    def pause(self, frames: int | None = None) -> None:
         """Pause writing the take at a frame every camera shares; the cameras and the
         preview go on (TakeController.pause). GroupError when nothing is being recorded."""
-        frame = self.takes.pause()
+        frame = self.takes.pause(frames)
         if frame is not None:
             self._emit(events.Paused(frame=frame))
 
-    def resume(self) -> None:
+    def resume(self, frames: int | None = None) -> None:
         """Write the take again from a frame every camera shares (TakeController.resume)."""
-        frame = self.takes.resume()
+        frame = self.takes.resume(frames)
         if frame is not None:
             self._emit(events.Resumed(frame=frame))
 

@@ -224,20 +224,27 @@ class TakeController:
         return recording
 
     def _end_after(self, recording: Recording, first: int, frames: int) -> None:
-        """End the take after `frames` sets from first; only a set no camera has reached
-        may be its end, so every camera and writer sees it in time."""
+        """End the take after `frames` sets from first (see _set_ahead)."""
         if frames < 1:
             raise GroupError(f"a take holds at least one frame set, not {frames}")
-        rows = self._roster.rows()
-        state = self._gate.state
-        ahead = int((state.counts[rows] + state.grabbing[rows]).max()) if rows else first
-        last = first + frames
-        if last <= ahead:
-            raise GroupError(f"the take has passed its frame set {frames} already "
-                             f"({ahead - first} sets recorded)")
+        last = self._set_ahead(recording, frames, first)
         self._gate.end_take_at(last)
         recording.last_frame = last
         recording.planned_end = True
+
+    def _set_ahead(self, recording: Recording, frames: int, first: int | None = None) -> int:
+        """The frame number of the take's set `frames` (counted from first, the take's
+        first frame by default), which no camera may have reached yet: a boundary set
+        without gathering the group must lie ahead of every camera and writer."""
+        first = recording.first_frame if first is None else first
+        rows = self._roster.rows()
+        state = self._gate.state
+        ahead = int((state.counts[rows] + state.grabbing[rows]).max()) if rows else first
+        frame = first + frames
+        if frame <= ahead:
+            raise GroupError(f"the take has passed its frame set {frames} already "
+                             f"({ahead - first} sets recorded)")
+        return frame
 
     def _guard_disk(self, recording: Recording) -> None:
         """End the take cleanly (files finalized) before its disk fills up."""
@@ -366,13 +373,21 @@ class TakeController:
                              "writing a take (freeze holds the preview)")
         return recording
 
-    def pause(self) -> int | None:
+    def pause(self, frames: int | None = None) -> int | None:
         """Stop writing at a frame every camera shares; the cameras run on. Returns that
-        frame, None if writing was already paused. GroupError when no take is written."""
+        frame, None if writing was already paused. GroupError when no take is written.
+        With frames, writing stops at the take's frame set `frames` (a rig's nodes pause
+        alike; refused once the group has passed it)."""
         with self._control:
             recording = self._writing()
             if recording.writing_paused:
                 return None
+            if frames is not None:
+                boundary = self._set_ahead(recording, max(1, frames))
+                recording.pause_at(boundary)
+                self._gate.pause_writing(boundary)
+                self.clock_follows()
+                return boundary
             boundary = self._gather()
             try:
                 # Never an empty take: its first frame set is recorded in any case.
@@ -384,17 +399,26 @@ class TakeController:
                 self._gate.release()
             return boundary
 
-    def resume(self) -> int | None:
+    def resume(self, frames: int | None = None) -> int | None:
         """Write again from a frame every camera shares. Returns that frame, None if
-        writing was not paused. GroupError when no take is written."""
+        writing was not paused. GroupError when no take is written. With frames, writing
+        goes on from the take's frame set `frames` (see pause)."""
         with self._control:
             recording = self._writing()
             if not recording.writing_paused:
                 return None
+            segments = recording.segments
+            paused_from = segments[-1][1] if segments else None
+            if frames is not None:
+                boundary = self._set_ahead(recording, frames)
+                if paused_from is not None:
+                    boundary = max(boundary, paused_from)
+                recording.resume_at(boundary)
+                self._gate.resume_writing(boundary)
+                self.clock_follows()
+                return boundary
             boundary = self._gather()
             try:
-                segments = recording.segments
-                paused_from = segments[-1][1] if segments else None
                 if paused_from is not None:  # the pause may begin ahead of the group
                     boundary = max(boundary, paused_from)
                 recording.resume_at(boundary)

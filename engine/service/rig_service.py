@@ -493,15 +493,17 @@ class RigService:
         return {"folder": str(recording.folder), "first_frame": recording.first_frame,
                 "last_frame": recording.last_frame, "start_at_ns": start_at_ns}
 
-    def pause(self) -> dict[str, Any]:
+    def pause(self, frames: int | None = None) -> dict[str, Any]:
         """Pause writing the take; the cameras and the preview go on. Refused when nothing
-        is being recorded (freeze holds the preview)."""
-        self._running_group().pause()
+        is being recorded (freeze holds the preview). With frames: from that frame set of
+        the take on."""
+        self._running_group().pause(frames)
         return {"state": self._state()}
 
-    def resume(self) -> dict[str, Any]:
-        """Write the paused take again. Refused when nothing is being recorded."""
-        self._running_group().resume()
+    def resume(self, frames: int | None = None) -> dict[str, Any]:
+        """Write the paused take again. Refused when nothing is being recorded. With
+        frames: from that frame set of the take on."""
+        self._running_group().resume(frames)
         return {"state": self._state()}
 
     def freeze(self) -> dict[str, Any]:

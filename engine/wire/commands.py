@@ -130,13 +130,19 @@ class Export(Command):
 @dataclass(frozen=True, kw_only=True)
 class Pause(Command):
     """Pause writing the take; the cameras and the preview go on (refused when nothing
-    is being recorded)."""
+    is being recorded). With frames, from the take's frame set `frames` on, which the
+    cameras must not have reached yet: a rig's nodes pause alike."""
+
+    frames: int | None = None
 
 
 @COMMANDS.register("resume")
 @dataclass(frozen=True, kw_only=True)
 class Resume(Command):
-    """Write the paused take again; every file skips the same frame sets."""
+    """Write the paused take again; every file skips the same frame sets. With frames,
+    from the take's frame set `frames` on (see pause)."""
+
+    frames: int | None = None
 
 
 @COMMANDS.register("freeze")
