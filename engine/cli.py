@@ -493,30 +493,42 @@ def cmd_rig_nodes(args: argparse.Namespace) -> int:
     from engine.nodes.broker import BrokerError
 
     rows: list[dict[str, Any]] = []
+    unreadable: dict[str, str] = {}
     try:
         with _coordinator(args) as coordinator:
             nodes = coordinator.nodes(args.wait, args.expect)
+            unreadable = dict(coordinator.unreadable)
             for name, node in nodes.items():
                 try:
                     clock: dict[str, Any] = coordinator.clock(name).to_dict()
                 except BrokerError as exc:
                     clock = {"error": str(exc)}
                 rows.append({"node": name, "state": node.state, "rig": node.rig,
-                             "version": node.version, "cameras": node.cameras, "clock": clock})
+                             "version": node.version, "cameras": node.cameras, "clock": clock,
+                             "health": node.health})
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    for name, error in unreadable.items():
+        print(f"node {name}: its announcement cannot be read (another version?): {error}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
         print(f"no node of rig {args.rig_id!r} announced itself within {args.wait:g} s")
     else:
-        print(f"{'node':<14}{'state':<11}{'cameras':>8}{'clock offset ms':>17}{'+-':>8}")
+        print(f"{'node':<14}{'state':<11}{'cameras':>8}{'cpu %':>7}{'disk free':>11}"
+              f"{'clock offset ms':>17}{'+-':>8}")
         for row in rows:
-            reading = row["clock"]
+            reading, health = row["clock"], row["health"]
             offset = (f"{reading['offset_ms']:>17.3f}{reading['uncertainty_ms']:>8.3f}"
                       if "offset_ms" in reading else f"  {reading['error']}")
-            print(f"{row['node']:<14}{row['state']:<11}{len(row['cameras']):>8}{offset}")
+            cpu = health.get("cpu_percent")
+            free = health.get("disk_free_bytes")
+            print(f"{row['node']:<14}{row['state']:<11}{len(row['cameras']):>8}"
+                  f"{'-' if cpu is None else f'{cpu:.0f}':>7}"
+                  f"{'-' if free is None else f'{free / 1e9:.0f} GB':>11}{offset}"
+                  + ("" if health.get("healthy", True) else f"  {health.get('error')}"))
     return EXIT_OK if rows else EXIT_FAILED
 
 
@@ -559,6 +571,46 @@ def cmd_rig_stop(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return _print_rig_take(take.folder, manifest, args.json)
+
+
+def cmd_rig_pause(args: argparse.Namespace) -> int:
+    """Pause (or resume) writing a rig take on every node at the same frame set."""
+    from engine.nodes.broker import BrokerError
+    from engine.nodes.rig_take import RigTake, RigTakeError
+
+    try:
+        with _coordinator(args) as coordinator:
+            take = RigTake.open(coordinator, Path(args.take))
+            frames = take.resume(args.lead) if args.resume else take.pause(args.lead)
+    except (BrokerError, RigTakeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{'resumed' if args.resume else 'paused'} {take.folder.name} from its frame set "
+          f"{frames} on every node")
+    return EXIT_OK
+
+
+def cmd_rig_ctl(args: argparse.Namespace) -> int:
+    """One engine command (as `ctl` sends it) on every node of the rig, or on --node."""
+    from engine.nodes.broker import BrokerError
+    from engine.nodes.coordinator import NodeCommandError
+
+    command = ctl_command(args)
+    answers: dict[str, Any] = {}
+    try:
+        with _coordinator(args) as coordinator:
+            nodes = [args.node] if args.node else list(coordinator.nodes(args.listen,
+                                                                         args.expect))
+            for node in nodes:
+                try:
+                    answers[node] = {"result": coordinator.command(node, command)}
+                except (BrokerError, NodeCommandError) as exc:
+                    answers[node] = {"error": str(exc)}
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(answers, indent=2))
+    return EXIT_OK if answers and all("result" in a for a in answers.values()) else EXIT_FAILED
 
 
 def cmd_rig_assemble(args: argparse.Namespace) -> int:
@@ -860,6 +912,25 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("take", help="the rig take's folder (its rig.json)")
     _rig_take_arguments(stop)
     stop.set_defaults(handler=cmd_rig_stop)
+    for action in ("pause", "resume"):
+        pause = rig_actions.add_parser(
+            action, help=f"{action} writing a rig take on every node at the same frame set")
+        _broker_arguments(pause)
+        pause.add_argument("take", help="the rig take's folder (its rig.json)")
+        pause.add_argument("--lead", type=float, default=0.5, metavar="S",
+                           help=f"how far ahead the nodes agree on the {action}")
+        pause.set_defaults(handler=cmd_rig_pause, resume=action == "resume")
+    rig_ctl = rig_actions.add_parser(
+        "ctl", help="send an engine command (as ctl does) to every node, or to --node")
+    _broker_arguments(rig_ctl)
+    rig_ctl.add_argument("--node", metavar="NAME", help="only this node")
+    rig_ctl.add_argument("--listen", type=float, default=2.5, metavar="S",
+                         help="listen this long for nodes to announce themselves (a "
+                              "command's own options, such as stop's --wait, follow it)")
+    rig_ctl.add_argument("--expect", type=int, default=0, metavar="N",
+                         help="stop listening once N nodes are heard")
+    _add_ctl_commands(rig_ctl)
+    rig_ctl.set_defaults(handler=cmd_rig_ctl)
     assemble = rig_actions.add_parser(
         "assemble", help="join the files of nodes that are back (a lost node recovered)")
     _broker_arguments(assemble)

@@ -2,7 +2,7 @@
 
 Every node's cameras as tiles (small previews through the broker, a few a second: the
 frames stay on their nodes), the nodes with their state and measured clock offset, and
-Record / Stop for the whole rig: one take across the nodes, started and ended on agreed
+Record / Pause / Stop for the whole rig: one take across the nodes, started and ended on agreed
 moments (engine/nodes/rig_take.py), its rig manifest and sync report written beside.
 
 Calls that wait on the broker (a take's start waits for its agreed moment; its end for
@@ -43,9 +43,10 @@ from engine.nodes.rig_take import RigTake, RigTakeError
 REFRESH_MS = 100
 NODES_EVERY_S = 1.0
 CLOCKS_EVERY_S = 10.0
-SIDE_WIDTH = 470
+SIDE_WIDTH = 600
 STALE_AFTER_S = 2.0  # a preview older than this is shown as NO SIGNAL
 RECORDING_COLOUR = QColor(220, 30, 30)
+PAUSED_COLOUR = QColor(235, 190, 20)
 NO_SIGNAL_COLOUR = QColor(240, 70, 70)
 
 
@@ -58,6 +59,7 @@ class PreviewTile(QWidget):
         self.setMinimumSize(160, 120)
         self.frame = -1
         self.recording = False
+        self.paused = False
         self.no_signal = True
         self._image: QImage | None = None
         self._pixels: np.ndarray | None = None  # the QImage's memory
@@ -75,9 +77,9 @@ class PreviewTile(QWidget):
             self.no_signal = stale
             self.update()
 
-    def set_recording(self, recording: bool) -> None:
-        if recording != self.recording:
-            self.recording = recording
+    def set_recording(self, recording: bool, paused: bool = False) -> None:
+        if (recording, paused) != (self.recording, self.paused):
+            self.recording, self.paused = recording, paused
             self.update()
 
     def paintEvent(self, _event: Any) -> None:
@@ -103,6 +105,8 @@ class PreviewTile(QWidget):
     def badge(self) -> tuple[str, QColor]:
         if self.no_signal:
             return "NO SIGNAL", NO_SIGNAL_COLOUR
+        if self.recording and self.paused:
+            return "❚❚ PAUSED", PAUSED_COLOUR
         if self.recording:
             return "● REC", RECORDING_COLOUR
         return "", QColor()
@@ -121,6 +125,7 @@ class RigWindow(QMainWindow):
         self.setWindowTitle(f"Rig {coordinator.rig} — recorder workstation")
         self.take: RigTake | None = None
         self.recording = False
+        self.paused = False  # writing paused on every node; the cameras run on
         self.busy = False  # a start or an end is under way on the worker
         self.last_manifest: dict[str, Any] | None = None
         self.tiles: dict[str, PreviewTile] = {}
@@ -134,17 +139,21 @@ class RigWindow(QMainWindow):
         bar.setMovable(False)
         self.record_action = QAction("● Record rig", self)
         self.record_action.triggered.connect(self.start_recording)
+        self.pause_action = QAction("❚❚ Pause", self)
+        self.pause_action.triggered.connect(self.toggle_pause)
         self.stop_action = QAction("■ Stop", self)
         self.stop_action.triggered.connect(self.stop_recording)
         bar.addAction(self.record_action)
+        bar.addAction(self.pause_action)
         bar.addAction(self.stop_action)
         self.addToolBar(bar)
 
         self._grid_widget = QWidget()
         self._grid = QGridLayout(self._grid_widget)
         self._grid.setSpacing(4)
-        self.nodes_table = QTableWidget(0, 4)
-        self.nodes_table.setHorizontalHeaderLabels(["Node", "State", "Clock offset ms", "Take"])
+        self.nodes_table = QTableWidget(0, 5)
+        self.nodes_table.setHorizontalHeaderLabels(
+            ["Node", "State", "Health", "Clock offset ms", "Take"])
         self.nodes_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents)
         self.nodes_table.horizontalHeader().setStretchLastSection(True)
@@ -183,12 +192,13 @@ class RigWindow(QMainWindow):
             self._nodes = self.coordinator.nodes(wait_s=0)
             self._arrange()
             self._fill_table()
+            self._adopt_running_take()
         if now - self._clocks_at >= CLOCKS_EVERY_S and self._nodes and not self.busy:
             self._clocks_at = now
             self._in_background(self._measure_clocks, list(self._nodes))
         for name, tile in self.tiles.items():
             tile.show_preview(self.previews.latest(name))
-            tile.set_recording(self.recording)
+            tile.set_recording(self.recording, self.paused)
         if not self.busy and not self.recording:
             self._show_idle()
 
@@ -210,9 +220,39 @@ class RigWindow(QMainWindow):
         for row, (node, status) in enumerate(self._nodes.items()):
             recording = status.recording or {}
             take = Path(recording["folder"]).name if recording.get("folder") else "—"
-            for column, text in enumerate((node, status.state, self._clocks.get(node, "…"),
-                                           take)):
-                self.nodes_table.setItem(row, column, QTableWidgetItem(text))
+            health = status.health
+            for column, text in enumerate((node, status.state, health_text(health),
+                                           self._clocks.get(node, "…"), take)):
+                item = QTableWidgetItem(text)
+                if column == 2:
+                    item.setToolTip("\n".join([health.get("error") or "",
+                                                *health.get("warnings", [])]).strip())
+                    if not health.get("healthy", True):
+                        item.setForeground(NO_SIGNAL_COLOUR)
+                self.nodes_table.setItem(row, column, item)
+
+    def _adopt_running_take(self) -> None:
+        """Nodes recording a rig take that this window did not start (its coordinator went
+        away): re-attach to it from its manifest, so Stop ends it on every node."""
+        if self.take is not None or self.busy:
+            return
+        takes = {(status.recording or {}).get("rig_take", {}).get("take")
+                 for status in self._nodes.values() if status.recording}
+        takes.discard(None)
+        if len(takes) != 1:
+            return
+        name = str(takes.pop())
+        try:
+            take = RigTake.open(self.coordinator, self.output / name)
+        except RigTakeError as exc:
+            self.status.setText(f"The nodes record rig take {name}, which this window cannot "
+                                f"stop: {exc}")
+            return
+        self.take, self.recording, self.last_manifest = take, True, None
+        self.paused = bool(take.manifest.get("pauses") and take.manifest["pauses"][-1][1] is None)
+        self.pause_action.setText("▶ Resume" if self.paused else "❚❚ Pause")
+        self._update_actions()
+        self.status.setText(f"● Recording rig take {name} (re-attached)")
 
     def _measure_clocks(self, nodes: list[str]) -> Callable[[], None]:
         readings = {}
@@ -256,6 +296,29 @@ class RigWindow(QMainWindow):
                                 f"{len(take.manifest['nodes'])} nodes")
         return started
 
+    def toggle_pause(self) -> None:
+        if self.busy or not self.recording or self.take is None:
+            return
+        self.busy = True
+        self._update_actions()
+        self._in_background(self._pause, self.take, not self.paused)
+
+    def _pause(self, take: RigTake, pause: bool) -> Callable[[], None]:
+        try:
+            frame_set = take.pause(self.lead_s) if pause else take.resume(self.lead_s)
+        except (BrokerError, RigTakeError) as exc:
+            message = str(exc)
+            return lambda: self._finished_busy(f"{'Pause' if pause else 'Resume'} failed: "
+                                               f"{message}")
+
+        def done() -> None:
+            self.paused = pause
+            self.pause_action.setText("▶ Resume" if pause else "❚❚ Pause")
+            self._finished_busy(f"{'❚❚ Paused' if pause else '● Recording'} rig take "
+                                f"{take.manifest['name']} from frame set {frame_set} on "
+                                "every node")
+        return done
+
     def stop_recording(self) -> None:
         if self.busy or not self.recording or self.take is None:
             return
@@ -274,6 +337,8 @@ class RigWindow(QMainWindow):
 
         def stopped() -> None:
             self.recording, self.take, self.last_manifest = False, None, manifest
+            self.paused = False
+            self.pause_action.setText("❚❚ Pause")
             self._finished_busy(saved_text(take.folder, manifest))
         return stopped
 
@@ -285,6 +350,7 @@ class RigWindow(QMainWindow):
     def _update_actions(self) -> None:
         self.record_action.setEnabled(not self.busy and not self.recording)
         self.stop_action.setEnabled(not self.busy and self.recording)
+        self.pause_action.setEnabled(not self.busy and self.recording)
 
     def _in_background(self, work: Callable[..., Callable[[], None]], *args: Any) -> None:
         threading.Thread(target=lambda: self._outcomes.put(work(*args)), daemon=True,
@@ -293,6 +359,18 @@ class RigWindow(QMainWindow):
     def closeEvent(self, event: Any) -> None:
         self._timer.stop()
         super().closeEvent(event)
+
+
+def health_text(health: dict[str, Any]) -> str:
+    """'CPU 34% · 120 GB free' (and the battery's charge where there is one)."""
+    parts = []
+    if health.get("cpu_percent") is not None:
+        parts.append(f"CPU {health['cpu_percent']:.0f}%")
+    if health.get("disk_free_bytes") is not None:
+        parts.append(f"{health['disk_free_bytes'] / 1e9:.0f} GB free")
+    if health.get("battery_percent") is not None:
+        parts.append(f"battery {health['battery_percent']:.0f}%")
+    return (" · ".join(parts) or "—") + ("" if health.get("healthy", True) else " ⚠")
 
 
 def saved_text(folder: Path, manifest: dict[str, Any]) -> str:

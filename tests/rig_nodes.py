@@ -60,7 +60,8 @@ def start_node(tmp_path: Path, name: str, broker_url: str, offset_ns: int = 0,
 
 def rig_command(*args: str, token: str = TOKEN) -> list[str]:
     """The argv of `recorder-engine rig ARGS` for this rig; run it with rig_env()."""
-    return [sys.executable, "-m", "engine", "rig", *args, "--rig-id", RIG_ID]
+    action, *rest = args  # the rig id before the rest: `rig ctl` ends with a command
+    return [sys.executable, "-m", "engine", "rig", action, "--rig-id", RIG_ID, *rest]
 
 
 def rig_env(token: str = TOKEN) -> dict[str, str]:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from engine.nodes.clock import measure_offset
+from engine.wire.commands import Properties
 from engine.wire.nodes import ClockReading, NodeStatus, check_name, decode, encode, subject
 from engine.wire.registry import WireError
 from tests.conftest import free_port
@@ -69,7 +70,9 @@ def test_two_nodes_announce_their_cameras_and_their_clocks_are_measured(tmp_path
         assert abs(rows["right-pc"]["clock"]["offset_ms"] - 250) < 2, rows["right-pc"]["clock"]
         table = run_rig("nodes", "--broker", broker.url, "--expect", "2", "--wait", "20")
         right = next(line for line in table.stdout.splitlines() if line.startswith("right-pc"))
-        assert abs(float(right.split()[3]) - 250) < 2, table.stdout
+        assert abs(float(right.split()[-2]) - 250) < 2, table.stdout
+        assert "GB" in right, table.stdout  # the node's recordings disk
+        assert rows["right-pc"]["health"]["disk_free_bytes"] > 0
         assert TOKEN not in listed.stdout + listed.stderr + table.stdout
     finally:
         for node in nodes:
@@ -132,3 +135,25 @@ def test_a_node_serves_without_its_broker_and_joins_when_it_comes(tmp_path):
         if broker is not None:
             broker.stop()
         node.stop()
+
+
+def test_rig_ctl_sends_one_command_to_every_node(tmp_path, broker):
+    nodes = [start_node(tmp_path, name, broker.url) for name in ("n1", "n2")]
+    try:
+        changed = run_rig("ctl", "--broker", broker.url, "--expect", "2", "--listen", "20",
+                          "set", "left", "brightness=20")
+        assert changed.returncode == 0, changed.stdout + changed.stderr
+        answers = json.loads(changed.stdout)
+        assert sorted(answers) == ["n1", "n2"]
+        for node in nodes:
+            with node.client() as client:
+                brightness = next(p for p in client.call(Properties(camera="left"))
+                                  if p["name"] == "brightness")
+                assert brightness["value"] == 20
+        unknown = run_rig("ctl", "--broker", broker.url, "--node", "n1", "set", "nosuch",
+                          "brightness=1")
+        assert unknown.returncode == 1
+        assert "nosuch" in json.loads(unknown.stdout)["n1"]["error"]
+    finally:
+        for node in nodes:
+            node.stop()

@@ -56,6 +56,14 @@ seed = {seed + index} }}}}
         + cameras
 
 
+def relative_segments(folder: Path) -> list[list[int]]:
+    """A node's recorded frame sets, counted from its take's first (nodes number their
+    frames from when their own cameras started)."""
+    manifest = read_manifest(folder)
+    first = manifest["first_frame"]
+    return [[start - first, end - first] for start, end in manifest["segments"]]
+
+
 def start_nodes(tmp_path: Path, broker_url: str) -> dict[str, Engine]:
     """Nodes a, b and c; c's clock is 250 ms ahead."""
     return {name: start_node(tmp_path, name, broker_url, offset_ns=offset, rig_text=rig_text(
@@ -223,8 +231,9 @@ def test_the_broker_restarting_mid_take_does_not_stop_it(tmp_path, broker):
 
 
 def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, broker):
-    """`rig record` without a length is SIGKILLed mid-take: the nodes record on, and
-    `rig stop` from a new coordinator ends them after one frame set and assembles."""
+    """`rig record` without a length, paused and resumed from other coordinators, is
+    SIGKILLed mid-take: the nodes record on, and `rig stop` from a new coordinator ends
+    them after one frame set and assembles."""
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take4"
     coordinator = subprocess.Popen(
@@ -235,6 +244,10 @@ def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, b
         wait_for(lambda: (take / "rig.json").exists() and all(
             entry.get("folder") for entry in json.loads((take / "rig.json").read_text())["nodes"]),
             60, "the take to start on every node")
+        for action in ("pause", "resume"):  # each from a coordinator of its own
+            time.sleep(1.0)
+            done = run_rig(action, str(take), "--broker", broker.url)
+            assert done.returncode == 0, done.stdout + done.stderr
         coordinator.kill()
         coordinator.communicate()
         time.sleep(2.0)  # the nodes record on without it
@@ -247,8 +260,27 @@ def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, b
         counts = {camera["frames"] for entry in manifest["nodes"] for camera in entry["cameras"]}
         assert len(counts) == 1 and counts.pop() >= 60, manifest
         assert manifest["sync"]["within_one_period"] == 1.0, manifest["sync"]
+        segments = {json.dumps(relative_segments(Path(entry["folder"])))
+                    for entry in manifest["nodes"]}
+        assert len(segments) == 1, segments  # every node skipped the same sets of the take
+        assert len(json.loads(segments.pop())) == 2
     finally:
         if coordinator.poll() is None:
             coordinator.kill()
             coordinator.communicate()
         stop_nodes(nodes)
+
+
+def test_a_take_is_refused_when_a_node_clock_cannot_meet_the_tolerance(tmp_path, broker):
+    node = start_node(tmp_path, "a", broker.url, rig_text=rig_text("a", 1))
+    try:
+        refused = run_rig("record", "--broker", broker.url, "--seconds", "2", "--expect", "1",
+                          "--tolerance-ms", "0.0001", "--output", str(tmp_path / "rig-takes"))
+        assert refused.returncode == 1
+        assert "recording refused: node a's clock offset is known only to" in refused.stderr
+        assert "tolerance is 0.0001 ms" in refused.stderr, refused.stderr
+        assert not (tmp_path / "rig-takes").exists()
+        with node.client() as client:
+            assert client.status()["recording"] is None
+    finally:
+        node.stop()

@@ -32,6 +32,7 @@ from engine.wire.nodes import (
     check_name,
     decode,
     encode,
+    health_of,
     subject,
 )
 from engine.wire.registry import WireError
@@ -94,7 +95,8 @@ class NodeAgent:
                           rig=str((status.get("rig") or {}).get("name", "")),
                           state=str((status.get("engine") or {}).get("state", "unknown")),
                           cameras=cameras, recording=status.get("recording"),
-                          clock_ns=machine_clock.now_ns())
+                          clock_ns=machine_clock.now_ns(),
+                          health=health_of(status.get("device") or {}))
 
     def _rings(self) -> list[dict[str, Any]]:
         answer = self._server.answer(b'{"id": 0, "cmd": "rings", "args": {}}')

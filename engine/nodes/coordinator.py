@@ -42,12 +42,15 @@ class RigCoordinator:
         self._link = link
         self._nodes: dict[str, tuple[float, NodeStatus]] = {}  # node -> (heard at, status)
         self._heard = threading.Condition()
+        # Nodes whose announcements this coordinator cannot read, and why.
+        self.unreadable: dict[str, str] = {}
         link.listen(subject(self.rig, "*", "status"), self._status)
 
     def _status(self, subject_name: str, data: bytes) -> None:
         try:
             status = decode(data)
-        except WireError:
+        except WireError as exc:  # a node of another version, most likely: say so
+            self.unreadable[node_of(subject_name)] = str(exc)
             return
         if isinstance(status, NodeStatus) and status.node == node_of(subject_name):
             with self._heard:

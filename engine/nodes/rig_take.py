@@ -9,7 +9,8 @@ what makes their files one take is that they cover the same frame sets:
   period apart (TakeController.start with at_ns);
 - the take's length is a number of frame sets, given with the start (--seconds) or with
   the stop (chosen `lead_s` ahead): every node ends after the same set, by itself, so a
-  broker or a coordinator that goes away meanwhile changes nothing.
+  broker or a coordinator that goes away meanwhile changes nothing. A pause and its
+  resume are agreed the same way, so every node's files skip the same sets.
 
 The coordinator writes the rig manifest (rig.json, naming every node's folder) as the
 take starts and again when it ends, with the rig's sync report (engine/nodes/rig_sync.py)
@@ -38,7 +39,7 @@ from engine.nodes.clock import ClockEstimate, drift_ppm, offset_at
 from engine.nodes.coordinator import NodeCommandError, RigCoordinator
 from engine.nodes.rig_sync import SYNC_REPORT_NAME, rig_sync_report
 from engine.utc import utc_now_iso
-from engine.wire.commands import Record, Stop, TakeSummary, TakeTimes
+from engine.wire.commands import Pause, Record, Resume, Stop, TakeSummary, TakeTimes
 from engine.wire.nodes import unpack_ns
 
 T = TypeVar("T")
@@ -102,9 +103,13 @@ class RigTake:
         itself after that long. RigTakeError names what refused it."""
         statuses = coordinator.nodes(expect=expect)
         if not statuses or len(statuses) < expect:
-            raise RigTakeError(f"{len(statuses)} node(s) of rig {coordinator.rig!r} heard, "
-                               f"{expect} expected" if expect else
-                               f"no node of rig {coordinator.rig!r} is on the broker")
+            unreadable = "".join(f"; node {node} announces itself in a form this coordinator "
+                                 f"cannot read (another version?): {error}"
+                                 for node, error in coordinator.unreadable.items())
+            raise RigTakeError((f"{len(statuses)} node(s) of rig {coordinator.rig!r} heard, "
+                                f"{expect} expected" if expect else
+                                f"no node of rig {coordinator.rig!r} is on the broker")
+                               + unreadable)
         nodes = list(statuses)
         fps = _rate(statuses)
         clocks = _each(nodes, coordinator.clock)
@@ -166,6 +171,30 @@ class RigTake:
         if frames is None:
             return None
         return self.manifest["start_at_ns"] + round(frames * 1e9 / self.manifest["fps"])
+
+    def pause(self, lead_s: float = LEAD_S) -> int:
+        """Pause writing `lead_s` from now on every node, at the same frame set; the set."""
+        return self._at_set(Pause, lead_s)
+
+    def resume(self, lead_s: float = LEAD_S) -> int:
+        """Write again from the same frame set on every node, `lead_s` from now; the set."""
+        return self._at_set(Resume, lead_s)
+
+    def _at_set(self, command: type[Pause] | type[Resume], lead_s: float) -> int:
+        frames = max(1, math.ceil((self._elapsed_s() + lead_s) * self.manifest["fps"]))
+        answers = _each(self._nodes("recording"), lambda node: self.coordinator.command(
+            node, command(frames=frames)))
+        failed = [f"node {node}: {answer}" for node, answer in answers.items()
+                  if isinstance(answer, Exception)]
+        pauses = self.manifest.setdefault("pauses", [])
+        if command is Pause:
+            pauses.append([frames, None])
+        elif pauses and pauses[-1][1] is None:
+            pauses[-1][1] = frames
+        self.save()
+        if failed:
+            raise RigTakeError(f"{command.NAME} did not reach every node: " + "; ".join(failed))
+        return frames
 
     def stop(self, lead_s: float = LEAD_S) -> None:
         """End the take `lead_s` from now on every node, after the same frame set."""

@@ -60,6 +60,7 @@ class NodeStatus(NodeMessage):
     cameras: list[dict[str, Any]] = field(default_factory=list)
     recording: dict[str, Any] | None = None
     clock_ns: int = 0
+    health: dict[str, Any] = field(default_factory=dict)  # the device's: see health_of
 
 
 @NODE_MESSAGES.register("clock_probe")
@@ -98,6 +99,19 @@ class PreviewFrame(NodeMessage):
     camera: str
     frame: int
     jpeg: str
+
+
+def health_of(device: dict[str, Any]) -> dict[str, Any]:
+    """What a coordinator shows of a node's device status (engine/system/device_monitor.py):
+    CPU, memory, the recordings disk, battery, and what stops or threatens recording."""
+    storage = device.get("storage") or {}
+    battery = device.get("battery") or {}
+    return {"cpu_percent": (device.get("cpu") or {}).get("usage_percent"),
+            "memory_percent": (device.get("memory") or {}).get("used_percent"),
+            "disk_free_bytes": storage.get("free_bytes"), "disk_level": storage.get("level"),
+            "battery_percent": battery.get("percent"),
+            "healthy": device.get("device_healthy", True), "error": device.get("device_error"),
+            "warnings": list(device.get("warnings") or [])}
 
 
 def check_name(kind: str, name: str) -> str:
