@@ -103,6 +103,7 @@ def test_the_rig_window_shows_every_node_camera_and_records_the_rig(qtbot, coord
     assert not any(tile.recording for tile in window.tiles.values())
 
 
+@pytest.mark.slow  # a rig's take: .ci/run's slow step
 def test_a_new_rig_window_re_attaches_to_a_take_another_one_left_running(qtbot, coordinators):
     first = coordinators.open()
     qtbot.waitUntil(lambda: len(first.tiles) == 6, timeout=30000)

@@ -147,6 +147,7 @@ def test_one_take_across_three_nodes_shows_one_moment_in_every_file(tmp_path, br
         stop_nodes(nodes)
 
 
+@pytest.mark.slow  # 15-35 s of a rig's take: .ci/run's slow step
 def test_a_node_killed_mid_take_is_marked_lost_then_joined_by_assemble(tmp_path, broker):
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take2"
@@ -198,6 +199,7 @@ def test_a_node_killed_mid_take_is_marked_lost_then_joined_by_assemble(tmp_path,
         stop_nodes(nodes)
 
 
+@pytest.mark.slow  # 15-35 s of a rig's take: .ci/run's slow step
 def test_the_broker_restarting_mid_take_does_not_stop_it(tmp_path, broker):
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take3"
@@ -230,6 +232,7 @@ def test_the_broker_restarting_mid_take_does_not_stop_it(tmp_path, broker):
             restarted.stop()
 
 
+@pytest.mark.slow  # 15-35 s of a rig's take: .ci/run's slow step
 def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, broker):
     """`rig record` without a length, paused and resumed from other coordinators, is
     SIGKILLed mid-take: the nodes record on, and `rig stop` from a new coordinator ends
