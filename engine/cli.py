@@ -64,6 +64,7 @@ from engine.wire.events import AssemblyProgress, CameraFailed, Error, Event
 
 if TYPE_CHECKING:  # the rig's coordinator is imported only by the commands that use it
     from engine.nodes.coordinator import RigCoordinator
+    from engine.nodes.rig_take import RigTake
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by a signal"
@@ -557,36 +558,40 @@ def cmd_rig_record(args: argparse.Namespace) -> int:
     return _print_rig_take(take.folder, manifest, args.json)
 
 
-def cmd_rig_stop(args: argparse.Namespace) -> int:
-    """Stop a rig take that runs on (its coordinator went away), then assemble it."""
+def _on_rig_take(args: argparse.Namespace, act: Callable[[RigTake], Any]
+                 ) -> tuple[RigTake, Any] | None:
+    """act(take) on the rig take args.take names: the take and what act returned, or None
+    once the error is printed."""
     from engine.nodes.broker import BrokerError
     from engine.nodes.rig_take import RigTake, RigTakeError
 
     try:
         with _coordinator(args) as coordinator:
             take = RigTake.open(coordinator, Path(args.take))
-            take.stop(args.lead)
-            manifest = take.finish()
+            return take, act(take)
     except (BrokerError, RigTakeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return _print_rig_take(take.folder, manifest, args.json)
+        return None
+
+
+def cmd_rig_stop(args: argparse.Namespace) -> int:
+    """Stop a rig take that runs on (its coordinator went away), then assemble it."""
+    def stop(take: RigTake) -> dict[str, Any]:
+        take.stop(args.lead)
+        return take.finish()
+
+    done = _on_rig_take(args, stop)
+    return EXIT_FAILED if done is None else _print_rig_take(done[0].folder, done[1], args.json)
 
 
 def cmd_rig_pause(args: argparse.Namespace) -> int:
     """Pause (or resume) writing a rig take on every node at the same frame set."""
-    from engine.nodes.broker import BrokerError
-    from engine.nodes.rig_take import RigTake, RigTakeError
-
-    try:
-        with _coordinator(args) as coordinator:
-            take = RigTake.open(coordinator, Path(args.take))
-            frames = take.resume(args.lead) if args.resume else take.pause(args.lead)
-    except (BrokerError, RigTakeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    done = _on_rig_take(args, lambda take: take.resume(args.lead) if args.resume
+                        else take.pause(args.lead))
+    if done is None:
         return EXIT_FAILED
-    print(f"{'resumed' if args.resume else 'paused'} {take.folder.name} from its frame set "
-          f"{frames} on every node")
+    print(f"{'resumed' if args.resume else 'paused'} {done[0].folder.name} from its frame set "
+          f"{done[1]} on every node")
     return EXIT_OK
 
 
@@ -615,17 +620,8 @@ def cmd_rig_ctl(args: argparse.Namespace) -> int:
 
 def cmd_rig_assemble(args: argparse.Namespace) -> int:
     """Join the files of every node that has them now (a lost node back and recovered)."""
-    from engine.nodes.broker import BrokerError
-    from engine.nodes.rig_take import RigTake, RigTakeError
-
-    try:
-        with _coordinator(args) as coordinator:
-            take = RigTake.open(coordinator, Path(args.take))
-            manifest = take.assemble()
-    except (BrokerError, RigTakeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return _print_rig_take(take.folder, manifest, args.json)
+    done = _on_rig_take(args, lambda take: take.assemble())
+    return EXIT_FAILED if done is None else _print_rig_take(done[0].folder, done[1], args.json)
 
 
 def _wait_for_interrupt() -> None:

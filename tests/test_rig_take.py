@@ -75,6 +75,20 @@ def stop_nodes(nodes: dict[str, Engine]) -> None:
         node.stop()
 
 
+def record_in_background(broker_url: str, take: Path, *extra: str) -> subprocess.Popen[str]:
+    """`rig record` of the three nodes into take (its folder), running on."""
+    return subprocess.Popen(
+        rig_command("record", "--broker", broker_url, "--expect", "3", "--output",
+                    str(take.parent), "--name", take.name, *extra),
+        env=rig_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def end(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
 def decoded_stamps(video: Path) -> list[int | None]:
     """The capture time burned into every frame of a video (None where unreadable)."""
     with av.open(str(video)) as container:
@@ -151,10 +165,7 @@ def test_one_take_across_three_nodes_shows_one_moment_in_every_file(tmp_path, br
 def test_a_node_killed_mid_take_is_marked_lost_then_joined_by_assemble(tmp_path, broker):
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take2"
-    coordinator = subprocess.Popen(
-        rig_command("record", "--broker", broker.url, "--seconds", "12", "--expect", "3",
-                    "--output", str(take.parent), "--name", "take2", "--json"),
-        env=rig_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = record_in_background(broker.url, take, "--seconds", "12", "--json")
     try:
         def c_recorded_frames() -> int:
             manifest = json.loads((take / "rig.json").read_text()) \
@@ -193,9 +204,7 @@ def test_a_node_killed_mid_take_is_marked_lost_then_joined_by_assemble(tmp_path,
         assert report["cameras"] == 6 and report["frame_sets"] == min(salvaged)
         assert report["within_one_period"] == 1.0, report
     finally:
-        if coordinator.poll() is None:
-            coordinator.kill()
-            coordinator.communicate()
+        end(coordinator)
         stop_nodes(nodes)
 
 
@@ -203,10 +212,7 @@ def test_a_node_killed_mid_take_is_marked_lost_then_joined_by_assemble(tmp_path,
 def test_the_broker_restarting_mid_take_does_not_stop_it(tmp_path, broker):
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take3"
-    coordinator = subprocess.Popen(
-        rig_command("record", "--broker", broker.url, "--seconds", "12", "--expect", "3",
-                    "--output", str(take.parent), "--name", "take3", "--json"),
-        env=rig_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = record_in_background(broker.url, take, "--seconds", "12", "--json")
     restarted = None
     try:
         wait_for(lambda: (take / "rig.json").exists()
@@ -224,9 +230,7 @@ def test_the_broker_restarting_mid_take_does_not_stop_it(tmp_path, broker):
         assert len(counts) == 6 and set(counts.values()) == {360}, counts
         assert manifest["sync"]["within_one_period"] == 1.0, manifest["sync"]
     finally:
-        if coordinator.poll() is None:
-            coordinator.kill()
-            coordinator.communicate()
+        end(coordinator)
         stop_nodes(nodes)
         if restarted is not None:
             restarted.stop()
@@ -239,10 +243,7 @@ def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, b
     them after one frame set and assembles."""
     nodes = start_nodes(tmp_path, broker.url)
     take = tmp_path / "rig-takes" / "take4"
-    coordinator = subprocess.Popen(
-        rig_command("record", "--broker", broker.url, "--expect", "3",
-                    "--output", str(take.parent), "--name", "take4"),
-        env=rig_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = record_in_background(broker.url, take)
     try:
         wait_for(lambda: (take / "rig.json").exists() and all(
             entry.get("folder") for entry in json.loads((take / "rig.json").read_text())["nodes"]),
@@ -268,9 +269,7 @@ def test_a_new_coordinator_stops_a_take_whose_coordinator_was_killed(tmp_path, b
         assert len(segments) == 1, segments  # every node skipped the same sets of the take
         assert len(json.loads(segments.pop())) == 2
     finally:
-        if coordinator.poll() is None:
-            coordinator.kill()
-            coordinator.communicate()
+        end(coordinator)
         stop_nodes(nodes)
 
 
