@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import time
 from multiprocessing.connection import Connection
@@ -33,7 +34,10 @@ class ParentWatch:
     at most every PARENT_CHECK_S, so a loop may ask on every pass."""
 
     def __init__(self) -> None:
-        self._parent_pid = os.getppid()
+        # The pid the spawner passed down, not os.getppid(): a controller that died while
+        # this process started up left it to init already, and it would watch init for ever.
+        parent = multiprocessing.parent_process()
+        self._parent_pid = parent.pid if parent is not None and parent.pid else os.getppid()
         self._next_check = 0.0
 
     def alive(self) -> bool:
