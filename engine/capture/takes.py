@@ -377,18 +377,14 @@ class TakeController:
         """Stop writing at a frame every camera shares; the cameras run on. Returns that
         frame, None if writing was already paused. GroupError when no take is written.
         With frames, writing stops at the take's frame set `frames` (a rig's nodes pause
-        alike; refused once the group has passed it)."""
+        alike; refused once the group has passed it), without gathering the group."""
         with self._control:
             recording = self._writing()
             if recording.writing_paused:
                 return None
-            if frames is not None:
-                boundary = self._set_ahead(recording, max(1, frames))
-                recording.pause_at(boundary)
-                self._gate.pause_writing(boundary)
-                self.clock_follows()
-                return boundary
-            boundary = self._gather()
+            gathered = frames is None
+            boundary = self._gather() if frames is None else \
+                self._set_ahead(recording, max(1, frames))
             try:
                 # Never an empty take: its first frame set is recorded in any case.
                 boundary = max(boundary, recording.first_frame + 1)
@@ -396,7 +392,8 @@ class TakeController:
                 self._gate.pause_writing(boundary)
                 self.clock_follows()
             finally:
-                self._gate.release()
+                if gathered:
+                    self._gate.release()
             return boundary
 
     def resume(self, frames: int | None = None) -> int | None:
@@ -407,25 +404,19 @@ class TakeController:
             recording = self._writing()
             if not recording.writing_paused:
                 return None
-            segments = recording.segments
-            paused_from = segments[-1][1] if segments else None
-            if frames is not None:
-                boundary = self._set_ahead(recording, frames)
-                if paused_from is not None:
-                    boundary = max(boundary, paused_from)
-                recording.resume_at(boundary)
-                self._gate.resume_writing(boundary)
-                self.clock_follows()
-                return boundary
-            boundary = self._gather()
+            gathered = frames is None
+            boundary = self._gather() if frames is None else self._set_ahead(recording, frames)
             try:
+                segments = recording.segments
+                paused_from = segments[-1][1] if segments else None
                 if paused_from is not None:  # the pause may begin ahead of the group
                     boundary = max(boundary, paused_from)
                 recording.resume_at(boundary)
                 self._gate.resume_writing(boundary)
                 self.clock_follows()
             finally:
-                self._gate.release()
+                if gathered:
+                    self._gate.release()
             return boundary
 
     @property

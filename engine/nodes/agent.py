@@ -24,6 +24,7 @@ from engine import __version__, machine_clock
 from engine.nodes.broker import BrokerError, BrokerLink
 from engine.nodes.preview import PreviewSender
 from engine.service.server import EngineServer
+from engine.wire.commands import Command, Rings, Status, request
 from engine.wire.nodes import (
     STATUS_INTERVAL_S,
     ClockProbe,
@@ -86,8 +87,7 @@ class NodeAgent:
 
     def status(self) -> NodeStatus:
         """The node's announcement, from its engine's status (secrets masked)."""
-        answer = self._server.answer(b'{"id": 0, "cmd": "status", "args": {}}')
-        status: dict[str, Any] = answer.get("result") or {}
+        status: dict[str, Any] = self._ask(Status()) or {}
         cameras = [{key: camera.get(key) for key in ("id", "source", "status", "size",
                                                       "target_fps", "fps", "frames", "dropped")}
                    for camera in status.get("cameras", [])]
@@ -99,8 +99,11 @@ class NodeAgent:
                           health=health_of(status.get("device") or {}))
 
     def _rings(self) -> list[dict[str, Any]]:
-        answer = self._server.answer(b'{"id": 0, "cmd": "rings", "args": {}}')
-        return list(answer.get("result") or [])
+        return list(self._ask(Rings()) or [])
+
+    def _ask(self, command: Command) -> Any:
+        """The engine's answer to a command of the agent's own (None if it refused)."""
+        return self._server.answer(json.dumps(request(0, command)).encode()).get("result")
 
     def _clock_reading(self, data: bytes) -> bytes:
         try:
