@@ -169,9 +169,13 @@ class VideoEncoder:
             )
         self.encoder_name: str = encoder_name
         pix_fmt = recorded_pix_fmt(codec, channels, encoder_name)
-        # Converted here, not by FFmpeg (see the module doc): one buffer, written per frame.
+        # Converted here, not by FFmpeg (see the module doc): one buffer, written per frame,
+        # and one frame wrapping it, handed to the encoder again and again (it copies the
+        # pixels in as it takes them).
         self._yuv = (np.empty((height * 3 // 2, width), np.uint8)
                      if pix_fmt == "yuv420p" and channels == 3 else None)
+        self._yuv_frame = (None if self._yuv is None
+                           else av.VideoFrame.from_numpy_buffer(self._yuv, format="yuv420p"))
         rate = frame_rate(fps)
         self._container = av.open(
             str(self.path), mode="w", format="matroska",
@@ -218,9 +222,9 @@ class VideoEncoder:
             raise ValueError(
                 f"{self.path.name}: expected uint8 {self._shape}, got {image.dtype} {image.shape}"
             )
-        if self._yuv is not None:
+        if self._yuv_frame is not None:
             cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
-            frame = av.VideoFrame.from_numpy_buffer(self._yuv, format="yuv420p")
+            frame = self._yuv_frame
         else:
             frame = av.VideoFrame.from_numpy_buffer(image.reshape(self._input),
                                                     format=self._input_format)

@@ -203,10 +203,10 @@ def _record(
                     break
                 doorbell.wait(_SET_WAIT_S)
                 continue
-            meta = ring.metadata(frame_number)
+            meta = ring.metadata(frame_number).tolist()  # Python ints, read in one call
             if meta[M_FRAME] != frame_number or meta[M_SEQ] & 1:
                 raise RuntimeError(f"frame {frame_number} was overwritten before it was written")
-            flags = int(meta[M_FLAGS])
+            flags = meta[M_FLAGS]
             if flags & FLAG_FINISH:
                 break
             chain = state.copy_chain_from(frame_number)
@@ -219,15 +219,15 @@ def _record(
                     video.write(ring.image(frame_number))
                 timestamps.write(
                     frame_number,
-                    int(meta[M_BEFORE_GRAB]),
-                    int(meta[M_AFTER_GRAB]),
-                    int(meta[M_AFTER_RETRIEVE]),
-                    int(meta[M_AFTER_PUBLISH]),
-                    int(meta[M_UTC]),
-                    int(meta[M_CAPTURE]),
+                    meta[M_BEFORE_GRAB],
+                    meta[M_AFTER_GRAB],
+                    meta[M_AFTER_RETRIEVE],
+                    meta[M_AFTER_PUBLISH],
+                    meta[M_UTC],
+                    meta[M_CAPTURE],
                     bool(flags & FLAG_REPEAT),
-                    int(meta[M_DEVICE_FRAME]),
-                    int(meta[M_DEVICE_NS]),
+                    meta[M_DEVICE_FRAME],
+                    meta[M_DEVICE_NS],
                 )
                 frames += 1
             else:
