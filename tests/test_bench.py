@@ -68,7 +68,7 @@ def test_the_time_true_sync_figure_decodes_a_real_recording(capsys):
     assert len(stamped_sync_targets(row)) == 3
 
 
-@pytest.mark.slow  # 10-25 s of measuring: .ci/run's slow step
+@pytest.mark.slow  # about 50 s of measuring: .ci/run's slow step
 def test_the_writer_is_measured_against_the_bare_encoder_on_both_contents(capsys):
     rows = bench_writer_cost(((320, 240),), seconds=1.5)
     assert [(row["size"], row["content"]) for row in rows] == [

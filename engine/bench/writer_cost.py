@@ -4,16 +4,17 @@ Per frame size and content ("clean": the synthetic camera's test pattern; "reali
 textured, moving and noisy, engine/sources/synthetic.py), measured in one run:
 - the bare encoder: PyAV's libx264 with the take's options, fed frames already in its
   input format (YUV 4:2:0) at the camera's rate, in this process with nothing else
-  running: CPU per frame, the mean of a run before the writer's take and one after it
-  (on a shared machine whose speed drifts, one run before the take put single figures
-  10 % either way). At the camera's rate, not back to back: an encoder woken 30
+  running: CPU per frame. At the camera's rate, not back to back: an encoder woken 30
   times a second finds its caches cold and pays the wake-ups (0.9 ms more per 640x480
   frame here than in a tight loop), and so does any writer;
-- the writer: a real one-camera take of the same synthetic camera, the writer process's
+- the writer: real one-camera takes of the same synthetic camera, the writer process's
   CPU per frame written (ring, conversion, encoding, muxing, timestamps, fsync);
 - the idle writer: its CPU while the camera runs and nothing is recorded;
 - the wake: how long after a camera rings a writer's doorbell (engine/ipc/doorbell.py)
   the writer process runs, rung at 30 Hz like a camera completing frame sets.
+Bare runs and takes alternate (bare, take, bare, take, bare) and each side is the mean
+of its runs: this shared machine's speed drifts by 10 % over tens of seconds, and one
+3 s bare run on each side of one take put single ratios from 0.96 to 1.22.
 The ratio writer / bare encoder is the engine's overhead on top of the encoder (goal
 <= 1.15x). The headline take (4 cameras at 1280x720) adds the whole engine's CPU over the
 sum of four bare encoders, and, per preset and codec, what one core encodes, so a rig that
@@ -22,9 +23,11 @@ cannot hold its rate is told which choice would.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,8 @@ CONTENTS = ("clean", "realistic")
 WRITER_TARGET_RATIO = 1.15
 IDLE_WRITER_TARGET_PERCENT = 0.5
 WAKE_TARGET_P99_MS = 1.0
-_BARE_FRAMES = 90  # three seconds at 30 fps
+_BARE_FRAMES = 90  # three seconds at 30 fps, each encoded twice by a bare run
+_ROUNDS = 2  # takes per case, each between two bare runs
 _WARM_UP_S = 1.0
 
 
@@ -67,7 +71,9 @@ def synthetic_frames(content: str, width: int, height: int, count: int) -> list[
 def bare_encoder_ms(frames: list[np.ndarray], preset: str = "ultrafast",
                     codec: str = "h264", fps: float = 30.0) -> float:
     """CPU ms per frame of the encoder alone (its threads included), frames handed over in
-    its own input format at fps (0: back to back); flushing counted, converting not."""
+    its own input format at fps (0: back to back); flushing counted, converting not. The
+    frames go forth and back again: twice as many encodes, and no jump in the content
+    that a restart from the first frame would cost."""
     height, width = frames[0].shape[:2]
     name, pix_fmt = {"h264": ("libx264", "yuv420p"), "mjpeg": ("mjpeg", "yuvj420p")}[codec]
     context = av.CodecContext.create(name, "w")
@@ -85,6 +91,7 @@ def bare_encoder_ms(frames: list[np.ndarray], preset: str = "ultrafast",
     else:
         inputs = [av.VideoFrame.from_ndarray(frame, format="bgr24").reformat(format=pix_fmt)
                   for frame in frames]
+    inputs += inputs[::-1]
     context.open()
     me = psutil.Process()
     before, start = process_cpu_seconds(me), time.monotonic()
@@ -97,10 +104,15 @@ def bare_encoder_ms(frames: list[np.ndarray], preset: str = "ultrafast",
     return (process_cpu_seconds(me) - before) * 1000 / len(inputs)
 
 
-def record_cost(content: str, width: int, height: int, seconds: float) -> dict[str, Any]:
-    """One synthetic camera recorded to H.264 for `seconds`: its writer's CPU per frame
-    written, the camera process's CPU per frame, and the writer's CPU while idle first."""
+def record_cost(content: str, width: int, height: int, seconds: float,
+                between: Callable[[], float]) -> dict[str, Any]:
+    """One synthetic camera recorded to H.264 in _ROUNDS takes of `seconds`, between()
+    run before the first take and after each: its writer's CPU per frame written, the
+    camera process's CPU per frame, the writer's CPU while idle first, and between()'s
+    results."""
     spec = CameraSpec("cam0", "synthetic", width, height, 30.0, {"content": content})
+    writer_cpu = camera_cpu = 0.0
+    frames = 0
     with tempfile.TemporaryDirectory() as output, CaptureGroup([spec]) as group:
         time.sleep(_WARM_UP_S)
         pids = group.process_ids()
@@ -109,15 +121,20 @@ def record_cost(content: str, width: int, height: int, seconds: float) -> dict[s
         time.sleep(min(seconds, 3.0))
         idle_percent = 100 * (process_cpu_seconds(writer) - idle_before) / (
             time.monotonic() - start)
-        writer_before, camera_before = process_cpu_seconds(writer), process_cpu_seconds(camera)
-        recording = group.start_recording(Path(output), "h264", name="cost")
-        time.sleep(seconds)
-        group.stop_recording()
-        writer_cpu = process_cpu_seconds(writer) - writer_before
-        camera_cpu = process_cpu_seconds(camera) - camera_before
-        frames = recording.manifest["cameras"][0]["frames"] or 1
+        betweens = [between()]
+        for round_number in range(_ROUNDS):
+            writer_before = process_cpu_seconds(writer)
+            camera_before = process_cpu_seconds(camera)
+            recording = group.start_recording(Path(output), "h264", name=f"cost{round_number}")
+            time.sleep(seconds)
+            group.stop_recording()
+            writer_cpu += process_cpu_seconds(writer) - writer_before
+            camera_cpu += process_cpu_seconds(camera) - camera_before
+            frames += recording.manifest["cameras"][0]["frames"]
+            betweens.append(between())
+    frames = max(frames, 1)
     return {"writer_ms": writer_cpu * 1000 / frames, "camera_ms": camera_cpu * 1000 / frames,
-            "idle_writer_percent": idle_percent, "frames": frames}
+            "idle_writer_percent": idle_percent, "frames": frames, "between": betweens}
 
 
 def bench_writer_cost(sizes: tuple[tuple[int, int], ...], seconds: float) -> list[dict[str, Any]]:
@@ -126,9 +143,9 @@ def bench_writer_cost(sizes: tuple[tuple[int, int], ...], seconds: float) -> lis
     for width, height in sizes:
         for content in CONTENTS:
             frames = synthetic_frames(content, width, height, _BARE_FRAMES)
-            before = bare_encoder_ms(frames)
-            taken = record_cost(content, width, height, seconds)
-            bare = (before + bare_encoder_ms(frames)) / 2  # around the take: drift cancels
+            taken = record_cost(content, width, height, seconds,
+                                functools.partial(bare_encoder_ms, frames))
+            bare = float(np.mean(taken["between"]))
             rows.append({
                 "size": f"{width}x{height}", "content": content,
                 "bare_encoder_ms": round(bare, 3), "writer_ms": round(taken["writer_ms"], 3),
