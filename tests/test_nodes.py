@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import struct
+import threading
 import time
 
 import pytest
 
+from engine.nodes.broker import BrokerError, BrokerLink
 from engine.nodes.clock import measure_offset
 from engine.wire.commands import Properties
 from engine.wire.nodes import ClockReading, NodeStatus, check_name, decode, encode, subject
@@ -113,6 +117,46 @@ def test_a_wrong_token_or_no_broker_is_named(tmp_path, broker):
     nobody = run_rig("nodes", "--broker", f"nats://127.0.0.1:{free_port()}", "--wait", "1")
     assert nobody.returncode == 1
     assert "nothing answers at 127.0.0.1" in nobody.stderr, nobody.stderr
+
+
+def _refuse_then_reset(listener: socket.socket, stop: threading.Event) -> None:
+    """A broker that refuses the first client's credentials the way nats-server does
+    (-ERR, then close) and resets every later connection before a word."""
+    first = True
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with connection:
+            if first:
+                connection.sendall(b'INFO {"server_id":"stand-in","version":"2.9.0",'
+                                   b'"auth_required":true,"max_payload":1048576}\r\n')
+                connection.recv(4096)  # CONNECT (with the token) and PING
+                connection.sendall(b"-ERR 'Authorization Violation'\r\n")
+                first = False
+            else:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+
+
+def test_a_refusal_stays_the_reason_when_the_broker_then_resets():
+    """A retry that meets a reset after the broker refused the token must not hide the
+    refusal behind "connection reset by peer" (seen in 1 run in 10 against nats-server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    broker = threading.Thread(target=_refuse_then_reset, args=(listener, stop))
+    broker.start()
+    link = BrokerLink(f"nats://127.0.0.1:{listener.getsockname()[1]}", "t", token="wrong")
+    try:
+        with pytest.raises(BrokerError, match="refused this rig's credentials"):
+            link.connect(3.0)
+    finally:
+        link.close()
+        stop.set()
+        broker.join(5)
+        listener.close()
 
 
 def test_a_node_serves_without_its_broker_and_joins_when_it_comes(tmp_path):

@@ -72,7 +72,7 @@ class BrokerLink:
         parts = urlsplit(self.url)
         where, port = parts.hostname or self.url, parts.port or 4222
         error = self._last_error or fallback
-        if "Authorization Violation" in error or "authorization" in error.lower():
+        if _refused_credentials(error):
             return (f"the broker at {where}:{port} refused this rig's credentials "
                     "(Authorization Violation): check the token or user and password")
         if "refused" in error.lower():
@@ -81,8 +81,12 @@ class BrokerLink:
 
     async def _connect(self, timeout_s: float) -> None:
         async def noted(error: Exception) -> None:
-            self._last_error = ("connection refused" if isinstance(error, ConnectionRefusedError)
-                                else str(error) or type(error).__name__)
+            # The broker closes the connection as it refuses credentials, and a retry can
+            # meet that close (a reset) before the refusal: the refusal is the reason.
+            if not _refused_credentials(self._last_error):
+                self._last_error = ("connection refused"
+                                    if isinstance(error, ConnectionRefusedError)
+                                    else str(error) or type(error).__name__)
 
         async def lost() -> None:
             if self._client is not None and not self._closing:  # not a first try, nor close()
@@ -175,3 +179,8 @@ class BrokerLink:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(CONNECT_TIMEOUT_S)
         self._handlers.shutdown(wait=False, cancel_futures=True)
+
+
+def _refused_credentials(error: str) -> bool:
+    """The broker's answer to a wrong token or user (NATS: -ERR 'Authorization Violation')."""
+    return "authorization" in error.lower()
