@@ -247,7 +247,7 @@ class _CaptureProcess:
         gate_sleep_s = _FREE_GATE_SLEEP_S if free_running else _GATE_SLEEP_S
         frame_number = int(counts[index])
         waits = 0
-        held_since = 0
+        held = False
         copies = self._copies()
         doorbells = self.doorbells
         chain = -1  # a copy camera's packet chain: the frame number of its keyframe
@@ -261,16 +261,17 @@ class _CaptureProcess:
             ring = self.ring
             # Hold gate: paused, updating, gathering at a record boundary, or not all ready.
             if ring is None or frame_number >= group[G_HOLD_AT] or not ready.all():
-                if not held_since:
-                    held_since = monotonic_ns()
+                held = True
                 if not self.parent.alive():
                     return
                 time.sleep(_HELD_SLEEP_S)
                 continue
-            if held_since:
-                if monotonic_ns() - held_since > 2 * self.period_ns:
-                    source.flush()  # frames that piled up while held are stale
-                held_since = 0
+            if held:
+                # What the camera made while the group was held belongs to no frame set:
+                # not dropped, however short the hold (a take's start holds for a frame
+                # or two), and stale if it piled up.
+                source.flush()
+                held = False
             # Sync gate: never ahead of the slowest camera, never over a frame any
             # camera's writer still needs (the whole set waits, so it stays one moment).
             cells[C_ROOM] = ring.room_until()
