@@ -141,14 +141,16 @@ def test_a_hold_of_a_frame_or_two_drops_nothing_either():
     """A take's start or a freeze holds the group for a frame period or two; the frames a
     free-running camera made meanwhile belong to no frame set and are not dropped ones
     (before, only holds over two periods were forgiven: every take's start showed
-    "dropped 1" on every tile of the demo)."""
+    "dropped 1" on every tile of the demo; and a hold that came and went while a camera
+    waited for its moment went unseen)."""
     cameras = [CameraSpec(f"cam{index}", "synthetic", WIDTH, HEIGHT, 30.0,
                           {"clock": "free", "jitter_ms": 0.0, "miss_probability": 0.0})
                for index in range(2)]
     with CaptureGroup(cameras) as group:
-        for _ in range(5):
+        # Holds short enough to fall inside a camera's wait for its next moment, too.
+        for hold_s in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05) * 2:
             group.freeze()
-            time.sleep(0.03)
+            time.sleep(hold_s)
             group.unfreeze()
             reached = max(group.counts())
             wait_for(lambda reached=reached: min(group.counts()) >= reached + 3, 10.0,
@@ -287,7 +289,13 @@ def test_free_running_cameras_record_their_clocks_capture_times(tmp_path):
         assert len(captured) == camera["frames"] >= 30
         if camera["capture_clock"] == "source":  # the clock made the frame before the grab
             assert (captured <= grabbed).all() and (captured < grabbed).mean() > 0.9
-            assert (np.diff(captured) > 0).all()
+            # cam1 runs at 29.97 fps under a 30 fps set clock: once in about 1000 sets no
+            # new frame came since the last set, and the last one is used again, flagged
+            # (CI saw one in 31 sets). Every other set holds a newer frame.
+            steps = np.diff(captured)
+            repeats = stamps["repeat"][1:].astype(bool)
+            assert (steps[~repeats] > 0).all() and (steps[repeats] == 0).all()
+            assert repeats.sum() <= 1
         else:
             assert (captured == grabbed).all()
     sync = json.loads((recording.folder / "sync_report.json").read_text())

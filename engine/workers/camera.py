@@ -43,6 +43,7 @@ from engine.ipc.control import (
     G_COPY_CAMERA,
     G_FIRST_RECORDING,
     G_HOLD_AT,
+    G_SET_ANCHOR_NS,
     G_SET_SHIFT_NS,
     G_STOP,
     GRAB_HISTORY,
@@ -289,6 +290,7 @@ class _CaptureProcess:
                 continue
             waits = 0
             moment = state.set_moment_ns(frame_number)
+            anchor = group[G_SET_ANCHOR_NS]
             # A free-running camera waits for its frame of the moment (a gated source
             # waits in latch_at, if it waits at all); a long wait re-checks the hold first.
             if moment and free_running and not wait_for_moment(
@@ -301,8 +303,11 @@ class _CaptureProcess:
                     continue
                 moment = copied
             cells[C_GRABBING] = 1
-            if frame_number >= group[G_HOLD_AT]:  # the controller raised the hold meanwhile
+            # The controller raised the hold meanwhile, or a hold came and went while this
+            # camera waited for the moment (the set clock restarted: a new moment is due).
+            if frame_number >= group[G_HOLD_AT] or group[G_SET_ANCHOR_NS] != anchor:
                 cells[C_GRABBING] = 0
+                held = True
                 continue
 
             before_grab = monotonic_ns()
