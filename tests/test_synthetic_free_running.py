@@ -84,6 +84,19 @@ def test_missed_frames_occur_at_the_configured_probability():
     assert [clock.missed(i) for i in range(5000)] != [other_seed.missed(i) for i in range(5000)]
 
 
+def test_the_cameras_of_a_rig_miss_frames_independently():
+    """Each camera's seed is the rig's seed and its index; once, camera c's misses were
+    camera 0's shifted by 4c frames, so every tile of the demo dropped a frame at once."""
+    frames = 100_000
+    missed = [np.array([clock.missed(i) for i in range(frames)])
+              for clock in (FreeClock(30.0, 0.0, 0.01, seed=index) for index in range(4))]
+    for other in missed[1:]:
+        for shift in range(-16, 17):  # chance: about 10 coincidences at any shift
+            both = missed[0][max(0, shift):frames + min(0, shift)] & \
+                other[max(0, -shift):frames - max(0, shift)]
+            assert both.sum() < 30, shift
+
+
 def test_the_newest_frame_skips_missed_ones_and_never_goes_back():
     clock = FreeClock(100.0, jitter_ms=2.0, miss_probability=0.3, seed=1)
     clock.start(now_ns=0)

@@ -19,12 +19,24 @@ _GOLDEN = 0x9E3779B97F4A7C15
 _JITTER, _MISS = 1, 2  # salts: independent random streams of one seed
 
 
-def _unit(key: int, index: int) -> float:
-    """A uniform number in [0, 1) for (key, index): SplitMix64, no state, no allocation."""
-    z = (key + (index + 1) * _GOLDEN) & _MASK
+def _mixed(z: int) -> int:
+    """SplitMix64's finalizer: 64 bits whose every bit depends on every bit of z."""
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return ((z ^ (z >> 31)) >> 11) / float(1 << 53)
+    return z ^ (z >> 31)
+
+
+def _stream_key(seed: int, salt: int) -> int:
+    """The key of one random stream. Hashed, so the streams of neighbouring seeds (the
+    cameras of a rig) and of one seed's salts are unrelated: unhashed, each was the
+    other shifted by a few frames, and every camera missed a frame a few frames after
+    the one before it."""
+    return _mixed((seed * 4 + salt) * _GOLDEN & _MASK)
+
+
+def _unit(key: int, index: int) -> float:
+    """A uniform number in [0, 1) for (key, index): SplitMix64, no state, no allocation."""
+    return (_mixed((key + (index + 1) * _GOLDEN) & _MASK) >> 11) / float(1 << 53)
 
 
 def max_jitter_ms(rate: float) -> float:
@@ -50,8 +62,8 @@ class FreeClock:
         self._period_ns = 1e9 / rate
         self._jitter_ns = jitter_ms * 1e6
         self._miss = miss_probability
-        self._jitter_key = (seed * 4 + _JITTER) * _GOLDEN & _MASK
-        self._miss_key = (seed * 4 + _MISS) * _GOLDEN & _MASK
+        self._jitter_key = _stream_key(seed, _JITTER)
+        self._miss_key = _stream_key(seed, _MISS)
         self._t0 = 0
         self._first = 0
         self._last = -1
