@@ -80,6 +80,8 @@ class BrokerLink:
         return f"cannot reach the broker at {where}:{port}: {error}"
 
     async def _connect(self, timeout_s: float) -> None:
+        refused = asyncio.Event()
+
         async def noted(error: Exception) -> None:
             # The broker closes the connection as it refuses credentials, and a retry can
             # meet that close (a reset) before the refusal: the refusal is the reason.
@@ -87,6 +89,8 @@ class BrokerLink:
                 self._last_error = ("connection refused"
                                     if isinstance(error, ConnectionRefusedError)
                                     else str(error) or type(error).__name__)
+            if _refused_credentials(self._last_error):
+                refused.set()
 
         async def lost() -> None:
             if self._client is not None and not self._closing:  # not a first try, nor close()
@@ -97,11 +101,26 @@ class BrokerLink:
 
         options: dict[str, Any] = {"token": self._token} if self._token else {}
         self._last_error = ""
-        self._client = await asyncio.wait_for(nats.connect(
+        client = Client()
+        connecting = asyncio.ensure_future(client.connect(
             self.url, name=self._name, connect_timeout=min(2.0, timeout_s),
             allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=RECONNECT_WAIT_S, error_cb=noted,
-            disconnected_cb=lost, reconnected_cb=back, **options), timeout_s)
+            disconnected_cb=lost, reconnected_cb=back, **options))
+        # Credentials the broker refused stay refused: say so now, not after the timeout.
+        given_up = asyncio.ensure_future(refused.wait())
+        await asyncio.wait((connecting, given_up), timeout=timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        given_up.cancel()
+        if connecting.done():
+            connecting.result()  # raises what the connect raised
+            self._client = client
+            return
+        connecting.cancel()
+        await client.close()
+        if refused.is_set():
+            raise BrokerError(self._reason(""))
+        raise TimeoutError
 
     def publish(self, subject: str, data: bytes) -> None:
         """Send and forget (dropped while disconnected: status and events are refreshed)."""
