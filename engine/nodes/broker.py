@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import nats
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -99,14 +98,16 @@ class BrokerLink:
         async def back() -> None:
             log.info("reconnected to the broker at %s", self.url)
 
-        options: dict[str, Any] = {"token": self._token} if self._token else {}
+        # nats-py's hints say int for the seconds it takes as float.
+        options: dict[str, Any] = {"connect_timeout": min(2.0, timeout_s),
+                                   "reconnect_time_wait": RECONNECT_WAIT_S}
+        if self._token:
+            options["token"] = self._token
         self._last_error = ""
         client = Client()
         connecting = asyncio.ensure_future(client.connect(
-            self.url, name=self._name, connect_timeout=min(2.0, timeout_s),
-            allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=RECONNECT_WAIT_S, error_cb=noted,
-            disconnected_cb=lost, reconnected_cb=back, **options))
+            self.url, name=self._name, allow_reconnect=True, max_reconnect_attempts=-1,
+            error_cb=noted, disconnected_cb=lost, reconnected_cb=back, **options))
         # Credentials the broker refused stay refused: say so now, not after the timeout.
         given_up = asyncio.ensure_future(refused.wait())
         await asyncio.wait((connecting, given_up), timeout=timeout_s,
