@@ -59,7 +59,9 @@ class BrokerLink:
 
     def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         """Connect, or raise BrokerError naming why not (nothing listening, refused
-        credentials, no answer in time) within timeout_s."""
+        credentials, no answer in time) within timeout_s. Nothing listening and refused
+        credentials are said at once: a caller that waits for its broker tries again (a
+        node's agent does), a command line answers now."""
         try:
             self._call(self._connect(timeout_s), timeout_s + 1.0)
         except TimeoutError:
@@ -79,7 +81,7 @@ class BrokerLink:
         return f"cannot reach the broker at {where}:{port}: {error}"
 
     async def _connect(self, timeout_s: float) -> None:
-        refused = asyncio.Event()
+        final = asyncio.Event()  # an answer no retry within timeout_s would change
 
         async def noted(error: Exception) -> None:
             # The broker closes the connection as it refuses credentials, and a retry can
@@ -88,8 +90,9 @@ class BrokerLink:
                 self._last_error = ("connection refused"
                                     if isinstance(error, ConnectionRefusedError)
                                     else str(error) or type(error).__name__)
-            if _refused_credentials(self._last_error):
-                refused.set()
+            if (_refused_credentials(self._last_error)
+                    or isinstance(error, ConnectionRefusedError)):
+                final.set()
 
         async def lost() -> None:
             if self._client is not None and not self._closing:  # not a first try, nor close()
@@ -108,8 +111,8 @@ class BrokerLink:
         connecting = asyncio.ensure_future(client.connect(
             self.url, name=self._name, allow_reconnect=True, max_reconnect_attempts=-1,
             error_cb=noted, disconnected_cb=lost, reconnected_cb=back, **options))
-        # Credentials the broker refused stay refused: say so now, not after the timeout.
-        given_up = asyncio.ensure_future(refused.wait())
+        # Say a final answer now, not after the timeout.
+        given_up = asyncio.ensure_future(final.wait())
         await asyncio.wait((connecting, given_up), timeout=timeout_s,
                            return_when=asyncio.FIRST_COMPLETED)
         given_up.cancel()
@@ -119,7 +122,7 @@ class BrokerLink:
             return
         connecting.cancel()
         await client.close()
-        if refused.is_set():
+        if final.is_set():
             raise BrokerError(self._reason(""))
         raise TimeoutError
 
