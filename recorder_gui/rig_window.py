@@ -248,6 +248,8 @@ class RigWindow(QMainWindow):
             self.status.setText(f"The nodes record rig take {name}, which this window cannot "
                                 f"stop: {exc}")
             return
+        if take.manifest.get("status") != "recording":
+            return  # it has ended: the nodes' statuses, sent every few seconds, are behind
         self.take, self.recording, self.last_manifest = take, True, None
         self.paused = bool(take.manifest.get("pauses") and take.manifest["pauses"][-1][1] is None)
         self.pause_action.setText("▶ Resume" if self.paused else "❚❚ Pause")
