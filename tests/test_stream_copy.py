@@ -105,16 +105,23 @@ def test_a_killed_engine_leaves_a_copied_file_recover_salvages(tmp_path):
         command = [sys.executable, "-m", "engine", "record", "--camera", url,
                    "--camera", "synthetic", "--seconds", "60", "--output", str(tmp_path),
                    "--name", "killed"]
-        with leak_guard():
+        # The engine's output goes to a file: a pipe nobody reads would block it once full,
+        # and a failure shows what it said.
+        log = tmp_path / "engine.log"
+        with leak_guard(), log.open("wb") as output:
             engine = subprocess.Popen(command, start_new_session=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                      stdout=output, stderr=subprocess.STDOUT)
             try:
                 timestamps = tmp_path / "killed" / "timestamps" / "cam0.csv"
-                wait_for(lambda: timestamps.is_file()
-                         and timestamps.read_text().count("\n") > 90, 60, "3 s recorded")
+                recorded_3_s = wait_for(lambda: (timestamps.is_file()
+                                                 and timestamps.read_text().count("\n") > 90)
+                                        or engine.poll() is not None, 60, "3 s recorded")
+                assert recorded_3_s is True and engine.poll() is None, "the engine ended first"
+            except AssertionError as error:
+                raise AssertionError(f"{error}\nthe engine said:\n{log.read_text()}") from None
             finally:
                 os.killpg(engine.pid, signal.SIGKILL)
-                engine.communicate(timeout=30)
+                engine.wait(timeout=30)
             recorded = timestamps.read_text().count("\n") - 1
             recover = subprocess.run([sys.executable, "-m", "engine", "recover",
                                       str(tmp_path / "killed")], capture_output=True, text=True,
