@@ -63,10 +63,10 @@ def test_a_recording_is_refused_when_the_disk_is_below_the_stop_threshold(tmp_pa
 
 def test_a_recording_stops_cleanly_before_the_disk_fills(tmp_path):
     small = tmp_path / "small"
-    if not mount_tmpfs(small, "48m"):
+    if not mount_tmpfs(small, "40m"):
         pytest.skip("needs root to mount a small tmpfs")
     rig = RIG.replace('output = "{output}"', f'output = "{small}"').replace(
-        'name = "test rig"', 'name = "test rig"\n[device]\ndisk_warn_below_gb = 0.04\n'
+        'name = "test rig"', 'name = "test rig"\n[device]\ndisk_warn_below_gb = 0.036\n'
                              'disk_stop_below_gb = 0.03').replace('codec = "mjpeg"',
                                                                   'codec = "ffv1"')
     engine = Engine(tmp_path, rig)

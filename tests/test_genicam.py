@@ -23,13 +23,14 @@ from engine.recording.sync_report import GrabColumns, compute_spread, device_clo
 from engine.recording.timestamps import read_timestamps
 from engine.recording.verify import verify_recording
 from engine.sources import SourceError, create_source
-from engine.sources.aravis_source import _aravis, list_genicam_cameras
+from engine.sources.aravis_source import _aravis
 from engine.specs import CameraSpec
 from tests.source_engine import SourceEngine
 from tests.test_supervisor import camera_rig, cameras, engines, synthetic  # noqa: F401
 from tests.waiting import wait_for
 
 FAKE_CAMERA = "arv-fake-gv-camera-0.8"
+_GVCP_ON_LOOPBACK = "0100007F:0F74"  # /proc/net/udp's 127.0.0.1:3956
 _serials = itertools.count(1)
 
 
@@ -45,8 +46,10 @@ class FakeCamera:
     def start(self) -> None:
         self._process = subprocess.Popen([FAKE_CAMERA, "-i", "127.0.0.1", "-s", self.serial],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.device in [c["id"] for c in list_genicam_cameras()], 10,
-                 "the fake camera to answer discovery")
+        # Bound to GigE Vision's control port, it answers discovery; asking (a discovery
+        # takes Aravis 1 s) would only make the wait longer.
+        wait_for(lambda: _GVCP_ON_LOOPBACK in Path("/proc/net/udp").read_text(), 10,
+                 "the fake camera on GigE Vision's control port")
 
     def kill(self) -> None:
         if self._process is not None:
@@ -188,7 +191,9 @@ read_timeout_ms = 500
 """
 
 
-def test_a_camera_pulled_out_mid_take_ends_it_and_is_restarted_when_back(engines, fake):  # noqa: F811
+# `fake` before `engines`: the engine stops while the camera answers (a camera that is gone
+# keeps its process in a read for read_timeout_ms, 5 s, before the stop is seen).
+def test_a_camera_pulled_out_mid_take_ends_it_and_is_restarted_when_back(fake, engines):  # noqa: F811
     """The fake camera killed mid-take: the take ends for every camera at the last frame
     set they all completed (its files verify, counts identical); the supervisor restarts
     the camera once it answers again."""

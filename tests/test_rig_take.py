@@ -106,6 +106,7 @@ def node_files(entry: dict[str, Any]) -> dict[str, tuple[Path, Path]]:
             for camera in manifest["cameras"]}
 
 
+@pytest.mark.slow  # 20 s of a three-node take (25 s in all): .ci/run's slow step
 def test_one_take_across_three_nodes_shows_one_moment_in_every_file(tmp_path, broker):
     nodes = start_nodes(tmp_path, broker.url)
     try:
