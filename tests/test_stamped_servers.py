@@ -163,6 +163,11 @@ def two_rtsp(tmp_path_factory) -> Recorded:
             servers.stop()
 
 
+# The tests of this recording (27 s to make) run in .ci/run's slow step; the default suite
+# proves an RTSP and an MJPEG camera show one moment in test_stream_copy.py.
+mixed_recording = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def two_rtsp_one_mjpeg(tmp_path_factory) -> Recorded:
     """Two cameras on one stamped RTSP stream (30 fps) and one MJPEG/HTTP camera (25 fps)."""
@@ -216,15 +221,18 @@ def test_rtsp_cameras_record_their_rtp_times_on_the_local_clock_as_capture_time(
     assert report["stamp"] == "capture_ns"
 
 
+@mixed_recording
 def test_rtsp_and_mjpeg_cameras_record_identical_counts(two_rtsp_one_mjpeg):
     assert_counts_hold(two_rtsp_one_mjpeg)
 
 
+@mixed_recording
 def test_rtsp_and_mjpeg_cameras_record_the_same_moment(two_rtsp_one_mjpeg):
     sync = two_rtsp_one_mjpeg.sync
     assert sync.within(100) >= 0.99, sync.summary()
 
 
+@mixed_recording
 def test_a_recording_runs_at_the_group_rate_and_its_files_say_so(two_rtsp_one_mjpeg):
     """The MJPEG stream declares no rate (FFmpeg would say 25 for any); the group runs at
     its slowest camera, 25 fps, and every file is tagged with that rate."""
@@ -289,6 +297,7 @@ def test_the_sync_reports_spread_is_the_spread_the_pictures_show(two_rtsp):
     assert abs(report["p99_ms"] - two_rtsp.sync.spread_ms(99)) <= 5, figures
 
 
+@mixed_recording
 def test_cameras_of_different_kinds_differ_only_by_constant_delays(two_rtsp_one_mjpeg):
     """An RTSP camera's capture time comes from its sender reports (the true one, here),
     an MJPEG camera's from its steady clock fitted under its arrivals, which keeps the
@@ -321,6 +330,7 @@ def test_one_camera_of_a_stream_is_copied_and_the_other_decoded(two_rtsp):
     assert recorded_as == ["copy", "encode"]
 
 
+@mixed_recording
 def test_a_camera_faster_than_the_rig_is_not_copied(two_rtsp_one_mjpeg):
     """The 30 fps H.264 cameras beside a 25 fps one: copying would have to skip packets
     between keyframes, so `record = "auto"` encodes them and says so."""
