@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.nodes.broker import BrokerLink
+from engine.nodes.broker import BrokerError, BrokerLink
 from engine.nodes.coordinator import RigCoordinator
 from engine.nodes.preview import PreviewReceiver
+from engine.wire.nodes import NodeStatus
 from tests.rig_nodes import MS, RIG_ID, TOKEN, start_node
 from tests.test_rig_take import relative_segments, rig_text
 
@@ -130,3 +131,40 @@ def test_a_new_rig_window_re_attaches_to_a_take_another_one_left_running(qtbot, 
     frames = {camera["frames"] for entry in second.last_manifest["nodes"]
               for camera in entry["cameras"]}
     assert len(frames) == 1, frames
+
+
+class NodeStillRecording:
+    """A coordinator whose one node's status still names take t1, as it does for a few
+    seconds after the take ended."""
+
+    rig = RIG_ID
+
+    def nodes(self, wait_s: float = 0, expect: int = 0) -> dict[str, NodeStatus]:
+        return {"a": NodeStatus(node="a", version="test", pid=1, rig=RIG_ID, state="running",
+                                recording={"folder": "/elsewhere/t1",
+                                           "rig_take": {"take": "t1"}})}
+
+    def clock(self, node: str):
+        raise BrokerError("no clock here")
+
+
+class NoPreviews:
+    def latest(self, _name: str) -> None:
+        return None
+
+
+def test_the_window_re_attaches_only_to_a_take_still_recording(qtbot, tmp_path):
+    from recorder_gui.rig_window import RigWindow
+
+    folder = tmp_path / "t1"
+    folder.mkdir()
+    manifest = {"rig": RIG_ID, "status": "finished", "nodes": [], "pauses": []}
+    (folder / "rig.json").write_text(json.dumps(manifest))
+    window = RigWindow(NodeStillRecording(), NoPreviews(), tmp_path)
+    qtbot.addWidget(window)
+    assert window.take is None and not window.recording  # it ended: a stale status
+    (folder / "rig.json").write_text(json.dumps({**manifest, "status": "recording"}))
+    window._nodes_at = 0.0  # the next refresh asks the nodes again
+    window._refresh()
+    assert window.take is not None and window.recording
+    assert "re-attached" in window.status.text()
