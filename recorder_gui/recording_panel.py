@@ -319,7 +319,7 @@ class RecordingPanel(QWidget):
         if spread and spread.get("frame_sets"):
             self.spread_label.setText(
                 f"Sync spread: p50 {spread['p50_ms']:.2f} ms · p99 {spread['p99_ms']:.2f} ms"
-                f" · max {spread['max_ms']:.2f} ms ({spread['frame_sets']} frame sets)"
+                f" · max {spread['max_ms']:.2f} ms (the last {spread['frame_sets']} frame sets)"
             )
         else:
             self.spread_label.setText("Sync spread: —")

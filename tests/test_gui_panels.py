@@ -135,7 +135,7 @@ def test_figures_are_coloured_by_threshold(qtbot, link):
     assert [cell_colour(panel, row, DROPPED_COLUMN) for row in range(4)] == [
         None, WARNING, ALARM, None]
     assert panel.spread_label.text() == (
-        "Sync spread: p50 0.50 ms · p99 1.25 ms · max 2.00 ms (30 frame sets)")
+        "Sync spread: p50 0.50 ms · p99 1.25 ms · max 2.00 ms (the last 30 frame sets)")
 
     panel.update_stats([camera("fine", 10.0, 100)], None)
     assert panel.table.rowCount() == 1
