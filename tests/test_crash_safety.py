@@ -46,8 +46,11 @@ def start_recording(output: Path, *extra: str) -> tuple[subprocess.Popen, float]
 def kill_tree(process: subprocess.Popen) -> None:
     """SIGKILL the engine and every process it started, all at once (a power cut, as
     far as a process can tell)."""
-    members = [process.pid, *(c.pid for c in psutil.Process(process.pid).children(recursive=True))]
-    os.killpg(process.pid, signal.SIGKILL)
+    members = [process.pid]
+    with contextlib.suppress(psutil.NoSuchProcess):  # it may have ended by itself
+        members += [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+    with contextlib.suppress(ProcessLookupError):  # and its whole group with it
+        os.killpg(process.pid, signal.SIGKILL)
     for pid in members:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -4,8 +4,6 @@ every packet once and in order, beside other cameras with the same frame sets.""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 
@@ -20,6 +18,7 @@ from engine.rig.model import demo_camera_settings
 from engine.specs import CameraSpec
 from tests.conftest import leak_guard
 from tests.stamped_servers import StampedServers
+from tests.test_crash_safety import kill_tree
 from tests.waiting import wait_for
 
 
@@ -120,8 +119,7 @@ def test_a_killed_engine_leaves_a_copied_file_recover_salvages(tmp_path):
             except AssertionError as error:
                 raise AssertionError(f"{error}\nthe engine said:\n{log.read_text()}") from None
             finally:
-                os.killpg(engine.pid, signal.SIGKILL)
-                engine.wait(timeout=30)
+                kill_tree(engine)  # and sweep its rings, which no process is left to unlink
             recorded = timestamps.read_text().count("\n") - 1
             recover = subprocess.run([sys.executable, "-m", "engine", "recover",
                                       str(tmp_path / "killed")], capture_output=True, text=True,
